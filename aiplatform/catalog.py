@@ -1,0 +1,213 @@
+"""The service catalog: one folder per service under templates/services/<name>/, read and checked here.
+
+A folder holds `service.yaml` (the metadata below), `compose.yml.j2` and the config templates the service owns.
+Adding a service never needs Python: `cookiecutter cookiecutter-service` makes such a folder, and this module is
+the contract it must meet (pinned images, 127.0.0.1-only ports except the proxy, known tiers and dependencies).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import UserError
+from .paths import SERVICES_DIR
+from .yamlfile import load_yaml
+
+TIER_ORDER = ("infra", "ai", "apps", "monitoring", "proxy")
+SECRET_FORMATS = ("password", "hex32", "hex64", "token", "litellm_key", "base64_32")
+NETWORKS = ("ai-platform", "ai-backend")
+_NAME = r"^[a-z][a-z0-9-]*$"
+_ENV_NAME = r"^[A-Z][A-Z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ContainerSpec(_Strict):
+    """One compose service (container) of a catalog service."""
+
+    image: str
+    port: int | None = None
+    publish: list[str] = Field(default_factory=list)  # "127.0.0.1:4000:4000"
+    healthcheck: list[str] | None = None  # ["CMD", ...] or ["CMD-SHELL", "..."]: a command that exists in the image
+    health_path: str | None = None  # the HTTP path the healthcheck asks for
+    health_timeout: int = 180  # seconds deploy waits for it to become healthy
+    networks: list[Literal["ai-platform", "ai-backend"]] = Field(default_factory=lambda: ["ai-platform"])
+    host_ollama: bool = False  # reaches the host's Ollama through host.docker.internal
+    oneshot: bool = False  # runs to completion (exit 0) instead of staying up
+    requires_gpu: bool = False  # rendered only when the host has an NVIDIA GPU
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, image: str) -> str:
+        name, _, tag = image.rpartition(":")
+        if not name or "/" in tag or tag in ("latest", "main-latest", "main", "stable"):
+            raise ValueError(f"image {image!r} must be pinned to a version tag (not latest / main-latest)")
+        return image
+
+    @field_validator("healthcheck")
+    @classmethod
+    def _health(cls, test: list[str] | None) -> list[str] | None:
+        if test is not None and (len(test) < 2 or test[0] not in ("CMD", "CMD-SHELL")):
+            raise ValueError("healthcheck must be a list starting with CMD or CMD-SHELL")
+        return test
+
+
+class SecretSpec(_Strict):
+    name: str = Field(pattern=_ENV_NAME)
+    format: Literal["password", "hex32", "hex64", "token", "litellm_key", "base64_32"]
+    description: str = ""
+
+
+class DatabaseSpec(_Strict):
+    """A Postgres database with its own user; the password lives in the secret `password`."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    user: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    password: str = Field(pattern=_ENV_NAME)
+
+
+class RouteSpec(_Strict):
+    """How Caddy reaches the service: `<subdomain>.<domain>` with a domain, `https://<ip>:<ip_port>` with an IP."""
+
+    subdomain: str = ""  # "" = the domain itself
+    ip_port: int
+    upstream: str  # container:port
+    paths: dict[str, str] = Field(default_factory=dict)  # path matcher -> container:port, before the default
+
+
+class MetricsSpec(_Strict):
+    job: str
+    target: str  # container:port
+    path: str = "/metrics"
+
+
+class FileSpec(_Strict):
+    """A config template the service owns and where it lands in the tree; `each: database` renders one per DB."""
+
+    template: str
+    path: str
+    mode: int = 0o644  # written as an octal string in YAML: "0755"
+    each: Literal["database"] | None = None
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _octal(cls, value: object) -> object:
+        return int(value, 8) if isinstance(value, str) else value
+
+
+class ServiceSpec(_Strict):
+    name: str = Field(pattern=_NAME)
+    description: str
+    tier: Literal["infra", "ai", "apps", "monitoring", "proxy"]
+    core: bool = False
+    depends_on: list[str] = Field(default_factory=list)
+    containers: dict[str, ContainerSpec] = Field(min_length=1)
+    secrets: list[SecretSpec] = Field(default_factory=list)
+    databases: list[DatabaseSpec] = Field(default_factory=list)
+    route: RouteSpec | None = None
+    url: str | None = None  # where the owner opens it on the host, e.g. http://localhost:4000
+    metrics: list[MetricsSpec] = Field(default_factory=list)
+    files: list[FileSpec] = Field(default_factory=list)
+    volumes: list[str] = Field(default_factory=list)  # named volumes its compose file declares
+
+    @model_validator(mode="after")
+    def _ports(self) -> ServiceSpec:
+        for cname, container in self.containers.items():
+            if not re.match(_NAME, cname):
+                raise ValueError(f"container name {cname!r} must be lower-case letters, digits and dashes")
+            for mapping in container.publish:
+                if self.tier != "proxy" and not mapping.startswith("127.0.0.1:"):
+                    raise ValueError(
+                        f"{cname}: publish {mapping!r} must bind 127.0.0.1 (only the proxy publishes on all interfaces)"
+                    )
+        return self
+
+    @property
+    def tier_index(self) -> int:
+        return TIER_ORDER.index(self.tier)
+
+
+class Catalog(BaseModel):
+    """Every service folder, by name, in deploy order (tier, then name)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    services: dict[str, ServiceSpec]
+    directory: Path
+
+    @cached_property
+    def optional(self) -> list[str]:
+        return [name for name, spec in self.services.items() if not spec.core]
+
+    @cached_property
+    def containers(self) -> dict[str, str]:
+        """container name -> catalog service name."""
+        return {c: name for name, spec in self.services.items() for c in spec.containers}
+
+    def enabled(self, optional: list[str]) -> list[ServiceSpec]:
+        """Core services plus the named optional ones, with their dependencies, in deploy order."""
+        wanted = {name for name, spec in self.services.items() if spec.core} | set(optional)
+        pending = list(wanted)
+        while pending:
+            for dep in self.services[pending.pop()].depends_on:
+                if dep not in wanted:
+                    wanted.add(dep)
+                    pending.append(dep)
+        return [spec for name, spec in self.services.items() if name in wanted]
+
+
+def load_catalog(directory: Path = SERVICES_DIR) -> Catalog:
+    """Read every `<directory>/*/service.yaml`; a bad one is a UserError naming the file, key and problem."""
+    specs: dict[str, ServiceSpec] = {}
+    for path in sorted(directory.glob("*/service.yaml")):
+        doc = load_yaml(path, fix="Fix the service folder or re-create it with `cookiecutter cookiecutter-service`.")
+        try:
+            spec = ServiceSpec.model_validate(doc.data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            loc = ".".join(str(part) for part in error["loc"])
+            top = str(error["loc"][0]) if error["loc"] else ""
+            raise UserError(
+                f"{doc.where(loc if loc in doc.lines else top)}: {loc or 'service'}: {error['msg']}.",
+                "See an existing service.yaml under templates/services/ for the expected shape.",
+            ) from None
+        if spec.name != path.parent.name:
+            raise UserError(f"{doc.where('name')}: name {spec.name!r} must match its folder {path.parent.name!r}.")
+        if not (path.parent / "compose.yml.j2").is_file():
+            raise UserError(f"{path.parent}: compose.yml.j2 is missing.", "Every service folder needs one.")
+        specs[spec.name] = spec
+    _check_references(specs, directory)
+    ordered = dict(sorted(specs.items(), key=lambda item: (item[1].tier_index, item[0])))
+    return Catalog(services=ordered, directory=directory)
+
+
+def _check_references(specs: dict[str, ServiceSpec], directory: Path) -> None:
+    containers: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    for name, spec in specs.items():
+        where = directory / name / "service.yaml"
+        for dep in spec.depends_on:
+            if dep not in specs:
+                raise UserError(f"{where}: depends_on names {dep!r}, which is not in the catalog ({', '.join(specs)}).")
+            if specs[dep].tier_index > spec.tier_index:
+                raise UserError(
+                    f"{where}: depends_on {dep!r} is in tier {specs[dep].tier!r}, deployed after {spec.tier!r}.",
+                    f"A service may depend only on services of its own or an earlier tier ({' → '.join(TIER_ORDER)}).",
+                )
+        for container in spec.containers:
+            if container in containers:
+                raise UserError(f"{where}: container {container!r} is already defined by {containers[container]!r}.")
+            containers[container] = name
+        for secret in spec.secrets:
+            if secrets.setdefault(secret.name, name) != name:
+                raise UserError(f"{where}: secret {secret.name} is already owned by {secrets[secret.name]!r}.")
+        for file in spec.files:
+            if not (directory / name / file.template).is_file():
+                raise UserError(f"{where}: files lists {file.template!r}, which is not in {directory / name}.")

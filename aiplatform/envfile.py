@@ -1,0 +1,74 @@
+"""KEY=value files that bash `source`, docker compose `--env-file` and this library all read the same way.
+
+Values are written with POSIX shell quoting (shlex.quote) and read back with shlex, so quotes, spaces and `$` survive
+a round trip through `bash -c 'source FILE'` untouched: single-quoted text is never expanded by bash.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+from .errors import UserError
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def format_env(values: Mapping[str, object], header: str = "") -> str:
+    """Render `values` as KEY=value lines in the given order; `header` becomes leading comment lines."""
+    lines = [f"# {line}".rstrip() for line in header.splitlines()] if header else []
+    for key, value in values.items():
+        if not _KEY.match(key):
+            raise ValueError(f"not a valid environment variable name: {key!r}")
+        text = _as_text(value)
+        if "\n" in text or "\r" in text:
+            raise ValueError(f"{key}: a value in an env file cannot span lines")
+        lines.append(f"{key}={shlex.quote(text) if text else ''}")
+    return "\n".join(lines) + "\n"
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def parse_env(text: str, source: str = "env file") -> dict[str, str]:
+    """Read KEY=value lines as a shell would (quotes removed, nothing expanded); comments and blanks are skipped."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, rest = line.partition("=")
+        if not sep or not _KEY.match(key):
+            raise UserError(f"{source} line {number}: expected KEY=value, got {raw!r}.")
+        values[key] = _parse_value(rest, f"{source} line {number}", key)
+    return values
+
+
+def _parse_value(rest: str, where: str, key: str) -> str:
+    # One shell word, quotes removed, nothing expanded; a trailing `# comment` is allowed, more words are not.
+    lexer = shlex.shlex(rest, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    try:
+        words = list(lexer)
+    except ValueError as exc:
+        raise UserError(f"{where}: {exc} in the value of {key}.") from None
+    if len(words) > 1 and not rest.split(None, 1)[1].startswith("#"):
+        raise UserError(f"{where}: the value of {key} has unquoted spaces; quote it: {key}='...'.")
+    return words[0] if words else ""
+
+
+def read_env(path: Path) -> dict[str, str]:
+    """parse_env on a file; a missing file reads as empty."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    return parse_env(text, source=str(path))

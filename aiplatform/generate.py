@@ -1,0 +1,130 @@
+"""The render command: ask (when a person is there), gather inputs, render, write generated/.
+
+Reading the credentials stores (the root's and the previous render's) and the host's IP happens here, so
+render.render_tree itself stays pure; writing is tree.write_tree's job.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .context import Context
+from .envfile import read_env
+from .paths import CREDENTIALS_ENV, PROFILES_DIR, TEMPLATES_DIR
+from .render import Platform, Tree, enabled_services, render_tree, wanted_secrets
+from .secrets import SecretChanges, resolve_secrets
+from .settings import SECRET_KEYS, Settings
+from .tree import WriteResult, inputs_hash, with_stamp, write_tree
+
+
+def primary_ip() -> str:
+    """The address of the interface that holds the default route (no packet is sent); 127.0.0.1 without one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.254.254.254", 1))
+            return str(probe.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+def explicit_secrets(settings: Settings) -> dict[str, str]:
+    """Secrets the user gave as settings (env, flags, questionnaire), under their credentials.env names."""
+    values = {}
+    for key in SECRET_KEYS:
+        secret = getattr(settings, key)
+        if secret is not None and secret.get_secret_value():
+            values[key.upper()] = secret.get_secret_value()
+    return values
+
+
+@dataclass
+class Rendered:
+    platform: Platform
+    tree: Tree
+    secret_changes: SecretChanges
+    inputs: str
+
+
+def build_platform(ctx: Context, out: Path, host_ip: str | None = None) -> tuple[Platform, SecretChanges]:
+    resolved = ctx.resolved
+    settings = resolved.settings
+    shell = Platform(
+        settings=settings,
+        tier=resolved.tier,
+        catalog=ctx.catalog,
+        hardware=ctx.hardware,
+        host_ip=host_ip or primary_ip(),
+        secrets={},
+        templates_dir=ctx.services_dir.parent,
+    )
+    values, changes = resolve_secrets(
+        wanted_secrets(shell),
+        explicit=explicit_secrets(settings),
+        root_store=read_env(settings.root / CREDENTIALS_ENV),
+        previous=read_env(out / CREDENTIALS_ENV),
+    )
+    return replace(shell, secrets=values), changes
+
+
+def current_inputs(ctx: Context, host_ip: str) -> str:
+    """The inputs hash for this context: what the stamp of an up-to-date generated/ holds."""
+    resolved = ctx.resolved
+    hardware = ctx.hardware
+    public = resolved.settings.public()
+    for key in SECRET_KEYS:  # a key given once is kept in credentials.env; its absence later is not a change
+        public.pop(key, None)
+    parts: dict[str, Any] = {
+        "version": __version__,
+        "tier": resolved.tier,
+        "settings": public,
+        "host_ip": host_ip,
+        "hardware": {"cores": hardware.cpu_cores, "ram": hardware.ram_gb, "gpus": [g.name for g in hardware.gpus],
+                     "vram": hardware.vram_mb},
+    }
+    templates = ctx.services_dir.parent if ctx.services_dir.parent.exists() else TEMPLATES_DIR
+    profiles = ctx.profiles_dir if ctx.profiles_dir.exists() else PROFILES_DIR
+    answers = [ctx.answers] if ctx.answers else []
+    return inputs_hash(parts, [templates, profiles], answers)
+
+
+def render_platform(ctx: Context, out: Path, host_ip: str | None = None) -> Rendered:
+    """The full tree for this context, stamped, ready to be written to `out`."""
+    ip = host_ip or primary_ip()
+    platform, changes = build_platform(ctx, out, ip)
+    inputs = current_inputs(ctx, ip)
+    tree = with_stamp(
+        render_tree(platform),
+        version=__version__,
+        profile=platform.settings.profile,
+        tier=platform.tier,
+        services=[spec.name for spec in enabled_services(platform)],
+        inputs=inputs,
+    )
+    return Rendered(platform, tree, changes, inputs)
+
+
+@dataclass
+class RenderResult:
+    out: Path
+    rendered: Rendered
+    written: WriteResult
+    asked: bool
+
+
+def render_command(ctx: Context, out: Path, interactive: bool) -> RenderResult:
+    """Ask the questionnaire when a person is at a terminal and there is no answers file, then render into `out`."""
+    asked = False
+    if interactive and sys.stdin.isatty() and ctx.answers is not None and not ctx.answers.exists():
+        from .questionnaire import ask_and_save
+
+        secrets = ask_and_save(ctx, default_address=primary_ip())
+        ctx.flags.update(secrets)
+        asked = True
+    rendered = render_platform(ctx, out)
+    written = write_tree(out, rendered.tree)
+    return RenderResult(out, rendered, written, asked)

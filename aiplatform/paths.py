@@ -1,0 +1,34 @@
+"""Where things are: the project's own folders (templates, profiles) and the platform root on the host.
+
+The tool runs from its checkout, so templates/ and profiles/ are found next to the package. The platform root is one
+folder on the host (`/mnt/data/ai-platform` unless `--root` or `AI_PLATFORM_ROOT` says otherwise).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PROJECT_DIR / "templates"
+SERVICES_DIR = TEMPLATES_DIR / "services"
+PROFILES_DIR = PROJECT_DIR / "profiles"
+GENERATED_DIR = PROJECT_DIR / "generated"
+ANSWERS_FILE = PROJECT_DIR / "answers.yaml"
+
+DEFAULT_ROOT = Path("/mnt/data/ai-platform")
+# Roots the platform's original shell scripts used: recognised and reported, never silently used.
+LEGACY_ROOTS = (Path("/opt/ai-platform"), Path("~/ai-platform"))
+
+HARDWARE_PROFILE = Path("config/hardware-profile.env")
+MASTER_ENV = Path("config/master.env")
+CREDENTIALS_ENV = Path("config/credentials.env")
+STAMP_FILE = Path(".aiplatform.json")
+
+
+def nearest_existing(path: Path) -> Path:
+    """The path itself or its nearest existing parent (the filesystem that will hold it)."""
+    path = path.expanduser().absolute()
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path("/")

@@ -1,0 +1,330 @@
+"""Everything the platform can be told, as one typed model, and the one function that merges its sources.
+
+Sources, lowest first: built-in defaults < tier profile (`profiles/<tier>.yaml`, `settings:`) < `answers.yaml` <
+environment (`AI_PLATFORM_<KEY>`) < command-line flags. `resolve_settings` does the merge and remembers where each
+value came from, so `inv settings` can show it and every error can name the file, line, variable or flag to fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, ValidationError, field_validator
+
+from .catalog import Catalog
+from .errors import UserError
+from .paths import DEFAULT_ROOT
+from .profiles import TIERS, Profile, load_profile
+from .yamlfile import YamlDoc, load_yaml
+
+ENV_PREFIX = "AI_PLATFORM_"
+SOURCES = ("default", "profile", "answers", "env", "flag")
+PROFILE_CHOICES = ("auto", *TIERS)
+# Values that are secrets: masked everywhere, never written to answers.yaml, stored only in credentials.env.
+SECRET_KEYS = ("admin_password", "openai_api_key", "anthropic_api_key")
+# Keys a tier profile may not set: they choose the profile or say where things are.
+NOT_IN_PROFILE = ("root", "profile", *SECRET_KEYS)
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
+
+
+class Settings(BaseModel):
+    """The merged settings. Keys are the answers.yaml keys; AI_PLATFORM_<KEY upper-cased> sets one from the env."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    root: Path = Field(DEFAULT_ROOT, description="the platform root on the host")
+    profile: Literal["auto", "minimal", "standard", "performance"] = Field(
+        "auto", description="tier profile; auto picks it from the hardware"
+    )
+    domain: str = Field("", description="domain name or IP the platform is reached at; empty = the host's IP")
+    ssl_mode: Literal["letsencrypt", "selfsigned", "none"] = Field("selfsigned", description="how Caddy serves TLS")
+    admin_email: EmailStr = Field("admin@example.com", description="admin account and Let's Encrypt email")
+    admin_name: str = Field("Admin", min_length=1, max_length=30, description="admin display name")
+    admin_password: SecretStr | None = Field(None, description="admin password; unset = generated once")
+    services: list[str] = Field(["monitoring"], description="optional services to run (dify, n8n, flowise, monitoring)")
+    models: list[str] = Field(default_factory=list, description="Ollama models to pull and serve")
+    embedding_model: str = Field("nomic-embed-text", description="which of the models serves embeddings")
+    images: dict[str, str] = Field(default_factory=dict, description="image per container, overriding the catalog")
+    registry_mirror: str = Field("", description="prefix put before every catalog image (private registry)")
+    openai_api_key: SecretStr | None = Field(None, description="adds OpenAI models to LiteLLM")
+    anthropic_api_key: SecretStr | None = Field(None, description="adds Anthropic models to LiteLLM")
+    ollama_bind: str = Field("0.0.0.0", description="address the host's Ollama listens on")
+    ollama_port: int = Field(11434, ge=1, le=65535, description="Ollama's port")
+    ollama_origins: list[str] = Field(["*"], description="OLLAMA_ORIGINS: browser origins allowed")
+    ollama_keep_alive: str = Field("5m", description="how long a model stays loaded (OLLAMA_KEEP_ALIVE)")
+    ollama_num_parallel: int = Field(1, ge=1, description="OLLAMA_NUM_PARALLEL")
+    ollama_max_loaded_models: int = Field(1, ge=1, description="OLLAMA_MAX_LOADED_MODELS")
+    ollama_flash_attention: bool = Field(False, description="OLLAMA_FLASH_ATTENTION")
+    ollama_expose_lan: bool = Field(False, description="let other hosts reach Ollama (no firewall rule)")
+    docker_address_pool: str = Field("172.20.0.0/14", description="Docker default-address-pools base")
+    docker_address_pool_size: int = Field(24, ge=8, le=30, description="Docker default-address-pools size")
+    docker_log_max_size: str = Field("10m", description="json-file log rotation size")
+    docker_log_max_file: int = Field(3, ge=1, description="json-file logs kept")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        value = value.strip()
+        if value and not (is_ip(value) or _HOSTNAME.match(value)):
+            raise ValueError("expected a domain name like ai.example.com or an IP address like 192.168.1.10")
+        return value.rstrip(".").lower()
+
+    @field_validator("ollama_bind")
+    @classmethod
+    def _bind(cls, value: str) -> str:
+        if not is_ip(value):
+            raise ValueError("expected an IP address to bind, like 0.0.0.0 or 127.0.0.1")
+        return value
+
+    @field_validator("ollama_keep_alive", "docker_log_max_size")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if not re.match(r"^-?\d+[smhkgb]?$", value, re.IGNORECASE):
+            raise ValueError("expected a number with an optional unit, like 5m, 1h, -1 or 10m")
+        return value
+
+    @field_validator("docker_address_pool")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        try:
+            ipaddress.ip_network(value)
+        except ValueError:
+            raise ValueError("expected a network in CIDR form, like 172.20.0.0/14") from None
+        return value
+
+    def is_ip_domain(self) -> bool:
+        return is_ip(self.domain)
+
+    def public(self) -> dict[str, Any]:
+        """JSON-safe values with secrets masked (`****`, or null when unset)."""
+        data = self.model_dump(mode="json")
+        for key in SECRET_KEYS:
+            data[key] = "****" if data[key] else None
+        return data
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+LIST_KEYS = {name for name, info in Settings.model_fields.items() if getattr(info.annotation, "__origin__", None) is list}
+DICT_KEYS = {name for name, info in Settings.model_fields.items() if getattr(info.annotation, "__origin__", None) is dict}
+
+
+@dataclass
+class Layer:
+    """One source of settings: its name (default/profile/answers/env/flag), its values and how to point at a key."""
+
+    source: str
+    values: dict[str, Any]
+    where: Callable[[str], str]
+    fix: Callable[[str], str]
+
+
+@dataclass
+class Resolved:
+    """Merged settings, the source of each value, and the tier they resolved to."""
+
+    settings: Settings
+    sources: dict[str, str]
+    tier: str
+    profile: Profile
+    detected_tier: str | None = None
+    answers_path: Path | None = None
+    layers: list[Layer] = field(default_factory=list)
+
+    def table(self) -> list[tuple[str, Any, str]]:
+        """(key, masked value, source) for every setting."""
+        public = self.settings.public()
+        return [(key, public[key], self.sources[key]) for key in Settings.model_fields]
+
+
+def resolve_settings(
+    *,
+    answers: Path | None,
+    environ: Mapping[str, str],
+    flags: Mapping[str, Any],
+    catalog: Catalog,
+    detect_tier: Callable[[Path], str],
+    profiles_dir: Path | None = None,
+) -> Resolved:
+    """Merge settings from every source, lowest first: built-in defaults < tier profile < answers.yaml <
+    environment (AI_PLATFORM_<KEY>) < command-line flags. The highest source that sets a key wins.
+
+    The root and profile keys are resolved first (the profile picks which file is the second layer); `auto` asks
+    `detect_tier(root)`. Every error is a UserError naming the file and line, variable or flag that holds the value.
+    """
+    answers_layer = _answers_layer(answers) if answers is not None and answers.exists() else None
+    env_layer = _env_layer(environ)
+    flag_layer = _flag_layer(flags)
+    upper = [layer for layer in (answers_layer, env_layer, flag_layer) if layer is not None]
+    for layer in upper:
+        _check_keys(layer)
+
+    profile_layer = _highest(upper, "profile")
+    profile_name = profile_layer.values["profile"] if profile_layer else "auto"
+    if profile_name not in PROFILE_CHOICES:
+        assert profile_layer is not None
+        raise UserError(
+            f"{profile_layer.where('profile')}: profile {profile_name!r} is not a tier: expected one of "
+            f"{', '.join(PROFILE_CHOICES)}.",
+            profile_layer.fix("profile"),
+        )
+    root_layer = _highest(upper, "root")
+    root = Path(str(root_layer.values["root"])).expanduser() if root_layer else DEFAULT_ROOT
+    detected = detect_tier(root) if profile_name == "auto" else None
+    tier = detected or profile_name
+    profile, doc = load_profile(tier, profiles_dir) if profiles_dir else load_profile(tier)
+    layers = [_profile_layer(profile, doc), *upper]
+    for layer in layers[:1]:
+        _check_keys(layer, forbidden=NOT_IN_PROFILE)
+
+    merged: dict[str, Any] = {}
+    sources = dict.fromkeys(Settings.model_fields, "default")
+    for layer in layers:
+        for key, value in layer.values.items():
+            merged[key] = value
+            sources[key] = layer.source
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise _explain(exc, layers) from None
+    _check_catalog(settings, catalog, layers)
+    if settings.embedding_model and settings.embedding_model not in settings.models:
+        layer = _highest(layers, "embedding_model") or _highest(layers, "models") or layers[0]
+        raise UserError(
+            f"{layer.where('embedding_model')}: embedding_model {settings.embedding_model!r} is not one of the models "
+            f"({', '.join(settings.models) or 'none'}).",
+            layer.fix("embedding_model"),
+        )
+    return Resolved(settings, sources, tier, profile, detected, answers if answers_layer else None, layers)
+
+
+def _highest(layers: list[Layer], key: str) -> Layer | None:
+    found = [layer for layer in layers if key in layer.values]
+    return found[-1] if found else None
+
+
+def _answers_layer(path: Path) -> Layer:
+    fix_text = f"Edit {path} (or delete it and run `inv render` to answer the questions again), then run `inv settings`."
+    doc = load_yaml(path, fix=fix_text)
+    return Layer("answers", doc.data, lambda key: doc.where(key), lambda key: fix_text)
+
+
+def _profile_layer(profile: Profile, doc: YamlDoc) -> Layer:
+    values = {"models": profile.model_names(), "embedding_model": profile.embedding_model(), **profile.settings}
+    fix_text = f"Fix {doc.path} (it is part of the project: `git diff` shows what changed)."
+    return Layer("profile", values, lambda key: doc.where(f"settings.{key}") if key in profile.settings else doc.where(key),
+                 lambda key: fix_text)
+
+
+def _env_layer(environ: Mapping[str, str]) -> Layer:
+    values: dict[str, Any] = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        values[key] = _parse_text(key, raw)
+    return Layer(
+        "env",
+        values,
+        lambda key: f"environment variable {ENV_PREFIX}{key.upper()}",
+        lambda key: f"Change or unset {ENV_PREFIX}{key.upper()} (`unset {ENV_PREFIX}{key.upper()}`).",
+    )
+
+
+def _flag_layer(flags: Mapping[str, Any]) -> Layer:
+    values = {key: _parse_text(key, value) if isinstance(value, str) else value for key, value in flags.items()}
+    return Layer(
+        "flag",
+        values,
+        lambda key: f"command-line flag {flag_name(key)}",
+        lambda key: f"Fix the value given to {flag_name(key)}.",
+    )
+
+
+def flag_name(key: str) -> str:
+    return f"--{key.replace('_', '-')}" if key in ("root", "profile") else f"--set {key}=..."
+
+
+def _parse_text(key: str, raw: str) -> Any:
+    """Environment and --set values are text: lists are comma-separated, maps are `name=value` pairs."""
+    if key in LIST_KEYS:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if key in DICT_KEYS:
+        pairs = [item.strip() for item in raw.split(",") if item.strip()]
+        return dict(pair.split("=", 1) if "=" in pair else (pair, "") for pair in pairs)
+    return raw
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    """`--set key=value` flags as a dict; a missing `=` is a UserError."""
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {item!r}: expected key=value, like --set domain=ai.example.com.")
+        values[key.strip()] = value
+    return values
+
+
+def _check_keys(layer: Layer, forbidden: tuple[str, ...] = ()) -> None:
+    known = list(Settings.model_fields)
+    for key in layer.values:
+        if key not in known:
+            close = [k for k in known if k.startswith(key[:4])] if len(key) >= 4 else []
+            hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            raise UserError(
+                f"{layer.where(key)}: unknown key {key!r}.{hint} Known keys: {', '.join(known)}.", layer.fix(key)
+            )
+        if key in forbidden:
+            raise UserError(f"{layer.where(key)}: {key!r} cannot be set in a tier profile.", layer.fix(key))
+        if layer.source == "answers" and key in SECRET_KEYS:
+            raise UserError(
+                f"{layer.where(key)}: {key!r} is a secret and answers.yaml is not protected.",
+                f"Remove it from answers.yaml and set {ENV_PREFIX}{key.upper()} for one run of `inv render` (it is then "
+                "kept in config/credentials.env, mode 0600), or answer the questionnaire.",
+            )
+
+
+def _explain(exc: ValidationError, layers: list[Layer]) -> UserError:
+    error = exc.errors()[0]
+    key = str(error["loc"][0]) if error["loc"] else ""
+    layer = _highest(layers, key) or layers[0]
+    detail = "".join(f"[{part}]" for part in error["loc"][1:])
+    got = error.get("input")
+    shown = "****" if key in SECRET_KEYS else repr(got)
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return UserError(f"{layer.where(key)}: key {key!r}{detail}: {message}; got {shown}.", layer.fix(key))
+
+
+def _check_catalog(settings: Settings, catalog: Catalog, layers: list[Layer]) -> None:
+    for name in settings.services:
+        if name not in catalog.optional:
+            layer = _highest(layers, "services") or layers[0]
+            core = " (it is a core service, always on)" if name in catalog.services else ""
+            raise UserError(
+                f"{layer.where('services')}: unknown service {name!r}{core}. Optional services: "
+                f"{', '.join(catalog.optional)}.",
+                layer.fix("services"),
+            )
+    for name in settings.images:
+        if name not in catalog.containers:
+            layer = _highest(layers, "images") or layers[0]
+            raise UserError(
+                f"{layer.where('images')}: images names {name!r}, which is not a container of the catalog. "
+                f"Containers: {', '.join(catalog.containers)}.",
+                layer.fix("images"),
+            )

@@ -1,0 +1,119 @@
+"""AI Platform tasks. `inv --list` shows them, `inv --help TASK` explains one.
+
+Each task parses its flags, calls one library function and prints the result; the work lives in aiplatform/.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from invoke import task
+from invoke.exceptions import Exit
+
+from aiplatform import __version__, console, views
+from aiplatform.context import Context
+from aiplatform.errors import UserError
+from aiplatform.hardware import format_profile_env, report_for
+from aiplatform.paths import ANSWERS_FILE, GENERATED_DIR, HARDWARE_PROFILE
+from aiplatform.settings import parse_assignments
+
+
+def user_errors(body: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a UserError into a red message and its exit code: a user mistake never shows a traceback."""
+
+    @functools.wraps(body)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return body(*args, **kwargs)
+        except UserError as exc:
+            console.error(exc.message)
+            if exc.fix:
+                console.err.print(f"  {exc.fix}", markup=False)
+            raise Exit(code=exc.exit_code) from None
+        except KeyboardInterrupt:
+            console.error("interrupted")
+            raise Exit(code=130) from None
+
+    return wrapper
+
+
+def _context(answers: str | None = None, root: str | None = None, profile: str | None = None,
+             settings: list[str] | None = None, **kwargs: Any) -> Context:
+    flags: dict[str, Any] = parse_assignments(settings or [])
+    flags.update({key: value for key, value in (("root", root), ("profile", profile)) if value})
+    return Context(answers=Path(answers) if answers else ANSWERS_FILE, flags=flags, **kwargs)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+_HELP = {
+    "answers": f"answers file (default: {ANSWERS_FILE.name} in the project)",
+    "root": "platform root on the host (default /mnt/data/ai-platform, env AI_PLATFORM_ROOT)",
+    "profile": "tier profile: auto, minimal, standard or performance",
+    "set": "set one setting, KEY=VALUE (repeatable; highest precedence)",
+    "json": "print JSON instead of a table",
+    "out": "the generated tree (default: generated/ in the project)",
+    "yes": "do not ask for confirmation",
+    "dry_run": "print what would be done and change nothing",
+}
+
+
+def _help(*names: str, **extra: str) -> dict[str, str]:
+    return {**{name: _HELP[name] for name in names}, **extra}
+
+
+@task(help=_help("root", "json", "set", write=f"write <root>/{HARDWARE_PROFILE} (needs write access to the root)"),
+      iterable=["set"])
+@user_errors
+def detect(c, root=None, json_=False, write=False, set=None):  # noqa: A002
+    """Measure this host (CPU, RAM, disk, NVIDIA GPUs) and pick its tier and default models. Read-only unless --write."""
+    ctx = _context(root=root, settings=set, live_hardware=True)
+    settings = ctx.resolved.settings
+    hardware, source = ctx.hardware_at(settings.root)
+    report = report_for(hardware, ctx.profiles_dir)
+    if json_:
+        _print_json(report.as_dict())
+    else:
+        console.out.print(views.hardware_table(report, source))
+    for warning in report.warnings:
+        console.warn(warning)
+    if write:
+        from aiplatform import hostfs
+
+        target = settings.root / HARDWARE_PROFILE
+        hostfs.write_file(target, format_profile_env(report, __version__).encode(), 0o644)
+        console.ok(f"wrote {target}")
+
+
+@task(help=_help("answers", "profile", "root", "json", "set"), iterable=["set"])
+@user_errors
+def settings(c, answers=None, profile=None, root=None, json_=False, set=None):  # noqa: A002
+    """Show the merged settings and where each value comes from (default, profile, answers, env, flag)."""
+    resolved = _context(answers, root, profile, set).resolved
+    if json_:
+        _print_json({
+            "tier": resolved.tier,
+            "settings": {key: {"value": value, "source": source} for key, value, source in resolved.table()},
+        })
+    else:
+        console.out.print(views.settings_table(resolved))
+
+
+@task(help=_help("answers", "profile", "root", "out", "set",
+                 no_input="never ask questions: use answers.yaml, the environment and defaults"),
+      iterable=["set"])
+@user_errors
+def render(c, answers=None, profile=None, root=None, out=None, no_input=False, set=None):  # noqa: A002
+    """Render the whole platform tree into generated/ from templates, profiles and settings. Touches nothing else."""
+    from aiplatform import generate
+
+    ctx = _context(answers, root, profile, set)
+    result = generate.render_command(ctx, Path(out) if out else GENERATED_DIR, interactive=not no_input)
+    console.out.print(views.render_summary(result))
