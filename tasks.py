@@ -42,8 +42,13 @@ def user_errors(body: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _context(answers: str | None = None, root: str | None = None, profile: str | None = None,
-             settings: list[str] | None = None, **kwargs: Any) -> Context:
+def _context(
+    answers: str | None = None,
+    root: str | None = None,
+    profile: str | None = None,
+    settings: list[str] | None = None,
+    **kwargs: Any,
+) -> Context:
     flags: dict[str, Any] = parse_assignments(settings or [])
     flags.update({key: value for key, value in (("root", root), ("profile", profile)) if value})
     return Context(answers=Path(answers) if answers else ANSWERS_FILE, flags=flags, **kwargs)
@@ -69,11 +74,13 @@ def _help(*names: str, **extra: str) -> dict[str, str]:
     return {**{name: _HELP[name] for name in names}, **extra}
 
 
-@task(help=_help("root", "json", "set", write=f"write <root>/{HARDWARE_PROFILE} (needs write access to the root)"),
-      iterable=["set"])
+@task(
+    help=_help("root", "json", "set", write=f"write <root>/{HARDWARE_PROFILE} (needs write access to the root)"),
+    iterable=["set"],
+)
 @user_errors
-def detect(c, root=None, json_=False, write=False, set=None):  # noqa: A002
-    """Measure this host (CPU, RAM, disk, NVIDIA GPUs) and pick its tier and default models. Read-only unless --write."""
+def detect(c, root=None, json_=False, write=False, set=None):
+    """Measure this host (CPU, RAM, disk, NVIDIA GPUs); pick its tier and default models. Read-only unless --write."""
     ctx = _context(root=root, settings=set, live_hardware=True)
     settings = ctx.resolved.settings
     hardware, source = ctx.hardware_at(settings.root)
@@ -94,26 +101,54 @@ def detect(c, root=None, json_=False, write=False, set=None):  # noqa: A002
 
 @task(help=_help("answers", "profile", "root", "json", "set"), iterable=["set"])
 @user_errors
-def settings(c, answers=None, profile=None, root=None, json_=False, set=None):  # noqa: A002
+def settings(c, answers=None, profile=None, root=None, json_=False, set=None):
     """Show the merged settings and where each value comes from (default, profile, answers, env, flag)."""
     resolved = _context(answers, root, profile, set).resolved
     if json_:
-        _print_json({
-            "tier": resolved.tier,
-            "settings": {key: {"value": value, "source": source} for key, value, source in resolved.table()},
-        })
+        _print_json(
+            {
+                "tier": resolved.tier,
+                "settings": {key: {"value": value, "source": source} for key, value, source in resolved.table()},
+            }
+        )
     else:
         console.out.print(views.settings_table(resolved))
 
 
-@task(help=_help("answers", "profile", "root", "out", "set",
-                 no_input="never ask questions: use answers.yaml, the environment and defaults"),
-      iterable=["set"])
+@task(
+    help=_help(
+        "answers",
+        "profile",
+        "root",
+        "out",
+        "set",
+        no_input="never ask questions: use answers.yaml, the environment and defaults",
+    ),
+    iterable=["set"],
+)
 @user_errors
-def render(c, answers=None, profile=None, root=None, out=None, no_input=False, set=None):  # noqa: A002
+def render(c, answers=None, profile=None, root=None, out=None, no_input=False, set=None):
     """Render the whole platform tree into generated/ from templates, profiles and settings. Touches nothing else."""
     from aiplatform import generate
 
     ctx = _context(answers, root, profile, set)
     result = generate.render_command(ctx, Path(out) if out else GENERATED_DIR, interactive=not no_input)
     console.out.print(views.render_summary(result))
+
+
+@task(help=_help("root", "out", exit_code="exit 1 when the root differs from generated/"))
+@user_errors
+def diff(c, root=None, out=None, exit_code=False):
+    """Show what `inv deploy` would change in the root: a unified diff of generated/ against it, secrets masked."""
+    from aiplatform import generate
+    from aiplatform.diff import diff_trees
+
+    out_dir = Path(out) if out else GENERATED_DIR
+    target = generate.rendered_root(out_dir, root)
+    stale = generate.stale_reason(_context(root=str(target)), out_dir)
+    if stale:
+        console.warn(stale)
+    result = diff_trees(out_dir, target)
+    console.out.print(views.diff_report(result, out_dir, target))
+    if exit_code and result.differs:
+        raise Exit(code=1)

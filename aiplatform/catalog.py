@@ -38,7 +38,7 @@ class ContainerSpec(_Strict):
     healthcheck: list[str] | None = None  # ["CMD", ...] or ["CMD-SHELL", "..."]: a command that exists in the image
     health_path: str | None = None  # the HTTP path the healthcheck asks for
     health_timeout: int = 180  # seconds deploy waits for it to become healthy
-    networks: list[Literal["ai-platform", "ai-backend"]] = Field(default_factory=lambda: ["ai-platform"])
+    networks: list[Literal["ai-platform", "ai-backend"]] = ["ai-platform"]
     host_ollama: bool = False  # reaches the host's Ollama through host.docker.internal
     oneshot: bool = False  # runs to completion (exit 0) instead of staying up
     requires_gpu: bool = False  # rendered only when the host has an NVIDIA GPU

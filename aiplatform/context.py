@@ -27,7 +27,7 @@ class Context:
         environ: Mapping[str, str] | None = None,
         services_dir: Path = SERVICES_DIR,
         profiles_dir: Path = PROFILES_DIR,
-        nvml: ModuleType | None | bool = True,
+        nvml: ModuleType | bool | None = True,
         live_hardware: bool = False,
     ) -> None:
         self.answers = answers

@@ -15,11 +15,12 @@ from typing import Any
 from . import __version__
 from .context import Context
 from .envfile import read_env
-from .paths import CREDENTIALS_ENV, PROFILES_DIR, TEMPLATES_DIR
+from .errors import UserError
+from .paths import CREDENTIALS_ENV, MASTER_ENV, PROFILES_DIR, TEMPLATES_DIR
 from .render import Platform, Tree, enabled_services, render_tree, wanted_secrets
 from .secrets import SecretChanges, resolve_secrets
 from .settings import SECRET_KEYS, Settings
-from .tree import WriteResult, inputs_hash, with_stamp, write_tree
+from .tree import WriteResult, inputs_hash, staleness, with_stamp, write_tree
 
 
 def primary_ip() -> str:
@@ -83,8 +84,12 @@ def current_inputs(ctx: Context, host_ip: str) -> str:
         "tier": resolved.tier,
         "settings": public,
         "host_ip": host_ip,
-        "hardware": {"cores": hardware.cpu_cores, "ram": hardware.ram_gb, "gpus": [g.name for g in hardware.gpus],
-                     "vram": hardware.vram_mb},
+        "hardware": {
+            "cores": hardware.cpu_cores,
+            "ram": hardware.ram_gb,
+            "gpus": [g.name for g in hardware.gpus],
+            "vram": hardware.vram_mb,
+        },
     }
     templates = ctx.services_dir.parent if ctx.services_dir.parent.exists() else TEMPLATES_DIR
     profiles = ctx.profiles_dir if ctx.profiles_dir.exists() else PROFILES_DIR
@@ -128,3 +133,21 @@ def render_command(ctx: Context, out: Path, interactive: bool) -> RenderResult:
     rendered = render_platform(ctx, out)
     written = write_tree(out, rendered.tree)
     return RenderResult(out, rendered, written, asked)
+
+
+def rendered_root(out: Path, root: str | None = None) -> Path:
+    """The root generated/ was rendered for (its master.env BASE_DIR); a different --root is a UserError."""
+    master = read_env(out / MASTER_ENV)
+    if not master.get("BASE_DIR"):
+        raise UserError(f"{out} has no rendered tree ({out / MASTER_ENV} is missing).", "Run `inv render` first.")
+    rendered = Path(master["BASE_DIR"])
+    if root and Path(root).expanduser().absolute() != rendered:
+        raise UserError(
+            f"{out} was rendered for root {rendered}, not {root}.", f"Run `inv render --root {root}` first."
+        )
+    return rendered
+
+
+def stale_reason(ctx: Context, out: Path) -> str | None:
+    """Why generated/ no longer matches templates, profiles, answers and settings (None when it does)."""
+    return staleness(out, current_inputs(ctx, primary_ip()))

@@ -7,6 +7,7 @@ rules are tested with injected numbers. A missing GPU, driver or NVML library is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 from dataclasses import asdict, dataclass, field
@@ -88,7 +89,7 @@ def tier_for(vram_mb: int, ram_gb: int) -> str:
     return "minimal"
 
 
-def read_hardware(root: Path, nvml: ModuleType | None | bool = True) -> Hardware:
+def read_hardware(root: Path, nvml: ModuleType | bool | None = True) -> Hardware:
     """Measure this host. `nvml`: True imports pynvml, None means "not installed", a module is used as is (tests)."""
     disk = nearest_existing(root)
     usage = psutil.disk_usage(str(disk))
@@ -112,7 +113,8 @@ def _import_nvml() -> ModuleType | None:
         import pynvml  # nvidia-ml-py
     except ImportError:
         return None
-    return pynvml
+    module: ModuleType = pynvml
+    return module
 
 
 def read_gpus(nvml: ModuleType | None) -> tuple[tuple[Gpu, ...], str]:
@@ -135,10 +137,8 @@ def read_gpus(nvml: ModuleType | None) -> tuple[tuple[Gpu, ...], str]:
     except nvml.NVMLError as exc:
         return (), _nvml_reason(nvml, exc)
     finally:
-        try:
+        with contextlib.suppress(nvml.NVMLError):
             nvml.nvmlShutdown()
-        except nvml.NVMLError:
-            pass
     return tuple(gpus), "ok" if gpus else "no NVIDIA GPU found"
 
 

@@ -60,7 +60,9 @@ def _ask_valid(asker: Asker, key: str, prompt: str, default: str) -> str:
 
 def ask(ctx: Context, asker: Asker, default_address: str) -> tuple[dict[str, Any], dict[str, str]]:
     """Ask every question; return (answers for answers.yaml, secret settings for this render)."""
-    console.out.print("[bold]AI Platform setup[/] — answers are saved to answers.yaml; secrets only to credentials.env.")
+    console.out.print(
+        "[bold]AI Platform setup[/] — answers are saved to answers.yaml; secrets only to credentials.env."
+    )
     domain = _ask_valid(asker, "domain", "Domain name or IP address the platform is reached at", default_address)
     if is_ip(domain):
         console.out.print("An IP address cannot get a public certificate: TLS will be self-signed (Caddy's own CA).")

@@ -55,7 +55,9 @@ def service_secrets(spec: ServiceSpec) -> list[SecretSpec]:
     """What a service declares, with each database password as a `password` secret."""
     found = {secret.name: secret for secret in spec.secrets}
     for db in spec.databases:
-        found.setdefault(db.password, SecretSpec(name=db.password, format="password", description=f"{db.user} in Postgres"))
+        found.setdefault(
+            db.password, SecretSpec(name=db.password, format="password", description=f"{db.user} in Postgres")
+        )
     return list(found.values())
 
 
@@ -75,23 +77,16 @@ def resolve_secrets(
 ) -> tuple[dict[str, str], SecretChanges]:
     """Every wanted secret's value (explicit > root store > previous render > new), plus optional ones given."""
     values: dict[str, str] = {}
-    added, changed = [], []
-    for spec in wanted:
-        name = spec.name
-        known = root_store.get(name) or previous.get(name)
-        value = explicit.get(name) or known or generate(spec.format)
+    changes = SecretChanges([], [])
+    wanted_names = [(spec.name, spec.format) for spec in wanted]
+    for name, fmt in [*wanted_names, *((name, None) for name in OPTIONAL_SECRETS)]:
+        known = root_store.get(name) or previous.get(name) or ""
+        value = explicit.get(name) or known or (generate(fmt) if fmt else "")
+        if not value:
+            continue  # an optional secret nobody gave
         if not known:
-            added.append(name)
+            changes.added.append(name)
         elif value != known:
-            changed.append(name)
+            changes.changed.append(name)
         values[name] = value
-    for name in OPTIONAL_SECRETS:
-        value = explicit.get(name) or root_store.get(name) or previous.get(name)
-        if value:
-            known = root_store.get(name) or previous.get(name)
-            if not known:
-                added.append(name)
-            elif value != known:
-                changed.append(name)
-            values[name] = value
-    return dict(sorted(values.items())), SecretChanges(added, changed)
+    return dict(sorted(values.items())), changes

@@ -7,6 +7,7 @@ value came from, so `inv settings` can show it and every error can name the file
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -117,8 +118,12 @@ def is_ip(value: str) -> bool:
     return True
 
 
-LIST_KEYS = {name for name, info in Settings.model_fields.items() if getattr(info.annotation, "__origin__", None) is list}
-DICT_KEYS = {name for name, info in Settings.model_fields.items() if getattr(info.annotation, "__origin__", None) is dict}
+LIST_KEYS = {
+    name for name, info in Settings.model_fields.items() if getattr(info.annotation, "__origin__", None) is list
+}
+DICT_KEYS = {
+    name for name, info in Settings.model_fields.items() if getattr(info.annotation, "__origin__", None) is dict
+}
 
 
 @dataclass
@@ -216,7 +221,9 @@ def _highest(layers: list[Layer], key: str) -> Layer | None:
 
 
 def _answers_layer(path: Path) -> Layer:
-    fix_text = f"Edit {path} (or delete it and run `inv render` to answer the questions again), then run `inv settings`."
+    fix_text = (
+        f"Edit {path} (or delete it and run `inv render` to answer the questions again), then run `inv settings`."
+    )
     doc = load_yaml(path, fix=fix_text)
     return Layer("answers", doc.data, lambda key: doc.where(key), lambda key: fix_text)
 
@@ -224,8 +231,12 @@ def _answers_layer(path: Path) -> Layer:
 def _profile_layer(profile: Profile, doc: YamlDoc) -> Layer:
     values = {"models": profile.model_names(), "embedding_model": profile.embedding_model(), **profile.settings}
     fix_text = f"Fix {doc.path} (it is part of the project: `git diff` shows what changed)."
-    return Layer("profile", values, lambda key: doc.where(f"settings.{key}") if key in profile.settings else doc.where(key),
-                 lambda key: fix_text)
+    return Layer(
+        "profile",
+        values,
+        lambda key: doc.where(f"settings.{key}") if key in profile.settings else doc.where(key),
+        lambda key: fix_text,
+    )
 
 
 def _env_layer(environ: Mapping[str, str]) -> Layer:
@@ -263,7 +274,7 @@ def _parse_text(key: str, raw: str) -> Any:
         return [item.strip() for item in raw.split(",") if item.strip()]
     if key in DICT_KEYS:
         pairs = [item.strip() for item in raw.split(",") if item.strip()]
-        return dict(pair.split("=", 1) if "=" in pair else (pair, "") for pair in pairs)
+        return {name.strip(): value.strip() for name, _, value in (pair.partition("=") for pair in pairs)}
     return raw
 
 
@@ -282,7 +293,7 @@ def _check_keys(layer: Layer, forbidden: tuple[str, ...] = ()) -> None:
     known = list(Settings.model_fields)
     for key in layer.values:
         if key not in known:
-            close = [k for k in known if k.startswith(key[:4])] if len(key) >= 4 else []
+            close = difflib.get_close_matches(key, known, n=2)
             hint = f" Did you mean {' or '.join(close)}?" if close else ""
             raise UserError(
                 f"{layer.where(key)}: unknown key {key!r}.{hint} Known keys: {', '.join(known)}.", layer.fix(key)
@@ -292,8 +303,8 @@ def _check_keys(layer: Layer, forbidden: tuple[str, ...] = ()) -> None:
         if layer.source == "answers" and key in SECRET_KEYS:
             raise UserError(
                 f"{layer.where(key)}: {key!r} is a secret and answers.yaml is not protected.",
-                f"Remove it from answers.yaml and set {ENV_PREFIX}{key.upper()} for one run of `inv render` (it is then "
-                "kept in config/credentials.env, mode 0600), or answer the questionnaire.",
+                f"Remove it from answers.yaml and set {ENV_PREFIX}{key.upper()} for one run of `inv render` "
+                "(it is then kept in config/credentials.env, mode 0600), or answer the questionnaire.",
             )
 
 

@@ -49,7 +49,9 @@ def read_tree(directory: Path, skip: Iterable[str] = KEEP_DIRS) -> Tree:
             path = Path(dirpath) / name
             info = path.lstat()
             if stat.S_ISREG(info.st_mode):
-                tree[path.relative_to(directory).as_posix()] = RenderedFile(path.read_bytes(), stat.S_IMODE(info.st_mode))
+                tree[path.relative_to(directory).as_posix()] = RenderedFile(
+                    path.read_bytes(), stat.S_IMODE(info.st_mode)
+                )
     return tree
 
 
@@ -122,8 +124,8 @@ def inputs_hash(parts: Mapping[str, Any], directories: Iterable[Path], files: It
     for directory in directories:
         for path in sorted(p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
             digest.update(str(path.relative_to(directory.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
-    for path in files:
-        digest.update(str(path).encode() + b"\0" + (path.read_bytes() if path.is_file() else b"<absent>") + b"\0")
+    for path in files:  # contents only: the same answers read from another folder are the same inputs
+        digest.update((path.read_bytes() if path.is_file() else b"<absent>") + b"\0")
     return digest.hexdigest()
 
 
@@ -163,8 +165,11 @@ def staleness(out: Path, current_inputs: str) -> str | None:
             f"{out} is stale: templates, profiles, answers or settings changed since it was rendered. "
             "Run `inv render` to bring it up to date."
         )
-    edited = [path for path, digest in stamp.get("files", {}).items()
-              if (out / path).is_file() and sha256((out / path).read_bytes()) != digest]
+    edited = [
+        path
+        for path, digest in stamp.get("files", {}).items()
+        if (out / path).is_file() and sha256((out / path).read_bytes()) != digest
+    ]
     if edited:
         return f"{out} was edited by hand ({', '.join(edited)}): run `inv render` to restore it."
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Group
@@ -9,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from .diff import TreeDiff
 from .hardware import HardwareReport
 from .render import enabled_services
 from .settings import Resolved
@@ -60,7 +62,8 @@ def render_summary(result: Any) -> Group:
     written = result.written
     platform = result.rendered.platform
     lines = [
-        f"Rendered {escape(str(result.out))} (tier {platform.tier}, {platform.address}, TLS {platform.settings.ssl_mode})",
+        f"Rendered {escape(str(result.out))} "
+        f"(tier {platform.tier}, {platform.address}, TLS {platform.settings.ssl_mode})",
         "Services: " + ", ".join(spec.name for spec in enabled_services(platform)),
         f"Files: {len(written.created)} created, {len(written.changed)} changed, {len(written.unchanged)} unchanged"
         + (f", {len(written.removed)} removed" if written.removed else ""),
@@ -74,3 +77,43 @@ def render_summary(result: Any) -> Group:
         lines.append("Secrets changed: " + ", ".join(changes.changed))
     lines.append("Next: [bold]inv diff[/] to review what would change on the host, then [bold]sudo inv deploy[/].")
     return Group(*(Text.from_markup(line) for line in lines))
+
+
+def diff_report(result: TreeDiff, generated: Path, root: Path) -> Group:
+    """A colored unified diff per file, then the secret names that change and a one-line summary."""
+    parts: list[Any] = []
+    for item in result.files:
+        title = f"[bold]{item.status}[/] {escape(item.path)}" + (f" ({item.note})" if item.note else "")
+        parts.append(Text.from_markup(title))
+        for line in item.text.splitlines():
+            style = (
+                "green"
+                if line.startswith("+")
+                else "red"
+                if line.startswith("-")
+                else "cyan"
+                if line.startswith("@@")
+                else ""
+            )
+            parts.append(Text(line, style=style))
+    for label, names in (
+        ("added", result.secrets_added),
+        ("changed", result.secrets_changed),
+        ("removed", result.secrets_removed),
+    ):
+        if names:
+            parts.append(Text(f"Secrets {label}: {', '.join(names)} (values not shown)"))
+    if result.differs:
+        counts = {
+            status: sum(1 for f in result.files if f.status == status) for status in ("new", "changed", "removed")
+        }
+        parts.append(
+            Text(
+                f"{root} would change: {counts['new']} new, {counts['changed']} changed, {counts['removed']} removed. "
+                "Apply with: sudo inv deploy",
+                style="bold",
+            )
+        )
+    else:
+        parts.append(Text(f"{root} already matches {generated}: nothing to apply.", style="bold"))
+    return Group(*parts)

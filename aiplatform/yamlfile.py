@@ -39,7 +39,9 @@ def load_yaml(path: Path, fix: str = "") -> YamlDoc:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path} line {mark.line + 1} column {mark.column + 1}" if mark else str(path)
-        problem = exc.problem or exc.context or "invalid YAML"
+        problem = exc.problem or "invalid YAML"
+        if exc.context and exc.context_mark:
+            problem = f"{exc.context} (line {exc.context_mark.line + 1}): {problem}"
         raise UserError(f"{where}: YAML syntax error: {problem}.", fix) from None
     except yaml.YAMLError as exc:
         raise UserError(f"{path}: YAML syntax error: {exc}.", fix) from None

@@ -1,0 +1,132 @@
+"""What applying generated/ would change in the root: new, changed and removed files, secrets masked.
+
+The root mirrors generated/ (minus its .gitignore). A file counts as removed when the root's stamp lists it (it was
+applied before) and generated/ no longer has it: files the platform never wrote are not its business.
+Secret values never reach the output: credentials.env is compared key by key and shown as KEY=****, and any secret
+value that turns up in another file is masked too.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .envfile import parse_env
+from .paths import CREDENTIALS_ENV, STAMP_FILE
+from .render import RenderedFile, Tree
+from .tree import read_stamp, read_tree
+
+MASK = "****"
+NOT_APPLIED = (".gitignore",)
+CREDENTIALS = CREDENTIALS_ENV.as_posix()
+
+
+@dataclass
+class FileDiff:
+    path: str
+    status: str  # new | changed | removed
+    text: str = ""  # unified diff, masked
+    note: str = ""
+
+
+@dataclass
+class TreeDiff:
+    files: list[FileDiff] = field(default_factory=list)
+    secrets_added: list[str] = field(default_factory=list)
+    secrets_changed: list[str] = field(default_factory=list)
+    secrets_removed: list[str] = field(default_factory=list)
+
+    @property
+    def differs(self) -> bool:
+        return bool(self.files)
+
+
+def applied_tree(generated: Path) -> Tree:
+    """The files of generated/ that deploy copies into the root."""
+    return {path: file for path, file in read_tree(generated).items() if path not in NOT_APPLIED}
+
+
+def diff_trees(generated: Path, root: Path) -> TreeDiff:
+    new_tree = applied_tree(generated)
+    stamp = read_stamp(root) or {}
+    paths = set(new_tree) | {path for path in stamp.get("files", {}) if path not in NOT_APPLIED}
+    old_tree = {path: _read(root / path) for path in paths}
+    secrets = _secret_values(new_tree.get(CREDENTIALS), old_tree.get(CREDENTIALS))
+    result = TreeDiff()
+    for path in sorted(paths):
+        if path == STAMP_FILE.as_posix():
+            continue  # the stamp always differs when anything does; it is not worth reading
+        new, old = new_tree.get(path), old_tree.get(path)
+        if new is None and old is None:
+            continue
+        if new is not None and old is not None and new.data == old.data and new.mode == old.mode:
+            continue
+        status = "new" if old is None else "removed" if new is None else "changed"
+        text = _credentials_diff(result, old, new) if path == CREDENTIALS else _unified(path, old, new, secrets)
+        note = ""
+        if old is not None and new is not None and old.mode != new.mode:
+            note = f"mode {old.mode:04o} → {new.mode:04o}"
+        result.files.append(FileDiff(path, status, text, note))
+    return result
+
+
+def _read(path: Path) -> RenderedFile | None:
+    try:
+        return RenderedFile(path.read_bytes(), path.stat().st_mode & 0o7777)
+    except FileNotFoundError:
+        return None
+
+
+def _secret_values(*files: RenderedFile | None) -> list[str]:
+    values: set[str] = set()
+    for file in files:
+        if file is not None:
+            values.update(v for v in parse_env(file.data.decode(), CREDENTIALS).values() if len(v) >= 6)
+    return sorted(values, key=len, reverse=True)
+
+
+def mask(text: str, secrets: list[str]) -> str:
+    for value in secrets:
+        text = text.replace(value, MASK)
+    return text
+
+
+def _unified(path: str, old: RenderedFile | None, new: RenderedFile | None, secrets: list[str]) -> str:
+    def lines(file: RenderedFile | None) -> list[str]:
+        if file is None:
+            return []
+        try:
+            return mask(file.data.decode(), secrets).splitlines(keepends=True)
+        except UnicodeDecodeError:
+            return [f"<binary, {len(file.data)} bytes>\n"]
+
+    diff = difflib.unified_diff(
+        lines(old),
+        lines(new),
+        fromfile=f"root/{path}" if old else "/dev/null",
+        tofile=f"generated/{path}" if new else "/dev/null",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
+
+
+def _credentials_diff(result: TreeDiff, old: RenderedFile | None, new: RenderedFile | None) -> str:
+    before = parse_env(old.data.decode(), CREDENTIALS) if old else {}
+    after = parse_env(new.data.decode(), CREDENTIALS) if new else {}
+    result.secrets_added = sorted(set(after) - set(before))
+    result.secrets_removed = sorted(set(before) - set(after))
+    result.secrets_changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
+    masked_old = [f"{key}={MASK}\n" for key in before]
+    masked_new = [f"{key}={MASK}\n" for key in after]
+    # Same masked text for a changed value: mark it so the line shows up in the diff.
+    masked_new = [
+        f"{key}={MASK} (changed)\n" if key in result.secrets_changed else line
+        for key, line in zip(after, masked_new, strict=True)
+    ]
+    diff = difflib.unified_diff(
+        masked_old,
+        masked_new,
+        fromfile=f"root/{CREDENTIALS}" if old else "/dev/null",
+        tofile=f"generated/{CREDENTIALS}" if new else "/dev/null",
+    )
+    return "".join(diff)

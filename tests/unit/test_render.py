@@ -1,0 +1,315 @@
+"""render: golden trees, determinism, secrets kept once and only in credentials.env, and template errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aiplatform.catalog import load_catalog
+from aiplatform.context import Context
+from aiplatform.envfile import format_env, parse_env
+from aiplatform.errors import UserError
+from aiplatform.generate import render_command
+from aiplatform.hardware import Gpu, Hardware
+from aiplatform.paths import SERVICES_DIR, TEMPLATES_DIR
+from aiplatform.render import Platform, render_tree
+from aiplatform.settings import Settings
+
+from .conftest import fake_nvml, run_inv
+
+GOLDEN = Path(__file__).parent / "golden"
+CATALOG = load_catalog()
+NO_GPU = Hardware(8, "Test CPU", 16, "/mnt", 500, 1000, "SSD", (), "no NVIDIA GPU found")
+ONE_GPU = Hardware(16, "Test CPU", 64, "/mnt", 900, 2000, "SSD", (Gpu("NVIDIA RTX 4090", 24564, "550.54.14"),))
+
+
+def fixed_secrets(platform_settings: Settings, hardware: Hardware, extra: dict | None = None) -> dict[str, str]:
+    """Placeholder values (deterministic) for every secret the platform wants."""
+    from aiplatform.render import wanted_secrets
+
+    shell = Platform(platform_settings, "x", CATALOG, hardware, "192.0.2.10", {})
+    return {s.name: f"SECRET-{s.name}-value" for s in wanted_secrets(shell)} | (extra or {})
+
+
+SCENARIOS = {
+    "defaults-ip-minimal": dict(
+        settings=Settings(models=["llama3.2:3b", "nomic-embed-text"]),
+        tier="minimal",
+        hardware=NO_GPU,
+    ),
+    "everything-domain-performance": dict(
+        settings=Settings(
+            domain="ai.example.com",
+            ssl_mode="letsencrypt",
+            admin_email="owner@example.com",
+            services=["dify", "n8n", "flowise", "monitoring"],
+            models=["llama3.1:8b", "nomic-embed-text", "codellama:13b"],
+            ollama_keep_alive="30m",
+            ollama_num_parallel=4,
+            ollama_max_loaded_models=3,
+            ollama_flash_attention=True,
+        ),
+        tier="performance",
+        hardware=ONE_GPU,
+        extra={"OPENAI_API_KEY": "sk-openai-test-key", "ANTHROPIC_API_KEY": "sk-ant-test-key"},
+    ),
+}
+
+
+def scenario_platform(name: str) -> Platform:
+    case = SCENARIOS[name]
+    secrets = fixed_secrets(case["settings"], case["hardware"], case.get("extra"))
+    return Platform(case["settings"], case["tier"], CATALOG, case["hardware"], "192.0.2.10", secrets)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_golden_tree(scenario, update_golden):
+    tree = render_tree(scenario_platform(scenario))
+    folder = GOLDEN / scenario
+    if update_golden:
+        shutil.rmtree(folder, ignore_errors=True)
+        for path, file in tree.items():
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_bytes(file.data)
+    golden = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert sorted(golden) == sorted(tree), "files differ from the golden tree: `nox -s unit -- --update-golden`"
+    for path, file in tree.items():
+        assert file.data == golden[path], f"{path} differs from tests/unit/golden/{scenario}/{path}"
+
+
+def test_everything_scenario_has_the_optional_parts():
+    tree = render_tree(scenario_platform("everything-domain-performance"))
+    assert {
+        "docker/docker-compose.dify.yml",
+        "docker/docker-compose.n8n.yml",
+        "docker/docker-compose.flowise.yml",
+    } <= set(tree)
+    monitoring = yaml.safe_load(tree["docker/docker-compose.monitoring.yml"].data)
+    assert "dcgm-exporter" in monitoring["services"]  # a GPU is present
+    litellm = yaml.safe_load(tree["config/litellm/config.yaml"].data)
+    names = [m["model_name"] for m in litellm["model_list"]]
+    assert names == ["llama3.1:8b", "nomic-embed-text", "codellama:13b", "openai/*", "anthropic/*"]
+    assert litellm["model_list"][1]["model_info"] == {"mode": "embedding"}
+    caddy = tree["config/caddy/Caddyfile"].data.decode()
+    assert "email owner@example.com" in caddy and "n8n.ai.example.com {" in caddy and "tls internal" not in caddy
+
+
+def test_no_gpu_means_no_dcgm_exporter():
+    tree = render_tree(scenario_platform("defaults-ip-minimal"))
+    monitoring = yaml.safe_load(tree["docker/docker-compose.monitoring.yml"].data)
+    assert "dcgm-exporter" not in monitoring["services"]
+    assert "dcgm" not in tree["config/prometheus/prometheus.yml"].data.decode()
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_compose_contracts(scenario):
+    tree = render_tree(scenario_platform(scenario))
+    master = parse_env(tree["config/master.env"].data.decode())
+    credentials = parse_env(tree["config/credentials.env"].data.decode())
+    for path, file in tree.items():
+        if not path.startswith("docker/"):
+            continue
+        doc = yaml.safe_load(file.data)
+        assert doc["name"] == "ai-platform"
+        assert doc["networks"] and all(net["external"] for net in doc["networks"].values())
+        for cname, container in doc["services"].items():
+            spec = CATALOG.services[CATALOG.containers[cname]]
+            image = container["image"]
+            assert ":" in image and not image.endswith((":latest", ":main-latest")), image
+            assert container["restart"] in ("unless-stopped", "no")
+            labels = container["labels"]
+            assert labels["ai-platform.managed"] == "true" and labels["ai-platform.service"] == spec.name
+            assert re.fullmatch(r"[0-9a-f]{16}", labels["ai-platform.config-hash"])
+            for port in container.get("ports", []):
+                assert spec.tier == "proxy" or port.startswith("127.0.0.1:"), (cname, port)
+            if spec.tier == "infra":
+                assert container["networks"] == ["ai-backend"], f"{cname} must sit on ai-backend only"
+            if container.get("extra_hosts"):
+                assert container["extra_hosts"] == ["host.docker.internal:host-gateway"]
+        for volume in (doc.get("volumes") or {}).values():
+            assert volume["labels"]["ai-platform.managed"] == "true"
+        # every ${VAR} a compose file uses is defined by an env file
+        for name in re.findall(r"(?<!\$)\$\{([A-Z0-9_]+)", file.data.decode()):
+            assert name in credentials or name in master, f"{path} uses ${{{name}}}, defined nowhere"
+    published = {
+        p
+        for path, f in tree.items()
+        if path.startswith("docker/")
+        for c in yaml.safe_load(f.data)["services"].values()
+        for p in c.get("ports", [])
+    }
+    assert "127.0.0.1:4000:4000" in published and "127.0.0.1:8080:8080" in published
+    assert {"80:80", "443:443"} <= published
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_no_secret_value_outside_credentials_env(scenario):
+    platform = scenario_platform(scenario)
+    tree = render_tree(platform)
+    assert tree["config/credentials.env"].mode == 0o600
+    values = parse_env(tree["config/credentials.env"].data.decode())
+    assert set(values) == set(platform.secrets)
+    for path, file in tree.items():
+        if path == "config/credentials.env":
+            continue
+        for name, value in values.items():
+            assert value.encode() not in file.data, f"secret {name} leaked into {path}"
+
+
+def test_unknown_service_lists_the_known_ones(tmp_path, answers):
+    path = answers("services: [dify, jupyter]\n")
+    result = run_inv("render", "--no-input", "--answers", str(path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "unknown service 'jupyter'" in result.stderr
+    assert "dify, flowise, n8n, monitoring" in result.stderr or "Optional services:" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_undefined_template_value_names_template_and_value(tmp_path):
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, templates)
+    compose = templates / "services" / "redis" / "compose.yml.j2"
+    compose.write_text(compose.read_text() + "# {{ settings.redis_maxmemory }}\n")
+    catalog = load_catalog(templates / "services")
+    platform = Platform(
+        Settings(models=["m"], embedding_model="m"),
+        "minimal",
+        catalog,
+        NO_GPU,
+        "192.0.2.10",
+        {},
+        templates_dir=templates,
+    )
+    with pytest.raises(UserError) as caught:
+        render_tree(platform)
+    message = str(caught.value)
+    assert "services/redis/compose.yml.j2 line" in message
+    assert "redis_maxmemory" in message
+
+
+def test_registry_mirror_and_override_change_only_the_image():
+    base = scenario_platform("defaults-ip-minimal")
+    plain = render_tree(base)
+    settings = base.settings.model_copy(
+        update={"registry_mirror": "mirror.local:5000", "images": {"litellm": "local/litellm:test"}}
+    )
+    mirrored = render_tree(Platform(settings, base.tier, CATALOG, base.hardware, base.host_ip, base.secrets))
+    for path in plain:
+        before, after = plain[path].data.decode(), mirrored[path].data.decode()
+        if not path.startswith("docker/"):
+            assert before == after or path == "config/hardware-profile.env", path
+            continue
+        changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
+        for old, new in changed:
+            assert re.match(r"\s+(image|ai-platform\.config-hash):", old), (path, old, new)
+    litellm = yaml.safe_load(mirrored["docker/docker-compose.litellm.yml"].data)["services"]["litellm"]
+    assert litellm["image"] == "local/litellm:test"
+    redis = yaml.safe_load(mirrored["docker/docker-compose.redis.yml"].data)["services"]["redis"]
+    assert redis["image"] == "mirror.local:5000/redis:7.4.8-alpine"
+
+
+# --- the render command: files on disk -------------------------------------------------------------------------
+
+
+def _ctx(tmp_path, **flags) -> Context:
+    return Context(
+        answers=tmp_path / "answers.yaml",
+        flags={"root": str(tmp_path / "root"), **flags},
+        environ={},
+        nvml=fake_nvml([]),
+    )
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:
+    return {
+        p.relative_to(folder).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes())
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_render_twice_is_byte_identical_and_writes_nothing(tmp_path):
+    out = tmp_path / "generated"
+    first = render_command(_ctx(tmp_path), out, interactive=False)
+    assert first.written.created and not first.written.changed
+    before = _snapshot(out)
+    second = render_command(_ctx(tmp_path), out, interactive=False)
+    assert second.written.written == 0 and not second.written.removed
+    assert _snapshot(out) == before  # same bytes, same inodes, same mtimes: nothing was rewritten
+    assert stat.S_IMODE(os.stat(out / "config/credentials.env").st_mode) == 0o600
+
+
+def test_secrets_are_kept_and_root_credentials_win(tmp_path):
+    out = tmp_path / "generated"
+    render_command(_ctx(tmp_path), out, interactive=False)
+    first = parse_env((out / "config/credentials.env").read_text())
+    # the root's credentials.env (what a deploy applied) wins over the previous render
+    root_config = tmp_path / "root" / "config"
+    root_config.mkdir(parents=True)
+    (root_config / "credentials.env").write_text(format_env({"REDIS_PASSWORD": "FromTheRoot123"}))
+    render_command(_ctx(tmp_path), out, interactive=False)
+    second = parse_env((out / "config/credentials.env").read_text())
+    assert second["REDIS_PASSWORD"] == "FromTheRoot123"
+    assert {k: v for k, v in second.items() if k != "REDIS_PASSWORD"} == {
+        k: v for k, v in first.items() if k != "REDIS_PASSWORD"
+    }
+    # enabling a service only adds its keys
+    render_command(_ctx(tmp_path, services=["n8n", "monitoring"]), out, interactive=False)
+    third = parse_env((out / "config/credentials.env").read_text())
+    assert set(third) - set(second) == {"N8N_ENCRYPTION_KEY", "N8N_DB_PASSWORD"}
+    assert all(third[k] == v for k, v in second.items())
+
+
+def test_secret_formats(tmp_path):
+    out = tmp_path / "generated"
+    render_command(_ctx(tmp_path, services=["dify", "n8n", "flowise", "monitoring"]), out, interactive=False)
+    values = parse_env((out / "config/credentials.env").read_text())
+    assert re.fullmatch(r"sk-[0-9a-f]{48}", values["LITELLM_MASTER_KEY"])
+    assert re.fullmatch(r"[0-9a-f]{64}", values["N8N_ENCRYPTION_KEY"])
+    password = values["ADMIN_PASSWORD"]
+    assert re.fullmatch(r"^(?=.*[a-zA-Z])(?=.*\d).{8,}$", password)  # Dify's rule
+    assert 8 <= len(password) <= 30 and re.search(r"[A-Z]", password) and re.search(r"\d", password)  # n8n's
+    assert len(set(values.values())) == len(values) - 0  # every secret is its own random value
+
+
+def test_failed_render_leaves_previous_tree_intact(tmp_path):
+    out = tmp_path / "generated"
+    render_command(_ctx(tmp_path), out, interactive=False)
+    before = _snapshot(out)
+    with pytest.raises(UserError):
+        render_command(_ctx(tmp_path, services=["nope"]), out, interactive=False)
+    assert _snapshot(out) == before
+
+
+def test_changed_setting_rewrites_only_affected_files(tmp_path):
+    out = tmp_path / "generated"
+    render_command(_ctx(tmp_path), out, interactive=False)
+    result = render_command(_ctx(tmp_path, ollama_keep_alive="45m"), out, interactive=False)
+    assert sorted(result.written.changed) == [".aiplatform.json", "config/ollama/override.conf"]
+
+
+def test_render_cli_without_terminal_never_blocks(tmp_path):
+    result = run_inv(
+        "render",
+        "--answers",
+        str(tmp_path / "absent.yaml"),
+        "--out",
+        str(tmp_path / "g"),
+        "--root",
+        str(tmp_path / "root"),
+        stdin="",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Next: inv diff" in result.stdout
+    assert not (tmp_path / "absent.yaml").exists()
+    assert (tmp_path / "g" / "docker" / "docker-compose.caddy.yml").is_file()
+
+
+def test_catalog_services_match_folders():
+    assert sorted(CATALOG.services) == sorted(p.name for p in SERVICES_DIR.iterdir() if (p / "service.yaml").exists())
