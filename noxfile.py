@@ -35,3 +35,27 @@ def unit(session: nox.Session) -> None:
     """Pure functions, golden files, bad input: no Docker, no root, seconds. `-- --update-golden` refreshes goldens."""
     _install(session)
     session.run("pytest", "tests/unit", *session.posargs)
+
+
+def _litellm_version() -> str:
+    """The LiteLLM release the catalog's image runs, so its own config loader checks config.yaml."""
+    import re
+    from pathlib import Path
+
+    text = Path("templates/services/litellm/service.yaml").read_text()
+    match = re.search(r"ghcr\.io/berriai/litellm:v?(\d+\.\d+\.\d+)", text)
+    if not match:
+        raise RuntimeError("cannot read the LiteLLM image tag from templates/services/litellm/service.yaml")
+    return match.group(1)
+
+
+def _install_tools(session: nox.Session, *tools: str) -> None:
+    session.run(INSTALL_TOOLS, *tools, external=True)
+
+
+@nox.session
+def validate(session: nox.Session) -> None:
+    """Render three scenarios; check each artifact with the real tool: compose, caddy, promtool, systemd, LiteLLM."""
+    _install_tools(session, "docker", "compose", "caddy", "promtool", "systemd-analyze")
+    _install(session, f"litellm=={_litellm_version()}")
+    session.run("pytest", "tests/validate", *session.posargs, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})

@@ -1,0 +1,58 @@
+"""Render the validation scenarios once per session; each test feeds one artifact to the real tool that reads it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from aiplatform.context import Context
+from aiplatform.generate import render_command
+
+from ..unit.conftest import fake_nvml
+
+# (flags, GPUs): defaults on this machine; everything on with a domain, Let's Encrypt and both API keys;
+# an IP with self-signed TLS on the performance tier with a GPU.
+SCENARIOS = {
+    "defaults": ({}, None),
+    "everything-domain-letsencrypt": (
+        {
+            "domain": "ai.example.com",
+            "ssl_mode": "letsencrypt",
+            "admin_email": "owner@example.com",
+            "services": ["dify", "n8n", "flowise", "monitoring"],
+            "openai_api_key": "sk-validate-openai",
+            "anthropic_api_key": "sk-ant-validate",
+        },
+        None,
+    ),
+    "ip-selfsigned-performance-gpu": (
+        {"domain": "192.168.10.20", "ssl_mode": "selfsigned", "profile": "performance"},
+        [("NVIDIA RTX 4090", 24564)],
+    ),
+}
+
+
+def require(tool: str) -> str:
+    """The tool's path; missing is a failure (the session installs it with tests/tools/install-tools)."""
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} is not installed: run `tests/tools/install-tools` (nox -s validate does).")
+    return path
+
+
+@pytest.fixture(scope="session", params=sorted(SCENARIOS))
+def rendered(request, tmp_path_factory) -> Path:
+    flags, gpus = SCENARIOS[request.param]
+    base = tmp_path_factory.mktemp(request.param)
+    ctx = Context(
+        answers=base / "answers.yaml",
+        flags={"root": str(base / "root"), **flags},
+        environ={},
+        nvml=fake_nvml(gpus) if gpus is not None else True,
+        live_hardware=True,
+    )
+    out = base / "generated"
+    render_command(ctx, out, interactive=False)
+    return out
