@@ -24,9 +24,10 @@ def _install(session: nox.Session, *extra: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff on everything, mypy (strict) on the package."""
+    """Ruff (lint and format) on everything, mypy (strict) on the package."""
     _install(session)
     session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
     session.run("mypy")
 
 
@@ -59,3 +60,17 @@ def validate(session: nox.Session) -> None:
     _install_tools(session, "docker", "compose", "caddy", "promtool", "systemd-analyze")
     _install(session, f"litellm=={_litellm_version()}")
     session.run("pytest", "tests/validate", *session.posargs, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """render → deploy → status → cleanup on a real Docker engine with stand-in images (disposable hosts only)."""
+    args = [arg for arg in session.posargs if arg != "--disposable"]
+    if not (IN_CI or "--disposable" in session.posargs):
+        session.skip(
+            "integration creates and deletes ai-platform containers, networks and volumes: run it on a disposable "
+            "host with CI=true or `nox -s integration -- --disposable`"
+        )
+    _install_tools(session, "docker", "compose", "dockerd", "debootstrap", "ss")
+    _install(session)
+    session.run("pytest", "tests/integration", "-p", "no:cacheprovider", *args)

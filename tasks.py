@@ -145,10 +145,117 @@ def diff(c, root=None, out=None, exit_code=False):
 
     out_dir = Path(out) if out else GENERATED_DIR
     target = generate.rendered_root(out_dir, root)
-    stale = generate.stale_reason(_context(root=str(target)), out_dir)
+    stale = generate.stale_reason(out_dir)
     if stale:
         console.warn(stale)
     result = diff_trees(out_dir, target)
     console.out.print(views.diff_report(result, out_dir, target))
     if exit_code and result.differs:
         raise Exit(code=1)
+
+
+def _generated(out: str | None, root: str | None) -> tuple[Path, Path]:
+    from aiplatform import generate
+
+    out_dir = Path(out) if out else GENERATED_DIR
+    return out_dir, generate.rendered_root(out_dir, root)
+
+
+@task(
+    help=_help(
+        "root",
+        "out",
+        "yes",
+        "dry_run",
+        only="only these services (comma-separated), with what they need",
+        timeout="seconds to wait for health (default: the slowest service's start period + 60)",
+    )
+)
+@user_errors
+def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=None):
+    """Apply generated/ to the root (changed files backed up), then start services in tiers and wait for health."""
+    from aiplatform import deploy as deploying
+    from aiplatform import generate
+    from aiplatform.runner import Runner
+    from aiplatform.tree import read_stamp
+
+    out_dir, target = _generated(out, root)
+    stale = generate.stale_reason(out_dir)
+    options = deploying.DeployOptions(
+        out=out_dir,
+        root=target,
+        yes=yes,
+        dry_run=dry_run,
+        timeout=int(timeout) if timeout else None,
+        only=[name.strip() for name in only.split(",") if name.strip()] if only else None,
+    )
+    ui = views.DeployConsole(interactive=sys.stdin.isatty())
+    result = deploying.deploy(options, Runner(dry_run=dry_run), stale, ui)
+    if dry_run:
+        console.out.print("Dry run: nothing was changed.")
+        return
+    console.out.print(views.deploy_report(result, (read_stamp(out_dir) or {}).get("urls", {})))
+    if not result.ok:
+        raise Exit(code=1)
+
+
+@task(help=_help("root", "out", "json"))
+@user_errors
+def status(c, root=None, out=None, json_=False):
+    """For each service of generated/: state, health, image, ports, URL and drift; orphans. Exit 1 if unhealthy."""
+    from aiplatform.docker import Docker, require_engine
+    from aiplatform.runner import Runner
+    from aiplatform.status import platform_status
+
+    out_dir, target = _generated(out, root)
+    docker = Docker(Runner())
+    require_engine(docker)
+    report = platform_status(out_dir, target, _context(root=str(target)).catalog, docker)
+    if json_:
+        _print_json(report.as_dict())
+    else:
+        console.out.print(views.status_table(report))
+    if not report.healthy:
+        raise Exit(code=1)
+
+
+@task(
+    help=_help(
+        "root",
+        "yes",
+        "dry_run",
+        purge="also delete volumes, data/ and the root itself",
+        images="also delete the images the platform's containers used",
+    )
+)
+@user_errors
+def cleanup(c, root=None, yes=False, dry_run=False, purge=False, images=False):
+    """Remove the platform's containers and networks (by label); volumes and data only with --purge. No packages."""
+    from aiplatform import cleanup as cleaning
+    from aiplatform.docker import Docker, require_engine
+    from aiplatform.runner import Runner
+
+    target = _context(root=root).resolved.settings.root
+    docker = Docker(Runner(dry_run=dry_run))
+    require_engine(docker)
+    plan = cleaning.make_plan(docker, target, purge, images)
+    console.out.print(views.cleanup_plan(plan))
+    if plan.empty:
+        console.out.print("Nothing to remove: no container, network or volume carries the platform's label.")
+        return
+    if not (yes or dry_run):
+        if not sys.stdin.isatty():
+            raise UserError(
+                "cleanup deletes things and no one is at a terminal to confirm.",
+                "Run `inv cleanup --yes` (see the plan first with `inv cleanup --dry-run`).",
+            )
+        from rich.prompt import Confirm
+
+        question = "Delete all of the above, including DATA?" if purge else "Remove the containers and networks above?"
+        if not Confirm.ask(question, default=False, console=console.out):
+            raise UserError("Cancelled: nothing was removed.")
+    result = cleaning.remove(docker, plan)
+    if dry_run:
+        console.out.print("Dry run: nothing was removed.")
+        return
+    console.out.print(views.cleanup_summary(result, cleaning.kept(docker, target, purge, images)))

@@ -112,7 +112,6 @@ class ServiceSpec(_Strict):
     secrets: list[SecretSpec] = Field(default_factory=list)
     databases: list[DatabaseSpec] = Field(default_factory=list)
     route: RouteSpec | None = None
-    url: str | None = None  # where the owner opens it on the host, e.g. http://localhost:4000
     metrics: list[MetricsSpec] = Field(default_factory=list)
     files: list[FileSpec] = Field(default_factory=list)
     volumes: list[str] = Field(default_factory=list)  # named volumes its compose file declares

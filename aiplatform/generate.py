@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,10 @@ from .context import Context
 from .envfile import read_env
 from .errors import UserError
 from .paths import CREDENTIALS_ENV, MASTER_ENV, PROFILES_DIR, TEMPLATES_DIR
-from .render import Platform, Tree, enabled_services, render_tree, wanted_secrets
+from .render import Platform, Tree, enabled_services, public_url, render_tree, wanted_secrets
 from .secrets import SecretChanges, resolve_secrets
 from .settings import SECRET_KEYS, Settings
-from .tree import WriteResult, inputs_hash, staleness, with_stamp, write_tree
+from .tree import WriteResult, inputs_hash, read_stamp, staleness, with_stamp, write_tree
 
 
 def primary_ip() -> str:
@@ -97,6 +98,20 @@ def current_inputs(ctx: Context, host_ip: str) -> str:
     return inputs_hash(parts, [templates, profiles], answers)
 
 
+def service_urls(platform: Platform) -> dict[str, dict[str, str]]:
+    """Where each container is opened: on the host (its 127.0.0.1 port) and, for a route's upstream, through Caddy."""
+    urls: dict[str, dict[str, str]] = {}
+    for spec in enabled_services(platform):
+        for name, container in spec.containers.items():
+            local = [p for p in container.publish if p.startswith("127.0.0.1:")]
+            if local:
+                urls.setdefault(name, {})["local"] = f"http://localhost:{local[0].split(':')[1]}"
+        if spec.route:
+            upstream = spec.route.upstream.split(":")[0]
+            urls.setdefault(upstream, {})["public"] = public_url(platform, spec)
+    return dict(sorted(urls.items()))
+
+
 def render_platform(ctx: Context, out: Path, host_ip: str | None = None) -> Rendered:
     """The full tree for this context, stamped, ready to be written to `out`."""
     ip = host_ip or primary_ip()
@@ -109,6 +124,11 @@ def render_platform(ctx: Context, out: Path, host_ip: str | None = None) -> Rend
         tier=platform.tier,
         services=[spec.name for spec in enabled_services(platform)],
         inputs=inputs,
+        urls=service_urls(platform),
+        sources={
+            "answers": str(ctx.answers.absolute()) if ctx.answers else None,
+            "flags": {key: value for key, value in ctx.flags.items() if key not in SECRET_KEYS},
+        },
     )
     return Rendered(platform, tree, changes, inputs)
 
@@ -148,6 +168,15 @@ def rendered_root(out: Path, root: str | None = None) -> Path:
     return rendered
 
 
-def stale_reason(ctx: Context, out: Path) -> str | None:
-    """Why generated/ no longer matches templates, profiles, answers and settings (None when it does)."""
+def stale_reason(out: Path, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why generated/ no longer matches templates, profiles, answers and settings (None when it does).
+
+    The answers file and flags render was given are in the stamp: the check rebuilds the same context from them and
+    the current environment, so only a real change of inputs makes generated/ stale."""
+    stamp = read_stamp(out)
+    if stamp is None:
+        return staleness(out, "")
+    sources = stamp.get("sources") or {}
+    answers = sources.get("answers")
+    ctx = Context(answers=Path(answers) if answers else None, flags=sources.get("flags") or {}, environ=environ)
     return staleness(out, current_inputs(ctx, primary_ip()))

@@ -6,6 +6,7 @@ the mode it is given (credentials.env stays 0600 from the first byte).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -30,3 +31,53 @@ def write_file(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise UserError(f"No permission to write {path}.", "Run the command with sudo.") from None
     except OSError as exc:
         raise UserError(f"Cannot write {path}: {exc.strerror}.") from None
+
+
+def backup_and_write(root: Path, files: dict[str, tuple[bytes, int]], remove: list[str], backup_dir: Path) -> list[str]:
+    """Write `files` (relative path -> bytes, mode) under root and delete `remove`; every existing file that is
+    replaced or deleted is first copied to `backup_dir` with its mode. Returns the paths backed up."""
+    backed_up = []
+    for path in sorted({*files, *remove}):
+        target = root / path
+        if target.is_file():
+            old = target.read_bytes()
+            new = files.get(path)
+            if new is not None and new[0] == old and (target.stat().st_mode & 0o7777) == new[1]:
+                continue
+            write_file(backup_dir / path, old, target.stat().st_mode & 0o7777)
+            backed_up.append(path)
+    for path, (data, mode) in sorted(files.items()):
+        write_file(root / path, data, mode)
+    for path in remove:
+        (root / path).unlink(missing_ok=True)
+    return backed_up
+
+
+def make_dirs(root: Path, names: list[str]) -> None:
+    try:
+        for name in names:
+            (root / name).mkdir(parents=True, exist_ok=True)
+    except PermissionError:
+        raise UserError(f"No permission to create folders in {root}.", "Run the command with sudo.") from None
+
+
+def dir_size(path: Path) -> int:
+    """Bytes used under `path` (files only; unreadable entries are skipped)."""
+    total = 0
+    for dirpath, _dirs, filenames in os.walk(path, onerror=lambda _: None):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a folder and everything in it."""
+    import shutil
+
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except PermissionError:
+        raise UserError(f"No permission to delete {path}.", "Run the command with sudo.") from None

@@ -12,6 +12,7 @@ init scripts read the environment. Only config/credentials.env holds values.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -261,7 +262,7 @@ def _compose(
         raise UserError(
             f"templates/{template}: declares volumes {sorted(volumes)} but service.yaml lists {sorted(spec.volumes)}."
         )
-    config_hash = _config_hash(out_services, declared, files)
+    config_hash = config_hash_of(out_services, declared, files)
     for container in out_services.values():
         container["labels"][f"{LABEL}.config-hash"] = config_hash
     compose: dict[str, Any] = {"name": "ai-platform", "services": out_services}
@@ -370,7 +371,8 @@ def _networks(services: dict[str, Any]) -> list[str]:
     return sorted({net for container in services.values() for net in container.get("networks", [])})
 
 
-def _config_hash(services: dict[str, Any], volumes: dict[str, Any], files: Tree) -> str:
+def config_hash_of(services: dict[str, Any], volumes: dict[str, Any], files: Tree) -> str:
+    """The config-hash label of a service: its compose services (without this label), volumes and owned files."""
     digest = hashlib.sha256(json.dumps([services, volumes], sort_keys=True).encode())
     for path, file in sorted(files.items()):
         digest.update(path.encode() + b"\0" + file.data + b"\0" + oct(file.mode).encode())
@@ -382,6 +384,20 @@ def _config_hash(services: dict[str, Any], volumes: dict[str, Any], files: Tree)
 
 def ollama_base_url(settings: Settings) -> str:
     return f"http://host.docker.internal:{settings.ollama_port}"
+
+
+def owned_files(spec: ServiceSpec, tree: Tree) -> Tree:
+    """The files of `tree` that belong to `spec` (its `files:`; `{name}` patterns match any database name)."""
+    patterns = [re.compile(re.escape(f.path).replace(re.escape("{name}"), "[^/]+") + "$") for f in spec.files]
+    return {path: file for path, file in tree.items() if any(p.match(path) for p in patterns)}
+
+
+def expected_hash(spec: ServiceSpec, compose: dict[str, Any], tree: Tree) -> str:
+    """Recompute a rendered service's config hash from the files as they are now (a hand edit changes it)."""
+    services = copy.deepcopy(compose.get("services") or {})
+    for container in services.values():
+        (container.get("labels") or {}).pop(f"{LABEL}.config-hash", None)
+    return config_hash_of(services, compose.get("volumes") or {}, owned_files(spec, tree))
 
 
 def routes(platform: Platform, services: list[ServiceSpec]) -> list[dict[str, Any]]:

@@ -129,7 +129,17 @@ def inputs_hash(parts: Mapping[str, Any], directories: Iterable[Path], files: It
     return digest.hexdigest()
 
 
-def with_stamp(tree: Tree, *, version: str, profile: str, tier: str, services: list[str], inputs: str) -> Tree:
+def with_stamp(
+    tree: Tree,
+    *,
+    version: str,
+    profile: str,
+    tier: str,
+    services: list[str],
+    inputs: str,
+    urls: Mapping[str, Mapping[str, str]] | None = None,
+    sources: Mapping[str, Any] | None = None,
+) -> Tree:
     """The tree plus `.aiplatform.json`: tool version, profile, inputs hash, files and sha256. No timestamps."""
     stamp = {
         "tool": "ai-platform",
@@ -137,6 +147,8 @@ def with_stamp(tree: Tree, *, version: str, profile: str, tier: str, services: l
         "profile": profile,
         "tier": tier,
         "services": services,
+        "urls": dict(urls or {}),
+        "sources": dict(sources or {}),
         "inputs_hash": inputs,
         "files": {path: sha256(file.data) for path, file in sorted(tree.items())},
     }

@@ -10,10 +10,16 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from . import console
+from .checks import Check
+from .cleanup import CleanupPlan, CleanupResult
+from .deploy import DeployResult, Plan
 from .diff import TreeDiff
+from .errors import UserError
 from .hardware import HardwareReport
 from .render import enabled_services
 from .settings import Resolved
+from .status import StatusReport
 
 
 def hardware_table(report: HardwareReport, source: str) -> Table:
@@ -117,3 +123,188 @@ def diff_report(result: TreeDiff, generated: Path, root: Path) -> Group:
     else:
         parts.append(Text(f"{root} already matches {generated}: nothing to apply.", style="bold"))
     return Group(*parts)
+
+
+# --- deploy, status, cleanup -------------------------------------------------------------------------------------
+
+STATUS_STYLE = {"healthy": "green", "running": "green", "done": "green", "starting": "yellow", "waiting": "dim"}
+
+
+def checks_table(found: list[Check], title: str = "Preflight") -> Table:
+    table = Table(title=title, title_justify="left", show_header=False)
+    for column in ("check", "verdict", "detail", "fix"):
+        table.add_column(column)
+    style = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+    for check in found:
+        table.add_row(check.name, Text(check.status.upper(), style=style[check.status]), check.detail, check.fix)
+    return table
+
+
+class DeployConsole:
+    """Deploy's UI on the terminal: preflight table, plan, question, and one line per state change."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+        self.seen: dict[str, str] = {}
+
+    def checks(self, found: list[Check]) -> None:
+        console.err.print(checks_table(found))
+
+    def plan(self, plan: Plan) -> None:
+        files = plan.files.files
+        console.out.print(Text(f"Files to apply: {len(files)}" + (" (none)" if not files else ""), style="bold"))
+        for item in files:
+            console.out.print(f"  {item.status:8} {item.path}" + (f"  {item.note}" if item.note else ""), markup=False)
+        if plan.files.secrets_changed:
+            console.out.print(f"  secrets changed: {', '.join(plan.files.secrets_changed)}", markup=False)
+        grouped: dict[str, list[str]] = {}
+        for name, action in plan.containers.items():
+            grouped.setdefault(action, []).append(name)
+        labels = {"create": "to create", "recreate": "to recreate", "unchanged": "left alone"}
+        for action, label in labels.items():
+            if grouped.get(action):
+                console.out.print(f"Containers {label}: {', '.join(grouped[action])}", markup=False)
+
+    def confirm(self, plan: Plan) -> bool:
+        if not self.interactive:
+            raise UserError(
+                "deploy changes the host and no one is at a terminal to confirm.",
+                "Run `inv deploy --yes` (or review with `inv deploy --dry-run` first).",
+            )
+        from rich.prompt import Confirm
+
+        return Confirm.ask("Apply these changes?", default=False, console=console.out)
+
+    def progress(self, states: dict[str, str]) -> None:
+        for name, state in states.items():
+            if self.seen.get(name) != state:
+                self.seen[name] = state
+                console.err.print(Text.assemble("  ", (f"{name:22}", "bold"), (state, STATUS_STYLE.get(state, "red"))))
+
+
+def deploy_report(result: DeployResult, urls: dict[str, dict[str, str]]) -> Group:
+    parts: list[Any] = []
+    if result.backed_up and result.backup_dir:
+        parts.append(Text(f"Backed up {len(result.backed_up)} replaced file(s) to {result.backup_dir}"))
+    for failure in result.failures:
+        parts.append(Text(f"\n{failure.container} did not become healthy: {failure.state}", style="bold red"))
+        if failure.health_log:
+            parts.append(Text("Health log (last checks):", style="bold"))
+            parts += [Text(f"  {line}") for line in failure.health_log]
+        parts.append(Text(f"Last 50 lines of `docker logs ai-platform-{failure.container}`:", style="bold"))
+        parts.append(Text(failure.logs.rstrip() or "(empty)"))
+    if result.not_started:
+        parts.append(Text(f"Not started (a dependency failed): {', '.join(result.not_started)}", style="yellow"))
+    table = Table(title="Services", title_justify="left")
+    for column in ("container", "state", "URL"):
+        table.add_column(column)
+    for name, state in result.states.items():
+        if name not in result.plan.containers and result.plan.containers:
+            continue
+        shown = "healthy" if state.ready else state.state + (f", {state.health}" if state.health else "")
+        if state.state == "exited" and state.exit_code == 0:
+            shown = "done"
+        url = urls.get(name, {})
+        link = url.get("local") or url.get("public", "")
+        table.add_row(name, Text(shown, style=STATUS_STYLE.get(shown, "red")), link)
+    parts.append(table)
+    changed = len(result.created) + len(result.recreated)
+    parts.append(
+        Text(
+            f"{len(result.created)} created, {len(result.recreated)} recreated, {len(result.unchanged)} unchanged"
+            + (" — nothing changed, no container was recreated" if result.applied and changed == 0 else "")
+            + f" ({result.seconds:.1f} s)",
+            style="bold",
+        )
+    )
+    return Group(*parts)
+
+
+def status_table(report: StatusReport) -> Group:
+    table = Table(title="Platform status", title_justify="left")
+    for column in ("container", "service", "state", "image", "ports", "URL", "drift"):
+        table.add_column(column)
+    for row in report.rows:
+        table.add_row(
+            row.container,
+            row.service,
+            Text(row.state, style="green" if row.healthy else "red"),
+            row.image,
+            "\n".join(row.ports),
+            row.url,
+            Text("DRIFT", style="yellow") if row.drift else "",
+        )
+    parts: list[Any] = [table]
+    if any(row.drift for row in report.rows):
+        parts.append(Text("Drift: running containers differ from generated/: run `sudo inv deploy`.", style="yellow"))
+    if report.orphans:
+        parts.append(
+            Text(
+                "Orphans (labelled, no longer in generated/): "
+                + ", ".join(f"{c.name} ({c.state})" for c in report.orphans),
+                style="yellow",
+            )
+        )
+    if report.root_differs:
+        parts.append(
+            Text(
+                f"The root differs from generated/ in {len(report.root_differs)} file(s): see `inv diff`.",
+                style="yellow",
+            )
+        )
+    verdict = (
+        "all healthy"
+        if report.healthy
+        else "NOT healthy: " + ", ".join(r.container for r in report.rows if not r.healthy)
+    )
+    parts.append(Text(verdict, style="bold green" if report.healthy else "bold red"))
+    return Group(*parts)
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return f"{size:.1f} TB"
+
+
+def cleanup_plan(plan: CleanupPlan) -> Group:
+    lines = [Text("Cleanup plan", style="bold")]
+    lines.append(Text(f"  containers: {', '.join(name for _, name in plan.containers) or 'none'}"))
+    lines.append(Text(f"  networks:   {', '.join(plan.networks) or 'none'}"))
+    if plan.volumes:
+        lines.append(Text("  volumes:    " + ", ".join(f"{n} ({_size(s)})" for n, s in plan.volumes)))
+    if plan.root:
+        lines.append(
+            Text(
+                f"  root:       {plan.root[0]} ({_size(plan.root[1])}) — config, data/, backups/, logs/",
+                style="bold red",
+            )
+        )
+    if plan.images:
+        lines.append(Text(f"  images:     {', '.join(plan.images)}"))
+    for path in plan.legacy:
+        lines.append(
+            Text(
+                f"  legacy root of the old scripts: {path} (kept; `inv cleanup --root {path} --purge` removes it)",
+                style="yellow",
+            )
+        )
+    return Group(*lines)
+
+
+def cleanup_summary(result: CleanupResult, kept: list[str]) -> Group:
+    plan = result.plan
+    removed = [f"{len(plan.containers)} container(s)", f"{len(plan.networks)} network(s)"]
+    if plan.volumes:
+        removed.append(f"{len(plan.volumes)} volume(s)")
+    if plan.images:
+        removed.append(f"{len(plan.images)} image(s)")
+    if plan.root:
+        removed.append(str(plan.root[0]))
+    return Group(
+        Text("Removed: " + ", ".join(removed), style="bold"),
+        Text("Verified: nothing labelled ai-platform.managed=true is left.", style="green"),
+        Text("Kept: " + "; ".join(kept)),
+    )

@@ -22,8 +22,14 @@ def run(*args: str, env: dict | None = None, cwd: Path | None = None) -> subproc
 def test_docker_compose_config_over_the_whole_project(rendered):
     docker = require("docker")
     files = sorted((rendered / "docker").glob("docker-compose.*.yml"))
-    args = [docker, "compose", "--env-file", str(rendered / "config/master.env"),
-            "--env-file", str(rendered / "config/credentials.env")]
+    args = [
+        docker,
+        "compose",
+        "--env-file",
+        str(rendered / "config/master.env"),
+        "--env-file",
+        str(rendered / "config/credentials.env"),
+    ]
     for path in files:
         args += ["-f", str(path)]
     # A clean environment: the shell's variables must not fill in what the env files should define.
@@ -41,9 +47,19 @@ def test_docker_compose_config_over_the_whole_project(rendered):
 
 def test_caddy_validate(rendered):
     caddy = require("caddy")
-    result = run(caddy, "validate", "--config", str(rendered / "config/caddy/Caddyfile"), "--adapter", "caddyfile",
-                 env={**os.environ, "XDG_DATA_HOME": str(rendered.parent / "caddy-data"),
-                      "XDG_CONFIG_HOME": str(rendered.parent / "caddy-config")})
+    result = run(
+        caddy,
+        "validate",
+        "--config",
+        str(rendered / "config/caddy/Caddyfile"),
+        "--adapter",
+        "caddyfile",
+        env={
+            **os.environ,
+            "XDG_DATA_HOME": str(rendered.parent / "caddy-data"),
+            "XDG_CONFIG_HOME": str(rendered.parent / "caddy-config"),
+        },
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Valid configuration" in result.stdout + result.stderr
 
@@ -97,8 +113,7 @@ def test_systemd_analyze_verify_ollama_override(rendered, tmp_path):
     (units / "ollama.service").write_text(OLLAMA_UNIT.format(binary=binary))
     override = (rendered / "config/ollama/override.conf").read_text()
     (units / "ollama.service.d" / "override.conf").write_text(override)
-    result = run(analyze, "verify", str(units / "ollama.service"),
-                 env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"})
+    result = run(analyze, "verify", str(units / "ollama.service"), env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"})
     # systemd-analyze reports unknown keys and bad syntax as warnings with exit code 0: read its output too.
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "", result.stderr

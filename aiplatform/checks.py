@@ -1,0 +1,153 @@
+"""Read-only checks of the host, each with a verdict (ok / warn / fail), what was found and the fix.
+
+Deploy runs them as its preflight and doctor prints them; none of them changes anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import requests
+
+from .docker import ContainerInfo, Docker
+from .paths import LEGACY_ROOTS, nearest_existing
+from .project import Project
+
+MIN_FREE_GB = 2  # below this deploy refuses: images and databases need room
+LOW_FREE_GB = 10  # below this it warns
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+    fix: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
+
+
+def root_writable(root: Path) -> Check:
+    target = nearest_existing(root)
+    if os.access(target, os.W_OK):
+        return Check("root", "ok", f"{root} is writable")
+    return Check("root", "fail", f"no permission to write {target}", "Run the command with sudo.")
+
+
+def engine(docker: Docker) -> Check:
+    error = docker.engine_error()
+    if error is None:
+        return Check("docker engine", "ok", "answers")
+    return Check(
+        "docker engine", "fail", error, "Start Docker (`sudo systemctl start docker`) or run `sudo inv setup`."
+    )
+
+
+def compose(docker: Docker) -> Check:
+    version = docker.compose_version()
+    if version:
+        return Check("compose v2", "ok", version)
+    return Check(
+        "compose v2",
+        "fail",
+        "`docker compose` (v2 plugin) is missing",
+        "Install the docker-compose-plugin package, or run `sudo inv setup`.",
+    )
+
+
+def fresh(reason: str | None) -> Check:
+    if reason is None:
+        return Check("generated/", "ok", "up to date")
+    return Check("generated/", "fail", reason, "Run `inv render`, review with `inv diff`, then deploy again.")
+
+
+def ports(project: Project, running: list[ContainerInfo]) -> list[Check]:
+    """Every host port the project publishes is free, or held by this platform's own container."""
+    ours = {int(p.split("->")[0].rsplit(":", 1)[1]) for c in running if c.managed for p in c.ports}
+    listeners = _listeners()
+    checks = []
+    for ip, port, container in project.host_ports():
+        name = f"port {port}"
+        if port in ours:
+            checks.append(Check(name, "ok", f"held by the platform's own {container}"))
+            continue
+        holder = listeners.get(port)
+        if holder is None:
+            checks.append(Check(name, "ok", f"free ({ip})"))
+        else:
+            checks.append(
+                Check(
+                    name,
+                    "fail",
+                    f"{port} is already in use by {holder}",
+                    "Stop that process, or change the port in templates/services/…/service.yaml.",
+                )
+            )
+    return checks
+
+
+def _listeners() -> dict[int, str]:
+    """Listening TCP port -> "name (pid N)" of the process holding it, where this user may see it."""
+    found: dict[int, str] = {}
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:
+        return found
+    for conn in connections:
+        if conn.status != psutil.CONN_LISTEN or not conn.laddr:
+            continue
+        holder = "a process this user cannot see (run as root to name it)"
+        if conn.pid:
+            try:
+                holder = f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
+            except psutil.Error:
+                holder = f"pid {conn.pid}"
+        found.setdefault(conn.laddr.port, holder)
+    return found
+
+
+def disk(root: Path) -> Check:
+    target = nearest_existing(root)
+    free_gb = psutil.disk_usage(str(target)).free / 1024**3
+    detail = f"{free_gb:.0f} GB free on {target}"
+    if free_gb < MIN_FREE_GB:
+        return Check("disk", "fail", detail, f"Free at least {MIN_FREE_GB} GB (docker system prune, old backups/).")
+    if free_gb < LOW_FREE_GB:
+        return Check("disk", "warn", detail, "Images and models need room: free some space soon.")
+    return Check("disk", "ok", detail)
+
+
+def ollama_api(url: str, timeout: float = 3.0) -> Check:
+    """The host's Ollama answers GET /api/version (a warning for deploy: the platform starts without it)."""
+    try:
+        response = requests.get(f"{url.rstrip('/')}/api/version", timeout=timeout)
+    except requests.RequestException as exc:
+        return Check(
+            "ollama api",
+            "warn",
+            f"{url} does not answer ({type(exc).__name__})",
+            "Run `sudo inv setup` (or `inv doctor` to see why it does not answer).",
+        )
+    if response.status_code != 200:
+        return Check(
+            "ollama api",
+            "warn",
+            f"{url}/api/version answered HTTP {response.status_code}",
+            "Run `inv doctor` to see why.",
+        )
+    return Check("ollama api", "ok", f"{url} version {response.json().get('version', '?')}")
+
+
+def legacy_roots(home: Path | None = None) -> list[Path]:
+    """Roots of the platform's original scripts that exist on this host."""
+    found = []
+    for path in LEGACY_ROOTS:
+        resolved = Path(str(path).replace("~", str(home), 1)) if home and str(path).startswith("~") else path
+        resolved = resolved.expanduser()
+        if resolved.is_dir():
+            found.append(resolved)
+    return found

@@ -1,0 +1,95 @@
+"""Remove what the platform created — its containers and networks, and with --purge its volumes, data/ and root,
+with --images its images — and nothing else. Replaces the original "complete cleanup" script, which also
+uninstalled Docker and other packages: this never removes a package.
+
+Selection is by the `ai-platform.managed=true` label and the `ai-platform` compose project; an unlabelled container,
+network or volume is never touched. Legacy roots of the old scripts are reported, never deleted unless given as --root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import checks, hostfs
+from .docker import Docker
+from .errors import UserError
+
+
+@dataclass
+class CleanupPlan:
+    containers: list[tuple[str, str]]  # (id, name)
+    networks: list[str]
+    volumes: list[tuple[str, int]] = field(default_factory=list)  # (name, bytes)
+    images: list[str] = field(default_factory=list)
+    root: tuple[Path, int] | None = None  # (path, bytes) with --purge
+    legacy: list[Path] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.containers or self.networks or self.volumes or self.images or self.root)
+
+
+@dataclass
+class CleanupResult:
+    plan: CleanupPlan
+    removed: bool = False
+    left: list[str] = field(default_factory=list)  # labelled objects still there after removal
+    kept: list[str] = field(default_factory=list)
+
+
+def make_plan(docker: Docker, root: Path, purge: bool, images: bool, home: Path | None = None) -> CleanupPlan:
+    containers = docker.containers()
+    plan = CleanupPlan(
+        containers=[(c.id, c.name) for c in containers],
+        networks=docker.networks(),
+        legacy=[path for path in checks.legacy_roots(home) if path.resolve() != root.resolve()],
+    )
+    if purge:
+        plan.volumes = [(name, hostfs.dir_size(Path(mount))) for name, mount in docker.volumes()]
+        if root.is_dir():
+            plan.root = (root, hostfs.dir_size(root))
+    if images:
+        plan.images = sorted({c.image for c in containers})
+    return plan
+
+
+def remove(docker: Docker, plan: CleanupPlan) -> CleanupResult:
+    """Remove everything in the plan, then verify that nothing labelled is left."""
+    result = CleanupResult(plan)
+    docker.remove_containers([cid for cid, _ in plan.containers])
+    docker.remove_networks(plan.networks)
+    docker.remove_volumes([name for name, _ in plan.volumes])
+    docker.remove_images(plan.images)
+    if plan.root is not None:
+        if docker.runner.dry_run:
+            docker.runner.echo(f"would delete {plan.root[0]}")
+        else:
+            hostfs.remove_tree(plan.root[0])
+    result.removed = True
+    if docker.runner.dry_run:
+        return result
+    result.left = [c.name for c in docker.containers()] + docker.networks()
+    if plan.volumes:
+        result.left += [name for name, _ in docker.volumes()]
+    if result.left:
+        raise UserError(
+            f"Cleanup left labelled objects behind: {', '.join(result.left)}.",
+            "Run `inv cleanup` again, or remove them with docker rm / docker network rm.",
+        )
+    return result
+
+
+def kept(docker: Docker, root: Path, purge: bool, images: bool) -> list[str]:
+    """What cleanup leaves in place, for the summary."""
+    out = []
+    if not purge:
+        volumes = docker.volumes()
+        if volumes:
+            out.append(f"{len(volumes)} volume(s): {', '.join(name for name, _ in volumes)} (--purge removes them)")
+        if root.is_dir():
+            out.append(f"{root} with data/ (--purge removes it)")
+    if not images:
+        out.append("images (--images removes them)")
+    out.append("Docker and every installed package")
+    return out

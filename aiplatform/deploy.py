@@ -1,0 +1,290 @@
+"""Deploy: preflight, apply generated/ to the root (with backups), then bring the project up and wait for health.
+
+The whole platform is one compose project made of the per-service files. What must change is decided the way
+compose decides it: a container whose `com.docker.compose.config-hash` label differs from `docker compose config
+--hash` is recreated (render's ai-platform.config-hash label makes a changed config file such a change), a missing
+one is created, a stopped one started. Only those are named to one `docker compose up --detach --wait`, which adds
+what they depend on (running ones are left as they are; the one-shot postgres-init runs again and creates a new
+service's database) and starts them in dependency order — services depend on the tiers before them (infra → ai →
+apps → monitoring → proxy) with `condition: service_healthy` — in parallel where the graph allows, so the wall time
+follows the critical path. Naming only the changed containers matters: compose recreates the dependents of a
+recreated container when they are part of the same `up`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from . import checks, hostfs
+from .checks import Check
+from .diff import TreeDiff, applied_tree, diff_trees, mask
+from .docker import ContainerInfo, Docker
+from .envfile import read_env
+from .errors import UserError
+from .paths import CREDENTIALS_ENV, MASTER_ENV, STAMP_FILE
+from .project import Project, load_project
+from .runner import Runner
+from .tree import read_stamp
+
+ROOT_DIRS = ["config", "docker", "data", "logs", "scripts", "backups"]
+Progress = Callable[[dict[str, str]], None]
+
+
+@dataclass
+class Plan:
+    files: TreeDiff
+    containers: dict[str, str]  # container -> create | recreate | unchanged
+
+    @property
+    def changes(self) -> bool:
+        return self.files.differs or any(action != "unchanged" for action in self.containers.values())
+
+
+@dataclass
+class Failure:
+    container: str
+    state: str
+    health_log: list[str]
+    logs: str
+
+
+@dataclass
+class DeployResult:
+    plan: Plan
+    applied: bool = False
+    backed_up: list[str] = field(default_factory=list)
+    backup_dir: Path | None = None
+    created: list[str] = field(default_factory=list)
+    recreated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    states: dict[str, ContainerInfo] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+    not_started: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    output: str = ""  # what compose printed
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.not_started
+
+
+def preflight(out: Path, root: Path, project: Project, docker: Docker, stale: str | None) -> list[Check]:
+    found = [checks.root_writable(root), checks.engine(docker)]
+    if found[-1].status == "fail":
+        return found
+    found.append(checks.compose(docker))
+    found.append(checks.fresh(stale))
+    found.extend(checks.ports(project, docker.containers()))
+    found.append(checks.disk(root))
+    port = read_env(out / MASTER_ENV).get("OLLAMA_PORT", "11434")
+    found.append(checks.ollama_api(f"http://127.0.0.1:{port}"))
+    return found
+
+
+def make_plan(out: Path, root: Path, project: Project, docker: Docker, only: list[str] | None) -> Plan:
+    """What deploy would do to each selected container (with what it depends on): create, recreate, start or none."""
+    running = {c.container: c for c in docker.containers()}
+    expected = docker.compose_hashes()
+    selected = _with_dependencies(project, project.containers_of(only) if only else list(project.containers))
+    actions = {name: _action(project, name, running.get(name), expected.get(name, "")) for name in selected}
+    return Plan(diff_trees(out, root), actions)
+
+
+def _action(project: Project, name: str, current: ContainerInfo | None, expected_hash: str) -> str:
+    if current is None:
+        return "create"
+    if current.compose_hash != expected_hash:
+        return "recreate"
+    if project.containers[name].oneshot:
+        return "unchanged" if current.state == "exited" and current.exit_code == 0 else "start"
+    return "unchanged" if current.state == "running" else "start"
+
+
+def to_bring_up(plan: Plan, project: Project) -> list[str]:
+    """The containers `up` must name: those that change (compose adds what they depend on)."""
+    return [name for name in project.containers if plan.containers.get(name, "unchanged") != "unchanged"]
+
+
+def apply_files(out: Path, root: Path, now: datetime | None = None) -> tuple[list[str], Path]:
+    """Copy generated/ into the root (changed files backed up first, removed files backed up then deleted)."""
+    tree = applied_tree(out)
+    stamp = read_stamp(root) or {}
+    removed = [p for p in stamp.get("files", {}) if p not in tree and (root / p).is_file()]
+    backup_dir = root / "backups" / (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    hostfs.make_dirs(root, ROOT_DIRS)
+    files = {path: (file.data, file.mode) for path, file in tree.items() if path != STAMP_FILE.as_posix()}
+    backed_up = hostfs.backup_and_write(root, files, removed, backup_dir)
+    stamp_file = tree[STAMP_FILE.as_posix()]
+    hostfs.write_file(root / STAMP_FILE, stamp_file.data, stamp_file.mode)  # last: it records what was applied
+    return backed_up, backup_dir
+
+
+def bring_up(
+    docker: Docker,
+    project: Project,
+    containers: list[str],
+    watched: list[str],
+    timeout: int,
+    progress: Progress,
+    poll: float = 1.0,
+) -> DeployResult:
+    """`compose up --detach --wait` for `containers`, reporting the states of `watched` while it runs."""
+    result = DeployResult(plan=Plan(TreeDiff(), {}))
+    before = {c.container: c.id for c in docker.containers()}
+    docker.ensure_networks()
+    started = time.monotonic()
+    proc = None
+    if containers:
+        argv = [*docker.compose_command(), "up", "--detach", "--wait", "--wait-timeout", str(timeout)]
+        proc = docker.runner.start([*argv, *containers])
+    output: list[str] = []
+    if proc is not None:
+        reader = threading.Thread(target=lambda: output.extend(proc.stdout or []), daemon=True)
+        reader.start()
+        while proc.poll() is None:
+            progress(_describe(project, watched, {c.container: c for c in docker.containers()}))
+            if time.monotonic() - started > timeout + 30:  # compose should have given up by now
+                proc.terminate()
+            time.sleep(poll)
+        reader.join(timeout=5)
+    result.seconds = time.monotonic() - started
+    result.output = "".join(output)
+    states = {c.container: c for c in docker.containers()}
+    progress(_describe(project, watched, states))
+    result.states = states
+    timed_out = result.seconds >= timeout
+    for name in watched:
+        state = states.get(name)
+        if state is None or state.state == "created":
+            result.not_started.append(name)
+        if state is None:
+            continue
+        if before.get(name) is None:
+            result.created.append(name)
+        elif before[name] != state.id:
+            result.recreated.append(name)
+        else:
+            result.unchanged.append(name)
+        if state.state != "created" and not _settled(project, name, state) and (timed_out or not _starting(state)):
+            result.failures.append(
+                Failure(name, _status(project, name, state), docker.health_log(state.name), docker.logs(state.name))
+            )
+    if proc is not None and proc.returncode != 0 and not result.failures:
+        # compose stopped on something no container shows (a missing image, a mount the host refuses, ...)
+        raise UserError(
+            "docker compose up failed:\n" + result.output.strip()[-3000:],
+            "Fix the error above, then run `inv deploy` again (`inv status` shows what is up).",
+        )
+    return result
+
+
+def _starting(state: ContainerInfo) -> bool:
+    return state.state == "running" and state.health == "starting"
+
+
+def _with_dependencies(project: Project, containers: list[str]) -> list[str]:
+    wanted: list[str] = []
+    pending = list(containers)
+    while pending:
+        name = pending.pop(0)
+        if name in wanted or name not in project.containers:
+            continue
+        wanted.append(name)
+        pending.extend(project.containers[name].depends_on)
+    return [name for name in project.containers if name in wanted]
+
+
+def _settled(project: Project, name: str, state: ContainerInfo) -> bool:
+    if project.containers[name].oneshot:
+        return state.state == "exited" and state.exit_code == 0
+    return state.ready
+
+
+def _status(project: Project, name: str, state: ContainerInfo | None) -> str:
+    if state is None:
+        return "waiting"
+    if project.containers[name].oneshot:
+        if state.state == "exited":
+            return "done" if state.exit_code == 0 else f"failed (exit {state.exit_code})"
+        return "running" if state.state == "running" else state.state
+    if state.state == "running":
+        return {"healthy": "healthy", "unhealthy": "unhealthy", "starting": "starting", "": "running"}[state.health]
+    if state.state == "exited":
+        return f"exited ({state.exit_code})"
+    return state.state
+
+
+def _describe(project: Project, names: list[str], states: dict[str, ContainerInfo]) -> dict[str, str]:
+    return {name: _status(project, name, states.get(name)) for name in names}
+
+
+def secret_values(root: Path) -> list[str]:
+    return sorted((v for v in read_env(root / CREDENTIALS_ENV).values() if len(v) >= 6), key=len, reverse=True)
+
+
+def masked_failures(result: DeployResult, root: Path) -> list[Failure]:
+    """Failures with every secret value masked out of their logs."""
+    values = secret_values(root)
+    return [
+        Failure(f.container, f.state, [mask(line, values) for line in f.health_log], mask(f.logs, values))
+        for f in result.failures
+    ]
+
+
+class DeployUI(Protocol):
+    def checks(self, found: list[Check]) -> None: ...
+    def plan(self, plan: Plan) -> None: ...
+    def confirm(self, plan: Plan) -> bool: ...
+    def progress(self, states: dict[str, str]) -> None: ...
+
+
+@dataclass
+class DeployOptions:
+    out: Path
+    root: Path
+    yes: bool = False
+    dry_run: bool = False
+    only: list[str] | None = None
+    timeout: int | None = None
+
+
+def deploy(options: DeployOptions, runner: Runner, stale: str | None, ui: DeployUI) -> DeployResult:
+    """Preflight, plan, (confirm), apply files, bring up; a failed check or a cancel is a UserError, nothing done."""
+    out, root = options.out, options.root
+    generated = load_project(out)
+    if options.only:
+        unknown = sorted(set(options.only) - set(generated.services()))
+        if unknown:
+            raise UserError(
+                f"--only names {', '.join(unknown)}, not in generated/ ({', '.join(generated.services())})."
+            )
+    docker = Docker(runner, generated.compose_files, generated.env_files)
+    found = preflight(out, root, generated, docker, stale)
+    ui.checks(found)
+    failed = [check for check in found if check.status == "fail"]
+    if failed:
+        raise UserError(
+            "Preflight failed: " + "; ".join(f"{c.name}: {c.detail.rstrip('.')}" for c in failed) + ".",
+            " ".join(dict.fromkeys(c.fix for c in failed if c.fix)),
+        )
+    plan = make_plan(out, root, generated, docker, options.only)
+    ui.plan(plan)
+    if options.dry_run:
+        return DeployResult(plan)
+    if plan.changes and not options.yes and not ui.confirm(plan):
+        raise UserError("Cancelled: nothing was changed.", "Run `inv deploy --yes` to apply without a question.")
+    backed_up, backup_dir = apply_files(out, root)
+    project = load_project(root)
+    live = Docker(runner, project.compose_files, project.env_files)
+    timeout = options.timeout or project.default_timeout()
+    result = bring_up(live, project, to_bring_up(plan, project), list(plan.containers), timeout, ui.progress)
+    result.plan, result.applied, result.backed_up = plan, True, backed_up
+    result.backup_dir = backup_dir if backed_up else None
+    result.failures = masked_failures(result, root)
+    return result

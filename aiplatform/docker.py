@@ -1,0 +1,196 @@
+"""The Docker engine as the platform sees it: what runs (read through python-on-whales) and the commands that
+change it (built as argv lists and run through the Runner, so they are echoed and honour --dry-run).
+
+Everything the platform creates carries the label `ai-platform.managed=true`; containers also belong to the compose
+project `ai-platform`. Queries select by those, so nothing else on the host is ever touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from python_on_whales import DockerClient
+from python_on_whales.exceptions import DockerException
+
+from .errors import UserError
+from .runner import Runner
+
+PROJECT = "ai-platform"
+MANAGED = "ai-platform.managed=true"
+NETWORKS = {"ai-platform": False, "ai-backend": True}  # name -> internal (no route out: databases live there)
+
+
+@dataclass
+class ContainerInfo:
+    id: str
+    name: str
+    container: str  # the compose service name
+    service: str  # the catalog service (label)
+    config_hash: str  # ai-platform.config-hash: what render made it from
+    compose_hash: str  # com.docker.compose.config-hash: what compose made it from
+    state: str  # created | running | exited | restarting | ...
+    health: str  # healthy | unhealthy | starting | "" (no healthcheck)
+    exit_code: int
+    image: str
+    ports: list[str] = field(default_factory=list)
+    managed: bool = True
+
+    @property
+    def ready(self) -> bool:
+        """Up and healthy (or up with no healthcheck)."""
+        return self.state == "running" and self.health in ("healthy", "")
+
+
+class Docker:
+    def __init__(self, runner: Runner, compose_files: list[Path] | None = None, env_files: list[Path] | None = None):
+        self.runner = runner
+        self.client = DockerClient(
+            compose_files=list(compose_files or []),
+            compose_env_files=list(env_files or []),
+            compose_project_name=PROJECT,
+        )
+
+    # --- reads -----------------------------------------------------------------------------------------------------
+
+    def engine_error(self) -> str | None:
+        """None when the engine answers, else why not."""
+        try:
+            self.client.system.info()
+        except DockerException as exc:
+            return (exc.stderr or exc.stdout or str(exc)).strip().splitlines()[-1]
+        except FileNotFoundError:
+            return "the docker CLI is not installed"
+        return None
+
+    def compose_version(self) -> str | None:
+        try:
+            return str(self.client.compose.version())
+        except (DockerException, FileNotFoundError):
+            return None
+
+    def containers(self) -> list[ContainerInfo]:
+        """Every container with the platform label or in the ai-platform compose project, running or not."""
+        found: dict[str, Any] = {}
+        for filters in ({"label": MANAGED}, {"label": f"com.docker.compose.project={PROJECT}"}):
+            for item in self.client.container.list(all=True, filters=filters):
+                found[item.id] = item
+        return sorted((_info(item) for item in found.values()), key=lambda c: c.name)
+
+    def networks(self) -> list[str]:
+        return sorted(n.name for n in self.client.network.list(filters={"label": MANAGED}))
+
+    def all_network_names(self) -> set[str]:
+        return {n.name for n in self.client.network.list()}
+
+    def volumes(self) -> list[tuple[str, str]]:
+        """(name, mountpoint) of every labelled volume."""
+        return sorted((v.name, str(v.mountpoint)) for v in self.client.volume.list(filters={"label": MANAGED}))
+
+    def health_log(self, name: str) -> list[str]:
+        try:
+            health = self.client.container.inspect(name).state.health
+        except DockerException:
+            return []
+        if health is None or not health.log:
+            return []
+        return [f"exit {entry.exit_code}: {(entry.output or '').strip()}" for entry in health.log[-5:]]
+
+    def logs(self, name: str, tail: int = 50) -> str:
+        try:
+            return str(self.client.container.logs(name, tail=tail))
+        except DockerException as exc:
+            return f"(no logs: {exc.stderr or exc})"
+
+    def image_exists(self, image: str) -> bool:
+        return bool(self.client.image.exists(image))
+
+    def compose_hashes(self) -> dict[str, str]:
+        """compose service -> the config hash compose would give its container now (`config --hash '*'`)."""
+        result = self.runner.run([*self.compose_command(), "config", "--hash", "*"], changes=False)
+        return dict(line.split(None, 1) for line in result.stdout.splitlines() if line.strip())
+
+    def compose_command(self) -> list[str]:
+        return [str(part) for part in self.client.client_config.docker_compose_cmd]
+
+    # --- changes (through the runner) ----------------------------------------------------------------------------
+
+    def ensure_networks(self) -> list[str]:
+        """Create the platform's networks when missing (labelled; ai-backend internal); return those created."""
+        existing = self.all_network_names()
+        created = []
+        for name, internal in NETWORKS.items():
+            if name in existing:
+                continue
+            argv = [
+                "docker",
+                "network",
+                "create",
+                "--driver",
+                "bridge",
+                "--label",
+                MANAGED,
+                "--label",
+                f"com.docker.compose.project={PROJECT}",
+            ]
+            if internal:
+                argv.append("--internal")
+            self.runner.run([*argv, name])
+            created.append(name)
+        return created
+
+    def pull(self, services: list[str]) -> None:
+        if services:
+            self.runner.run([*self.compose_command(), "pull", *services], timeout=None)
+
+    def remove_containers(self, ids: list[str]) -> None:
+        if ids:
+            self.runner.run(["docker", "rm", "--force", "--volumes", *ids])
+
+    def remove_networks(self, names: list[str]) -> None:
+        if names:
+            self.runner.run(["docker", "network", "rm", *names])
+
+    def remove_volumes(self, names: list[str]) -> None:
+        if names:
+            self.runner.run(["docker", "volume", "rm", "--force", *names])
+
+    def remove_images(self, images: list[str]) -> None:
+        for image in images:
+            self.runner.run(["docker", "image", "rm", image], check=False)
+
+
+def _info(item: Any) -> ContainerInfo:
+    labels = item.config.labels or {}
+    state = item.state
+    health = state.health.status if state.health is not None else ""
+    ports = []
+    for container_port, bindings in (item.network_settings.ports or {}).items():
+        for binding in bindings or []:
+            if ":" in (binding.get("HostIp") or ""):
+                continue  # the IPv6 twin of an IPv4 binding
+            ports.append(f"{binding.get('HostIp') or '0.0.0.0'}:{binding.get('HostPort')}->{container_port}")
+    return ContainerInfo(
+        id=item.id,
+        name=item.name,
+        container=labels.get("com.docker.compose.service", labels.get("ai-platform.container", item.name)),
+        service=labels.get("ai-platform.service", ""),
+        config_hash=labels.get("ai-platform.config-hash", ""),
+        compose_hash=labels.get("com.docker.compose.config-hash", ""),
+        state=state.status or "",
+        health=health or "",
+        exit_code=state.exit_code or 0,
+        image=item.config.image,
+        ports=sorted(ports),
+        managed=labels.get("ai-platform.managed") == "true",
+    )
+
+
+def require_engine(docker: Docker) -> None:
+    error = docker.engine_error()
+    if error:
+        raise UserError(
+            f"The Docker engine does not answer: {error}.",
+            "Start it (`sudo systemctl start docker`) or install it with `sudo inv setup`.",
+        )

@@ -1,0 +1,96 @@
+"""The compose project as rendered: which containers generated/ (or the root) defines, with their labels and ports.
+
+Read straight from the docker/docker-compose.*.yml files: render wrote the labels literally, so no engine and no
+interpolation are needed to know what should run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import UserError
+from .paths import CREDENTIALS_ENV, MASTER_ENV
+
+COMPOSE_GLOB = "docker/docker-compose.*.yml"
+
+
+@dataclass(frozen=True)
+class ExpectedContainer:
+    container: str
+    service: str
+    config_hash: str
+    oneshot: bool
+    healthcheck: bool
+    ports: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    start_period: int = 0  # seconds: how long the service may take to become healthy
+
+    @property
+    def name(self) -> str:
+        return f"ai-platform-{self.container}"
+
+
+@dataclass
+class Project:
+    directory: Path
+    containers: dict[str, ExpectedContainer] = field(default_factory=dict)
+
+    @property
+    def compose_files(self) -> list[Path]:
+        return sorted(self.directory.glob(COMPOSE_GLOB))
+
+    @property
+    def env_files(self) -> list[Path]:
+        return [self.directory / MASTER_ENV, self.directory / CREDENTIALS_ENV]
+
+    def services(self) -> list[str]:
+        return sorted({c.service for c in self.containers.values()})
+
+    def containers_of(self, services: list[str]) -> list[str]:
+        return [name for name, c in self.containers.items() if c.service in services]
+
+    def default_timeout(self) -> int:
+        """Seconds to wait for the whole project: the slowest start period plus room for its retries."""
+        return max((c.start_period for c in self.containers.values()), default=0) + 60
+
+    def host_ports(self) -> list[tuple[str, int, str]]:
+        """(host ip, port, container) for every published TCP port."""
+        found = []
+        for container in self.containers.values():
+            for mapping in container.ports:
+                if mapping.endswith("/udp"):
+                    continue
+                parts = mapping.split("/")[0].split(":")
+                ip = parts[0] if len(parts) == 3 else "0.0.0.0"
+                found.append((ip, int(parts[-2]), container.container))
+        return sorted(found)
+
+
+def load_project(directory: Path) -> Project:
+    """The containers defined by `directory`'s compose files; none is a UserError naming `inv render`."""
+    files = sorted(directory.glob(COMPOSE_GLOB))
+    if not files:
+        raise UserError(f"{directory} has no compose files ({COMPOSE_GLOB}).", "Run `inv render` first.")
+    project = Project(directory)
+    for path in files:
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise UserError(f"{path}: not valid YAML ({exc}).", "Run `inv render` to regenerate it.") from None
+        for name, body in (doc.get("services") or {}).items():
+            labels = body.get("labels") or {}
+            project.containers[name] = ExpectedContainer(
+                container=name,
+                service=labels.get("ai-platform.service", re.sub(r"^docker-compose\.|\.yml$", "", path.name)),
+                config_hash=labels.get("ai-platform.config-hash", ""),
+                oneshot=body.get("restart") == "no",
+                healthcheck="healthcheck" in body,
+                ports=tuple(str(p) for p in body.get("ports") or []),
+                depends_on=tuple(body.get("depends_on") or ()),
+                start_period=int(str((body.get("healthcheck") or {}).get("start_period", "0s")).rstrip("s") or 0),
+            )
+    return project

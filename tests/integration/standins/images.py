@@ -1,0 +1,325 @@
+"""Local stand-in images for the catalog's containers: no registry is reachable, so the integration tests deploy the
+rendered compose files with these (through the tool's per-container `images:` setting), healthchecks unchanged.
+
+One Debian base image (debootstrap, then `docker import`) holds real Postgres, Redis, Caddy, Prometheus and
+node-exporter plus every tool the catalog's healthchecks run (curl, wget, bash, python3, node, pg_isready,
+redis-cli). Each container then gets a small image FROM it per variant (`test`, `slow`, `broken`), tagged
+aiplatform-standin/<container>:<variant>. The kind of stand-in comes from the catalog, so a new service needs no code:
+a container whose image is postgres, redis, caddy, prometheus or node-exporter runs the real thing; any other with a
+port runs image/serve.py, an HTTP stand-in answering on its port and health_path; a oneshot gets the base's tools
+for the command its compose file gives; a container with no port just stays up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+CATALOG_DIR = REPO / "templates" / "services"
+IMAGE_FILES = Path(__file__).with_name("image")  # copied to /standin/ in every stand-in image
+CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ai-platform"
+DEBIAN_MIRROR = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+SUITE = "bookworm"
+BASE_PACKAGES = (
+    "postgresql-15", "postgresql-client-15", "redis-server", "redis-tools", "curl", "wget", "ca-certificates",
+    "python3", "nodejs", "caddy", "prometheus", "prometheus-node-exporter", "bash", "procps", "grep", "coreutils",
+)  # fmt: skip
+BASE_IMAGE = "aiplatform-standin/base:1"
+REPOSITORY = "aiplatform-standin"
+HASH_LABEL = "aiplatform.standin.hash"
+PATH = "/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+KNOBS = ("healthy_after", "start_delay", "never_healthy")
+DEFAULT_VARIANTS: dict[str, dict[str, float | bool]] = {
+    "test": {},
+    "slow": {"healthy_after": 20, "start_delay": 20},  # each kind uses the knob it has
+    "broken": {"never_healthy": True},
+}
+
+# Last part of the catalog image's repository -> the real service in the base that stands in for it.
+REAL_SERVICES = ("postgres", "redis", "caddy", "prometheus", "node-exporter")
+KIND_KNOBS = {
+    "http": {"healthy_after", "never_healthy"},  # 503 on the health path until ready
+    "idle": set(),
+    "oneshot": set(),
+    **{kind: {"start_delay", "never_healthy"} for kind in REAL_SERVICES},  # the service starts late, or never
+}
+
+_COMMON = """\
+FROM {base}
+COPY standin/ /standin/
+"""
+_DOCKERFILES = {
+    "http": """\
+ENV STANDIN_NAME={name} STANDIN_PORT={port} STANDIN_HEALTH_PATH={health_path} PYTHONDONTWRITEBYTECODE=1
+EXPOSE {port}
+ENTRYPOINT ["python3", "/standin/serve.py"]
+""",
+    "idle": """\
+ENV STANDIN_NAME={name} PYTHONDONTWRITEBYTECODE=1
+ENTRYPOINT ["python3", "/standin/serve.py"]
+""",
+    "oneshot": """\
+CMD ["sh", "-c", "echo '{name} stand-in: its compose file gives the command'"]
+""",
+    "postgres": """\
+ENV PGDATA=/var/lib/postgresql/data
+RUN mkdir -p /docker-entrypoint-initdb.d "$PGDATA" /run/postgresql \\
+ && chown postgres:postgres "$PGDATA" /run/postgresql
+STOPSIGNAL SIGINT
+EXPOSE 5432
+ENTRYPOINT ["/standin/postgres-entrypoint"]
+CMD ["postgres"]
+""",
+    "redis": """\
+RUN mkdir -p /data && chown redis:redis /data
+WORKDIR /data
+EXPOSE 6379
+ENTRYPOINT ["/standin/redis-entrypoint"]
+CMD ["redis-server"]
+""",
+    "caddy": """\
+ENV XDG_CONFIG_HOME=/config XDG_DATA_HOME=/data
+RUN mkdir -p /config/caddy /data/caddy /srv
+WORKDIR /srv
+EXPOSE 80 443 443/udp 2019
+ENTRYPOINT ["/standin/hold"]
+CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile"]
+""",
+    # Like the official images: run as nobody, data in /prometheus.
+    "prometheus": """\
+RUN mkdir -p /prometheus && chown -R nobody:nogroup /prometheus /etc/prometheus
+USER nobody
+WORKDIR /prometheus
+EXPOSE 9090
+ENTRYPOINT ["/standin/hold", "/usr/bin/prometheus"]
+CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
+""",
+    "node-exporter": """\
+USER nobody
+EXPOSE 9100
+ENTRYPOINT ["/standin/hold", "/usr/bin/prometheus-node-exporter"]
+""",
+}
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    kind: str  # a key of KIND_KNOBS
+    port: int | None
+    health_path: str | None
+
+
+def catalog_containers(catalog_dir: Path = CATALOG_DIR) -> dict[str, Container]:
+    """Every container of the catalog (templates/services/*/service.yaml), with the stand-in kind it gets."""
+    containers = {}
+    for path in sorted(Path(catalog_dir).glob("*/service.yaml")):
+        for name, spec in (yaml.safe_load(path.read_text()).get("containers") or {}).items():
+            repository = spec["image"].rsplit(":", 1)[0].rsplit("/", 1)[-1]
+            if repository in REAL_SERVICES:
+                kind = repository
+            elif spec.get("oneshot"):
+                kind = "oneshot"
+            else:
+                kind = "http" if spec.get("port") else "idle"
+            containers[name] = Container(name, kind, spec.get("port"), spec.get("health_path"))
+    return containers
+
+
+def image_ref(container: str, variant: str = "test") -> str:
+    return f"{REPOSITORY}/{container}:{variant}"
+
+
+def images_override(variant: str = "test", catalog_dir: Path = CATALOG_DIR) -> dict[str, str]:
+    """{container: stand-in image} for the tool's `images:` setting (build them first with build_standins)."""
+    return {name: image_ref(name, variant) for name in catalog_containers(catalog_dir)}
+
+
+def build_standins(
+    variants: Mapping[str, Mapping[str, float | bool]] = DEFAULT_VARIANTS,
+    containers: Iterable[str] | None = None,
+    catalog_dir: Path = CATALOG_DIR,
+) -> dict[str, dict[str, str]]:
+    """Build the base and every variant of every (or the named) container: {variant: {container: image}}.
+
+    A variant's knobs are healthy_after, start_delay and never_healthy; each container takes those its kind has
+    (KIND_KNOBS) and ignores the others, so e.g. `slow` delays the HTTP answer of an HTTP stand-in and the start of
+    a real Postgres, and leaves a oneshot as it is.
+    """
+    catalog = catalog_containers(catalog_dir)
+    chosen = [_lookup(catalog, name) for name in containers] if containers is not None else list(catalog.values())
+    for variant, knobs in variants.items():
+        if unknown := set(knobs) - set(KNOBS):
+            raise ValueError(f"variant {variant!r}: unknown knobs {sorted(unknown)} (known: {', '.join(KNOBS)})")
+    base_id = _image_id(build_base())
+    started = time.monotonic()
+    refs: dict[str, dict[str, str]] = {}
+    for variant, knobs in variants.items():
+        refs[variant] = {
+            c.name: _build(c, variant, {k: v for k, v in knobs.items() if k in KIND_KNOBS[c.kind]}, base_id)
+            for c in chosen
+        }
+    print(f"stand-ins: {len(chosen)} containers x {len(variants)} variants ready in {time.monotonic() - started:.1f}s")
+    return refs
+
+
+def build_variant(
+    container: str,
+    variant: str = "test",
+    *,
+    healthy_after: float = 0,
+    start_delay: float = 0,
+    never_healthy: bool = False,
+    catalog_dir: Path = CATALOG_DIR,
+) -> str:
+    """Build one container's stand-in with the given knobs, tagged aiplatform-standin/<container>:<variant>."""
+    spec = _lookup(catalog_containers(catalog_dir), container)
+    knobs = {"healthy_after": healthy_after, "start_delay": start_delay, "never_healthy": never_healthy}
+    if wrong := [k for k, v in knobs.items() if v and k not in KIND_KNOBS[spec.kind]]:
+        takes = ", ".join(sorted(KIND_KNOBS[spec.kind])) or "no knobs"
+        raise ValueError(f"{container} is a {spec.kind} stand-in: it takes {takes}, not {', '.join(wrong)}")
+    return _build(spec, variant, knobs, _image_id(build_base()))
+
+
+# Nothing in the containers runs apt or reads docs or translations: about 150 MB less.
+TRIMMED = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info",
+           "usr/share/locale")  # fmt: skip
+
+
+def base_hash() -> str:
+    recipe = [SUITE, "minbase", sorted(BASE_PACKAGES), TRIMMED]
+    return hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:16]
+
+
+def build_base() -> str:
+    """The base image, imported from a debootstrapped rootfs (cached as a tarball under ~/.cache/ai-platform/)."""
+    digest = base_hash()
+    if _label(BASE_IMAGE) == digest:
+        return BASE_IMAGE
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode:
+        raise RuntimeError("no Docker engine answers `docker info` (tests/tools/install-tools docker dockerd)")
+    tarball = CACHE_DIR / f"standin-rootfs-{SUITE}-{digest}.tar"
+    if not tarball.exists():
+        _debootstrap(tarball)
+    with _timed(f"docker import {tarball.name} as {BASE_IMAGE}"):
+        _run(["docker", "import", "-c", f"LABEL {HASH_LABEL}={digest}", "-c", f"ENV PATH={PATH}",
+              "-c", 'CMD ["bash"]', str(tarball), BASE_IMAGE])  # fmt: skip
+    size = int(_run(["docker", "image", "inspect", "-f", "{{.Size}}", BASE_IMAGE]))
+    print(f"{BASE_IMAGE}: {size / 1e6:.0f} MB")
+    return BASE_IMAGE
+
+
+def _debootstrap(tarball: Path) -> None:
+    if os.geteuid() != 0 or not shutil.which("debootstrap"):
+        raise RuntimeError("the stand-in base needs root and debootstrap (tests/tools/install-tools debootstrap)")
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="standin-rootfs-", dir=CACHE_DIR))
+    rootfs, log = work / "rootfs", CACHE_DIR / "debootstrap.log"
+    try:
+        with _timed(f"debootstrap {SUITE} ({len(BASE_PACKAGES)} packages, log {log})"):
+            with log.open("w") as out:
+                done = subprocess.run(
+                    ["debootstrap", "--variant=minbase", "--include=" + ",".join(BASE_PACKAGES),
+                     SUITE, str(rootfs), DEBIAN_MIRROR],
+                    stdout=out, stderr=subprocess.STDOUT, check=False,
+                )  # fmt: skip
+            if done.returncode:
+                tail = "".join(log.read_text().splitlines(keepends=True)[-20:])
+                raise RuntimeError(f"debootstrap failed ({done.returncode}):\n{tail}")
+        for junk in TRIMMED:
+            shutil.rmtree(rootfs / junk, ignore_errors=True)
+        for old in CACHE_DIR.glob("standin-rootfs-*.tar"):
+            old.unlink()
+        with _timed(f"tar {tarball}"):
+            partial = tarball.with_suffix(".part")
+            # Numeric owners: the rootfs' postgres and redis users are not the host's.
+            _run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(partial), "."])
+            partial.rename(tarball)
+    finally:
+        _unmount_below(work)  # a failed debootstrap can leave /proc and /sys mounted in the rootfs
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _build(container: Container, variant: str, knobs: Mapping[str, float | bool], base_id: str) -> str:
+    tag = image_ref(container.name, variant)
+    dockerfile = _COMMON.format(base=BASE_IMAGE) + _DOCKERFILES[container.kind].format(
+        name=container.name, port=container.port, health_path=json.dumps(container.health_path or "/")
+    )
+    env = {
+        "STANDIN_HEALTHY_AFTER": knobs.get("healthy_after") or 0,
+        "STANDIN_START_DELAY": knobs.get("start_delay") or 0,
+        "STANDIN_NEVER_HEALTHY": int(bool(knobs.get("never_healthy"))),
+    }
+    if any(env.values()):  # last, so all variants share the layers above
+        dockerfile += "ENV " + " ".join(f"{key}={value:g}" for key, value in env.items()) + "\n"
+    files = {path.name: path.read_bytes() for path in sorted(IMAGE_FILES.iterdir()) if path.is_file()}
+    content = hashlib.sha256(base_id.encode() + dockerfile.encode())
+    for name, data in files.items():
+        content.update(name.encode() + b"\0" + data)
+    digest = content.hexdigest()[:16]
+    if _label(tag) == digest:
+        return tag
+    with tempfile.TemporaryDirectory(prefix="standin-build-") as context, _timed(f"docker build {tag}"):
+        (Path(context) / "Dockerfile").write_text(dockerfile)
+        (Path(context) / "standin").mkdir()
+        for name, data in files.items():
+            target = Path(context) / "standin" / name
+            target.write_bytes(data)
+            target.chmod(0o755)
+        _run(["docker", "build", "-q", "--label", f"{HASH_LABEL}={digest}", "-t", tag, context])
+    return tag
+
+
+def _lookup(catalog: Mapping[str, Container], name: str) -> Container:
+    if name not in catalog:
+        raise ValueError(f"{name!r} is not a container of the catalog ({', '.join(sorted(catalog))})")
+    return catalog[name]
+
+
+def _label(image: str) -> str | None:
+    """The image's content hash label, None when the image does not exist."""
+    done = subprocess.run(
+        ["docker", "image", "inspect", "-f", f'{{{{index .Config.Labels "{HASH_LABEL}"}}}}', image],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _image_id(image: str) -> str:
+    return _run(["docker", "image", "inspect", "-f", "{{.Id}}", image]).strip()
+
+
+def _run(command: list[str]) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command[:3])} ... failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def _unmount_below(directory: Path) -> None:
+    prefix = f"{directory}/"
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False)
+
+
+@contextlib.contextmanager
+def _timed(what: str) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    print(f"{what}: {time.monotonic() - started:.1f}s", flush=True)
