@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import ipaddress
 import json
 import re
 import traceback
@@ -115,9 +116,11 @@ def render_tree(platform: Platform) -> Tree:
     tree["config/hardware-profile.env"] = RenderedFile(
         format_env(hardware_env(platform), _header("the hardware reading")).encode()
     )
-    tree["config/ollama/override.conf"] = RenderedFile(
-        _render(env, "platform/ollama-override.conf.j2", context).encode()
-    )
+    for name, template in (("override.conf", "ollama-override.conf.j2"), ("apparmor-ollama", "apparmor-ollama.j2")):
+        tree[f"config/ollama/{name}"] = RenderedFile(_render(env, f"platform/{template}", context).encode())
+    if context["ollama_firewall"]:
+        script = _render(env, "platform/ollama-firewall.sh.j2", context)
+        tree["scripts/ollama-firewall.sh"] = RenderedFile(script.encode(), 0o755)
     tree[".gitignore"] = RenderedFile(b"# Secrets stay out of version control.\nconfig/credentials.env\n")
     return dict(sorted(tree.items()))
 
@@ -195,6 +198,7 @@ def _context(platform: Platform, services: list[ServiceSpec]) -> dict[str, Any]:
         "databases": [(spec, db) for spec in services for db in spec.databases],
         "secret_names": sorted(platform.secrets),
         "ollama_base_url": ollama_base_url(settings),
+        "ollama_firewall": ollama_needs_firewall(settings),
         "public_url": lambda name: public_url(platform, platform.catalog.services[name]),
         "public_host": lambda name: re.sub(r"^https?://", "", public_url(platform, platform.catalog.services[name])),
         "version": platform.version,
@@ -380,6 +384,11 @@ def config_hash_of(services: dict[str, Any], volumes: dict[str, Any], files: Tre
 
 
 # --- platform-wide values ---------------------------------------------------------------------------------------
+
+
+def ollama_needs_firewall(settings: Settings) -> bool:
+    """Ollama bound beyond loopback and not meant for the LAN: its port must be limited to this host and Docker."""
+    return not ipaddress.ip_address(settings.ollama_bind).is_loopback and not settings.ollama_expose_lan
 
 
 def ollama_base_url(settings: Settings) -> str:

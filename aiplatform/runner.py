@@ -1,8 +1,9 @@
 """The one place that runs commands which change the host: argv lists, echoed before they run.
 
-With `dry_run`, a command is printed and recorded instead of run, so `--dry-run` output is the exact plan. Every
-call is also recorded in `history`, which is what tests assert on. Read-only queries pass `changes=False`: they run
-even in a dry run (a plan needs to look at the world) and are not echoed.
+With `dry_run`, a command (or a file write, with its content) is printed and recorded instead of done, so
+`--dry-run` output is the exact plan. Every call is also recorded in `history`, which is what tests assert on.
+Read-only queries pass `changes=False`: they run even in a dry run (a plan needs to look at the world) and are not
+echoed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import console
+from . import console, hostfs
 from .errors import UserError
 
 
@@ -75,6 +76,17 @@ class Runner:
             detail = (result.stderr or result.stdout).strip().splitlines()[-15:]
             raise UserError(f"`{shlex.join(args)}` failed with exit code {result.returncode}:\n" + "\n".join(detail))
         return result
+
+    def write(self, path: Path, data: bytes, mode: int = 0o644) -> None:
+        """Write a file on the host (atomically, through hostfs); in a dry run, print its path, mode and content."""
+        self.history.append(["write", str(path), f"{mode:04o}"])
+        if self.dry_run:
+            self.echo(f"would write {path} (mode {mode:04o}):")
+            for line in data.decode(errors="replace").splitlines():
+                self.echo(f"    {line}")
+            return
+        self.echo(f"write {path}")
+        hostfs.write_file(path, data, mode)
 
     def start(self, argv: Sequence[str | Path]) -> subprocess.Popen[str] | None:
         """Start a long-running command in the background (None in a dry run); the caller waits for it."""

@@ -113,6 +113,14 @@ def test_systemd_analyze_verify_ollama_override(rendered, tmp_path):
     (units / "ollama.service").write_text(OLLAMA_UNIT.format(binary=binary))
     override = (rendered / "config/ollama/override.conf").read_text()
     (units / "ollama.service.d" / "override.conf").write_text(override)
+    # setup puts the firewall script where the drop-in's ExecStartPre expects it, under the root
+    script = rendered / "scripts/ollama-firewall.sh"
+    if script.exists():
+        root = Path(parse_env((rendered / "config/master.env").read_text())["BASE_DIR"])
+        (root / "scripts").mkdir(parents=True, exist_ok=True)
+        (root / "scripts/ollama-firewall.sh").write_bytes(script.read_bytes())
+        (root / "scripts/ollama-firewall.sh").chmod(0o755)
+        assert "ExecStartPre=+" in override
     result = run(analyze, "verify", str(units / "ollama.service"), env={**os.environ, "SYSTEMD_UNIT_PATH": f"{units}:"})
     # systemd-analyze reports unknown keys and bad syntax as warnings with exit code 0: read its output too.
     assert result.returncode == 0, result.stderr

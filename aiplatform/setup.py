@@ -1,0 +1,388 @@
+"""Prepare the host: Docker (+ daemon.json), the NVIDIA container toolkit, Ollama as a systemd service.
+
+Plan, then apply (the invocations idea): `probe` reads the host into HostFacts, `plan_setup` turns facts + options +
+the rendered Ollama files into Steps of Actions (commands and file writes) — a pure function, so each scenario is
+tested as the exact plan it produces — and `apply` sends every action through the Runner, which prints instead of
+acting under --dry-run. A step whose facts say it is done plans nothing and reports "already done", so a second run
+changes nothing. Waiting for Ollama and pulling models come after, in ollama.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .runner import Runner
+from .settings import Settings
+
+DAEMON_JSON = Path("/etc/docker/daemon.json")
+OLLAMA_DROPIN = Path("/etc/systemd/system/ollama.service.d/override.conf")
+APPARMOR_PROFILE = Path("/etc/apparmor.d/ollama")
+DOCKER_KEYRING = Path("/etc/apt/keyrings/docker.asc")
+DOCKER_SOURCES = Path("/etc/apt/sources.list.d/docker.list")
+NVIDIA_KEYRING = Path("/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg")
+NVIDIA_SOURCES = Path("/etc/apt/sources.list.d/nvidia-container-toolkit.list")
+# Docker's documented list of packages that conflict with docker-ce.
+CONFLICTING = ("docker.io", "docker-doc", "docker-compose", "docker-compose-v2", "podman-docker", "containerd", "runc")
+DOCKER_CE = ("docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin")
+DISTRO_DOCKER = {"ubuntu": ("docker.io", "docker-compose-v2", "docker-buildx"), "debian": ("docker.io",)}
+APT = ("env", "DEBIAN_FRONTEND=noninteractive", "apt-get")
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What setup needs to know about the host, read by `probe` (or written by hand in tests)."""
+
+    os_id: str  # ubuntu | debian | ...
+    codename: str  # noble | bookworm | ...
+    arch: str = "amd64"
+    gpu: bool = False
+    docker_ok: bool = False  # `docker info` answers
+    compose_ok: bool = False  # `docker compose version` answers
+    installed: frozenset[str] = frozenset()  # dpkg packages installed, among those setup cares about
+    daemon_json: str | None = None  # current /etc/docker/daemon.json
+    nvidia_smi_ok: bool = False
+    nvidia_runtime: bool = False  # `docker info` lists the nvidia runtime
+    ollama_binary: bool = False
+    ollama_dropin: str | None = None  # current override.conf
+    ollama_firewall_script: str | None = None  # current <root>/scripts/ollama-firewall.sh
+    ollama_enabled: bool = False
+    ollama_active: bool = False
+    apparmor_enabled: bool = False
+    apparmor_denies_ollama: bool = False  # the journal shows an AppArmor denial for ollama
+    apparmor_profile: str | None = None
+
+
+@dataclass(frozen=True)
+class Action:
+    argv: tuple[str, ...] = ()
+    path: Path | None = None  # a file write when set
+    data: bytes = b""
+    mode: int = 0o644
+
+    def describe(self) -> str:
+        import shlex
+
+        return f"write {self.path}" if self.path else shlex.join(self.argv)
+
+
+def run(*argv: str) -> Action:
+    return Action(argv=tuple(argv))
+
+
+def write(path: Path, text: str, mode: int = 0o644) -> Action:
+    return Action(path=path, data=text.encode(), mode=mode)
+
+
+@dataclass
+class Step:
+    name: str
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # problems setup cannot fix itself (with the fix to run)
+    skipped: str = ""
+
+    @property
+    def state(self) -> str:
+        if self.errors:
+            return "error"
+        if self.skipped:
+            return "skipped"
+        return "to do" if self.actions else "already done"
+
+
+@dataclass(frozen=True)
+class SetupOptions:
+    skip_docker: bool = False
+    skip_nvidia: bool = False
+    skip_ollama: bool = False
+    docker_source: str = "docker"  # docker | distro
+    apparmor: str = "auto"  # auto | always | never
+
+
+@dataclass(frozen=True)
+class OllamaFiles:
+    """Rendered by render.py: the systemd drop-in, the firewall script (when needed) and the AppArmor profile."""
+
+    dropin: str
+    firewall_script: str | None
+    firewall_path: Path | None
+    apparmor_profile: str
+
+
+# --- daemon.json -------------------------------------------------------------------------------------------------
+
+
+def platform_daemon_keys(settings: Settings) -> dict[str, Any]:
+    return {
+        "log-driver": "json-file",
+        "log-opts": {"max-size": settings.docker_log_max_size, "max-file": str(settings.docker_log_max_file)},
+        "storage-driver": "overlay2",
+        "live-restore": True,
+        "default-address-pools": [{"base": settings.docker_address_pool, "size": settings.docker_address_pool_size}],
+    }
+
+
+def merge_daemon_json(current: str | None, settings: Settings) -> tuple[str, list[str]]:
+    """The platform's keys merged into the existing daemon.json: the owner's keys (and values) are kept, missing
+    platform keys are added. Returns the new text and notes about values kept that differ from the platform's.
+    Invalid JSON is a UserError and nothing is written."""
+    owner: dict[str, Any] = {}
+    if current is not None and current.strip():
+        try:
+            owner = json.loads(current)
+        except json.JSONDecodeError as exc:
+            raise UserError(
+                f"{DAEMON_JSON} is not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg}).",
+                f"Fix or move {DAEMON_JSON} aside, then run `sudo inv setup` again; it was left untouched.",
+            ) from None
+        if not isinstance(owner, dict):
+            raise UserError(f"{DAEMON_JSON} must hold a JSON object.", f"Fix {DAEMON_JSON}; it was left untouched.")
+    merged = dict(owner)
+    notes = []
+    for key, value in platform_daemon_keys(settings).items():
+        if key not in owner:
+            merged[key] = value
+        elif isinstance(value, dict) and isinstance(owner[key], dict):
+            merged[key] = {**value, **owner[key]}
+            notes += [
+                f"kept your {key}.{k}: {owner[key][k]!r}"
+                for k in value
+                if k in owner[key] and owner[key][k] != value[k]
+            ]
+        elif owner[key] != value:
+            notes.append(f"kept your {key}: {owner[key]!r} (the platform would set {value!r})")
+    return json.dumps(merged, indent=2, sort_keys=True) + "\n", notes
+
+
+# --- the plan ----------------------------------------------------------------------------------------------------
+
+
+def plan_setup(
+    facts: HostFacts, options: SetupOptions, settings: Settings, files: OllamaFiles, hardware_step: Step
+) -> list[Step]:
+    """Every step with the actions that would bring this host to the platform's state (none when it is there)."""
+    if facts.os_id not in ("ubuntu", "debian"):
+        raise UserError(
+            f"Unsupported system {facts.os_id!r}: setup knows Ubuntu and Debian.",
+            "Install Docker, the NVIDIA toolkit and Ollama by hand, then use `inv doctor` to check.",
+        )
+    steps = [hardware_step]
+    steps.append(_docker_step(facts, options, settings))
+    steps.append(_nvidia_step(facts, options))
+    steps.append(_ollama_step(facts, options, files))
+    return steps
+
+
+def _docker_step(facts: HostFacts, options: SetupOptions, settings: Settings) -> Step:
+    step = Step("docker")
+    if options.skip_docker:
+        step.skipped = "--skip-docker"
+        return step
+    fresh = not (facts.docker_ok and facts.compose_ok)
+    if fresh:
+        if options.docker_source == "distro":
+            step.actions += _distro_docker(facts, step)
+        else:
+            step.actions += _docker_ce(facts)
+    merged, notes = merge_daemon_json(facts.daemon_json, settings)
+    step.notes += notes
+    if facts.daemon_json is None or json.loads(merged) != json.loads(facts.daemon_json or "{}"):
+        if facts.daemon_json is not None:
+            step.actions.append(run("cp", "-a", str(DAEMON_JSON), f"{DAEMON_JSON}.bak"))
+            step.notes.append(f"the previous daemon.json is kept as {DAEMON_JSON}.bak")
+        step.actions.append(write(DAEMON_JSON, merged))
+        step.actions.append(run("systemctl", "restart", "docker"))
+    if fresh:
+        step.actions.append(run("systemctl", "enable", "--now", "docker"))
+    return step
+
+
+def _docker_ce(facts: HostFacts) -> list[Action]:
+    conflicting = sorted(set(CONFLICTING) & facts.installed)
+    repo = f"https://download.docker.com/linux/{facts.os_id}"
+    actions = [run(*APT, "remove", "-y", *conflicting)] if conflicting else []
+    actions += [
+        run(*APT, "update"),
+        run(*APT, "install", "-y", "ca-certificates", "curl"),
+        run("install", "-m", "0755", "-d", str(DOCKER_KEYRING.parent)),
+        run("curl", "-fsSL", f"{repo}/gpg", "-o", str(DOCKER_KEYRING)),
+        run("chmod", "a+r", str(DOCKER_KEYRING)),
+        write(DOCKER_SOURCES, f"deb [arch={facts.arch} signed-by={DOCKER_KEYRING}] {repo} {facts.codename} stable\n"),
+        run(*APT, "update"),
+        run(*APT, "install", "-y", *DOCKER_CE),
+    ]
+    return actions
+
+
+def _distro_docker(facts: HostFacts, step: Step) -> list[Action]:
+    packages = DISTRO_DOCKER[facts.os_id]
+    if facts.os_id == "debian":
+        step.notes.append("Debian 12 packages only Compose v1; the platform needs v2: use --docker-source docker")
+    return [run(*APT, "update"), run(*APT, "install", "-y", *packages)]
+
+
+def _nvidia_step(facts: HostFacts, options: SetupOptions) -> Step:
+    step = Step("nvidia")
+    if options.skip_nvidia:
+        step.skipped = "--skip-nvidia"
+        return step
+    if not facts.gpu:
+        step.skipped = "no NVIDIA GPU"
+        return step
+    if not facts.nvidia_smi_ok:
+        fix = (
+            "sudo apt-get install -y ubuntu-drivers-common && sudo ubuntu-drivers install"
+            if facts.os_id == "ubuntu"
+            else "sudo apt-get install -y nvidia-driver firmware-misc-nonfree (with contrib non-free non-free-firmware)"
+        )
+        step.errors.append(f"nvidia-smi does not work: the NVIDIA driver is missing. Install it: {fix}; then reboot")
+        return step
+    if "nvidia-container-toolkit" not in facts.installed:
+        base = "https://nvidia.github.io/libnvidia-container"
+        step.actions += [
+            run("sh", "-c", f"curl -fsSL {base}/gpgkey | gpg --batch --yes --dearmor -o {NVIDIA_KEYRING}"),
+            run(
+                "sh",
+                "-c",
+                f"curl -fsSL {base}/stable/deb/nvidia-container-toolkit.list | sed "
+                f"'s#deb https://#deb [signed-by={NVIDIA_KEYRING}] https://#g' > {NVIDIA_SOURCES}",
+            ),
+            run(*APT, "update"),
+            run(*APT, "install", "-y", "nvidia-container-toolkit"),
+        ]
+    elif not facts.nvidia_runtime:
+        step.notes.append(
+            "nvidia-container-toolkit is installed but Docker's nvidia runtime was never configured "
+            "(the classic failure): configuring it now"
+        )
+    if not facts.nvidia_runtime:
+        step.actions += [
+            run("nvidia-ctk", "runtime", "configure", "--runtime=docker"),
+            run("systemctl", "restart", "docker"),
+        ]
+    return step
+
+
+def _ollama_step(facts: HostFacts, options: SetupOptions, files: OllamaFiles) -> Step:
+    step = Step("ollama")
+    if options.skip_ollama:
+        step.skipped = "--skip-ollama"
+        return step
+    restart = False
+    if not facts.ollama_binary:
+        # Ollama's official installer: the binary, the ollama user and /etc/systemd/system/ollama.service.
+        step.actions.append(run("sh", "-c", "curl -fsSL https://ollama.com/install.sh | sh"))
+        restart = True
+    if files.firewall_path and files.firewall_script and facts.ollama_firewall_script != files.firewall_script:
+        step.actions.append(write(files.firewall_path, files.firewall_script, 0o755))
+        step.actions.append(run(str(files.firewall_path)))
+        step.notes.append(
+            f"firewall: port 11434 admitted only from loopback and Docker's bridges ({files.firewall_path}); "
+            "`ollama_expose_lan: true` in settings skips it"
+        )
+    if facts.ollama_dropin != files.dropin:
+        step.actions.append(write(OLLAMA_DROPIN, files.dropin))
+        restart = True
+    denied = facts.apparmor_enabled and facts.apparmor_denies_ollama
+    wants_profile = options.apparmor == "always" or (options.apparmor == "auto" and denied)
+    if wants_profile and facts.apparmor_profile != files.apparmor_profile:
+        step.actions += [
+            write(APPARMOR_PROFILE, files.apparmor_profile),
+            run("apparmor_parser", "-r", str(APPARMOR_PROFILE)),
+        ]
+        step.notes.append("AppArmor profile for ollama installed" + (" (the journal showed denials)" if denied else ""))
+        restart = True
+    if restart:
+        step.actions.append(run("systemctl", "daemon-reload"))
+    if not facts.ollama_enabled or restart:
+        step.actions.append(run("systemctl", "enable", "ollama"))
+    if restart or not facts.ollama_active:
+        step.actions.append(run("systemctl", "restart", "ollama"))
+    return step
+
+
+def apply(steps: list[Step], runner: Runner) -> None:
+    for step in steps:
+        for action in step.actions:
+            if action.path is not None:
+                runner.write(action.path, action.data, action.mode)
+            else:
+                runner.run(list(action.argv), timeout=1800)
+
+
+# --- reading the host --------------------------------------------------------------------------------------------
+
+
+def probe(runner: Runner, gpu: bool, firewall_path: Path | None) -> HostFacts:
+    """Read the host's state: every query is read-only (changes=False) and tolerant of missing tools."""
+
+    def ok(*argv: str) -> bool:
+        return runner.run(list(argv), check=False, changes=False, timeout=60).ok
+
+    def out(*argv: str) -> str:
+        result = runner.run(list(argv), check=False, changes=False, timeout=60)
+        return result.stdout if result.ok else ""
+
+    release = _os_release(Path("/etc/os-release"))
+    wanted = (*CONFLICTING, *DOCKER_CE, "nvidia-container-toolkit")
+    listing = out("dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *wanted)
+    installed = frozenset(line.split()[0] for line in listing.splitlines() if line.endswith(" installed"))
+    docker_ok = ok("docker", "info")
+    return HostFacts(
+        os_id=release.get("ID", "unknown"),
+        codename=release.get("VERSION_CODENAME", ""),
+        arch=out("dpkg", "--print-architecture").strip() or "amd64",
+        gpu=gpu,
+        docker_ok=docker_ok,
+        compose_ok=ok("docker", "compose", "version"),
+        installed=installed,
+        daemon_json=_read(DAEMON_JSON),
+        nvidia_smi_ok=ok("nvidia-smi") if gpu else False,
+        nvidia_runtime=docker_ok and "nvidia" in out("docker", "info", "--format", "{{json .Runtimes}}"),
+        ollama_binary=shutil.which("ollama") is not None,
+        ollama_dropin=_read(OLLAMA_DROPIN),
+        ollama_firewall_script=_read(firewall_path) if firewall_path else None,
+        ollama_enabled=out("systemctl", "is-enabled", "ollama").strip() == "enabled",
+        ollama_active=out("systemctl", "is-active", "ollama").strip() == "active",
+        apparmor_enabled=_read(Path("/sys/module/apparmor/parameters/enabled")) in ("Y\n", "Y"),
+        apparmor_denies_ollama='apparmor="DENIED"'
+        in out("journalctl", "-k", "-g", "ollama", "--no-pager", "-n", "200"),
+        apparmor_profile=_read(APPARMOR_PROFILE),
+    )
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return None
+
+
+def _os_release(path: Path) -> dict[str, str]:
+    from .envfile import parse_env
+
+    text = _read(path)
+    return parse_env(text, str(path)) if text else {}
+
+
+def hardware_step(path: Path, text: str) -> Step:
+    """Write hardware-profile.env unless it already says the same (free disk space alone does not count)."""
+    from .envfile import parse_env
+
+    step = Step("hardware")
+    current = _read(path)
+    if current is not None:
+        old, new = parse_env(current, str(path)), parse_env(text, str(path))
+        old.pop("DISK_FREE_GB", None)
+        new.pop("DISK_FREE_GB", None)
+        if old == new:
+            return step
+    step.actions.append(write(path, text))
+    return step
