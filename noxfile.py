@@ -74,3 +74,34 @@ def integration(session: nox.Session) -> None:
     _install_tools(session, "docker", "compose", "dockerd", "debootstrap", "ss")
     _install(session)
     session.run("pytest", "tests/integration", "-p", "no:cacheprovider", *args)
+
+
+def _docker_error() -> str | None:
+    """None when a Docker engine answers `docker info`, else why not."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("docker"):
+        return "the docker CLI is not installed"
+    done = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
+    return (done.stderr.strip().splitlines() or ["`docker info` failed"])[-1] if done.returncode else None
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Print the benchmarks: render always, deploy on a disposable host with a Docker engine (`-- --disposable`)."""
+    _install(session)
+    session.run("python", "benchmarks/render_bench.py")
+    if not (IN_CI or "--disposable" in session.posargs):
+        session.log(
+            "deploy benchmark skipped: it creates and deletes ai-platform containers, networks and volumes; run it on "
+            "a disposable host with CI=true or `nox -s bench -- --disposable`"
+        )
+        return
+    _install_tools(session, "docker", "compose", "dockerd", "debootstrap", "ss")
+    error = _docker_error()
+    if error:
+        session.log(f"deploy benchmark skipped: no usable Docker engine ({error})")
+        return
+    session.run("python", "-m", "tests.integration.standins.build", "--variants", "test")
+    session.run("python", "benchmarks/deploy_bench.py")

@@ -259,3 +259,93 @@ def cleanup(c, root=None, yes=False, dry_run=False, purge=False, images=False):
         console.out.print("Dry run: nothing was removed.")
         return
     console.out.print(views.cleanup_summary(result, cleaning.kept(docker, target, purge, images)))
+
+
+@task(
+    help=_help(
+        "yes",
+        "dry_run",
+        "root",
+        "set",
+        skip_docker="leave Docker and daemon.json alone",
+        skip_nvidia="leave the NVIDIA toolkit alone",
+        skip_ollama="leave Ollama alone",
+        skip_models="do not pull models",
+        models="models to pull instead of the tier's (comma-separated)",
+        docker_source="docker (Docker's apt repository, default) or distro (Debian/Ubuntu packages)",
+        apparmor="auto (only after a denial), always or never: the AppArmor profile for ollama",
+    ),
+    iterable=["set"],
+)
+@user_errors
+def setup(
+    c,
+    yes=False,
+    dry_run=False,
+    root=None,
+    skip_docker=False,
+    skip_nvidia=False,
+    skip_ollama=False,
+    skip_models=False,
+    models=None,
+    docker_source="docker",
+    apparmor="auto",
+    set=None,
+):
+    """Prepare the host: Docker, NVIDIA toolkit, Ollama as a systemd service whose API answers, the tier's models."""
+    from aiplatform.runner import Runner
+    from aiplatform.setup import SetupOptions, run_setup
+
+    choices = {
+        "docker_source": (docker_source, ("docker", "distro")),
+        "apparmor": (apparmor, ("auto", "always", "never")),
+    }
+    for flag, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise UserError(f"--{flag.replace('_', '-')} {value!r}: expected one of {', '.join(allowed)}.")
+    options = SetupOptions(
+        skip_docker=skip_docker,
+        skip_nvidia=skip_nvidia,
+        skip_ollama=skip_ollama,
+        docker_source=docker_source,
+        apparmor=apparmor,
+    )
+    wanted = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    ctx = _context(root=root, settings=set, live_hardware=True)
+    report = run_setup(
+        ctx,
+        options,
+        Runner(dry_run=dry_run),
+        views.SetupConsole(sys.stdin.isatty()),
+        yes=yes,
+        models=wanted,
+        skip_models=skip_models,
+    )
+    console.out.print(views.setup_report(report, dry_run))
+    if not report.ok:
+        raise Exit(code=1)
+
+
+@task(help=_help("root", "out", "json", ollama_url="check this Ollama URL instead of the local service"))
+@user_errors
+def doctor(c, root=None, out=None, ollama_url=None, json_=False):
+    """Read-only checks of setup and deploy: Docker, compose, NVIDIA, Ollama's three steps, ports, disk, old roots."""
+    from aiplatform.doctor import run_doctor
+    from aiplatform.runner import Runner
+
+    ctx = _context(root=root, live_hardware=True)
+    settings = ctx.resolved.settings
+    found = run_doctor(
+        runner=Runner(),
+        root=settings.root,
+        out=Path(out) if out else GENERATED_DIR,
+        gpu=ctx.hardware.gpu_available,
+        ollama_url=ollama_url,
+        ollama_port=settings.ollama_port,
+    )
+    if json_:
+        _print_json({"ok": all(c.status != "fail" for c in found), "checks": [c.as_dict() for c in found]})
+    else:
+        console.out.print(views.checks_table(found, title="Doctor"))
+    if any(check.status == "fail" for check in found):
+        raise Exit(code=1)

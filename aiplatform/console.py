@@ -1,25 +1,32 @@
-"""Terminal output: one rich Console for results (stdout) and one for progress, warnings and errors (stderr)."""
+"""Terminal output: one rich Console for results (stdout) and one for progress, warnings and errors (stderr).
+
+Messages are printed as Text, never parsed as markup: a path or a command with brackets or backslashes shows as is.
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _say(mark: str, style: str, message: str) -> None:
+    err.print(Text.assemble((mark, style), " ", message))
+
+
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {escape(message)}")
+    _say("warning:", "yellow", message)
 
 
 def error(message: str) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}")
+    _say("error:", "bold red", message)
 
 
 def step(message: str) -> None:
-    err.print(f"[cyan]→[/] {escape(message)}")
+    _say("→", "cyan", message)
 
 
 def ok(message: str) -> None:
-    err.print(f"[green]✓[/] {escape(message)}")
+    _say("✓", "green", message)

@@ -1,14 +1,13 @@
-"""Wait for the host's Ollama until its API answers, saying which step failed and why; then pull models.
+"""Wait for the host's Ollama, saying which step failed and why, then pull models; nothing here prints.
 
-The original setup script gave up with "Ollama API did not respond after 30 attempts" and no reason. Here the wait is
-three steps, each with its own time budget: the systemd unit is active, the port accepts connections, the API answers.
-A failed step carries what was seen, the command that fixes it and raw diagnostics; `WaitResult.report()` is the text
-setup saves to logs/. Pulls go through the official client and stream progress to an object the caller supplies.
-Nothing here prints: the caller decides how results look.
+The original setup gave up with "Ollama API did not respond after 30 attempts" and no reason. Here the wait is three
+steps with their own time budgets (unit active, port listening, API answering); a failed step carries what was seen,
+the fix and raw diagnostics, and `WaitResult.report()` is the text setup saves to logs/.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import shlex
 import socket
@@ -23,7 +22,7 @@ import ollama
 import psutil
 import requests
 
-from .runner import Result, Runner
+from .runner import Runner
 
 POLL_INTERVAL = 0.5  # seconds between attempts: quick to notice a slow start, light on a busy host
 UNIT_STEP, PORT_STEP, API_STEP = "systemd unit active", "port listening", "API answers"
@@ -70,10 +69,11 @@ class WaitResult:
         """Every step with what was seen, the fix and the raw diagnostics: the text for a log file."""
         lines = [f"Ollama at {self.url}: " + (f"ready, version {self.version}" if self.ok else "NOT ready")]
         for step in self.steps:
-            lines.append(f"[{step.number}] {step.name}: {step.status} after {step.elapsed:.1f} s: {step.detail}")
+            took = "" if step.status == "skipped" else f" after {step.elapsed:.1f} s"
+            lines.append(f"[{step.number}] {step.name}: {step.status}{took}: {step.detail}")
             if step.hint:
                 lines.append(f"    fix: {step.hint}")
-            lines += [f"    {line}" for line in step.diagnostics.rstrip().splitlines()]
+            lines += [f"    {line}".rstrip() for line in step.diagnostics.rstrip().splitlines()]
         return "\n".join(lines) + "\n"
 
 
@@ -144,7 +144,7 @@ def _unit_step(poller: _Poller, runner: Runner, unit: str, budget: float) -> Ste
         return StepResult(1, UNIT_STEP, "ok", f"{unit} is active", elapsed=elapsed)
     show, status, journal = (
         runner.run(argv, changes=False, check=False)
-        for argv in (
+        for argv in (  # what `systemctl status` hides: the properties, and the log's last lines
             ["systemctl", "show", unit, "-p", SHOW_PROPERTIES, "--no-pager"],
             ["systemctl", "status", unit, "--no-pager", "-l"],
             ["journalctl", "-u", unit, "-n", "50", "--no-pager"],
@@ -152,7 +152,9 @@ def _unit_step(poller: _Poller, runner: Runner, unit: str, budget: float) -> Ste
     )
     props = dict(line.split("=", 1) for line in show.stdout.splitlines() if "=" in line)
     detail, hint = _unit_verdict(unit, seen, budget, props, journal.stdout)
-    diagnostics = "\n\n".join(_transcript(result) for result in (show, status, journal))
+    diagnostics = "\n\n".join(
+        f"$ {shlex.join(r.argv)}  (exit {r.returncode})\n{r.stdout}{r.stderr}".rstrip() for r in (show, status, journal)
+    )
     return StepResult(1, UNIT_STEP, "fail", detail, hint, diagnostics, elapsed)
 
 
@@ -182,19 +184,10 @@ def last_error_line(journal: str) -> str:
     return picked.split("]: ", 1)[-1].strip()  # drop "Apr 01 10:00:00 host ollama[812]: "
 
 
-def _transcript(result: Result) -> str:
-    return f"$ {shlex.join(result.argv)}  (exit {result.returncode})\n{result.stdout}{result.stderr}".rstrip()
-
-
 class Listener(NamedTuple):
     ip: str
     name: str | None  # None: a process this user may not see
-    pid: int | None
-
-    def describe(self) -> str:
-        if self.name is None:
-            return "a process this user cannot see (run as root to name it)"
-        return f"{self.name} (pid {self.pid})"
+    holder: str  # "ollama (pid 812)", for messages
 
 
 def listeners(port: int) -> list[Listener]:
@@ -207,18 +200,11 @@ def listeners(port: int) -> list[Listener]:
     for conn in connections:
         if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
             name = None
-            if conn.pid:
-                try:
-                    name = psutil.Process(conn.pid).name()
-                except psutil.Error:
-                    pass
-            found.append(Listener(conn.laddr.ip, name, conn.pid))
+            with contextlib.suppress(psutil.Error):
+                name = psutil.Process(conn.pid).name() if conn.pid else None
+            holder = f"{name} (pid {conn.pid})" if name else "a process this user cannot see (run as root to name it)"
+            found.append(Listener(conn.laddr.ip, name, holder))
     return found
-
-
-def _host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def _is_loopback(host: str) -> bool:
@@ -231,7 +217,7 @@ def _is_loopback(host: str) -> bool:
 def _is_local(host: str) -> bool:
     """Whether `host` is this machine: only then can psutil say who holds the port."""
     try:
-        resolved = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+        resolved = {str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
     except OSError:
         return False
     mine = {addr.address.split("%")[0] for addrs in psutil.net_if_addrs().values() for addr in addrs}
@@ -239,7 +225,8 @@ def _is_local(host: str) -> bool:
 
 
 def _port_step(poller: _Poller, url: str, unit: str, expect: str | None, budget: float) -> StepResult:
-    host, port = _host_port(url)
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
 
     def attempt(left: float) -> tuple[str, str]:
         try:
@@ -249,30 +236,27 @@ def _port_step(poller: _Poller, url: str, unit: str, expect: str | None, budget:
             return "wait", f"{host}:{port}: {type(exc).__name__}: {exc}"
 
     state, seen, elapsed = poller.run(2, PORT_STEP, budget, attempt)
-    held = listeners(port) if _is_local(host) else []
-    diagnostics = "\n".join([seen] + [f"listening on {item.ip}:{port}: {item.describe()}" for item in held])
+    local = _is_local(host)
+    held = listeners(port) if local else []
+    diagnostics = "\n".join([seen] + [f"listening on {item.ip}:{port}: {item.holder}" for item in held])
     if state == "ok":
         # only a visible name counts against the holder: without root another user's process has none
         strangers = [item for item in held if expect is not None and item.name is not None and expect not in item.name]
         if strangers and len(strangers) == len(held):
-            who = ", ".join(item.describe() for item in strangers)
+            who = ", ".join(item.holder for item in strangers)
             hint = "Stop it, or give Ollama another port (setting ollama_port, then `sudo inv setup`)."
             detail = f"port {port} is held by {who}, not {expect}"
             return StepResult(2, PORT_STEP, "fail", detail, hint, diagnostics, elapsed)
         return StepResult(2, PORT_STEP, "ok", seen, diagnostics=diagnostics, elapsed=elapsed)
-    if not held:
-        if _is_local(host):
-            detail, hint = (
-                f"nothing listens on port {port}",
-                f"See why Ollama does not listen: `journalctl -u {unit} -n 50`.",
-            )
-        else:
-            detail, hint = f"{seen} (not this machine: who listens is unknown)", "Check Ollama and the firewall there."
+    if not held and local:
+        detail, hint = f"nothing listens on port {port}", f"Why Ollama does not listen: `journalctl -u {unit} -n 50`."
+    elif not held:
+        detail, hint = f"{seen} (another machine: who listens is unknown)", "Check Ollama and the firewall there."
     elif not _is_loopback(host) and all(_is_loopback(item.ip) for item in held):
         detail = f"bound to {held[0].ip} only: the override was not applied"
-        hint = f"{OVERRIDE} sets OLLAMA_HOST=0.0.0.0:{port}: `sudo systemctl daemon-reload && sudo systemctl restart {unit}`"
+        hint = f"{OVERRIDE} sets OLLAMA_HOST=0.0.0.0:{port}: run `sudo systemctl daemon-reload`, restart {unit}."
     else:
-        where = ", ".join(f"{item.ip} by {item.describe()}" for item in held)
+        where = ", ".join(f"{item.ip} by {item.holder}" for item in held)
         detail, hint = f"port {port} is held ({where}) but {seen}", "Check the firewall and OLLAMA_HOST in " + OVERRIDE
     return StepResult(2, PORT_STEP, "fail", detail, hint, diagnostics, elapsed)
 
@@ -294,12 +278,7 @@ def _api_step(poller: _Poller, url: str, unit: str, budget: float) -> tuple[Step
         state, seen, elapsed = poller.run(3, API_STEP, budget, attempt)
     if state == "ok":
         return StepResult(3, API_STEP, "ok", seen, elapsed=elapsed), str(found["version"])
-    if "HTTP" in seen:
-        hint = f"Ollama answers with an error: `journalctl -u {unit} -n 50` says why."
-    elif "JSON" in seen:
-        hint = "Something other than Ollama answers on this port."
-    else:
-        hint = f"The port is open but the API does not answer: `journalctl -u {unit} -n 50`."
+    hint = "Something other than Ollama answers on this port." if "JSON" in seen else f"`journalctl -u {unit} -n 50`"
     return StepResult(3, API_STEP, "fail", seen, hint, elapsed=elapsed), found.get("version")
 
 
@@ -337,14 +316,9 @@ class PullProgress(Protocol):
 class NullPullProgress:
     """A PullProgress that shows nothing (for tests and --quiet)."""
 
-    def start(self, model: str) -> None:
-        pass
-
-    def update(self, model: str, status: str, completed: int | None, total: int | None) -> None:
-        pass
-
-    def done(self, model: str, ok: bool, message: str) -> None:
-        pass
+    def start(self, model: str) -> None: ...
+    def update(self, model: str, status: str, completed: int | None, total: int | None) -> None: ...
+    def done(self, model: str, ok: bool, message: str) -> None: ...
 
 
 @dataclass
@@ -368,8 +342,9 @@ def pull_models(
     client: ollama.Client | None = None,
 ) -> PullSummary:
     """Pull each model not yet present; a model that fails is recorded and the next one is tried."""
-    # trust_env=False: as for the wait, a proxy from the environment must not stand between us and our own Ollama
-    client = client or ollama.Client(host=url, trust_env=False)
+    # trust_env=False: as for the wait, a proxy from the environment must not stand between us and our own Ollama.
+    # Only connecting has a time limit: verifying a large model's digest can keep the stream silent for minutes.
+    client = client or ollama.Client(host=url, timeout=httpx.Timeout(None, connect=10.0), trust_env=False)
     present = _present(client)
     summary = PullSummary()
     for model in models:
@@ -378,13 +353,21 @@ def pull_models(
             summary.skipped.append(model)
             progress.done(model, True, "already present")
             continue
-        reason = _too_little_disk(model, sizes_gb.get(model), free_bytes) or _pull_one(client, model, progress)
+        reason = _too_little_disk(sizes_gb.get(model), free_bytes) or _pull_one(client, model, progress)
         if reason:
             summary.failed[model] = reason
         else:
             summary.pulled.append(model)
         progress.done(model, not reason, reason or "pulled")
     return summary
+
+
+def _too_little_disk(size_gb: float | None, free_bytes: Callable[[], int]) -> str:
+    """Why the disk cannot hold a model of `size_gb` (decimal GB, as Ollama shows sizes), or "" (also: size unknown)."""
+    free = free_bytes() if size_gb is not None else 0
+    if size_gb is None or free >= size_gb * 1e9:
+        return ""
+    return f"needs {size_gb:g} GB of disk but only {free / 1e9:.1f} GB is free"
 
 
 def _names(name: str) -> set[str]:
@@ -402,15 +385,6 @@ def _present(client: ollama.Client) -> set[str]:
         return set()
     # the client's ListResponse keeps "model" only ("name" is dropped by its pydantic model); both hold the same name
     return {name for item in listed if item.model for name in _names(item.model)}
-
-
-def _too_little_disk(model: str, size_gb: float | None, free_bytes: Callable[[], int]) -> str:
-    if size_gb is None:
-        return ""
-    free = free_bytes()
-    if free >= size_gb * 1e9:
-        return ""
-    return f"needs {size_gb:g} GB of disk but only {free / 1e9:.1f} GB is free"
 
 
 def _pull_one(client: ollama.Client, model: str, progress: PullProgress) -> str:

@@ -13,6 +13,7 @@ init scripts read the environment. Only config/credentials.env holds values.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import ipaddress
 import json
@@ -56,6 +57,9 @@ CONTAINER_KEY_ORDER = (
 # Keys only service.yaml may set: a template setting them would bypass the catalog's contracts.
 RESERVED_KEYS = ("image", "container_name", "restart", "healthcheck", "networks", "logging")
 LABEL = "ai-platform"
+# libyaml's parser when PyYAML has it (same result, faster); output keeps the pure-Python dumper, whose formatting
+# is the same on every machine.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -133,8 +137,14 @@ def _header(source: str) -> str:
 
 
 def _jinja(platform: Platform) -> jinja2.Environment:
+    return _environment(platform.templates_dir)
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(templates_dir: Path) -> jinja2.Environment:
+    # One environment per templates folder: Jinja caches compiled templates in it (and reloads a changed file).
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(platform.templates_dir)),
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -236,7 +246,7 @@ def _compose(
     template = f"services/{spec.name}/compose.yml.j2"
     text = _render(env, template, {**context, "service": spec})
     try:
-        doc = yaml.safe_load(text) or {}
+        doc = yaml.load(text, Loader=_LOADER) or {}
     except yaml.YAMLError as exc:
         raise UserError(f"templates/{template}: renders to invalid YAML: {exc}.") from None
     body = doc.get("services") or {}

@@ -13,7 +13,7 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import UserError
 from .runner import Runner
@@ -386,3 +386,172 @@ def hardware_step(path: Path, text: str) -> Step:
             return step
     step.actions.append(write(path, text))
     return step
+
+
+# --- the whole command -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SetupReport:
+    steps: list[Step]
+    wait: Any = None  # ollama.WaitResult
+    pull: Any = None  # ollama.PullSummary
+    checks: list[Any] = field(default_factory=list)  # checks.Check
+    diagnostics_file: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not any(s.errors for s in self.steps) and all(c.status != "fail" for c in self.checks)
+
+
+class SetupUI(Protocol):
+    def plan(self, steps: list[Step]) -> None: ...
+    def confirm(self) -> bool: ...
+    def wait_progress(self, number: int, name: str, elapsed: float, seen: str) -> None: ...
+    def pull_progress(self) -> Any: ...  # an ollama.PullProgress, used as a context manager
+
+
+OLLAMA_MODELS_DIR = Path("/usr/share/ollama/.ollama/models")
+
+
+def systemd_running() -> bool:
+    return Path("/run/systemd/system").is_dir()
+
+
+def run_setup(
+    ctx: Any,
+    options: SetupOptions,
+    runner: Runner,
+    ui: SetupUI,
+    *,
+    yes: bool,
+    models: list[str] | None,
+    skip_models: bool,
+) -> SetupReport:
+    """Detect, plan, confirm, apply; then wait for Ollama in three steps, pull the models and check the result."""
+    import os
+    from datetime import datetime
+
+    from . import __version__, generate, hostfs, ollama
+    from .hardware import format_profile_env, report_for
+    from .paths import GENERATED_DIR, HARDWARE_PROFILE
+
+    if not runner.dry_run and os.geteuid() != 0:
+        raise UserError(
+            "setup changes the host (packages, /etc, services) and must run as root.",
+            "Run `sudo .venv/bin/inv setup`, or `inv setup --dry-run` to see the plan without root.",
+        )
+    settings = ctx.resolved.settings
+    root: Path = settings.root
+    hardware = ctx.hardware
+    report = report_for(hardware, ctx.profiles_dir)
+    tree = generate.render_platform(ctx, GENERATED_DIR).tree
+    firewall = tree.get("scripts/ollama-firewall.sh")
+    files = OllamaFiles(
+        dropin=tree["config/ollama/override.conf"].data.decode(),
+        firewall_script=firewall.data.decode() if firewall else None,
+        firewall_path=root / "scripts/ollama-firewall.sh" if firewall else None,
+        apparmor_profile=tree["config/ollama/apparmor-ollama"].data.decode(),
+    )
+    facts = probe(runner, hardware.gpu_available, files.firewall_path)
+    first = hardware_step(root / HARDWARE_PROFILE, format_profile_env(report, __version__))
+    steps = plan_setup(facts, options, settings, files, first)
+    ui.plan(steps)
+    result = SetupReport(steps)
+    if any(step.actions for step in steps) and not runner.dry_run and not yes and not ui.confirm():
+        raise UserError("Cancelled: nothing was changed.", "Run `sudo inv setup --yes` to apply without a question.")
+    apply(steps, runner)
+    if runner.dry_run:
+        return result
+    url = f"http://127.0.0.1:{settings.ollama_port}"
+    if not options.skip_ollama:
+        result.wait = ollama.wait_for_ollama(
+            url, runner=runner, check_unit=systemd_running(), progress=ui.wait_progress
+        )
+        if not result.wait.ok:
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            result.diagnostics_file = root / "logs" / f"ollama-diagnostics-{stamp}.txt"
+            hostfs.write_file(result.diagnostics_file, result.wait.report().encode(), 0o644)
+    wanted = models if models is not None else settings.models
+    if not skip_models and result.wait is not None and result.wait.ok:
+        sizes = {m.name: m.size_gb for m in ctx.resolved.profile.models}
+        models_dir = OLLAMA_MODELS_DIR if OLLAMA_MODELS_DIR.exists() else root
+
+        def free_bytes() -> int:
+            import psutil
+
+            return int(psutil.disk_usage(str(models_dir)).free)
+
+        with ui.pull_progress() as progress:
+            result.pull = ollama.pull_models(url, wanted, sizes_gb=sizes, free_bytes=free_bytes, progress=progress)
+    result.checks = final_checks(runner, hardware.gpu_available, result, root / HARDWARE_PROFILE, wanted, skip_models)
+    return result
+
+
+def final_checks(
+    runner: Runner, gpu: bool, result: SetupReport, profile: Path, models: list[str], skip_models: bool
+) -> list[Any]:
+    """What setup promised, checked again on the host as it is now."""
+    from .checks import Check
+
+    facts = probe(runner, gpu, None)
+    found = [
+        Check(
+            "docker",
+            "ok" if facts.docker_ok else "fail",
+            "engine answers" if facts.docker_ok else "not answering",
+            "" if facts.docker_ok else "See the docker step above; `inv doctor` checks again.",
+        ),
+        Check(
+            "compose v2",
+            "ok" if facts.compose_ok else "fail",
+            "present" if facts.compose_ok else "missing",
+            "" if facts.compose_ok else "Install docker-compose-plugin (--docker-source docker).",
+        ),
+    ]
+    if gpu:
+        found.append(
+            Check(
+                "nvidia runtime",
+                "ok" if facts.nvidia_runtime else "fail",
+                "listed by docker info" if facts.nvidia_runtime else "not in docker info",
+                ""
+                if facts.nvidia_runtime
+                else "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker",
+            )
+        )
+    if result.wait is not None:
+        found.append(
+            Check(
+                "ollama",
+                "ok" if result.wait.ok else "fail",
+                f"version {result.wait.version}"
+                if result.wait.ok
+                else next(
+                    (f"step {s.number} ({s.name}): {s.detail}" for s in result.wait.steps if s.status == "fail"),
+                    "not ready",
+                ),
+                "" if result.wait.ok else f"Details: {result.diagnostics_file}",
+            )
+        )
+    if result.pull is not None:
+        present = [*result.pull.pulled, *result.pull.skipped]
+        missing = [m for m in models if m not in present]
+        found.append(
+            Check(
+                "models",
+                "fail" if missing else "ok",
+                f"missing: {', '.join(missing)}" if missing else f"present: {', '.join(present)}",
+                "; ".join(f"{m}: {r}" for m, r in result.pull.failed.items()),
+            )
+        )
+    elif not skip_models and result.wait is not None:
+        found.append(Check("models", "fail", "not pulled: Ollama is not ready", "Fix Ollama first (see above)."))
+    found.append(
+        Check(
+            "hardware profile",
+            "ok" if profile.is_file() else "fail",
+            str(profile) if profile.is_file() else f"{profile} missing",
+        )
+    )
+    return found

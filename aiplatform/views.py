@@ -1,9 +1,13 @@
-"""Tables and summaries the tasks print. Pure formatting: each function takes data and returns a rich renderable."""
+"""Tables and summaries the tasks print. Pure formatting: each function takes data and returns a rich renderable.
+
+Types of the other modules are imported for annotations only, so `inv render` does not pay for loading the Docker
+client and friends.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.markup import escape
@@ -11,15 +15,18 @@ from rich.table import Table
 from rich.text import Text
 
 from . import console
-from .checks import Check
-from .cleanup import CleanupPlan, CleanupResult
-from .deploy import DeployResult, Plan
-from .diff import TreeDiff
 from .errors import UserError
-from .hardware import HardwareReport
 from .render import enabled_services
-from .settings import Resolved
-from .status import StatusReport
+
+if TYPE_CHECKING:
+    from .checks import Check
+    from .cleanup import CleanupPlan, CleanupResult
+    from .deploy import DeployResult, Plan
+    from .diff import TreeDiff
+    from .hardware import HardwareReport
+    from .settings import Resolved
+    from .setup import SetupReport, Step
+    from .status import StatusReport
 
 
 def hardware_table(report: HardwareReport, source: str) -> Table:
@@ -308,3 +315,110 @@ def cleanup_summary(result: CleanupResult, kept: list[str]) -> Group:
         Text("Verified: nothing labelled ai-platform.managed=true is left.", style="green"),
         Text("Kept: " + "; ".join(kept)),
     )
+
+
+# --- setup and doctor --------------------------------------------------------------------------------------------
+
+
+class PullBars:
+    """One rich progress bar per model (bytes, speed, ETA); a context manager around rich's Progress."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console.err,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> PullBars:
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.__exit__(None, None, None)
+
+    def start(self, model: str) -> None:
+        self.tasks[model] = self.bars.add_task(model, total=None)
+
+    def update(self, model: str, status: str, completed: int | None, total: int | None) -> None:
+        self.bars.update(
+            self.tasks[model], description=f"{model}: {status[:40]}", completed=completed or 0, total=total
+        )
+
+    def done(self, model: str, ok: bool, message: str) -> None:
+        mark = "[green]✓[/]" if ok else "[red]✗[/]"
+        self.bars.update(self.tasks[model], description=f"{mark} {escape(model)}: {escape(message)}")
+
+
+class SetupConsole:
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+        self.last_step = 0
+
+    def plan(self, steps: list[Step]) -> None:
+        style = {"to do": "yellow", "already done": "green", "skipped": "dim", "error": "bold red"}
+        for step in steps:
+            label = step.state + (f" ({step.skipped})" if step.skipped else "")
+            console.out.print(Text.assemble((f"{step.name:10}", "bold"), (label, style[step.state])))
+            for action in step.actions:
+                console.out.print(f"    {action.describe()}", markup=False)
+            for note in step.notes:
+                console.out.print(Text(f"    note: {note}", style="cyan"))
+            for problem in step.errors:
+                console.out.print(Text(f"    error: {problem}", style="red"))
+
+    def confirm(self) -> bool:
+        if not self.interactive:
+            raise UserError(
+                "setup changes the host and no one is at a terminal to confirm.",
+                "Run `sudo inv setup --yes` (or see the plan first with `inv setup --dry-run`).",
+            )
+        from rich.prompt import Confirm
+
+        return Confirm.ask("Apply this plan?", default=False, console=console.out)
+
+    def wait_progress(self, number: int, name: str, elapsed: float, seen: str) -> None:
+        if number != self.last_step:
+            self.last_step = number
+            console.step(f"waiting for Ollama, step {number}/3: {name}")
+        elif int(elapsed) % 5 == 0 and elapsed >= 5 and seen:
+            console.err.print(f"    {elapsed:4.0f} s: {seen}", markup=False, highlight=False)
+
+    def pull_progress(self) -> PullBars:
+        return PullBars()
+
+
+def setup_report(report: SetupReport, dry_run: bool) -> Group:
+    parts: list[Any] = []
+    if dry_run:
+        parts.append(
+            Text(
+                "Dry run: nothing was changed. Then setup would wait for Ollama (unit, port, API) and pull the models.",
+                style="bold",
+            )
+        )
+        return Group(*parts)
+    if report.wait is not None and not report.wait.ok:
+        parts.append(Text(report.wait.report(), style="red"))
+        parts.append(Text(f"Saved to {report.diagnostics_file}", style="bold"))
+    if report.pull is not None:
+        pull = report.pull
+        parts.append(
+            Text(f"Models: {len(pull.pulled)} pulled, {len(pull.skipped)} already present, {len(pull.failed)} failed")
+        )
+        parts += [Text(f"  {model}: {reason}", style="yellow") for model, reason in pull.failed.items()]
+    parts.append(checks_table(report.checks, title="Setup summary"))
+    return Group(*parts)
