@@ -274,3 +274,19 @@ def test_hardware_step_ignores_free_disk_changes(tmp_path):
     assert hardware_step(path, "CPU_CORES=4\nDISK_FREE_GB=97\n").state == "already done"
     assert hardware_step(path, "CPU_CORES=8\nDISK_FREE_GB=97\n").state == "to do"
     assert hardware_step(tmp_path / "absent.env", "CPU_CORES=4\n").state == "to do"
+
+
+def test_inv_setup_dry_run_on_this_host_changes_nothing(tmp_path):
+    # The real probe reads this machine (read-only); the plan is printed with file contents; nothing is written.
+    from .conftest import run_inv
+
+    root = tmp_path / "root"
+    result = run_inv("setup", "--dry-run", "--root", str(root), "--skip-models")
+    assert result.returncode == 0, result.stderr
+    assert "Dry run: nothing was changed" in result.stdout
+    assert f"would write {root}/config/hardware-profile.env (mode 0644):" in result.stderr
+    assert "would write /etc/systemd/system/ollama.service.d/override.conf" in result.stderr or (
+        "ollama    already done" in result.stdout
+    )
+    assert 'Environment="OLLAMA_HOST=0.0.0.0:11434"' in result.stderr or "already done" in result.stdout
+    assert not root.exists()
