@@ -56,8 +56,8 @@ def _install_tools(session: nox.Session, *tools: str) -> None:
 
 @nox.session
 def validate(session: nox.Session) -> None:
-    """Render three scenarios; check each artifact with the real tool: compose, caddy, promtool, systemd, LiteLLM."""
-    _install_tools(session, "docker", "compose", "caddy", "promtool", "systemd-analyze")
+    """Each rendered artifact checked by its real consumer: compose, caddy, promtool, systemd, LiteLLM, iptables."""
+    _install_tools(session, "docker", "compose", "caddy", "promtool", "systemd-analyze", "ss", "iptables")
     _install(session, f"litellm=={_litellm_version()}")
     session.run("pytest", "tests/validate", *session.posargs, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})
 

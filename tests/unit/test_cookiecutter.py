@@ -1,0 +1,68 @@
+"""A service made with `cookiecutter cookiecutter-service` joins the catalog and renders with no Python change."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from cookiecutter.main import cookiecutter
+
+from aiplatform.catalog import load_catalog
+from aiplatform.paths import PROJECT_DIR, TEMPLATES_DIR
+from aiplatform.render import Platform, render_tree
+from aiplatform.settings import Settings
+
+from .test_render import NO_GPU
+
+
+@pytest.mark.parametrize(("tool", "database"), [("curl", "yes"), ("python3", "no")])
+def test_cookiecutter_service_renders(tmp_path, tool, database):
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, templates)
+    cookiecutter(
+        str(PROJECT_DIR / "cookiecutter-service"),
+        no_input=True,
+        output_dir=str(templates / "services"),
+        extra_context={
+            "name": "notes-app",
+            "healthcheck_tool": tool,
+            "needs_database": database,
+            "image": "example/notes:2.1.0",
+        },
+    )
+    catalog = load_catalog(templates / "services")
+    assert "notes-app" in catalog.optional
+    settings = Settings(models=["m"], embedding_model="m", services=["notes-app"])
+    secrets = {
+        name: f"secret-{name}"
+        for name in (
+            "ADMIN_PASSWORD",
+            "NOTES_APP_SECRET_KEY",
+            "NOTES_APP_DB_PASSWORD",
+            "POSTGRES_PASSWORD",
+            "REDIS_PASSWORD",
+            "QDRANT_API_KEY",
+            "LITELLM_MASTER_KEY",
+            "LITELLM_SALT_KEY",
+            "LITELLM_DB_PASSWORD",
+            "WEBUI_SECRET_KEY",
+            "OPENWEBUI_DB_PASSWORD",
+        )
+    }
+    tree = render_tree(Platform(settings, "minimal", catalog, NO_GPU, "192.0.2.10", secrets, templates_dir=templates))
+    compose = yaml.safe_load(tree["docker/docker-compose.notes-app.yml"].data)
+    container = compose["services"]["notes-app"]
+    assert container["image"] == "example/notes:2.1.0"
+    assert container["ports"] == ["127.0.0.1:8000:8000"]
+    assert container["labels"]["ai-platform.managed"] == "true"
+    assert container["healthcheck"]["test"][1] == tool
+    assert container["environment"]["PUBLIC_URL"] == "https://192.0.2.10:9443"
+    assert compose["volumes"]["notes-app-data"]["labels"]["ai-platform.service"] == "notes-app"
+    caddyfile = tree["config/caddy/Caddyfile"].data.decode()
+    assert "reverse_proxy notes-app:8000" in caddyfile
+    if database == "yes":
+        assert "config/postgres/init/notes_app.sh" in tree
+        assert "postgres-init" in container["depends_on"]
+    assert Path(templates / "services" / "notes-app" / "compose.yml.j2").read_text().count("{{") >= 2

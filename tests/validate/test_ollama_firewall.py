@@ -1,0 +1,93 @@
+"""The rendered ollama-firewall.sh run for real with iptables, in network namespaces that stand for the host, a
+machine on the LAN and a container on a Docker bridge (a Linux bridge named br-*, as compose names them)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from aiplatform.context import Context
+from aiplatform.generate import render_platform
+
+from ..unit.conftest import fake_nvml
+from .conftest import require
+
+PORT = 11434
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, check=check, timeout=30)
+
+
+def reaches(namespace: str, address: str) -> bool:
+    probe = f"import socket; socket.create_connection(('{address}', {PORT}), timeout=2).close()"
+    return sh("ip", "netns", "exec", namespace, "python3", "-c", probe, check=False).returncode == 0
+
+
+@pytest.fixture
+def network():
+    """host <-veth-> lan (10.99.0.0/24), host <-bridge br-aiptest-> container (172.31.99.0/24)."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("network namespaces need root (nox -s validate runs as root in CI)")
+        pytest.skip("network namespaces need root")
+    require("ip")
+    require("iptables")
+    tag = str(os.getpid())[-5:]
+    host, lan, box = f"aiph{tag}", f"aipl{tag}", f"aipc{tag}"
+    commands = [
+        *(["ip", "netns", "add", name] for name in (host, lan, box)),
+        ["ip", "link", "add", f"vh{tag}", "netns", host, "type", "veth", "peer", "name", f"vl{tag}", "netns", lan],
+        ["ip", "link", "add", f"vb{tag}", "netns", host, "type", "veth", "peer", "name", f"vc{tag}", "netns", box],
+        ["ip", "-n", host, "link", "add", "br-aiptest", "type", "bridge"],
+        ["ip", "-n", host, "link", "set", f"vb{tag}", "master", "br-aiptest"],
+        ["ip", "-n", host, "addr", "add", "10.99.0.1/24", "dev", f"vh{tag}"],
+        ["ip", "-n", lan, "addr", "add", "10.99.0.2/24", "dev", f"vl{tag}"],
+        ["ip", "-n", host, "addr", "add", "172.31.99.1/24", "dev", "br-aiptest"],
+        ["ip", "-n", box, "addr", "add", "172.31.99.2/24", "dev", f"vc{tag}"],
+    ]
+    for name in (host, lan, box):
+        commands.append(["ip", "-n", name, "link", "set", "lo", "up"])
+    for name, link in ((host, f"vh{tag}"), (host, f"vb{tag}"), (host, "br-aiptest"), (lan, f"vl{tag}"),
+                       (box, f"vc{tag}")):
+        commands.append(["ip", "-n", name, "link", "set", link, "up"])
+    try:
+        for command in commands:
+            sh(*command)
+        yield host, lan, box
+    finally:
+        for name in (host, lan, box):
+            sh("ip", "netns", "del", name, check=False)
+
+
+def test_firewall_admits_loopback_and_docker_bridges_only(network, tmp_path):
+    host, lan, box = network
+    ctx = Context(answers=tmp_path / "answers.yaml", flags={"root": str(tmp_path / "root")}, environ={},
+                  nvml=fake_nvml([]))
+    tree = render_platform(ctx, tmp_path / "generated", host_ip="192.0.2.1").tree
+    script = tmp_path / "ollama-firewall.sh"
+    script.write_bytes(tree["scripts/ollama-firewall.sh"].data)
+    script.chmod(0o755)
+    listener = subprocess.Popen(["ip", "netns", "exec", host, "python3", "-m", "http.server", str(PORT),
+                                 "--bind", "0.0.0.0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not reaches(host, "127.0.0.1") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert reaches(lan, "10.99.0.1"), "without the rule, the LAN reaches Ollama's port"
+        for _ in range(2):  # a second run rebuilds the chain in place: still one jump, same rules
+            sh("ip", "netns", "exec", host, str(script))
+        rules = sh("ip", "netns", "exec", host, "iptables", "-w", "-S").stdout
+        assert rules.count("-j AI_PLATFORM_OLLAMA") == 1, rules
+        assert reaches(host, "127.0.0.1")
+        assert reaches(host, "10.99.0.1")  # the host's own LAN address goes through lo
+        assert reaches(box, "172.31.99.1")  # a container on a compose bridge
+        assert not reaches(lan, "10.99.0.1")  # another machine on the LAN
+    finally:
+        listener.terminate()
+        listener.wait(timeout=5)
+    assert Path(script).read_text().startswith("#!/bin/sh")
