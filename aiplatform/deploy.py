@@ -6,9 +6,10 @@ compose decides it: a container whose `com.docker.compose.config-hash` label dif
 one is created, a stopped one started. Only those are named to one `docker compose up --detach --wait`, which adds
 what they depend on (running ones are left as they are; the one-shot postgres-init runs again and creates a new
 service's database) and starts them in dependency order — services depend on the tiers before them (infra → ai →
-apps → monitoring → proxy) with `condition: service_healthy` — in parallel where the graph allows, so the wall time
-follows the critical path. Naming only the changed containers matters: compose recreates the dependents of a
-recreated container when they are part of the same `up`.
+apps) with `condition: service_healthy`; monitoring and the proxy need nothing before them (Caddy resolves its
+upstreams per request) — in parallel where the graph allows, so the wall time follows the critical path. Naming
+only the changed containers matters: compose recreates the dependents of a recreated container when they are part
+of the same `up`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ Progress = Callable[[dict[str, str]], None]
 @dataclass
 class Plan:
     files: TreeDiff
-    containers: dict[str, str]  # container -> create | recreate | unchanged
+    containers: dict[str, str]  # container -> create | recreate | start | unchanged
 
     @property
     def changes(self) -> bool:

@@ -276,9 +276,9 @@ def _compose(
         raise UserError(
             f"templates/{template}: declares volumes {sorted(volumes)} but service.yaml lists {sorted(spec.volumes)}."
         )
-    config_hash = config_hash_of(out_services, declared, files)
     for container in out_services.values():
-        container["labels"][f"{LABEL}.config-hash"] = config_hash
+        hashed = config_hash_of(container, declared, mounted_files(container, files, platform.settings.root))
+        container["labels"][f"{LABEL}.config-hash"] = hashed
     compose: dict[str, Any] = {"name": "ai-platform", "services": out_services}
     compose["networks"] = {name: {"external": True} for name in _networks(out_services)}
     if declared:
@@ -385,9 +385,10 @@ def _networks(services: dict[str, Any]) -> list[str]:
     return sorted({net for container in services.values() for net in container.get("networks", [])})
 
 
-def config_hash_of(services: dict[str, Any], volumes: dict[str, Any], files: Tree) -> str:
-    """The config-hash label of a service: its compose services (without this label), volumes and owned files."""
-    digest = hashlib.sha256(json.dumps([services, volumes], sort_keys=True).encode())
+def config_hash_of(container: dict[str, Any], volumes: dict[str, Any], files: Tree) -> str:
+    """A container's config-hash label: its compose definition (without this label), its service's volumes and the
+    config files it mounts. Per container, so a changed init script recreates postgres-init, not Postgres."""
+    digest = hashlib.sha256(json.dumps([container, volumes], sort_keys=True).encode())
     for path, file in sorted(files.items()):
         digest.update(path.encode() + b"\0" + file.data + b"\0" + oct(file.mode).encode())
     return digest.hexdigest()[:16]
@@ -411,12 +412,25 @@ def owned_files(spec: ServiceSpec, tree: Tree) -> Tree:
     return {path: file for path, file in tree.items() if any(p.match(path) for p in patterns)}
 
 
-def expected_hash(spec: ServiceSpec, compose: dict[str, Any], tree: Tree) -> str:
-    """Recompute a rendered service's config hash from the files as they are now (a hand edit changes it)."""
-    services = copy.deepcopy(compose.get("services") or {})
-    for container in services.values():
-        (container.get("labels") or {}).pop(f"{LABEL}.config-hash", None)
-    return config_hash_of(services, compose.get("volumes") or {}, owned_files(spec, tree))
+def mounted_files(container: dict[str, Any], files: Tree, root: Path) -> Tree:
+    """The files of `files` (paths relative to the root) that the container bind-mounts, directly or in a folder."""
+    mounts = []
+    for volume in container.get("volumes", []):
+        source = Path(str(volume).split(":", 1)[0])
+        if source.is_absolute() and source.is_relative_to(root):
+            mounts.append(source.relative_to(root).as_posix())
+    return {path: file for path, file in files.items() if any(path == m or path.startswith(m + "/") for m in mounts)}
+
+
+def expected_hashes(spec: ServiceSpec, compose: dict[str, Any], tree: Tree, root: Path) -> dict[str, str]:
+    """Recompute each container's config hash from generated/ as it is now (a hand edit there changes it)."""
+    owned = owned_files(spec, tree)
+    hashes = {}
+    for name, container in (compose.get("services") or {}).items():
+        plain = copy.deepcopy(container)
+        (plain.get("labels") or {}).pop(f"{LABEL}.config-hash", None)
+        hashes[name] = config_hash_of(plain, compose.get("volumes") or {}, mounted_files(plain, owned, root))
+    return hashes
 
 
 def routes(platform: Platform, services: list[ServiceSpec]) -> list[dict[str, Any]]:

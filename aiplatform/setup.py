@@ -10,12 +10,23 @@ changes nothing. Waiting for Ollama and pulling models come after, in ollama.py.
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import psutil
+
+from . import __version__, generate, hostfs, ollama
+from .checks import Check
+from .context import Context
+from .envfile import parse_env
 from .errors import UserError
+from .hardware import format_profile_env, report_for
+from .paths import GENERATED_DIR, HARDWARE_PROFILE
 from .runner import Runner
 from .settings import Settings
 
@@ -65,8 +76,6 @@ class Action:
     mode: int = 0o644
 
     def describe(self) -> str:
-        import shlex
-
         return f"write {self.path}" if self.path else shlex.join(self.argv)
 
 
@@ -366,16 +375,12 @@ def _read(path: Path) -> str | None:
 
 
 def _os_release(path: Path) -> dict[str, str]:
-    from .envfile import parse_env
-
     text = _read(path)
     return parse_env(text, str(path)) if text else {}
 
 
 def hardware_step(path: Path, text: str) -> Step:
     """Write hardware-profile.env unless it already says the same (free disk space alone does not count)."""
-    from .envfile import parse_env
-
     step = Step("hardware")
     current = _read(path)
     if current is not None:
@@ -394,9 +399,9 @@ def hardware_step(path: Path, text: str) -> Step:
 @dataclass
 class SetupReport:
     steps: list[Step]
-    wait: Any = None  # ollama.WaitResult
-    pull: Any = None  # ollama.PullSummary
-    checks: list[Any] = field(default_factory=list)  # checks.Check
+    wait: ollama.WaitResult | None = None
+    pull: ollama.PullSummary | None = None
+    checks: list[Check] = field(default_factory=list)
     diagnostics_file: Path | None = None
 
     @property
@@ -419,7 +424,7 @@ def systemd_running() -> bool:
 
 
 def run_setup(
-    ctx: Any,
+    ctx: Context,
     options: SetupOptions,
     runner: Runner,
     ui: SetupUI,
@@ -429,13 +434,6 @@ def run_setup(
     skip_models: bool,
 ) -> SetupReport:
     """Detect, plan, confirm, apply; then wait for Ollama in three steps, pull the models and check the result."""
-    import os
-    from datetime import datetime
-
-    from . import __version__, generate, hostfs, ollama
-    from .hardware import format_profile_env, report_for
-    from .paths import GENERATED_DIR, HARDWARE_PROFILE
-
     if not runner.dry_run and os.geteuid() != 0:
         raise UserError(
             "setup changes the host (packages, /etc, services) and must run as root.",
@@ -478,8 +476,6 @@ def run_setup(
         models_dir = OLLAMA_MODELS_DIR if OLLAMA_MODELS_DIR.exists() else root
 
         def free_bytes() -> int:
-            import psutil
-
             return int(psutil.disk_usage(str(models_dir)).free)
 
         with ui.pull_progress() as progress:
@@ -490,10 +486,8 @@ def run_setup(
 
 def final_checks(
     runner: Runner, gpu: bool, result: SetupReport, profile: Path, models: list[str], skip_models: bool
-) -> list[Any]:
+) -> list[Check]:
     """What setup promised, checked again on the host as it is now."""
-    from .checks import Check
-
     facts = probe(runner, gpu, None)
     found = [
         Check(

@@ -17,7 +17,7 @@ from .catalog import Catalog
 from .diff import diff_trees
 from .docker import ContainerInfo, Docker
 from .project import load_project
-from .render import expected_hash
+from .render import expected_hashes
 from .tree import read_stamp, read_tree
 
 
@@ -66,7 +66,7 @@ def platform_status(out: Path, root: Path, catalog: Catalog, docker: Docker) -> 
         first: dict[str, Any] = next(iter((doc.get("services") or {}).values()), {})
         service = str((first.get("labels") or {}).get("ai-platform.service", ""))
         if service in catalog.services:
-            expected[service] = expected_hash(catalog.services[service], doc, tree)
+            expected.update(expected_hashes(catalog.services[service], doc, tree, root))
     running = {c.container: c for c in docker.containers()}
     rows = []
     for name, spec in project.containers.items():
@@ -81,7 +81,7 @@ def platform_status(out: Path, root: Path, catalog: Catalog, docker: Docker) -> 
         else:
             healthy = current.ready
             state = current.state + (f", {current.health}" if current.health else "")
-        drift = current.config_hash != expected.get(spec.service, spec.config_hash)
+        drift = current.config_hash != expected.get(name, spec.config_hash)
         rows.append(Row(name, spec.service, state, healthy, current.image, current.ports, url.get("local", ""), drift))
     orphans = [c for c in running.values() if c.managed]
     differs = [f"{item.status} {item.path}" for item in diff_trees(out, root).files] if root.is_dir() else []

@@ -167,7 +167,7 @@ class DeployConsole:
         grouped: dict[str, list[str]] = {}
         for name, action in plan.containers.items():
             grouped.setdefault(action, []).append(name)
-        labels = {"create": "to create", "recreate": "to recreate", "unchanged": "left alone"}
+        labels = {"create": "to create", "recreate": "to recreate", "start": "to start", "unchanged": "left alone"}
         for action, label in labels.items():
             if grouped.get(action):
                 console.out.print(f"Containers {label}: {', '.join(grouped[action])}", markup=False)

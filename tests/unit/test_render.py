@@ -313,3 +313,43 @@ def test_render_cli_without_terminal_never_blocks(tmp_path):
 
 def test_catalog_services_match_folders():
     assert sorted(CATALOG.services) == sorted(p.name for p in SERVICES_DIR.iterdir() if (p / "service.yaml").exists())
+
+
+def _hashes(tree) -> dict[str, str]:
+    return {
+        name: c["labels"]["ai-platform.config-hash"]
+        for path, f in tree.items()
+        if path.startswith("docker/")
+        for name, c in yaml.safe_load(f.data)["services"].items()
+    }
+
+
+def test_config_hash_follows_each_containers_own_config():
+    base = scenario_platform("defaults-ip-minimal")
+    before = _hashes(render_tree(base))
+    more_models = base.settings.model_copy(update={"models": [*base.settings.models, "phi3:mini"]})
+    after = _hashes(render_tree(Platform(more_models, base.tier, CATALOG, base.hardware, base.host_ip, base.secrets)))
+    assert sorted(k for k in before if before[k] != after[k]) == ["litellm"]  # its mounted config.yaml changed
+    with_n8n = base.settings.model_copy(update={"services": ["monitoring", "n8n"]})
+    secrets = {**base.secrets, "N8N_DB_PASSWORD": "x" * 24, "N8N_ENCRYPTION_KEY": "y" * 64}
+    added = _hashes(render_tree(Platform(with_n8n, base.tier, CATALOG, base.hardware, base.host_ip, secrets)))
+    assert added["postgres"] == before["postgres"]  # a new database: the init job changes, Postgres does not
+    assert added["postgres-init"] != before["postgres-init"]
+
+
+def test_status_recomputes_the_labels_render_wrote(tmp_path):
+    from aiplatform.render import expected_hashes
+    from aiplatform.tree import read_tree
+
+    out = tmp_path / "generated"
+    render_command(_ctx(tmp_path, services=["dify", "n8n", "monitoring"]), out, interactive=False)
+    tree = read_tree(out)
+    for path in (p for p in tree if p.startswith("docker/")):
+        doc = yaml.safe_load(tree[path].data)
+        spec = CATALOG.services[path.split(".")[1]]
+        labels = {n: c["labels"]["ai-platform.config-hash"] for n, c in doc["services"].items()}
+        assert expected_hashes(spec, doc, tree, tmp_path / "root") == labels, path
+    (out / "config/litellm/config.yaml").write_text("# hand edit\n")
+    litellm = yaml.safe_load(read_tree(out)["docker/docker-compose.litellm.yml"].data)
+    recomputed = expected_hashes(CATALOG.services["litellm"], litellm, read_tree(out), tmp_path / "root")
+    assert recomputed["litellm"] != litellm["services"]["litellm"]["labels"]["ai-platform.config-hash"]

@@ -52,8 +52,13 @@ def network():
     ]
     for name in (host, lan, box):
         commands.append(["ip", "-n", name, "link", "set", "lo", "up"])
-    for name, link in ((host, f"vh{tag}"), (host, f"vb{tag}"), (host, "br-aiptest"), (lan, f"vl{tag}"),
-                       (box, f"vc{tag}")):
+    for name, link in (
+        (host, f"vh{tag}"),
+        (host, f"vb{tag}"),
+        (host, "br-aiptest"),
+        (lan, f"vl{tag}"),
+        (box, f"vc{tag}"),
+    ):
         commands.append(["ip", "-n", name, "link", "set", link, "up"])
     try:
         for command in commands:
@@ -66,14 +71,18 @@ def network():
 
 def test_firewall_admits_loopback_and_docker_bridges_only(network, tmp_path):
     host, lan, box = network
-    ctx = Context(answers=tmp_path / "answers.yaml", flags={"root": str(tmp_path / "root")}, environ={},
-                  nvml=fake_nvml([]))
+    ctx = Context(
+        answers=tmp_path / "answers.yaml", flags={"root": str(tmp_path / "root")}, environ={}, nvml=fake_nvml([])
+    )
     tree = render_platform(ctx, tmp_path / "generated", host_ip="192.0.2.1").tree
     script = tmp_path / "ollama-firewall.sh"
     script.write_bytes(tree["scripts/ollama-firewall.sh"].data)
     script.chmod(0o755)
-    listener = subprocess.Popen(["ip", "netns", "exec", host, "python3", "-m", "http.server", str(PORT),
-                                 "--bind", "0.0.0.0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    listener = subprocess.Popen(
+        ["ip", "netns", "exec", host, "python3", "-m", "http.server", str(PORT), "--bind", "0.0.0.0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while not reaches(host, "127.0.0.1") and time.monotonic() < deadline:

@@ -1,0 +1,61 @@
+"""Enabling Dify, n8n and Flowise on a running platform: their compose files work on a real engine, the running
+Postgres gets their databases (the init job runs again) and nothing already running is recreated."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+OPTIONAL = ["dify", "n8n", "flowise"]
+
+
+def test_core_then_optional_services(platform, host):
+    platform.answer(services=[])
+    platform.render()
+    platform.deploy()
+    core = platform.containers()
+    assert "n8n" not in core and "postgres" in core
+
+    platform.answer(services=OPTIONAL)
+    platform.render()
+    result = platform.deploy()
+    after = platform.containers()
+    assert set(after) >= {
+        "n8n",
+        "flowise",
+        "dify-api",
+        "dify-worker",
+        "dify-web",
+        "dify-sandbox",
+        "dify-plugin-daemon",
+        "dify-permissions",
+    }
+    # Caddy gets new routes (and ports, reached by IP) so it is recreated; nothing else that ran is.
+    for name in ("postgres", "redis", "qdrant", "litellm", "open-webui"):
+        assert after[name] == core[name], f"{name} was recreated by enabling other services"
+    assert "did not become healthy" not in result.stdout
+    rc, status = platform.status()
+    assert rc == 0, [s for s in status["services"] if not s["healthy"]]
+
+    text = host.check_output(f"cat {platform.root}/config/credentials.env")
+    env = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    for database, user, secret in (
+        ("n8n", "n8n", "N8N_DB_PASSWORD"),
+        ("flowise", "flowise", "FLOWISE_DB_PASSWORD"),
+        ("dify", "dify", "DIFY_DB_PASSWORD"),
+        ("dify_plugin", "dify", "DIFY_DB_PASSWORD"),
+    ):
+        password = shlex.split(env[secret])[0]
+        login = host.run(
+            f"docker exec -e PGPASSWORD={shlex.quote(password)} ai-platform-postgres "
+            f"psql -h 127.0.0.1 -U {user} -d {database} -tAc 'select current_database()'"
+        )
+        assert login.rc == 0 and login.stdout.strip() == database, login.stderr
+
+    storage = platform.inspect("dify-api")["Mounts"]
+    volume = next(m for m in storage if m["Destination"] == "/app/api/storage")
+    owner = host.check_output(f"stat -c %u:%g {shlex.quote(volume['Source'])}")
+    assert owner == "1001:1001"  # the permissions one-shot ran before the api started
