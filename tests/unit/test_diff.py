@@ -92,3 +92,11 @@ def test_inv_diff_refuses_another_root(tmp_path):
     out, _ = render(tmp_path)
     result = run_inv("diff", "--out", str(out), "--root", "/srv/elsewhere")
     assert result.returncode == 1 and "was rendered for root" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_deploy_refuses_an_unknown_only_service_before_touching_anything(tmp_path):
+    out, root = render(tmp_path)
+    result = run_inv("deploy", "--out", str(out), "--yes", "--only", "litellm,wordpress")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "--only names wordpress" in result.stderr and "litellm" in result.stderr
+    assert not root.exists()
