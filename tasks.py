@@ -51,6 +51,7 @@ def _context(
 ) -> Context:
     flags: dict[str, Any] = parse_assignments(settings or [])
     flags.update({key: value for key, value in (("root", root), ("profile", profile)) if value})
+    kwargs.setdefault("answers_must_exist", bool(answers))  # a path given explicitly that is not there: a typo
     return Context(answers=Path(answers) if answers else ANSWERS_FILE, flags=flags, **kwargs)
 
 
@@ -131,7 +132,10 @@ def render(c, answers=None, profile=None, root=None, out=None, no_input=False, s
     """Render the whole platform tree into generated/ from templates, profiles and settings. Touches nothing else."""
     from aiplatform import generate
 
-    ctx = _context(answers, root, profile, set)
+    asks = not no_input and sys.stdin.isatty()
+    if answers and not Path(answers).exists() and not asks:
+        console.warn(f"{answers} does not exist: rendering without an answers file (defaults, environment, flags).")
+    ctx = _context(answers, root, profile, set, answers_must_exist=False)
     result = generate.render_command(ctx, Path(out) if out else GENERATED_DIR, interactive=not no_input)
     console.out.print(views.render_summary(result))
 
@@ -179,6 +183,8 @@ def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=
     from aiplatform.runner import Runner
     from aiplatform.tree import read_stamp
 
+    if timeout is not None and not str(timeout).isdigit():
+        raise UserError(f"--timeout {timeout!r}: expected a number of seconds, like --timeout 300.")
     out_dir, target = _generated(out, root)
     stale = generate.stale_reason(out_dir)
     options = deploying.DeployOptions(
@@ -197,6 +203,18 @@ def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=
     console.out.print(views.deploy_report(result, (read_stamp(out_dir) or {}).get("urls", {})))
     if not result.ok:
         raise Exit(code=1)
+
+
+def _cleanup_root(root: str | None) -> Path:
+    """--root, else the root generated/ was rendered for, else the settings' root."""
+    from aiplatform import generate
+
+    if root:
+        return Path(root).expanduser().absolute()
+    try:
+        return generate.rendered_root(GENERATED_DIR)
+    except UserError:
+        return _context().resolved.settings.root
 
 
 @task(help=_help("root", "out", "json"))
@@ -235,7 +253,7 @@ def cleanup(c, root=None, yes=False, dry_run=False, purge=False, images=False):
     from aiplatform.docker import Docker, require_engine
     from aiplatform.runner import Runner
 
-    target = _context(root=root).resolved.settings.root
+    target = _cleanup_root(root)
     docker = Docker(Runner(dry_run=dry_run))
     require_engine(docker)
     plan = cleaning.make_plan(docker, target, purge, images)

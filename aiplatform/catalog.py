@@ -19,8 +19,6 @@ from .paths import SERVICES_DIR
 from .yamlfile import load_yaml
 
 TIER_ORDER = ("infra", "ai", "apps", "monitoring", "proxy")
-SECRET_FORMATS = ("password", "hex32", "hex64", "token", "litellm_key", "base64_32")
-NETWORKS = ("ai-platform", "ai-backend")
 _NAME = r"^[a-z][a-z0-9-]*$"
 _ENV_NAME = r"^[A-Z][A-Z0-9_]*$"
 
@@ -190,6 +188,7 @@ def load_catalog(directory: Path = SERVICES_DIR) -> Catalog:
 def _check_references(specs: dict[str, ServiceSpec], directory: Path) -> None:
     containers: dict[str, str] = {}
     secrets: dict[str, str] = {}
+    ports: dict[str, str] = {}  # "ip:port" or "route:port" -> service that takes it
     for name, spec in specs.items():
         where = directory / name / "service.yaml"
         for dep in spec.depends_on:
@@ -207,6 +206,15 @@ def _check_references(specs: dict[str, ServiceSpec], directory: Path) -> None:
         for secret in spec.secrets:
             if secrets.setdefault(secret.name, name) != name:
                 raise UserError(f"{where}: secret {secret.name} is already owned by {secrets[secret.name]!r}.")
+        taken = [f"host port {m.split('/')[0].rsplit(':', 2)[-2]}" for c in spec.containers.values() for m in c.publish]
+        if spec.route:
+            taken.append(f"route ip_port {spec.route.ip_port}")
+        for port in taken:
+            if ports.setdefault(port, name) != name:
+                raise UserError(
+                    f"{where}: {port} is already taken by {ports[port]!r}.",
+                    "Pick a free one (each service needs its own host port and ip_port).",
+                )
         for file in spec.files:
             if not (directory / name / file.template).is_file():
                 raise UserError(f"{where}: files lists {file.template!r}, which is not in {directory / name}.")

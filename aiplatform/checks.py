@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-import requests
 
 from .docker import ContainerInfo, Docker
+from .ollama import Budgets, listeners, wait_for_ollama
 from .paths import LEGACY_ROOTS, nearest_existing
 from .project import Project
+from .runner import Runner
 
 MIN_FREE_GB = 2  # below this deploy refuses: images and databases need room
 LOW_FREE_GB = 10  # below this it warns
@@ -68,45 +69,23 @@ def fresh(reason: str | None) -> Check:
 def ports(project: Project, running: list[ContainerInfo]) -> list[Check]:
     """Every host port the project publishes is free, or held by this platform's own container."""
     ours = {int(p.split("->")[0].rsplit(":", 1)[1]) for c in running if c.managed for p in c.ports}
-    listeners = _listeners()
-    checks = []
+    found = []
     for ip, port, container in project.host_ports():
         name = f"port {port}"
+        held = listeners(port)
         if port in ours:
-            checks.append(Check(name, "ok", f"held by the platform's own {container}"))
-            continue
-        holder = listeners.get(port)
-        if holder is None:
-            checks.append(Check(name, "ok", f"free ({ip})"))
+            found.append(Check(name, "ok", f"held by the platform's own {container}"))
+        elif not held:
+            found.append(Check(name, "ok", f"free ({ip})"))
         else:
-            checks.append(
+            found.append(
                 Check(
                     name,
                     "fail",
-                    f"{port} is already in use by {holder}",
+                    f"{port} is already in use by {held[0].holder}",
                     "Stop that process, or change the port in templates/services/…/service.yaml.",
                 )
             )
-    return checks
-
-
-def _listeners() -> dict[int, str]:
-    """Listening TCP port -> "name (pid N)" of the process holding it, where this user may see it."""
-    found: dict[int, str] = {}
-    try:
-        connections = psutil.net_connections(kind="tcp")
-    except psutil.AccessDenied:
-        return found
-    for conn in connections:
-        if conn.status != psutil.CONN_LISTEN or not conn.laddr:
-            continue
-        holder = "a process this user cannot see (run as root to name it)"
-        if conn.pid:
-            try:
-                holder = f"{psutil.Process(conn.pid).name()} (pid {conn.pid})"
-            except psutil.Error:
-                holder = f"pid {conn.pid}"
-        found.setdefault(conn.laddr.port, holder)
     return found
 
 
@@ -121,33 +100,22 @@ def disk(root: Path) -> Check:
     return Check("disk", "ok", detail)
 
 
-def ollama_api(url: str, timeout: float = 3.0) -> Check:
-    """The host's Ollama answers GET /api/version (a warning for deploy: the platform starts without it)."""
-    try:
-        response = requests.get(f"{url.rstrip('/')}/api/version", timeout=timeout)
-    except requests.RequestException as exc:
-        return Check(
-            "ollama api",
-            "warn",
-            f"{url} does not answer ({type(exc).__name__})",
-            "Run `sudo inv setup` (or `inv doctor` to see why it does not answer).",
-        )
-    if response.status_code != 200:
-        return Check(
-            "ollama api",
-            "warn",
-            f"{url}/api/version answered HTTP {response.status_code}",
-            "Run `inv doctor` to see why.",
-        )
-    return Check("ollama api", "ok", f"{url} version {response.json().get('version', '?')}")
+def ollama_api(url: str, runner: Runner) -> Check:
+    """The host's Ollama answers (a warning for deploy: the platform starts without it); ollama.py does the asking."""
+    result = wait_for_ollama(
+        url, runner=runner, budgets=Budgets(unit=0, port=1, api=3), check_unit=False, expect_process=None
+    )
+    if result.ok:
+        return Check("ollama api", "ok", f"{url} version {result.version}")
+    failed = next(step for step in result.steps if step.status == "fail")
+    return Check(
+        "ollama api",
+        "warn",
+        f"{url}: {failed.detail}",
+        "Run `sudo inv setup`, or `inv doctor` to see why it does not answer.",
+    )
 
 
-def legacy_roots(home: Path | None = None) -> list[Path]:
+def legacy_roots() -> list[Path]:
     """Roots of the platform's original scripts that exist on this host."""
-    found = []
-    for path in LEGACY_ROOTS:
-        resolved = Path(str(path).replace("~", str(home), 1)) if home and str(path).startswith("~") else path
-        resolved = resolved.expanduser()
-        if resolved.is_dir():
-            found.append(resolved)
-    return found
+    return [path.expanduser() for path in LEGACY_ROOTS if path.expanduser().is_dir()]

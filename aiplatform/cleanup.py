@@ -14,6 +14,7 @@ from pathlib import Path
 from . import checks, hostfs
 from .docker import Docker
 from .errors import UserError
+from .paths import LEGACY_ROOTS
 
 
 @dataclass
@@ -35,23 +36,35 @@ class CleanupResult:
     plan: CleanupPlan
     removed: bool = False
     left: list[str] = field(default_factory=list)  # labelled objects still there after removal
-    kept: list[str] = field(default_factory=list)
 
 
-def make_plan(docker: Docker, root: Path, purge: bool, images: bool, home: Path | None = None) -> CleanupPlan:
+def make_plan(docker: Docker, root: Path, purge: bool, images: bool) -> CleanupPlan:
     containers = docker.containers()
     plan = CleanupPlan(
         containers=[(c.id, c.name) for c in containers],
         networks=docker.networks(),
-        legacy=[path for path in checks.legacy_roots(home) if path.resolve() != root.resolve()],
+        legacy=[path for path in checks.legacy_roots() if path.resolve() != root.resolve()],
     )
     if purge:
         plan.volumes = [(name, hostfs.dir_size(Path(mount))) for name, mount in docker.volumes()]
         if root.is_dir():
+            if not is_platform_root(root):
+                raise UserError(
+                    f"{root} does not look like a platform root (no .aiplatform.json, no config/master.env): "
+                    "--purge will not delete it.",
+                    "Check --root (or AI_PLATFORM_ROOT / root: in answers.yaml).",
+                )
             plan.root = (root, hostfs.dir_size(root))
     if images:
         plan.images = sorted({c.image for c in containers})
     return plan
+
+
+def is_platform_root(path: Path) -> bool:
+    """A root this tool deployed (its stamp), or one the old scripts made (their master.env), or a legacy path."""
+    legacy = {p.expanduser().resolve() for p in LEGACY_ROOTS}
+    markers = (path / ".aiplatform.json", path / "config" / "master.env")
+    return any(m.is_file() for m in markers) or path.resolve() in legacy
 
 
 def remove(docker: Docker, plan: CleanupPlan) -> CleanupResult:

@@ -29,6 +29,7 @@ class Context:
         profiles_dir: Path = PROFILES_DIR,
         nvml: ModuleType | bool | None = True,
         live_hardware: bool = False,
+        answers_must_exist: bool = False,
     ) -> None:
         self.answers = answers
         self.flags = {key: value for key, value in (flags or {}).items() if value is not None}
@@ -37,6 +38,7 @@ class Context:
         self.profiles_dir = profiles_dir
         self.nvml = nvml
         self.live_hardware = live_hardware
+        self.answers_must_exist = answers_must_exist
         self._hardware: dict[Path, tuple[Hardware, str]] = {}
 
     @cached_property
@@ -52,6 +54,7 @@ class Context:
             catalog=self.catalog,
             detect_tier=lambda root: self.hardware_at(root)[0].tier,
             profiles_dir=self.profiles_dir,
+            answers_must_exist=self.answers_must_exist,
         )
 
     def hardware_at(self, root: Path) -> tuple[Hardware, str]:

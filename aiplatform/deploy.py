@@ -24,12 +24,13 @@ from typing import Protocol
 
 from . import checks, hostfs
 from .checks import Check
-from .diff import TreeDiff, applied_tree, diff_trees, mask
+from .diff import TreeDiff, applied_tree, diff_trees, mask, maskable
 from .docker import ContainerInfo, Docker
 from .envfile import read_env
 from .errors import UserError
 from .paths import CREDENTIALS_ENV, MASTER_ENV, STAMP_FILE
 from .project import Project, load_project
+from .render import Tree
 from .runner import Runner
 from .tree import read_stamp
 
@@ -41,10 +42,13 @@ Progress = Callable[[dict[str, str]], None]
 class Plan:
     files: TreeDiff
     containers: dict[str, str]  # container -> create | recreate | start | unchanged
+    remove: list[ContainerInfo] = field(default_factory=list)  # the platform's, no longer in generated/
+    tree: Tree = field(default_factory=dict)  # generated/ as planned: what apply copies, even if it changes meanwhile
 
     @property
     def changes(self) -> bool:
-        return self.files.differs or any(action != "unchanged" for action in self.containers.values())
+        changing = any(action != "unchanged" for action in self.containers.values())
+        return self.files.differs or changing or bool(self.remove)
 
 
 @dataclass
@@ -75,8 +79,13 @@ class DeployResult:
         return not self.failures and not self.not_started
 
 
-def preflight(out: Path, root: Path, project: Project, docker: Docker, stale: str | None) -> list[Check]:
-    found = [checks.root_writable(root), checks.engine(docker)]
+def preflight(
+    out: Path, root: Path, project: Project, docker: Docker, stale: str | None, dry_run: bool = False
+) -> list[Check]:
+    writable = checks.root_writable(root)
+    if dry_run and writable.status == "fail":  # a dry run writes nothing: looking needs no sudo
+        writable.status = "warn"
+    found = [writable, checks.engine(docker)]
     if found[-1].status == "fail":
         return found
     found.append(checks.compose(docker))
@@ -84,7 +93,7 @@ def preflight(out: Path, root: Path, project: Project, docker: Docker, stale: st
     found.extend(checks.ports(project, docker.containers()))
     found.append(checks.disk(root))
     port = read_env(out / MASTER_ENV).get("OLLAMA_PORT", "11434")
-    found.append(checks.ollama_api(f"http://127.0.0.1:{port}"))
+    found.append(checks.ollama_api(f"http://127.0.0.1:{port}", docker.runner))
     return found
 
 
@@ -94,7 +103,9 @@ def make_plan(out: Path, root: Path, project: Project, docker: Docker, only: lis
     expected = docker.compose_hashes()
     selected = _with_dependencies(project, project.containers_of(only) if only else list(project.containers))
     actions = {name: _action(project, name, running.get(name), expected.get(name, "")) for name in selected}
-    return Plan(diff_trees(out, root), actions)
+    # A service switched off: its containers go (its volumes and data stay). Not with --only: that deploys a part.
+    remove = [] if only else [c for name, c in running.items() if name not in project.containers and c.managed]
+    return Plan(diff_trees(out, root), actions, remove, applied_tree(out))
 
 
 def _action(project: Project, name: str, current: ContainerInfo | None, expected_hash: str) -> str:
@@ -112,12 +123,13 @@ def to_bring_up(plan: Plan, project: Project) -> list[str]:
     return [name for name in project.containers if plan.containers.get(name, "unchanged") != "unchanged"]
 
 
-def apply_files(out: Path, root: Path, now: datetime | None = None) -> tuple[list[str], Path]:
-    """Copy generated/ into the root (changed files backed up first, removed files backed up then deleted)."""
-    tree = applied_tree(out)
+def apply_files(out: Path, root: Path, tree: Tree | None = None) -> tuple[list[str], Path]:
+    """Copy generated/ (or the tree planned from it) into the root: changed files backed up first, removed files
+    backed up then deleted."""
+    tree = tree if tree is not None else applied_tree(out)
     stamp = read_stamp(root) or {}
     removed = [p for p in stamp.get("files", {}) if p not in tree and (root / p).is_file()]
-    backup_dir = root / "backups" / (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    backup_dir = root / "backups" / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     hostfs.make_dirs(root, ROOT_DIRS)
     files = {path: (file.data, file.mode) for path, file in tree.items() if path != STAMP_FILE.as_posix()}
     backed_up = hostfs.backup_and_write(root, files, removed, backup_dir)
@@ -225,13 +237,9 @@ def _describe(project: Project, names: list[str], states: dict[str, ContainerInf
     return {name: _status(project, name, states.get(name)) for name in names}
 
 
-def secret_values(root: Path) -> list[str]:
-    return sorted((v for v in read_env(root / CREDENTIALS_ENV).values() if len(v) >= 6), key=len, reverse=True)
-
-
 def masked_failures(result: DeployResult, root: Path) -> list[Failure]:
     """Failures with every secret value masked out of their logs."""
-    values = secret_values(root)
+    values = maskable(read_env(root / CREDENTIALS_ENV).values())
     return [
         Failure(f.container, f.state, [mask(line, values) for line in f.health_log], mask(f.logs, values))
         for f in result.failures
@@ -266,7 +274,7 @@ def deploy(options: DeployOptions, runner: Runner, stale: str | None, ui: Deploy
                 f"--only names {', '.join(unknown)}, not in generated/ ({', '.join(generated.services())})."
             )
     docker = Docker(runner, generated.compose_files, generated.env_files)
-    found = preflight(out, root, generated, docker, stale)
+    found = preflight(out, root, generated, docker, stale, options.dry_run)
     ui.checks(found)
     failed = [check for check in found if check.status == "fail"]
     if failed:
@@ -280,7 +288,8 @@ def deploy(options: DeployOptions, runner: Runner, stale: str | None, ui: Deploy
         return DeployResult(plan)
     if plan.changes and not options.yes and not ui.confirm(plan):
         raise UserError("Cancelled: nothing was changed.", "Run `inv deploy --yes` to apply without a question.")
-    backed_up, backup_dir = apply_files(out, root)
+    backed_up, backup_dir = apply_files(out, root, plan.tree)
+    docker.remove_containers([c.id for c in plan.remove])
     project = load_project(root)
     live = Docker(runner, project.compose_files, project.env_files)
     timeout = options.timeout or project.default_timeout()

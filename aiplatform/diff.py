@@ -9,10 +9,12 @@ value that turns up in another file is masked too.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .envfile import parse_env
+from .errors import UserError
 from .paths import CREDENTIALS_ENV, STAMP_FILE
 from .render import RenderedFile, Tree
 from .tree import read_stamp, read_tree
@@ -76,14 +78,21 @@ def _read(path: Path) -> RenderedFile | None:
         return RenderedFile(path.read_bytes(), path.stat().st_mode & 0o7777)
     except FileNotFoundError:
         return None
+    except PermissionError:
+        raise UserError(f"No permission to read {path}.", "Run the command with sudo (the root is root's).") from None
 
 
 def _secret_values(*files: RenderedFile | None) -> list[str]:
-    values: set[str] = set()
+    values: list[str] = []
     for file in files:
         if file is not None:
-            values.update(v for v in parse_env(file.data.decode(), CREDENTIALS).values() if len(v) >= 6)
-    return sorted(values, key=len, reverse=True)
+            values += parse_env(file.data.decode(), CREDENTIALS).values()
+    return maskable(values)
+
+
+def maskable(values: Iterable[str]) -> list[str]:
+    """Secret values worth masking (not trivially short), longest first so no part of one is left showing."""
+    return sorted({v for v in values if len(v) >= 6}, key=len, reverse=True)
 
 
 def mask(text: str, secrets: list[str]) -> str:

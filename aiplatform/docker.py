@@ -103,9 +103,6 @@ class Docker:
         except DockerException as exc:
             return f"(no logs: {exc.stderr or exc})"
 
-    def image_exists(self, image: str) -> bool:
-        return bool(self.client.image.exists(image))
-
     def compose_hashes(self) -> dict[str, str]:
         """compose service -> the config hash compose would give its container now (`config --hash '*'`)."""
         result = self.runner.run([*self.compose_command(), "config", "--hash", "*"], changes=False)
@@ -139,10 +136,6 @@ class Docker:
             self.runner.run([*argv, name])
             created.append(name)
         return created
-
-    def pull(self, services: list[str]) -> None:
-        if services:
-            self.runner.run([*self.compose_command(), "pull", *services], timeout=None)
 
     def remove_containers(self, ids: list[str]) -> None:
         if ids:

@@ -46,7 +46,8 @@ def parse_env(text: str, source: str = "env file") -> dict[str, str]:
             line = line[len("export ") :].lstrip()
         key, sep, rest = line.partition("=")
         if not sep or not _KEY.match(key):
-            raise UserError(f"{source} line {number}: expected KEY=value, got {raw!r}.")
+            # the line itself is not shown: in credentials.env it may hold a secret
+            raise UserError(f"{source} line {number}: expected KEY=value (a name of letters, digits and _).")
         values[key] = _parse_value(rest, f"{source} line {number}", key)
     return values
 
@@ -59,16 +60,23 @@ def _parse_value(rest: str, where: str, key: str) -> str:
     try:
         words = list(lexer)
     except ValueError as exc:
-        raise UserError(f"{where}: {exc} in the value of {key}.") from None
+        raise UserError(f"{where}: {exc} in the value of {key} (check its quotes).") from None
     if len(words) > 1 and not rest.split(None, 1)[1].startswith("#"):
         raise UserError(f"{where}: the value of {key} has unquoted spaces; quote it: {key}='...'.")
     return words[0] if words else ""
 
 
 def read_env(path: Path) -> dict[str, str]:
-    """parse_env on a file; a missing file reads as empty."""
+    """parse_env on a file; a missing file reads as empty, an unreadable one is a UserError (never "empty": a
+    credentials store read as empty would make render generate new secrets)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except PermissionError:
+        raise UserError(f"No permission to read {path}.", "Run the command with sudo (the file is root's).") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text.", f"Fix or remove {path}.") from None
+    except OSError as exc:
+        raise UserError(f"Cannot read {path}: {exc.strerror}.") from None
     return parse_env(text, source=str(path))

@@ -20,7 +20,7 @@ from .errors import UserError
 from .paths import CREDENTIALS_ENV, MASTER_ENV, PROFILES_DIR, TEMPLATES_DIR
 from .render import Platform, Tree, enabled_services, public_url, render_tree, wanted_secrets
 from .secrets import SecretChanges, resolve_secrets
-from .settings import SECRET_KEYS, Settings
+from .settings import ENV_PREFIX, SECRET_KEYS, Settings
 from .tree import WriteResult, inputs_hash, read_stamp, staleness, with_stamp, write_tree
 
 
@@ -128,6 +128,11 @@ def render_platform(ctx: Context, out: Path, host_ip: str | None = None) -> Rend
         sources={
             "answers": str(ctx.answers.absolute()) if ctx.answers else None,
             "flags": {key: value for key, value in ctx.flags.items() if key not in SECRET_KEYS},
+            "env": {
+                name: value
+                for name, value in sorted(ctx.environ.items())
+                if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX) :].lower() not in SECRET_KEYS
+            },
         },
     )
     return Rendered(platform, tree, changes, inputs)
@@ -171,12 +176,18 @@ def rendered_root(out: Path, root: str | None = None) -> Path:
 def stale_reason(out: Path, environ: Mapping[str, str] | None = None) -> str | None:
     """Why generated/ no longer matches templates, profiles, answers and settings (None when it does).
 
-    The answers file and flags render was given are in the stamp: the check rebuilds the same context from them and
-    the current environment, so only a real change of inputs makes generated/ stale."""
+    The answers file, flags and AI_PLATFORM_* variables render was given are in the stamp: the check rebuilds the
+    same context from them (sudo drops the caller's environment), so only a change of templates, profiles, the
+    answers file's content or the hardware makes generated/ stale."""
     stamp = read_stamp(out)
     if stamp is None:
         return staleness(out, "")
     sources = stamp.get("sources") or {}
     answers = sources.get("answers")
-    ctx = Context(answers=Path(answers) if answers else None, flags=sources.get("flags") or {}, environ=environ)
+    recorded = sources.get("env") or {}
+    ctx = Context(
+        answers=Path(answers) if answers else None,
+        flags=sources.get("flags") or {},
+        environ=recorded if environ is None else environ,
+    )
     return staleness(out, current_inputs(ctx, primary_ip()))

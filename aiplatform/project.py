@@ -24,7 +24,6 @@ class ExpectedContainer:
     service: str
     config_hash: str
     oneshot: bool
-    healthcheck: bool
     ports: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     start_period: int = 0  # seconds: how long the service may take to become healthy
@@ -70,6 +69,13 @@ class Project:
         return sorted(found)
 
 
+def seconds(duration: str) -> int:
+    """A compose duration ("240s", "1m30s", "2h") in whole seconds; anything else counts as 0."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 0.000001}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", duration)
+    return int(sum(float(number) * units[unit] for number, unit in parts))
+
+
 def load_project(directory: Path) -> Project:
     """The containers defined by `directory`'s compose files; none is a UserError naming `inv render`."""
     files = sorted(directory.glob(COMPOSE_GLOB))
@@ -81,16 +87,21 @@ def load_project(directory: Path) -> Project:
             doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise UserError(f"{path}: not valid YAML ({exc}).", "Run `inv render` to regenerate it.") from None
-        for name, body in (doc.get("services") or {}).items():
+        services = doc.get("services") if isinstance(doc, dict) else None
+        if not isinstance(services, dict) or not all(isinstance(body, dict) for body in services.values()):
+            raise UserError(
+                f"{path}: not a compose file render would write (edited by hand?).",
+                "Run `inv render` to regenerate it.",
+            )
+        for name, body in services.items():
             labels = body.get("labels") or {}
             project.containers[name] = ExpectedContainer(
                 container=name,
                 service=labels.get("ai-platform.service", re.sub(r"^docker-compose\.|\.yml$", "", path.name)),
                 config_hash=labels.get("ai-platform.config-hash", ""),
                 oneshot=body.get("restart") == "no",
-                healthcheck="healthcheck" in body,
                 ports=tuple(str(p) for p in body.get("ports") or []),
                 depends_on=tuple(body.get("depends_on") or ()),
-                start_period=int(str((body.get("healthcheck") or {}).get("start_period", "0s")).rstrip("s") or 0),
+                start_period=seconds(str((body.get("healthcheck") or {}).get("start_period", "0s"))),
             )
     return project

@@ -20,7 +20,7 @@ import json
 import re
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,6 @@ class Platform:
     secrets: Mapping[str, str]
     templates_dir: Path = TEMPLATES_DIR
     version: str = __version__
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def address(self) -> str:
@@ -101,7 +100,7 @@ def enabled_services(platform: Platform) -> list[ServiceSpec]:
 
 def render_tree(platform: Platform) -> Tree:
     """The complete generated/ tree (without the stamp) for this platform."""
-    env = _jinja(platform)
+    env = _environment(platform.templates_dir)
     services = enabled_services(platform)
     context = _context(platform, services)
     tree: Tree = {}
@@ -134,10 +133,6 @@ def _header(source: str) -> str:
 
 
 # --- templates -------------------------------------------------------------------------------------------------
-
-
-def _jinja(platform: Platform) -> jinja2.Environment:
-    return _environment(platform.templates_dir)
 
 
 @functools.lru_cache(maxsize=8)
@@ -212,7 +207,6 @@ def _context(platform: Platform, services: list[ServiceSpec]) -> dict[str, Any]:
         "public_url": lambda name: public_url(platform, platform.catalog.services[name]),
         "public_host": lambda name: re.sub(r"^https?://", "", public_url(platform, platform.catalog.services[name])),
         "version": platform.version,
-        **platform.extra,
     }
 
 

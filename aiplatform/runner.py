@@ -1,7 +1,7 @@
 """The one place that runs commands which change the host: argv lists, echoed before they run.
 
 With `dry_run`, a command (or a file write, with its content) is printed and recorded instead of done, so
-`--dry-run` output is the exact plan. Every call is also recorded in `history`, which is what tests assert on.
+`--dry-run` output is the exact plan. Every change is also recorded in `history`, which is what tests assert on.
 Read-only queries pass `changes=False`: they run even in a dry run (a plan needs to look at the world) and are not
 echoed.
 """
@@ -67,6 +67,10 @@ class Runner:
             if check:
                 raise UserError(f"`{args[0]}` is not installed (needed for: {shlex.join(args)}).") from None
             return Result(args, 127, "", f"{args[0]}: command not found")
+        except OSError as exc:  # not executable, a noexec mount, ...
+            if check:
+                raise UserError(f"Cannot run `{shlex.join(args)}`: {exc.strerror}.") from None
+            return Result(args, 126, "", str(exc))
         except subprocess.TimeoutExpired:
             if check:
                 raise UserError(f"`{shlex.join(args)}` did not finish within {timeout:g} s.") from None

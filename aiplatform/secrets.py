@@ -3,8 +3,9 @@
 Every secret the enabled services declare (service.yaml `secrets:` and database passwords) plus the platform's own
 (ADMIN_PASSWORD, optional cloud API keys) is resolved in this order, first wins: a value the user gave explicitly
 (questionnaire, AI_PLATFORM_* variable, --set) > the root's config/credentials.env > the previous
-generated/config/credentials.env > a new random value. So re-rendering never changes a secret, and a newly enabled
-service only adds keys. Values live only in credentials.env (mode 0600); templates never see them.
+generated/config/credentials.env > a new random value. So re-rendering never changes a secret, a newly enabled
+service only adds keys, and a disabled service's keys stay (its volumes still hold data encrypted with them).
+Values live only in credentials.env (mode 0600); templates never see them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _ALPHANUMERIC = string.ascii_letters + string.digits
 
 
 def generate(fmt: str) -> str:
-    """A new random value in format `fmt` (see catalog.SECRET_FORMATS)."""
+    """A new random value in format `fmt` (one of catalog.SecretSpec's formats)."""
     if fmt == "password":
         return _password(24)
     if fmt == "hex32":
@@ -89,4 +90,7 @@ def resolve_secrets(
         elif value != known:
             changes.changed.append(name)
         values[name] = value
+    # Keys no enabled service wants now (one was disabled) are kept: its data still needs them when it comes back.
+    for name, value in {**previous, **root_store}.items():
+        values.setdefault(name, value)
     return dict(sorted(values.items())), changes

@@ -11,7 +11,7 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +24,6 @@ from .profiles import TIERS, Profile, load_profile
 from .yamlfile import YamlDoc, load_yaml
 
 ENV_PREFIX = "AI_PLATFORM_"
-SOURCES = ("default", "profile", "answers", "env", "flag")
 PROFILE_CHOICES = ("auto", *TIERS)
 # Values that are secrets: masked everywhere, never written to answers.yaml, stored only in credentials.env.
 SECRET_KEYS = ("admin_password", "openai_api_key", "anthropic_api_key")
@@ -67,6 +66,11 @@ class Settings(BaseModel):
     docker_address_pool_size: int = Field(24, ge=8, le=30, description="Docker default-address-pools size")
     docker_log_max_size: str = Field("10m", description="json-file log rotation size")
     docker_log_max_file: int = Field(3, ge=1, description="json-file logs kept")
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
 
     @field_validator("domain")
     @classmethod
@@ -146,7 +150,6 @@ class Resolved:
     profile: Profile
     detected_tier: str | None = None
     answers_path: Path | None = None
-    layers: list[Layer] = field(default_factory=list)
 
     def table(self) -> list[tuple[str, Any, str]]:
         """(key, masked value, source) for every setting."""
@@ -162,6 +165,7 @@ def resolve_settings(
     catalog: Catalog,
     detect_tier: Callable[[Path], str],
     profiles_dir: Path | None = None,
+    answers_must_exist: bool = False,
 ) -> Resolved:
     """Merge settings from every source, lowest first: built-in defaults < tier profile < answers.yaml <
     environment (AI_PLATFORM_<KEY>) < command-line flags. The highest source that sets a key wins.
@@ -169,6 +173,8 @@ def resolve_settings(
     The root and profile keys are resolved first (the profile picks which file is the second layer); `auto` asks
     `detect_tier(root)`. Every error is a UserError naming the file and line, variable or flag that holds the value.
     """
+    if answers_must_exist and answers is not None and not answers.exists():
+        raise UserError(f"{answers}: file not found.", "Check the path given to --answers.")
     answers_layer = _answers_layer(answers) if answers is not None and answers.exists() else None
     env_layer = _env_layer(environ)
     flag_layer = _flag_layer(flags)
@@ -205,14 +211,17 @@ def resolve_settings(
     except ValidationError as exc:
         raise _explain(exc, layers) from None
     _check_catalog(settings, catalog, layers)
+    _check_combinations(settings, layers)
     if settings.embedding_model and settings.embedding_model not in settings.models:
-        layer = _highest(layers, "embedding_model") or _highest(layers, "models") or layers[0]
+        # blame the higher of the two layers involved: that is where the user's change is
+        layer = [item for item in layers if {"models", "embedding_model"} & set(item.values)][-1]
+        key = "embedding_model" if "embedding_model" in layer.values else "models"
         raise UserError(
-            f"{layer.where('embedding_model')}: embedding_model {settings.embedding_model!r} is not one of the models "
+            f"{layer.where(key)}: embedding_model {settings.embedding_model!r} is not one of the models "
             f"({', '.join(settings.models) or 'none'}).",
-            layer.fix("embedding_model"),
+            layer.fix(key),
         )
-    return Resolved(settings, sources, tier, profile, detected, answers if answers_layer else None, layers)
+    return Resolved(settings, sources, tier, profile, detected, answers if answers_layer else None)
 
 
 def _highest(layers: list[Layer], key: str) -> Layer | None:
@@ -319,6 +328,33 @@ def _explain(exc: ValidationError, layers: list[Layer]) -> UserError:
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     return UserError(f"{layer.where(key)}: key {key!r}{detail}: {message}; got {shown}.", layer.fix(key))
+
+
+def _check_combinations(settings: Settings, layers: list[Layer]) -> None:
+    """Values fine alone that cannot work together."""
+    if settings.ssl_mode == "letsencrypt" and (not settings.domain or is_ip(settings.domain)):
+        layer = _highest(layers, "ssl_mode") or layers[0]
+        raise UserError(
+            f"{layer.where('ssl_mode')}: ssl_mode 'letsencrypt' needs a domain name (Let's Encrypt does not certify "
+            f"{'IP addresses' if settings.domain else 'a host known only by its IP'}).",
+            "Set `domain:` to a name whose DNS points at this host, or use ssl_mode selfsigned.",
+        )
+    if ipaddress.ip_address(settings.ollama_bind).is_loopback:
+        layer = _highest(layers, "ollama_bind") or layers[0]
+        raise UserError(
+            f"{layer.where('ollama_bind')}: ollama_bind {settings.ollama_bind} is loopback: containers reach the "
+            "host's Ollama through the Docker bridge, so LiteLLM and Open WebUI would see no models.",
+            "Use 0.0.0.0 (setup adds a firewall rule that keeps the port to this host and Docker) or the bridge "
+            "address, e.g. 172.17.0.1.",
+        )
+    for name, image in settings.images.items():
+        if not image or (":" not in image.rsplit("/", 1)[-1] and "@" not in image) or image.endswith(":latest"):
+            layer = _highest(layers, "images") or layers[0]
+            raise UserError(
+                f"{layer.where('images')}: images.{name} {image!r} must name a pinned image (repository:tag, not "
+                "latest).",
+                layer.fix("images"),
+            )
 
 
 def _check_catalog(settings: Settings, catalog: Catalog, layers: list[Layer]) -> None:

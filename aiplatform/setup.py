@@ -31,7 +31,7 @@ from .runner import Runner
 from .settings import Settings
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")
-OLLAMA_DROPIN = Path("/etc/systemd/system/ollama.service.d/override.conf")
+OLLAMA_DROPIN = Path(ollama.OVERRIDE)
 APPARMOR_PROFILE = Path("/etc/apparmor.d/ollama")
 DOCKER_KEYRING = Path("/etc/apt/keyrings/docker.asc")
 DOCKER_SOURCES = Path("/etc/apt/sources.list.d/docker.list")
@@ -289,9 +289,9 @@ def _ollama_step(facts: HostFacts, options: SetupOptions, files: OllamaFiles) ->
         restart = True
     if files.firewall_path and files.firewall_script and facts.ollama_firewall_script != files.firewall_script:
         step.actions.append(write(files.firewall_path, files.firewall_script, 0o755))
-        step.actions.append(run(str(files.firewall_path)))
+        step.actions.append(run("/bin/sh", str(files.firewall_path)))
         step.notes.append(
-            f"firewall: port 11434 admitted only from loopback and Docker's bridges ({files.firewall_path}); "
+            f"firewall: Ollama's port admitted only from loopback and Docker's bridges ({files.firewall_path}); "
             "`ollama_expose_lan: true` in settings skips it"
         )
     if facts.ollama_dropin != files.dropin:

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import stat
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,12 +73,11 @@ def write_tree(out: Path, tree: Tree) -> WriteResult:
     if not (result.created or result.changed or result.removed) and out.is_dir():
         return result
 
-    tmp = out.parent / f".{out.name}.new"
     backup = out.parent / f".{out.name}.old"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))  # one per render: no two collide
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(mode=0o755)
+        tmp.chmod(0o755)
         for path, file in tree.items():
             target = tmp / path
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -171,6 +171,9 @@ class DeployConsole:
         for action, label in labels.items():
             if grouped.get(action):
                 console.out.print(f"Containers {label}: {', '.join(grouped[action])}", markup=False)
+        if plan.remove:
+            names = ", ".join(c.container for c in plan.remove)
+            console.out.print(f"Containers to remove (no longer in generated/; volumes kept): {names}", markup=False)
 
     def confirm(self, plan: Plan) -> bool:
         if not self.interactive:

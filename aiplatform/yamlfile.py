@@ -31,6 +31,8 @@ def load_yaml(path: Path, fix: str = "") -> YamlDoc:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{path}: file not found.", fix) from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text.", fix) from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read it ({exc.strerror}).", fix) from None
     try:

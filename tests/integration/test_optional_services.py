@@ -59,3 +59,19 @@ def test_core_then_optional_services(platform, host):
     volume = next(m for m in storage if m["Destination"] == "/app/api/storage")
     owner = host.check_output(f"stat -c %u:%g {shlex.quote(volume['Source'])}")
     assert owner == "1001:1001"  # the permissions one-shot ran before the api started
+
+
+def test_switching_a_service_off_removes_its_containers_and_keeps_its_data(platform, host):
+    before = platform.containers()
+    platform.answer(services=["dify", "flowise"])
+    platform.render()
+    result = platform.deploy()
+    assert "Containers to remove" in result.stdout and "n8n" in result.stdout
+    after = platform.containers()
+    assert "n8n" not in after
+    for name in ("postgres", "litellm", "flowise", "dify-api"):
+        assert after[name] == before[name], f"{name} was recreated by switching n8n off"
+    volumes = host.check_output("docker volume ls -q --filter label=ai-platform.service=n8n").split()
+    assert volumes == ["ai-platform_n8n-data"]
+    credentials = host.check_output(f"cat {platform.root}/config/credentials.env")
+    assert "N8N_ENCRYPTION_KEY=" in credentials  # kept for when n8n comes back to its data

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
@@ -65,4 +64,19 @@ def test_cookiecutter_service_renders(tmp_path, tool, database):
     if database == "yes":
         assert "config/postgres/init/notes_app.sh" in tree
         assert "postgres-init" in container["depends_on"]
-    assert Path(templates / "services" / "notes-app" / "compose.yml.j2").read_text().count("{{") >= 2
+
+
+def test_two_services_cannot_take_the_same_port(tmp_path):
+    from aiplatform.errors import UserError
+
+    services = tmp_path / "services"
+    shutil.copytree(TEMPLATES_DIR / "services", services)
+    for name in ("notes-one", "notes-two"):  # both keep the template's default ports
+        cookiecutter(
+            str(PROJECT_DIR / "cookiecutter-service"),
+            no_input=True,
+            output_dir=str(services),
+            extra_context={"name": name},
+        )
+    with pytest.raises(UserError, match="already taken by 'notes-one'"):
+        load_catalog(services)

@@ -79,7 +79,7 @@ def test_real_nvml_on_this_gpu_less_machine(tmp_path):
     hardware = read_hardware(tmp_path)
     if hardware.gpu_available:
         pytest.skip("this machine has an NVIDIA GPU")
-    assert hardware.gpu_status != "ok"
+    assert "NVML library not found" in hardware.gpu_status or "driver" in hardware.gpu_status
 
 
 def test_nvml_package_not_installed(tmp_path):

@@ -16,6 +16,7 @@ from aiplatform.settings import resolve_settings
 from .conftest import run_inv
 
 CATALOG = load_catalog()
+EMPTY = Path(__file__).parent / "empty-answers.yaml"  # an answers file with nothing in it
 
 
 def resolve(answers=None, environ=None, flags=None, profiles_dir=PROFILES_DIR, tier="minimal"):
@@ -113,6 +114,10 @@ BAD_ANSWERS = [
     ("images: {nginx: nginx:1.27}\n", ["line 1", "'nginx'", "Containers:"]),
     ("openai_api_key: sk-abc\n", ["line 1", "secret", "AI_PLATFORM_OPENAI_API_KEY"]),
     ("- just\n- a list\n", ["expected a mapping"]),
+    ("domain: 192.0.2.5\nssl_mode: letsencrypt\n", ["line 2", "needs a domain name"]),
+    ("ollama_bind: 127.0.0.1\n", ["line 1", "loopback", "0.0.0.0"]),
+    ("images: {litellm: ''}\n", ["line 1", "images.litellm", "pinned"]),
+    ("images: {litellm: 'ghcr.io/berriai/litellm:latest'}\n", ["line 1", "images.litellm", "pinned"]),
 ]
 
 
@@ -129,23 +134,23 @@ def test_bad_answers_give_one_clear_message(answers, text, expected):
 
 
 def test_bad_environment_variable_is_named():
-    result = run_inv("settings", "--answers", "/nonexistent.yaml", env={"AI_PLATFORM_SSL_MODE": "maybe"})
+    result = run_inv("settings", "--answers", str(EMPTY), env={"AI_PLATFORM_SSL_MODE": "maybe"})
     assert result.returncode == 1
     assert "environment variable AI_PLATFORM_SSL_MODE" in result.stderr
     assert "unset AI_PLATFORM_SSL_MODE" in result.stderr
 
 
 def test_unknown_environment_key_is_named():
-    result = run_inv("settings", "--answers", "/nonexistent.yaml", env={"AI_PLATFORM_DOMIAN": "x.org"})
+    result = run_inv("settings", "--answers", str(EMPTY), env={"AI_PLATFORM_DOMIAN": "x.org"})
     assert result.returncode == 1
     assert "AI_PLATFORM_DOMIAN" in result.stderr and "unknown key 'domian'" in result.stderr
 
 
 def test_bad_flag_is_named():
-    result = run_inv("settings", "--answers", "/nonexistent.yaml", "--profile", "ultra")
+    result = run_inv("settings", "--answers", str(EMPTY), "--profile", "ultra")
     assert result.returncode == 1
     assert "--profile" in result.stderr and "auto, minimal, standard, performance" in result.stderr
-    bad = run_inv("settings", "--answers", "/nonexistent.yaml", "--set", "nonsense")
+    bad = run_inv("settings", "--answers", str(EMPTY), "--set", "nonsense")
     assert bad.returncode == 1 and "expected key=value" in bad.stderr
 
 
@@ -173,5 +178,8 @@ def test_bad_profile_file(profiles, edit, expected):
     assert str(path) in message
 
 
-def test_missing_answers_file_is_not_an_error():
+def test_absent_default_answers_file_is_fine_but_an_explicit_one_is_an_error():
     assert resolve(answers=Path("/nonexistent/answers.yaml")).answers_path is None
+    result = run_inv("settings", "--answers", "/nonexistent/typo.yaml")
+    assert result.returncode == 1 and "/nonexistent/typo.yaml: file not found" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -91,7 +91,7 @@ def test_ubuntu_2404_with_gpu_and_no_docker():
         "systemctl restart docker",
         "sh -c 'curl -fsSL https://ollama.com/install.sh | sh'",
         f"write {FIREWALL}",
-        str(FIREWALL),
+        f"/bin/sh {FIREWALL}",
         f"write {OLLAMA_DROPIN}",
         "systemctl daemon-reload",
         "systemctl enable ollama",
@@ -120,7 +120,7 @@ def test_debian_12_without_gpu_with_docker_present():
     assert commands([steps["ollama"]]) == [
         "sh -c 'curl -fsSL https://ollama.com/install.sh | sh'",
         f"write {FIREWALL}",
-        str(FIREWALL),
+        f"/bin/sh {FIREWALL}",
         f"write {OLLAMA_DROPIN}",
         "systemctl daemon-reload",
         "systemctl enable ollama",
@@ -285,8 +285,9 @@ def test_inv_setup_dry_run_on_this_host_changes_nothing(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Dry run: nothing was changed" in result.stdout
     assert f"would write {root}/config/hardware-profile.env (mode 0644):" in result.stderr
-    assert "would write /etc/systemd/system/ollama.service.d/override.conf" in result.stderr or (
-        "ollama    already done" in result.stdout
-    )
-    assert 'Environment="OLLAMA_HOST=0.0.0.0:11434"' in result.stderr or "already done" in result.stdout
     assert not root.exists()
+    if OLLAMA_DROPIN.exists():
+        pytest.skip("setup already ran on this host: its plan for Ollama is empty")
+    assert "ollama    to do" in result.stdout
+    assert f"would write {OLLAMA_DROPIN} (mode 0644):" in result.stderr
+    assert '    Environment="OLLAMA_HOST=0.0.0.0:11434"' in result.stderr

@@ -24,7 +24,7 @@ def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def reaches(namespace: str, address: str) -> bool:
-    probe = f"import socket; socket.create_connection(('{address}', {PORT}), timeout=2).close()"
+    probe = f"import socket; socket.create_connection(({address!r}, {PORT}), timeout=2).close()"
     return sh("ip", "netns", "exec", namespace, "python3", "-c", probe, check=False).returncode == 0
 
 
@@ -47,6 +47,8 @@ def network():
         ["ip", "-n", host, "link", "set", f"vb{tag}", "master", "br-aiptest"],
         ["ip", "-n", host, "addr", "add", "10.99.0.1/24", "dev", f"vh{tag}"],
         ["ip", "-n", lan, "addr", "add", "10.99.0.2/24", "dev", f"vl{tag}"],
+        ["ip", "-n", host, "addr", "add", "fd00:99::1/64", "dev", f"vh{tag}", "nodad"],
+        ["ip", "-n", lan, "addr", "add", "fd00:99::2/64", "dev", f"vl{tag}", "nodad"],
         ["ip", "-n", host, "addr", "add", "172.31.99.1/24", "dev", "br-aiptest"],
         ["ip", "-n", box, "addr", "add", "172.31.99.2/24", "dev", f"vc{tag}"],
     ]
@@ -78,8 +80,9 @@ def test_firewall_admits_loopback_and_docker_bridges_only(network, tmp_path):
     script = tmp_path / "ollama-firewall.sh"
     script.write_bytes(tree["scripts/ollama-firewall.sh"].data)
     script.chmod(0o755)
+    # Like Ollama (Go) on a wildcard address, the listener takes IPv4 and IPv6 alike (a dual-stack socket on ::).
     listener = subprocess.Popen(
-        ["ip", "netns", "exec", host, "python3", "-m", "http.server", str(PORT), "--bind", "0.0.0.0"],
+        ["ip", "netns", "exec", host, "python3", "-m", "http.server", str(PORT), "--bind", "::"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -88,14 +91,19 @@ def test_firewall_admits_loopback_and_docker_bridges_only(network, tmp_path):
         while not reaches(host, "127.0.0.1") and time.monotonic() < deadline:
             time.sleep(0.2)
         assert reaches(lan, "10.99.0.1"), "without the rule, the LAN reaches Ollama's port"
+        assert reaches(lan, "fd00:99::1"), "without the rule, the LAN reaches it over IPv6 too"
         for _ in range(2):  # a second run rebuilds the chain in place: still one jump, same rules
-            sh("ip", "netns", "exec", host, str(script))
+            sh("ip", "netns", "exec", host, "/bin/sh", str(script))
         rules = sh("ip", "netns", "exec", host, "iptables", "-w", "-S").stdout
         assert rules.count("-j AI_PLATFORM_OLLAMA") == 1, rules
+        rules6 = sh("ip", "netns", "exec", host, "ip6tables", "-w", "-S").stdout
+        assert rules6.count("-j AI_PLATFORM_OLLAMA") == 1, rules6
         assert reaches(host, "127.0.0.1")
         assert reaches(host, "10.99.0.1")  # the host's own LAN address goes through lo
         assert reaches(box, "172.31.99.1")  # a container on a compose bridge
         assert not reaches(lan, "10.99.0.1")  # another machine on the LAN
+        assert not reaches(lan, "fd00:99::1")  # ... over IPv6 as well
+        assert reaches(host, "::1")
     finally:
         listener.terminate()
         listener.wait(timeout=5)
