@@ -188,8 +188,11 @@ def bring_up(
             result.failures.append(
                 Failure(name, _status(project, name, state), docker.health_log(state.name), docker.logs(state.name))
             )
-    if proc is not None and proc.returncode != 0 and not result.failures:
-        # compose stopped on something no container shows (a missing image, a mount the host refuses, ...)
+    settled = all(name in states and _settled(project, name, states[name]) for name in watched)
+    if proc is not None and proc.returncode != 0 and not result.failures and not settled:
+        # compose stopped on something no container shows (a missing image, a mount the host refuses, ...).
+        # With everything settled it is compose's `--wait` refusing a one-shot that exited 0 when nothing in the
+        # same `up` waits for it (docker/compose#10596): the deploy did what it should.
         raise UserError(
             "docker compose up failed:\n" + result.output.strip()[-3000:],
             "Fix the error above, then run `inv deploy` again (`inv status` shows what is up).",
