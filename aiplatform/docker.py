@@ -1,5 +1,6 @@
-"""The Docker engine as the platform sees it: what runs (read through python-on-whales) and the commands that
-change it (built as argv lists and run through the Runner, so they are echoed and honour --dry-run).
+"""The Docker engine as the platform sees it: what runs (read through python-on-whales, and `docker ps`/`inspect`
+JSON for the containers deploy polls) and the commands that change it (built as argv lists and run through the
+Runner, so they are echoed and honour --dry-run).
 
 Everything the platform creates carries the label `ai-platform.managed=true`; containers also belong to the compose
 project `ai-platform`. Queries select by those, so nothing else on the host is ever touched.
@@ -7,9 +8,12 @@ project `ai-platform`. Queries select by those, so nothing else on the host is e
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
@@ -17,6 +21,7 @@ from python_on_whales.exceptions import DockerException
 from .errors import UserError
 from .runner import Runner
 
+T = TypeVar("T")
 PROJECT = "ai-platform"
 MANAGED = "ai-platform.managed=true"
 NETWORKS = {"ai-platform": False, "ai-backend": True}  # name -> internal (no route out: databases live there)
@@ -41,6 +46,22 @@ class ContainerInfo:
     def ready(self) -> bool:
         """Up and healthy (or up with no healthcheck)."""
         return self.state == "running" and self.health in ("healthy", "")
+
+
+def _engine_errors(method: Callable[..., T]) -> Callable[..., T]:
+    """A query the engine cannot answer (it stopped, the socket went away) is a UserError, not a traceback."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return method(*args, **kwargs)
+        except DockerException as exc:
+            detail = (exc.stderr or exc.stdout or str(exc)).strip().splitlines()[-1:]
+            raise UserError(
+                f"Docker did not answer: {' '.join(detail)}.", "Check `docker info`, then try again."
+            ) from None
+
+    return wrapper
 
 
 class Docker:
@@ -71,19 +92,38 @@ class Docker:
             return None
 
     def containers(self) -> list[ContainerInfo]:
-        """Every container with the platform label or in the ai-platform compose project, running or not."""
-        found: dict[str, Any] = {}
-        for filters in ({"label": MANAGED}, {"label": f"com.docker.compose.project={PROJECT}"}):
-            for item in self.client.container.list(all=True, filters=filters):
-                found[item.id] = item
-        return sorted((_info(item) for item in found.values()), key=lambda c: c.name)
+        """Every container with the platform label or in the ai-platform compose project, running or not.
 
+        Read with one `docker ps` per selector and one `docker inspect` (plain JSON, read once): deploy polls this
+        while compose replaces containers, so a container may vanish between the two calls and is then skipped.
+        """
+        ids: set[str] = set()
+        for selector in (MANAGED, f"com.docker.compose.project={PROJECT}"):
+            listed = self.runner.run(
+                ["docker", "ps", "-aq", "--no-trunc", "--filter", f"label={selector}"], changes=False, check=False
+            )
+            if not listed.ok:
+                raise UserError(f"Docker did not answer: {listed.stderr.strip()}", "Check `docker info`.")
+            ids.update(listed.stdout.split())
+        found: list[dict[str, Any]] = []
+        inspected = self.runner.run(["docker", "inspect", *sorted(ids)], changes=False, check=False) if ids else None
+        if inspected is not None and inspected.ok:
+            found = json.loads(inspected.stdout)
+        elif inspected is not None:  # one went away meanwhile: look at each on its own
+            for cid in sorted(ids):
+                one = self.runner.run(["docker", "inspect", cid], changes=False, check=False)
+                found += json.loads(one.stdout) if one.ok else []
+        return sorted((_info(item) for item in found), key=lambda c: c.name)
+
+    @_engine_errors
     def networks(self) -> list[str]:
         return sorted(n.name for n in self.client.network.list(filters={"label": MANAGED}))
 
+    @_engine_errors
     def all_network_names(self) -> set[str]:
         return {n.name for n in self.client.network.list()}
 
+    @_engine_errors
     def volumes(self) -> list[tuple[str, str]]:
         """(name, mountpoint) of every labelled volume."""
         return sorted((v.name, str(v.mountpoint)) for v in self.client.volume.list(filters={"label": MANAGED}))
@@ -154,27 +194,28 @@ class Docker:
             self.runner.run(["docker", "image", "rm", image], check=False)
 
 
-def _info(item: Any) -> ContainerInfo:
-    labels = item.config.labels or {}
-    state = item.state
-    health = state.health.status if state.health is not None else ""
+def _info(item: dict[str, Any]) -> ContainerInfo:
+    """A ContainerInfo from one `docker inspect` entry."""
+    config, state = item.get("Config") or {}, item.get("State") or {}
+    labels = config.get("Labels") or {}
     ports = []
-    for container_port, bindings in (item.network_settings.ports or {}).items():
+    for container_port, bindings in ((item.get("NetworkSettings") or {}).get("Ports") or {}).items():
         for binding in bindings or []:
             if ":" in (binding.get("HostIp") or ""):
                 continue  # the IPv6 twin of an IPv4 binding
             ports.append(f"{binding.get('HostIp') or '0.0.0.0'}:{binding.get('HostPort')}->{container_port}")
+    name = str(item.get("Name", "")).lstrip("/")
     return ContainerInfo(
-        id=item.id,
-        name=item.name,
-        container=labels.get("com.docker.compose.service", labels.get("ai-platform.container", item.name)),
+        id=item["Id"],
+        name=name,
+        container=labels.get("com.docker.compose.service", labels.get("ai-platform.container", name)),
         service=labels.get("ai-platform.service", ""),
         config_hash=labels.get("ai-platform.config-hash", ""),
         compose_hash=labels.get("com.docker.compose.config-hash", ""),
-        state=state.status or "",
-        health=health or "",
-        exit_code=state.exit_code or 0,
-        image=item.config.image,
+        state=state.get("Status", ""),
+        health=(state.get("Health") or {}).get("Status", ""),
+        exit_code=state.get("ExitCode") or 0,
+        image=config.get("Image", ""),
         ports=sorted(ports),
         managed=labels.get("ai-platform.managed") == "true",
     )
