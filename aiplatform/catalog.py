@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import UserError
 from .paths import SERVICES_DIR
-from .yamlfile import load_yaml
+from .yamlfile import load_yaml, validation_error
 
 TIER_ORDER = ("infra", "ai", "apps", "monitoring", "proxy")
 _NAME = r"^[a-z][a-z0-9-]*$"
@@ -168,13 +168,8 @@ def load_catalog(directory: Path = SERVICES_DIR) -> Catalog:
         try:
             spec = ServiceSpec.model_validate(doc.data)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            loc = ".".join(str(part) for part in error["loc"])
-            top = str(error["loc"][0]) if error["loc"] else ""
-            raise UserError(
-                f"{doc.where(loc if loc in doc.lines else top)}: {loc or 'service'}: {error['msg']}.",
-                "See an existing service.yaml under templates/services/ for the expected shape.",
-            ) from None
+            fix = "See an existing service.yaml under templates/services/ for the expected shape."
+            raise validation_error(doc, exc, fix) from None
         if spec.name != path.parent.name:
             raise UserError(f"{doc.where('name')}: name {spec.name!r} must match its folder {path.parent.name!r}.")
         if not (path.parent / "compose.yml.j2").is_file():

@@ -113,9 +113,8 @@ def _action(project: Project, name: str, current: ContainerInfo | None, expected
         return "create"
     if current.compose_hash != expected_hash:
         return "recreate"
-    if project.containers[name].oneshot:
-        return "unchanged" if current.state == "exited" and current.exit_code == 0 else "start"
-    return "unchanged" if current.state == "running" else "start"
+    oneshot = project.containers[name].oneshot
+    return "unchanged" if current.settled(oneshot) or (not oneshot and current.state == "running") else "start"
 
 
 def to_bring_up(plan: Plan, project: Project) -> list[str]:
@@ -217,9 +216,7 @@ def _with_dependencies(project: Project, containers: list[str]) -> list[str]:
 
 
 def _settled(project: Project, name: str, state: ContainerInfo) -> bool:
-    if project.containers[name].oneshot:
-        return state.state == "exited" and state.exit_code == 0
-    return state.ready
+    return state.settled(project.containers[name].oneshot)
 
 
 def _status(project: Project, name: str, state: ContainerInfo | None) -> str:

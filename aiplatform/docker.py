@@ -42,6 +42,10 @@ class ContainerInfo:
     ports: list[str] = field(default_factory=list)
     managed: bool = True
 
+    def settled(self, oneshot: bool) -> bool:
+        """Where it should be: a one-shot finished with exit 0, anything else up and healthy."""
+        return self.state == "exited" and self.exit_code == 0 if oneshot else self.ready
+
     @property
     def ready(self) -> bool:
         """Up and healthy (or up with no healthcheck)."""

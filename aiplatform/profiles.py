@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import UserError
 from .paths import PROFILES_DIR
-from .yamlfile import YamlDoc, load_yaml
+from .yamlfile import YamlDoc, load_yaml, validation_error
 
 TIERS = ("minimal", "standard", "performance")
 
@@ -54,10 +54,5 @@ def load_profile(tier: str, profiles_dir: Path = PROFILES_DIR) -> tuple[Profile,
     try:
         return Profile.model_validate(doc.data), doc
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = ".".join(str(part) for part in error["loc"])
-        top = str(error["loc"][0]) if error["loc"] else ""
-        raise UserError(
-            f"{doc.where(loc if loc in doc.lines else top)}: key {loc!r}: {error['msg']}.",
-            "A profile holds `description`, `models` (name, size_gb, embedding) and `settings`.",
-        ) from None
+        fix = "A profile holds `description`, `models` (name, size_gb, embedding) and `settings`."
+        raise validation_error(doc, exc, fix) from None

@@ -76,10 +76,10 @@ def platform_status(out: Path, root: Path, catalog: Catalog, docker: Docker) -> 
             rows.append(Row(name, spec.service, "missing", False, url=url.get("local", "")))
             continue
         if spec.oneshot:
-            healthy = current.state == "exited" and current.exit_code == 0
+            healthy = current.settled(oneshot=True)
             state = "done" if healthy else f"{current.state} (exit {current.exit_code})"
         else:
-            healthy = current.ready
+            healthy = current.settled(oneshot=False)
             state = current.state + (f", {current.health}" if current.health else "")
         drift = current.config_hash != expected.get(name, spec.config_hash)
         rows.append(Row(name, spec.service, state, healthy, current.image, current.ports, url.get("local", ""), drift))

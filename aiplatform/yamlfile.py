@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from .errors import UserError
 
@@ -23,6 +24,14 @@ class YamlDoc:
         """`path line N` for a key when the line is known, else just the path."""
         line = self.lines.get(key or "")
         return f"{self.path} line {line}" if line else str(self.path)
+
+
+def validation_error(doc: YamlDoc, exc: ValidationError, fix: str) -> UserError:
+    """The first pydantic error of a model read from `doc`, as a UserError naming the file, line and key."""
+    error = exc.errors()[0]
+    loc = ".".join(str(part) for part in error["loc"])
+    top = str(error["loc"][0]) if error["loc"] else ""
+    return UserError(f"{doc.where(loc if loc in doc.lines else top)}: key {loc or '(top)'!r}: {error['msg']}.", fix)
 
 
 def load_yaml(path: Path, fix: str = "") -> YamlDoc:

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aiplatform.envfile import parse_env
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -81,6 +83,17 @@ class Platform:
             "--format '{{.Label \"com.docker.compose.service\"}} {{.ID}}'"
         )
         return dict(line.split() for line in out.splitlines() if line.strip())
+
+    def credentials(self) -> dict[str, str]:
+        return parse_env(self.host.check_output(f"cat {shlex.quote(self.root)}/config/credentials.env"))
+
+    def psql(self, user: str, database: str, password_key: str, query: str):
+        """Log in to the platform's Postgres over TCP as `user`, with the password credentials.env holds."""
+        password = self.credentials()[password_key]
+        return self.host.run(
+            f"docker exec -e PGPASSWORD={shlex.quote(password)} ai-platform-postgres "
+            f"psql -h 127.0.0.1 -U {user} -d {database} -tAc {shlex.quote(query)}"
+        )
 
     def inspect(self, name: str) -> dict:
         return json.loads(self.host.check_output(f"docker inspect ai-platform-{name}"))[0]

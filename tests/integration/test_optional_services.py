@@ -40,19 +40,13 @@ def test_core_then_optional_services(platform, host):
     rc, status = platform.status()
     assert rc == 0, [s for s in status["services"] if not s["healthy"]]
 
-    text = host.check_output(f"cat {platform.root}/config/credentials.env")
-    env = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
     for database, user, secret in (
         ("n8n", "n8n", "N8N_DB_PASSWORD"),
         ("flowise", "flowise", "FLOWISE_DB_PASSWORD"),
         ("dify", "dify", "DIFY_DB_PASSWORD"),
         ("dify_plugin", "dify", "DIFY_DB_PASSWORD"),
     ):
-        password = shlex.split(env[secret])[0]
-        login = host.run(
-            f"docker exec -e PGPASSWORD={shlex.quote(password)} ai-platform-postgres "
-            f"psql -h 127.0.0.1 -U {user} -d {database} -tAc 'select current_database()'"
-        )
+        login = platform.psql(user, database, secret, "select current_database()")
         assert login.rc == 0 and login.stdout.strip() == database, login.stderr
 
     storage = platform.inspect("dify-api")["Mounts"]

@@ -8,7 +8,6 @@ in file order and share one platform: each step starts from where the previous o
 from __future__ import annotations
 
 import json
-import shlex
 
 import pytest
 
@@ -95,17 +94,11 @@ def test_root_files_and_credentials(platform, host):
 
 def test_postgres_init_created_each_database_and_user(platform, host):
     # The real Postgres in the stand-in ran the rendered init scripts: each service's user logs in to its database.
-    text = host.check_output(f"cat {platform.root}/config/credentials.env")
-    env = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
     for database, user, secret in (
         ("litellm", "litellm", "LITELLM_DB_PASSWORD"),
         ("openwebui", "openwebui", "OPENWEBUI_DB_PASSWORD"),
     ):
-        password = shlex.split(env[secret])[0]
-        result = host.run(
-            f"docker exec -e PGPASSWORD={shlex.quote(password)} ai-platform-postgres "
-            f"psql -h 127.0.0.1 -U {user} -d {database} -tAc 'select current_user'"
-        )
+        result = platform.psql(user, database, secret, "select current_user")
         assert result.rc == 0 and result.stdout.strip() == user, result.stderr
 
 
