@@ -15,12 +15,13 @@ from typing import Any
 from invoke import task
 from invoke.exceptions import Exit
 
-from aiplatform import __version__, console, views
-from aiplatform.context import Context
+from aiplatform import __version__
+from aiplatform.cli import console, prompts, tables
 from aiplatform.errors import UserError
-from aiplatform.hardware import format_profile_env, report_for
+from aiplatform.inputs.context import Context
+from aiplatform.inputs.hardware import format_profile_env, report_for
+from aiplatform.inputs.settings import parse_assignments
 from aiplatform.paths import ANSWERS_FILE, GENERATED_DIR, HARDWARE_PROFILE
-from aiplatform.settings import parse_assignments
 
 
 def user_errors(body: Callable[..., Any]) -> Callable[..., Any]:
@@ -89,11 +90,11 @@ def detect(c, root=None, json_=False, write=False, set=None):
     if json_:
         _print_json(report.as_dict())
     else:
-        console.out.print(views.hardware_table(report, source))
+        console.out.print(tables.hardware_table(report, source))
     for warning in report.warnings:
         console.warn(warning)
     if write:
-        from aiplatform import hostfs
+        from aiplatform.host import hostfs
 
         target = settings.root / HARDWARE_PROFILE
         hostfs.write_file(target, format_profile_env(report, __version__).encode(), 0o644)
@@ -113,7 +114,7 @@ def settings(c, answers=None, profile=None, root=None, json_=False, set=None):
             }
         )
     else:
-        console.out.print(views.settings_table(resolved))
+        console.out.print(tables.settings_table(resolved))
 
 
 @task(
@@ -130,39 +131,39 @@ def settings(c, answers=None, profile=None, root=None, json_=False, set=None):
 @user_errors
 def render(c, answers=None, profile=None, root=None, out=None, no_input=False, set=None):
     """Render the whole platform tree into generated/ from templates, profiles and settings. Touches nothing else."""
-    from aiplatform import generate
+    from aiplatform.generated import build
 
     asks = not no_input and sys.stdin.isatty()
     if answers and not Path(answers).exists() and not asks:
         console.warn(f"{answers} does not exist: rendering without an answers file (defaults, environment, flags).")
     ctx = _context(answers, root, profile, set, answers_must_exist=False)
-    result = generate.render_command(ctx, Path(out) if out else GENERATED_DIR, interactive=not no_input)
-    console.out.print(views.render_summary(result))
+    result = build.render_command(ctx, Path(out) if out else GENERATED_DIR, interactive=not no_input)
+    console.out.print(tables.render_summary(result))
 
 
 @task(help=_help("root", "out", exit_code="exit 1 when the root differs from generated/"))
 @user_errors
 def diff(c, root=None, out=None, exit_code=False):
     """Show what `inv deploy` would change in the root: a unified diff of generated/ against it, secrets masked."""
-    from aiplatform import generate
-    from aiplatform.diff import diff_trees
+    from aiplatform.generated import build
+    from aiplatform.generated.diff import diff_trees
 
     out_dir = Path(out) if out else GENERATED_DIR
-    target = generate.rendered_root(out_dir, root)
-    stale = generate.stale_reason(out_dir)
+    target = build.rendered_root(out_dir, root)
+    stale = build.stale_reason(out_dir)
     if stale:
         console.warn(stale)
     result = diff_trees(out_dir, target)
-    console.out.print(views.diff_report(result, out_dir, target))
+    console.out.print(tables.diff_report(result, out_dir, target))
     if exit_code and result.differs:
         raise Exit(code=1)
 
 
 def _generated(out: str | None, root: str | None) -> tuple[Path, Path]:
-    from aiplatform import generate
+    from aiplatform.generated import build
 
     out_dir = Path(out) if out else GENERATED_DIR
-    return out_dir, generate.rendered_root(out_dir, root)
+    return out_dir, build.rendered_root(out_dir, root)
 
 
 @task(
@@ -178,15 +179,15 @@ def _generated(out: str | None, root: str | None) -> tuple[Path, Path]:
 @user_errors
 def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=None):
     """Apply generated/ to the root (changed files backed up), then start services in tiers and wait for health."""
-    from aiplatform import deploy as deploying
-    from aiplatform import generate
-    from aiplatform.runner import Runner
-    from aiplatform.tree import read_stamp
+    from aiplatform.engine import deploy as deploying
+    from aiplatform.generated import build
+    from aiplatform.generated.stamp import read_stamp
+    from aiplatform.host.runner import Runner
 
     if timeout is not None and not str(timeout).isdigit():
         raise UserError(f"--timeout {timeout!r}: expected a number of seconds, like --timeout 300.")
     out_dir, target = _generated(out, root)
-    stale = generate.stale_reason(out_dir)
+    stale = build.stale_reason(out_dir)
     options = deploying.DeployOptions(
         out=out_dir,
         root=target,
@@ -195,24 +196,24 @@ def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=
         timeout=int(timeout) if timeout else None,
         only=[name.strip() for name in only.split(",") if name.strip()] if only else None,
     )
-    ui = views.DeployConsole(interactive=sys.stdin.isatty())
+    ui = prompts.DeployConsole(interactive=sys.stdin.isatty())
     result = deploying.deploy(options, Runner(dry_run=dry_run), stale, ui)
     if dry_run:
         console.out.print("Dry run: nothing was changed.")
         return
-    console.out.print(views.deploy_report(result, (read_stamp(out_dir) or {}).get("urls", {})))
+    console.out.print(tables.deploy_report(result, (read_stamp(out_dir) or {}).get("urls", {})))
     if not result.ok:
         raise Exit(code=1)
 
 
 def _cleanup_root(root: str | None) -> Path:
     """--root, else the root generated/ was rendered for, else the settings' root."""
-    from aiplatform import generate
+    from aiplatform.generated import build
 
     if root:
         return Path(root).expanduser().absolute()
     try:
-        return generate.rendered_root(GENERATED_DIR)
+        return build.rendered_root(GENERATED_DIR)
     except UserError:
         return _context().resolved.settings.root
 
@@ -221,9 +222,9 @@ def _cleanup_root(root: str | None) -> Path:
 @user_errors
 def status(c, root=None, out=None, json_=False):
     """For each service of generated/: state, health, image, ports, URL and drift; orphans. Exit 1 if unhealthy."""
-    from aiplatform.docker import Docker, require_engine
-    from aiplatform.runner import Runner
-    from aiplatform.status import platform_status
+    from aiplatform.engine.docker import Docker, require_engine
+    from aiplatform.engine.status import platform_status
+    from aiplatform.host.runner import Runner
 
     out_dir, target = _generated(out, root)
     docker = Docker(Runner())
@@ -232,7 +233,7 @@ def status(c, root=None, out=None, json_=False):
     if json_:
         _print_json(report.as_dict())
     else:
-        console.out.print(views.status_table(report))
+        console.out.print(tables.status_table(report))
     if not report.healthy:
         raise Exit(code=1)
 
@@ -249,15 +250,15 @@ def status(c, root=None, out=None, json_=False):
 @user_errors
 def cleanup(c, root=None, yes=False, dry_run=False, purge=False, images=False):
     """Remove the platform's containers and networks (by label); volumes and data only with --purge. No packages."""
-    from aiplatform import cleanup as cleaning
-    from aiplatform.docker import Docker, require_engine
-    from aiplatform.runner import Runner
+    from aiplatform.engine import cleanup as cleaning
+    from aiplatform.engine.docker import Docker, require_engine
+    from aiplatform.host.runner import Runner
 
     target = _cleanup_root(root)
     docker = Docker(Runner(dry_run=dry_run))
     require_engine(docker)
     plan = cleaning.make_plan(docker, target, purge, images)
-    console.out.print(views.cleanup_plan(plan))
+    console.out.print(tables.cleanup_plan(plan))
     if plan.empty:
         console.out.print("Nothing to remove: no container, network or volume carries the platform's label.")
         return
@@ -276,7 +277,7 @@ def cleanup(c, root=None, yes=False, dry_run=False, purge=False, images=False):
     if dry_run:
         console.out.print("Dry run: nothing was removed.")
         return
-    console.out.print(views.cleanup_summary(result, cleaning.kept(docker, target, purge, images)))
+    console.out.print(tables.cleanup_summary(result, cleaning.kept(docker, target, purge, images)))
 
 
 @task(
@@ -311,8 +312,8 @@ def setup(
     set=None,
 ):
     """Prepare the host: Docker, NVIDIA toolkit, Ollama as a systemd service whose API answers, the tier's models."""
-    from aiplatform.runner import Runner
-    from aiplatform.setup import SetupOptions, run_setup
+    from aiplatform.host.runner import Runner
+    from aiplatform.host.setup import SetupOptions, run_setup
 
     choices = {
         "docker_source": (docker_source, ("docker", "distro")),
@@ -334,12 +335,12 @@ def setup(
         ctx,
         options,
         Runner(dry_run=dry_run),
-        views.SetupConsole(sys.stdin.isatty()),
+        prompts.SetupConsole(sys.stdin.isatty()),
         yes=yes,
         models=wanted,
         skip_models=skip_models,
     )
-    console.out.print(views.setup_report(report, dry_run))
+    console.out.print(tables.setup_report(report, dry_run))
     if not report.ok:
         raise Exit(code=1)
 
@@ -348,8 +349,8 @@ def setup(
 @user_errors
 def doctor(c, root=None, out=None, ollama_url=None, json_=False):
     """Read-only checks of setup and deploy: Docker, compose, NVIDIA, Ollama's three steps, ports, disk, old roots."""
-    from aiplatform.doctor import run_doctor
-    from aiplatform.runner import Runner
+    from aiplatform.host.doctor import run_doctor
+    from aiplatform.host.runner import Runner
 
     ctx = _context(root=root, live_hardware=True)
     settings = ctx.resolved.settings
@@ -364,6 +365,6 @@ def doctor(c, root=None, out=None, ollama_url=None, json_=False):
     if json_:
         _print_json({"ok": all(c.status != "fail" for c in found), "checks": [c.as_dict() for c in found]})
     else:
-        console.out.print(views.checks_table(found, title="Doctor"))
+        console.out.print(tables.checks_table(found, title="Doctor"))
     if any(check.status == "fail" for check in found):
         raise Exit(code=1)

@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import UserError
+from aiplatform.errors import UserError
 
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .errors import UserError
+from aiplatform.errors import UserError
 
 
 @dataclass

@@ -35,11 +35,11 @@ import yaml
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))  # tests.integration.standins is not installed
 
-from aiplatform.deploy import apply_files  # noqa: E402
-from aiplatform.docker import MANAGED, NETWORKS  # noqa: E402
-from aiplatform.docker import PROJECT as COMPOSE_PROJECT  # noqa: E402
-from aiplatform.project import Project, load_project  # noqa: E402
-from aiplatform.tree import read_stamp  # noqa: E402
+from aiplatform.engine.deploy import apply_files  # noqa: E402
+from aiplatform.engine.docker import MANAGED, NETWORKS  # noqa: E402
+from aiplatform.engine.docker import PROJECT as COMPOSE_PROJECT  # noqa: E402
+from aiplatform.engine.project import Project, load_project  # noqa: E402
+from aiplatform.generated.stamp import read_stamp  # noqa: E402
 from tests.integration.standins.images import build_variant, images_override  # noqa: E402
 
 HEALTH_INTERVAL = 5  # seconds: the rendered healthchecks' interval

@@ -28,11 +28,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from aiplatform.catalog import load_catalog
-from aiplatform.hardware import Hardware
+from aiplatform.inputs.catalog import load_catalog
+from aiplatform.inputs.hardware import Hardware
+from aiplatform.inputs.settings import Settings
 from aiplatform.paths import TEMPLATES_DIR
-from aiplatform.render import Platform, render_tree, wanted_secrets
-from aiplatform.settings import Settings
+from aiplatform.render.platform import Platform, wanted_secrets
+from aiplatform.render.tree import render_tree
 
 PROJECT = Path(__file__).resolve().parents[1]
 HARDWARE = Hardware(8, "Bench CPU", 32, "/mnt", 500, 1000, "SSD", (), "no NVIDIA GPU found")

@@ -8,10 +8,11 @@ import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 
-from aiplatform.catalog import load_catalog
+from aiplatform.inputs.catalog import load_catalog
+from aiplatform.inputs.settings import Settings
 from aiplatform.paths import PROJECT_DIR, TEMPLATES_DIR
-from aiplatform.render import Platform, render_tree
-from aiplatform.settings import Settings
+from aiplatform.render.platform import Platform
+from aiplatform.render.tree import render_tree
 
 from .test_render import NO_GPU
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from aiplatform.context import Context
-from aiplatform.deploy import apply_files
-from aiplatform.diff import diff_trees
+from aiplatform.engine.deploy import apply_files
 from aiplatform.envfile import parse_env
-from aiplatform.generate import render_command
+from aiplatform.generated.build import render_command
+from aiplatform.generated.diff import diff_trees
+from aiplatform.inputs.context import Context
 
 from .conftest import fake_nvml, run_inv
 

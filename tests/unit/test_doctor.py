@@ -7,8 +7,8 @@ import json
 import pytest
 
 from aiplatform.errors import UserError
-from aiplatform.runner import Runner
-from aiplatform.setup import SetupOptions, run_setup
+from aiplatform.host.runner import Runner
+from aiplatform.host.setup import SetupOptions, run_setup
 from tests.standins.ollama_api import OllamaStandIn, free_port
 
 from .conftest import run_inv

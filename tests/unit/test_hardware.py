@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from aiplatform.envfile import parse_env
-from aiplatform.hardware import (
+from aiplatform.inputs.hardware import (
     Gpu,
     Hardware,
     format_profile_env,

@@ -1,4 +1,4 @@
-"""aiplatform.ollama against tests/standins/ollama_api.py, a stand-in for Ollama's HTTP API, over real sockets.
+"""aiplatform.host.ollama against tests/standins/ollama_api.py, a stand-in for Ollama's HTTP API, over real sockets.
 
 Only step 1's systemctl/journalctl answers are scripted (ScriptedSystemctl): this machine has no systemd.
 """
@@ -13,8 +13,8 @@ import time
 import psutil
 import pytest
 
-from aiplatform.ollama import Budgets, NullPullProgress, last_error_line, pull_models, wait_for_ollama
-from aiplatform.runner import Result
+from aiplatform.host.ollama import Budgets, NullPullProgress, last_error_line, pull_models, wait_for_ollama
+from aiplatform.host.runner import Result
 from tests.standins.ollama_api import OllamaStandIn, free_port
 
 OWN_NAME = psutil.Process().name()  # the stand-in runs in this process: it is the "ollama" the port check expects

@@ -11,9 +11,9 @@ import time
 import pytest
 import yaml
 
-from aiplatform.context import Context
 from aiplatform.errors import UserError
-from aiplatform.questionnaire import ask_and_save
+from aiplatform.inputs.context import Context
+from aiplatform.inputs.questionnaire import ask_and_save
 
 from .conftest import PROJECT, fake_nvml
 

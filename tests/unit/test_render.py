@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aiplatform.catalog import load_catalog
-from aiplatform.context import Context
 from aiplatform.envfile import format_env, parse_env
 from aiplatform.errors import UserError
-from aiplatform.generate import render_command
-from aiplatform.hardware import Gpu, Hardware, format_profile_env, make_report
+from aiplatform.generated.build import render_command
+from aiplatform.inputs.catalog import load_catalog
+from aiplatform.inputs.context import Context
+from aiplatform.inputs.hardware import Gpu, Hardware, format_profile_env, make_report
+from aiplatform.inputs.settings import Settings
 from aiplatform.paths import SERVICES_DIR, TEMPLATES_DIR
-from aiplatform.render import Platform, render_tree
-from aiplatform.settings import Settings
+from aiplatform.render.platform import Platform
+from aiplatform.render.tree import render_tree
 
 from .conftest import fake_nvml, run_inv
 
@@ -31,7 +32,7 @@ ONE_GPU = Hardware(16, "Test CPU", 64, "/mnt", 900, 2000, "SSD", (Gpu("NVIDIA RT
 
 def fixed_secrets(platform_settings: Settings, hardware: Hardware, extra: dict | None = None) -> dict[str, str]:
     """Placeholder values (deterministic) for every secret the platform wants."""
-    from aiplatform.render import wanted_secrets
+    from aiplatform.render.platform import wanted_secrets
 
     shell = Platform(platform_settings, "x", CATALOG, hardware, "192.0.2.10", {})
     return {s.name: f"SECRET-{s.name}-value" for s in wanted_secrets(shell)} | (extra or {})
@@ -347,8 +348,8 @@ def test_config_hash_follows_each_containers_own_config():
 
 
 def test_status_recomputes_the_labels_render_wrote(tmp_path):
-    from aiplatform.render import expected_hashes
-    from aiplatform.tree import read_tree
+    from aiplatform.generated.files import read_tree
+    from aiplatform.render.confighash import expected_hashes
 
     out = tmp_path / "generated"
     render_command(_ctx(tmp_path, services=["dify", "n8n", "monitoring"]), out, interactive=False)
@@ -365,7 +366,7 @@ def test_status_recomputes_the_labels_render_wrote(tmp_path):
 
 
 def test_secrets_given_as_settings_reach_only_credentials_env(tmp_path):
-    from aiplatform.generate import render_platform
+    from aiplatform.generated.build import render_platform
 
     given = {"admin_password": "Given-Admin-Pw-123", "openai_api_key": "sk-given-openai-456"}
     ctx = Context(

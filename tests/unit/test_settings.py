@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from aiplatform.catalog import load_catalog
 from aiplatform.errors import UserError
+from aiplatform.inputs.catalog import load_catalog
+from aiplatform.inputs.settings import resolve_settings
 from aiplatform.paths import PROFILES_DIR
-from aiplatform.settings import resolve_settings
 
 from .conftest import run_inv
 

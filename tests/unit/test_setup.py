@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from aiplatform.errors import UserError
-from aiplatform.runner import Runner
-from aiplatform.settings import Settings
-from aiplatform.setup import (
+from aiplatform.host.runner import Runner
+from aiplatform.host.setup import (
     DAEMON_JSON,
     OLLAMA_DROPIN,
     HostFacts,
@@ -25,6 +24,7 @@ from aiplatform.setup import (
     run,
     write,
 )
+from aiplatform.inputs.settings import Settings
 
 SETTINGS = Settings(models=["m"], embedding_model="m")
 FIREWALL = Path("/mnt/data/ai-platform/scripts/ollama-firewall.sh")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aiplatform.context import Context
-from aiplatform.generate import render_command
+from aiplatform.generated.build import render_command
+from aiplatform.inputs.context import Context
 
 from ..unit.conftest import fake_nvml
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from aiplatform.context import Context
-from aiplatform.generate import render_platform
+from aiplatform.generated.build import render_platform
+from aiplatform.inputs.context import Context
 
 from ..unit.conftest import fake_nvml
 from .conftest import require

@@ -22,17 +22,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from . import checks, hostfs
-from .checks import Check
-from .diff import TreeDiff, applied_tree, diff_trees, mask, maskable
-from .docker import ContainerInfo, Docker
-from .envfile import read_env
-from .errors import UserError
-from .paths import CREDENTIALS_ENV, MASTER_ENV, STAMP_FILE
-from .project import Project, load_project
-from .render import Tree
-from .runner import Runner
-from .tree import read_stamp
+from aiplatform.engine.docker import ContainerInfo, Docker
+from aiplatform.engine.project import Project, load_project
+from aiplatform.envfile import read_env
+from aiplatform.errors import UserError
+from aiplatform.generated.diff import TreeDiff, applied_tree, diff_trees, mask, maskable
+from aiplatform.generated.files import Tree
+from aiplatform.generated.stamp import read_stamp
+from aiplatform.host import checks, hostfs
+from aiplatform.host.checks import Check
+from aiplatform.host.runner import Runner
+from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV, STAMP_FILE
 
 ROOT_DIRS = ["config", "docker", "data", "logs", "scripts", "backups"]
 Progress = Callable[[dict[str, str]], None]

@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import UserError
+from aiplatform.errors import UserError
 
 
 def write_file(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UserError
-from .paths import CREDENTIALS_ENV, MASTER_ENV
+from aiplatform.errors import UserError
+from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV
 
 COMPOSE_GLOB = "docker/docker-compose.*.yml"
 

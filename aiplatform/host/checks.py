@@ -11,11 +11,12 @@ from pathlib import Path
 
 import psutil
 
-from .docker import ContainerInfo, Docker
-from .ollama import Budgets, listeners, wait_for_ollama
-from .paths import LEGACY_ROOTS, nearest_existing
-from .project import Project
-from .runner import Runner
+from aiplatform.engine.docker import ContainerInfo, Docker
+from aiplatform.engine.project import Project
+from aiplatform.host.net import listeners
+from aiplatform.host.ollama import Budgets, wait_for_ollama
+from aiplatform.host.runner import Runner
+from aiplatform.paths import LEGACY_ROOTS, nearest_existing
 
 MIN_FREE_GB = 2  # below this deploy refuses: images and databases need room
 LOW_FREE_GB = 10  # below this it warns

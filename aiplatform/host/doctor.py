@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import checks
-from .checks import Check
-from .docker import Docker
-from .errors import UserError
-from .ollama import Budgets, wait_for_ollama
-from .project import load_project
-from .runner import Runner
-from .setup import systemd_running
+from aiplatform.engine.docker import Docker
+from aiplatform.engine.project import load_project
+from aiplatform.errors import UserError
+from aiplatform.host import checks
+from aiplatform.host.checks import Check
+from aiplatform.host.ollama import Budgets, wait_for_ollama
+from aiplatform.host.runner import Runner
+from aiplatform.host.setup import systemd_running
 
 # Short budgets: doctor looks at the host as it is, it does not wait for a start.
 DOCTOR_BUDGETS = Budgets(unit=3.0, port=3.0, api=5.0)

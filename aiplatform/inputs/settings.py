@@ -17,11 +17,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, ValidationError, field_validator
 
-from .catalog import Catalog
-from .errors import UserError
-from .paths import DEFAULT_ROOT
-from .profiles import TIERS, Profile, load_profile
-from .yamlfile import YamlDoc, load_yaml
+from aiplatform.errors import UserError
+from aiplatform.inputs.catalog import Catalog
+from aiplatform.inputs.profiles import TIERS, Profile, load_profile
+from aiplatform.paths import DEFAULT_ROOT
+from aiplatform.yamlfile import YamlDoc, load_yaml
 
 ENV_PREFIX = "AI_PLATFORM_"
 PROFILE_CHOICES = ("auto", *TIERS)

@@ -14,9 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import UserError
-from .paths import SERVICES_DIR
-from .yamlfile import load_yaml, validation_error
+from aiplatform.errors import UserError
+from aiplatform.paths import SERVICES_DIR
+from aiplatform.yamlfile import load_yaml, validation_error
 
 TIER_ORDER = ("infra", "ai", "apps", "monitoring", "proxy")
 _NAME = r"^[a-z][a-z0-9-]*$"

@@ -13,12 +13,13 @@ from typing import Any
 
 import yaml
 
-from .catalog import Catalog
-from .diff import diff_trees
-from .docker import ContainerInfo, Docker
-from .project import load_project
-from .render import expected_hashes
-from .tree import read_stamp, read_tree
+from aiplatform.engine.docker import ContainerInfo, Docker
+from aiplatform.engine.project import load_project
+from aiplatform.generated.diff import diff_trees
+from aiplatform.generated.files import read_tree
+from aiplatform.generated.stamp import read_stamp
+from aiplatform.inputs.catalog import Catalog
+from aiplatform.render.confighash import expected_hashes
 
 
 @dataclass

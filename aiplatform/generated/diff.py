@@ -13,11 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .envfile import parse_env
-from .errors import UserError
-from .paths import CREDENTIALS_ENV, STAMP_FILE
-from .render import RenderedFile, Tree
-from .tree import read_stamp, read_tree
+from aiplatform.envfile import parse_env
+from aiplatform.errors import UserError
+from aiplatform.generated.files import RenderedFile, Tree, read_tree
+from aiplatform.generated.stamp import read_stamp
+from aiplatform.paths import CREDENTIALS_ENV, STAMP_FILE
 
 MASK = "****"
 NOT_APPLIED = (".gitignore",)

@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import UserError
-from .paths import PROFILES_DIR
-from .yamlfile import YamlDoc, load_yaml, validation_error
+from aiplatform.errors import UserError
+from aiplatform.paths import PROFILES_DIR
+from aiplatform.yamlfile import YamlDoc, load_yaml, validation_error
 
 TIERS = ("minimal", "standard", "performance")
 

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import DockerException
 
-from .errors import UserError
-from .runner import Runner
+from aiplatform.errors import UserError
+from aiplatform.host.runner import Runner
 
 T = TypeVar("T")
 PROJECT = "ai-platform"

@@ -6,32 +6,25 @@ render.render_tree itself stays pure; writing is tree.write_tree's job.
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .context import Context
-from .envfile import read_env
-from .errors import UserError
-from .paths import CREDENTIALS_ENV, MASTER_ENV, PROFILES_DIR, TEMPLATES_DIR
-from .render import Platform, Tree, enabled_services, public_url, render_tree, wanted_secrets
-from .secrets import SecretChanges, resolve_secrets
-from .settings import ENV_PREFIX, SECRET_KEYS, Settings
-from .tree import WriteResult, inputs_hash, read_stamp, staleness, with_stamp, write_tree
-
-
-def primary_ip() -> str:
-    """The address of the interface that holds the default route (no packet is sent); 127.0.0.1 without one."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("10.254.254.254", 1))
-            return str(probe.getsockname()[0])
-        except OSError:
-            return "127.0.0.1"
+from aiplatform import __version__
+from aiplatform.envfile import read_env
+from aiplatform.errors import UserError
+from aiplatform.generated.files import Tree
+from aiplatform.generated.stamp import inputs_hash, read_stamp, staleness, with_stamp
+from aiplatform.generated.write import WriteResult, write_tree
+from aiplatform.host.net import primary_ip
+from aiplatform.inputs.context import Context
+from aiplatform.inputs.secrets import SecretChanges, resolve_secrets
+from aiplatform.inputs.settings import ENV_PREFIX, SECRET_KEYS, Settings
+from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV, PROFILES_DIR, TEMPLATES_DIR
+from aiplatform.render.platform import Platform, enabled_services, public_url, wanted_secrets
+from aiplatform.render.tree import render_tree
 
 
 def explicit_secrets(settings: Settings) -> dict[str, str]:
@@ -150,7 +143,7 @@ def render_command(ctx: Context, out: Path, interactive: bool) -> RenderResult:
     """Ask the questionnaire when a person is at a terminal and there is no answers file, then render into `out`."""
     asked = False
     if interactive and sys.stdin.isatty() and ctx.answers is not None and not ctx.answers.exists():
-        from .questionnaire import ask_and_save
+        from aiplatform.inputs.questionnaire import ask_and_save
 
         secrets = ask_and_save(ctx, default_address=primary_ip())
         ctx.flags.update(secrets)

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checks, hostfs
-from .docker import Docker
-from .errors import UserError
-from .paths import LEGACY_ROOTS
+from aiplatform.engine.docker import Docker
+from aiplatform.errors import UserError
+from aiplatform.host import checks, hostfs
+from aiplatform.paths import LEGACY_ROOTS
 
 
 @dataclass

@@ -20,15 +20,17 @@ from typing import Any, Protocol
 
 import psutil
 
-from . import __version__, generate, hostfs, ollama
-from .checks import Check
-from .context import Context
-from .envfile import parse_env
-from .errors import UserError
-from .hardware import format_profile_env, report_for
-from .paths import GENERATED_DIR, HARDWARE_PROFILE
-from .runner import Runner
-from .settings import Settings
+from aiplatform import __version__
+from aiplatform.envfile import parse_env
+from aiplatform.errors import UserError
+from aiplatform.generated import build
+from aiplatform.host import hostfs, ollama
+from aiplatform.host.checks import Check
+from aiplatform.host.runner import Runner
+from aiplatform.inputs.context import Context
+from aiplatform.inputs.hardware import format_profile_env, report_for
+from aiplatform.inputs.settings import Settings
+from aiplatform.paths import GENERATED_DIR, HARDWARE_PROFILE
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 OLLAMA_DROPIN = Path(ollama.OVERRIDE)
@@ -443,7 +445,7 @@ def run_setup(
     root: Path = settings.root
     hardware = ctx.hardware
     report = report_for(hardware, ctx.profiles_dir)
-    tree = generate.render_platform(ctx, GENERATED_DIR).tree
+    tree = build.render_platform(ctx, GENERATED_DIR).tree
     firewall = tree.get("scripts/ollama-firewall.sh")
     files = OllamaFiles(
         dropin=tree["config/ollama/override.conf"].data.decode(),

@@ -12,10 +12,11 @@ import yaml
 from pydantic import ValidationError
 from rich.prompt import Confirm, Prompt
 
-from . import console, hostfs
-from .context import Context
-from .errors import UserError
-from .settings import Settings, is_ip
+from aiplatform.cli import console
+from aiplatform.errors import UserError
+from aiplatform.host import hostfs
+from aiplatform.inputs.context import Context
+from aiplatform.inputs.settings import Settings, is_ip
 
 
 class Asker(Protocol):

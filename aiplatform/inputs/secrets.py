@@ -16,7 +16,7 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .catalog import SecretSpec, ServiceSpec
+from aiplatform.inputs.catalog import SecretSpec, ServiceSpec
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .catalog import Catalog, load_catalog
-from .hardware import Hardware, hardware_from_env, read_hardware
-from .paths import ANSWERS_FILE, HARDWARE_PROFILE, PROFILES_DIR, SERVICES_DIR
-from .settings import Resolved, resolve_settings
+from aiplatform.inputs.catalog import Catalog, load_catalog
+from aiplatform.inputs.hardware import Hardware, hardware_from_env, read_hardware
+from aiplatform.inputs.settings import Resolved, resolve_settings
+from aiplatform.paths import ANSWERS_FILE, HARDWARE_PROFILE, PROFILES_DIR, SERVICES_DIR
 
 
 class Context:

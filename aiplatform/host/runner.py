@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import console, hostfs
-from .errors import UserError
+from aiplatform.cli import console
+from aiplatform.errors import UserError
+from aiplatform.host import hostfs
 
 
 @dataclass

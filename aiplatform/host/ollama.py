@@ -7,22 +7,20 @@ the fix and raw diagnostics, and `WaitResult.report()` is the text setup saves t
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
 import shlex
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 import ollama
-import psutil
 import requests
 
-from .runner import Runner
+from aiplatform.host.net import is_local, is_loopback, listeners
+from aiplatform.host.runner import Runner
 
 POLL_INTERVAL = 0.5  # seconds between attempts: quick to notice a slow start, light on a busy host
 UNIT_STEP, PORT_STEP, API_STEP = "systemd unit active", "port listening", "API answers"
@@ -184,46 +182,6 @@ def last_error_line(journal: str) -> str:
     return picked.split("]: ", 1)[-1].strip()  # drop "Apr 01 10:00:00 host ollama[812]: "
 
 
-class Listener(NamedTuple):
-    ip: str
-    name: str | None  # None: a process this user may not see
-    holder: str  # "ollama (pid 812)", for messages
-
-
-def listeners(port: int) -> list[Listener]:
-    """Sockets listening on TCP `port` on this machine, with the process holding each where it is visible."""
-    try:
-        connections = psutil.net_connections(kind="tcp")
-    except psutil.AccessDenied:
-        return []
-    found = []
-    for conn in connections:
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-            name = None
-            with contextlib.suppress(psutil.Error):
-                name = psutil.Process(conn.pid).name() if conn.pid else None
-            holder = f"{name} (pid {conn.pid})" if name else "a process this user cannot see (run as root to name it)"
-            found.append(Listener(conn.laddr.ip, name, holder))
-    return found
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
-def _is_local(host: str) -> bool:
-    """Whether `host` is this machine: only then can psutil say who holds the port."""
-    try:
-        resolved = {str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
-    except OSError:
-        return False
-    mine = {addr.address.split("%")[0] for addrs in psutil.net_if_addrs().values() for addr in addrs}
-    return any(_is_loopback(ip) or ip in mine for ip in resolved)
-
-
 def _port_step(poller: _Poller, url: str, unit: str, expect: str | None, budget: float) -> StepResult:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 80)
@@ -236,7 +194,7 @@ def _port_step(poller: _Poller, url: str, unit: str, expect: str | None, budget:
             return "wait", f"{host}:{port}: {type(exc).__name__}: {exc}"
 
     state, seen, elapsed = poller.run(2, PORT_STEP, budget, attempt)
-    local = _is_local(host)
+    local = is_local(host)
     held = listeners(port) if local else []
     diagnostics = "\n".join([seen] + [f"listening on {item.ip}:{port}: {item.holder}" for item in held])
     if state == "ok":
@@ -252,7 +210,7 @@ def _port_step(poller: _Poller, url: str, unit: str, expect: str | None, budget:
         detail, hint = f"nothing listens on port {port}", f"Why Ollama does not listen: `journalctl -u {unit} -n 50`."
     elif not held:
         detail, hint = f"{seen} (another machine: who listens is unknown)", "Check Ollama and the firewall there."
-    elif not _is_loopback(host) and all(_is_loopback(item.ip) for item in held):
+    elif not is_loopback(host) and all(is_loopback(item.ip) for item in held):
         detail = f"bound to {held[0].ip} only: the override was not applied"
         hint = f"{OVERRIDE} sets OLLAMA_HOST=0.0.0.0:{port}: run `sudo systemctl daemon-reload`, restart {unit}."
     else:

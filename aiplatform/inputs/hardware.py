@@ -17,9 +17,9 @@ from typing import Any
 
 import psutil
 
-from .envfile import format_env, parse_env
-from .errors import UserError
-from .paths import nearest_existing
+from aiplatform.envfile import format_env, parse_env
+from aiplatform.errors import UserError
+from aiplatform.paths import nearest_existing
 
 # The original scripts' thresholds. VRAM is summed over GPUs (Ollama splits a model across them).
 PERFORMANCE_VRAM_MB, PERFORMANCE_RAM_GB = 16000, 32

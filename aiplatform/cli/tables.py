@@ -14,19 +14,17 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from . import console
-from .errors import UserError
-from .render import enabled_services
+from aiplatform.render.platform import enabled_services
 
 if TYPE_CHECKING:
-    from .checks import Check
-    from .cleanup import CleanupPlan, CleanupResult
-    from .deploy import DeployResult, Plan
-    from .diff import TreeDiff
-    from .hardware import HardwareReport
-    from .settings import Resolved
-    from .setup import SetupReport, Step
-    from .status import StatusReport
+    from aiplatform.engine.cleanup import CleanupPlan, CleanupResult
+    from aiplatform.engine.deploy import DeployResult, Plan
+    from aiplatform.engine.status import StatusReport
+    from aiplatform.generated.diff import TreeDiff
+    from aiplatform.host.checks import Check
+    from aiplatform.host.setup import SetupReport, Step
+    from aiplatform.inputs.hardware import HardwareReport
+    from aiplatform.inputs.settings import Resolved
 
 
 def hardware_table(report: HardwareReport, source: str) -> Table:
@@ -145,51 +143,6 @@ def checks_table(found: list[Check], title: str = "Preflight") -> Table:
     for check in found:
         table.add_row(check.name, Text(check.status.upper(), style=style[check.status]), check.detail, check.fix)
     return table
-
-
-class DeployConsole:
-    """Deploy's UI on the terminal: preflight table, plan, question, and one line per state change."""
-
-    def __init__(self, interactive: bool) -> None:
-        self.interactive = interactive
-        self.seen: dict[str, str] = {}
-
-    def checks(self, found: list[Check]) -> None:
-        console.err.print(checks_table(found))
-
-    def plan(self, plan: Plan) -> None:
-        files = plan.files.files
-        console.out.print(Text(f"Files to apply: {len(files)}" + (" (none)" if not files else ""), style="bold"))
-        for item in files:
-            console.out.print(f"  {item.status:8} {item.path}" + (f"  {item.note}" if item.note else ""), markup=False)
-        if plan.files.secrets_changed:
-            console.out.print(f"  secrets changed: {', '.join(plan.files.secrets_changed)}", markup=False)
-        grouped: dict[str, list[str]] = {}
-        for name, action in plan.containers.items():
-            grouped.setdefault(action, []).append(name)
-        labels = {"create": "to create", "recreate": "to recreate", "start": "to start", "unchanged": "left alone"}
-        for action, label in labels.items():
-            if grouped.get(action):
-                console.out.print(f"Containers {label}: {', '.join(grouped[action])}", markup=False)
-        if plan.remove:
-            names = ", ".join(c.container for c in plan.remove)
-            console.out.print(f"Containers to remove (no longer in generated/; volumes kept): {names}", markup=False)
-
-    def confirm(self, plan: Plan) -> bool:
-        if not self.interactive:
-            raise UserError(
-                "deploy changes the host and no one is at a terminal to confirm.",
-                "Run `inv deploy --yes` (or review with `inv deploy --dry-run` first).",
-            )
-        from rich.prompt import Confirm
-
-        return Confirm.ask("Apply these changes?", default=False, console=console.out)
-
-    def progress(self, states: dict[str, str]) -> None:
-        for name, state in states.items():
-            if self.seen.get(name) != state:
-                self.seen[name] = state
-                console.err.print(Text.assemble("  ", (f"{name:22}", "bold"), (state, STATUS_STYLE.get(state, "red"))))
 
 
 def deploy_report(result: DeployResult, urls: dict[str, dict[str, str]]) -> Group:
@@ -323,87 +276,6 @@ def cleanup_summary(result: CleanupResult, kept: list[str]) -> Group:
 # --- setup and doctor --------------------------------------------------------------------------------------------
 
 
-class PullBars:
-    """One rich progress bar per model (bytes, speed, ETA); a context manager around rich's Progress."""
-
-    def __init__(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self.bars = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console.err,
-        )
-        self.tasks: dict[str, Any] = {}
-
-    def __enter__(self) -> PullBars:
-        self.bars.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bars.__exit__(None, None, None)
-
-    def start(self, model: str) -> None:
-        self.tasks[model] = self.bars.add_task(model, total=None)
-
-    def update(self, model: str, status: str, completed: int | None, total: int | None) -> None:
-        self.bars.update(
-            self.tasks[model], description=f"{model}: {status[:40]}", completed=completed or 0, total=total
-        )
-
-    def done(self, model: str, ok: bool, message: str) -> None:
-        mark = "[green]✓[/]" if ok else "[red]✗[/]"
-        self.bars.update(self.tasks[model], description=f"{mark} {escape(model)}: {escape(message)}")
-
-
-class SetupConsole:
-    def __init__(self, interactive: bool) -> None:
-        self.interactive = interactive
-        self.last_step = 0
-
-    def plan(self, steps: list[Step]) -> None:
-        style = {"to do": "yellow", "already done": "green", "skipped": "dim", "error": "bold red"}
-        for step in steps:
-            label = step.state + (f" ({step.skipped})" if step.skipped else "")
-            console.out.print(Text.assemble((f"{step.name:10}", "bold"), (label, style[step.state])))
-            for action in step.actions:
-                console.out.print(f"    {action.describe()}", markup=False)
-            for note in step.notes:
-                console.out.print(Text(f"    note: {note}", style="cyan"))
-            for problem in step.errors:
-                console.out.print(Text(f"    error: {problem}", style="red"))
-
-    def confirm(self) -> bool:
-        if not self.interactive:
-            raise UserError(
-                "setup changes the host and no one is at a terminal to confirm.",
-                "Run `sudo inv setup --yes` (or see the plan first with `inv setup --dry-run`).",
-            )
-        from rich.prompt import Confirm
-
-        return Confirm.ask("Apply this plan?", default=False, console=console.out)
-
-    def wait_progress(self, number: int, name: str, elapsed: float, seen: str) -> None:
-        if number != self.last_step:
-            self.last_step = number
-            console.step(f"waiting for Ollama, step {number}/3: {name}")
-        elif int(elapsed) % 5 == 0 and elapsed >= 5 and seen:
-            console.err.print(f"    {elapsed:4.0f} s: {seen}", markup=False, highlight=False)
-
-    def pull_progress(self) -> PullBars:
-        return PullBars()
-
-
 def setup_report(report: SetupReport, dry_run: bool) -> Group:
     parts: list[Any] = []
     if dry_run:
@@ -424,4 +296,37 @@ def setup_report(report: SetupReport, dry_run: bool) -> Group:
         )
         parts += [Text(f"  {model}: {reason}", style="yellow") for model, reason in pull.failed.items()]
     parts.append(checks_table(report.checks, title="Setup summary"))
+    return Group(*parts)
+
+
+def deploy_plan(plan: Plan) -> Group:
+    """The files deploy would apply and what it would do to each container."""
+    files = plan.files.files
+    parts: list[Any] = [Text(f"Files to apply: {len(files)}" + (" (none)" if not files else ""), style="bold")]
+    parts += [Text(f"  {item.status:8} {item.path}" + (f"  {item.note}" if item.note else "")) for item in files]
+    if plan.files.secrets_changed:
+        parts.append(Text(f"  secrets changed: {', '.join(plan.files.secrets_changed)}"))
+    grouped: dict[str, list[str]] = {}
+    for name, action in plan.containers.items():
+        grouped.setdefault(action, []).append(name)
+    labels = {"create": "to create", "recreate": "to recreate", "start": "to start", "unchanged": "left alone"}
+    for action, label in labels.items():
+        if grouped.get(action):
+            parts.append(Text(f"Containers {label}: {', '.join(grouped[action])}"))
+    if plan.remove:
+        names = ", ".join(c.container for c in plan.remove)
+        parts.append(Text(f"Containers to remove (no longer in generated/; volumes kept): {names}"))
+    return Group(*parts)
+
+
+def setup_plan(steps: list[Step]) -> Group:
+    """Each setup step with its state, the commands and files it would run and write, notes and errors."""
+    style = {"to do": "yellow", "already done": "green", "skipped": "dim", "error": "bold red"}
+    parts: list[Any] = []
+    for step in steps:
+        label = step.state + (f" ({step.skipped})" if step.skipped else "")
+        parts.append(Text.assemble((f"{step.name:10}", "bold"), (label, style[step.state])))
+        parts += [Text(f"    {action.describe()}") for action in step.actions]
+        parts += [Text(f"    note: {note}", style="cyan") for note in step.notes]
+        parts += [Text(f"    error: {problem}", style="red") for problem in step.errors]
     return Group(*parts)

@@ -1,0 +1,123 @@
+"""What the tasks ask and show while they work: confirmations, the deploy and setup consoles, progress bars.
+
+Everything here talks to the terminal; the tables it shows come from tables.py.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from rich.text import Text
+
+from aiplatform.cli import console, tables
+from aiplatform.errors import UserError
+
+if TYPE_CHECKING:
+    from aiplatform.engine.deploy import Plan
+    from aiplatform.host.checks import Check
+    from aiplatform.host.setup import Step
+
+
+class DeployConsole:
+    """Deploy's UI on the terminal: preflight table, plan, question, and one line per state change."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+        self.seen: dict[str, str] = {}
+
+    def checks(self, found: list[Check]) -> None:
+        console.err.print(tables.checks_table(found))
+
+    def plan(self, plan: Plan) -> None:
+        console.out.print(tables.deploy_plan(plan))
+
+    def confirm(self, plan: Plan) -> bool:
+        if not self.interactive:
+            raise UserError(
+                "deploy changes the host and no one is at a terminal to confirm.",
+                "Run `inv deploy --yes` (or review with `inv deploy --dry-run` first).",
+            )
+        from rich.prompt import Confirm
+
+        return Confirm.ask("Apply these changes?", default=False, console=console.out)
+
+    def progress(self, states: dict[str, str]) -> None:
+        for name, state in states.items():
+            if self.seen.get(name) != state:
+                self.seen[name] = state
+                console.err.print(
+                    Text.assemble("  ", (f"{name:22}", "bold"), (state, tables.STATUS_STYLE.get(state, "red")))
+                )
+
+
+class PullBars:
+    """One rich progress bar per model (bytes, speed, ETA); a context manager around rich's Progress."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.bars = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console.err,
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> PullBars:
+        self.bars.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bars.__exit__(None, None, None)
+
+    def start(self, model: str) -> None:
+        self.tasks[model] = self.bars.add_task(model, total=None)
+
+    def update(self, model: str, status: str, completed: int | None, total: int | None) -> None:
+        self.bars.update(
+            self.tasks[model], description=f"{model}: {status[:40]}", completed=completed or 0, total=total
+        )
+
+    def done(self, model: str, ok: bool, message: str) -> None:
+        mark = "[green]✓[/]" if ok else "[red]✗[/]"
+        self.bars.update(self.tasks[model], description=f"{mark} {escape(model)}: {escape(message)}")
+
+
+class SetupConsole:
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+        self.last_step = 0
+
+    def plan(self, steps: list[Step]) -> None:
+        console.out.print(tables.setup_plan(steps))
+
+    def confirm(self) -> bool:
+        if not self.interactive:
+            raise UserError(
+                "setup changes the host and no one is at a terminal to confirm.",
+                "Run `sudo inv setup --yes` (or see the plan first with `inv setup --dry-run`).",
+            )
+        from rich.prompt import Confirm
+
+        return Confirm.ask("Apply this plan?", default=False, console=console.out)
+
+    def wait_progress(self, number: int, name: str, elapsed: float, seen: str) -> None:
+        if number != self.last_step:
+            self.last_step = number
+            console.step(f"waiting for Ollama, step {number}/3: {name}")
+        elif int(elapsed) % 5 == 0 and elapsed >= 5 and seen:
+            console.err.print(f"    {elapsed:4.0f} s: {seen}", markup=False, highlight=False)
+
+    def pull_progress(self) -> PullBars:
+        return PullBars()

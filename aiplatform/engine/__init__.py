@@ -1,0 +1,1 @@
+"""The Docker engine: the compose project generated/ defines, deploy, status and cleanup."""

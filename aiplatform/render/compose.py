@@ -1,0 +1,197 @@
+"""One compose file per service: the template's own keys merged with what every container must have.
+
+Compose templates write only what is particular to a service (command, environment, volumes); this module adds the
+parts every container must have, so no template can forget them: the image (catalog tag, per-container override or
+registry-mirror prefix), container_name, restart policy, labels (managed, service, config hash), networks,
+healthcheck, host-gateway for the host's Ollama, log rotation and depends_on from service.yaml. It then checks the
+contracts (published ports on 127.0.0.1 except the proxy) and writes YAML with a stable key order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+import yaml
+
+from aiplatform.errors import UserError
+from aiplatform.generated.files import RenderedFile, Tree
+from aiplatform.inputs.catalog import ContainerSpec, ServiceSpec
+from aiplatform.inputs.settings import Settings
+from aiplatform.render.confighash import LABEL, config_hash_of, mounted_files
+from aiplatform.render.platform import Platform
+from aiplatform.render.templates import header, render_template
+
+CONTAINER_KEY_ORDER = (
+    "image",
+    "container_name",
+    "restart",
+    "user",
+    "entrypoint",
+    "command",
+    "environment",
+    "ports",
+    "volumes",
+    "networks",
+    "extra_hosts",
+    "depends_on",
+    "healthcheck",
+    "labels",
+    "logging",
+)
+# Keys only service.yaml may set: a template setting them would bypass the catalog's contracts.
+RESERVED_KEYS = ("image", "container_name", "restart", "healthcheck", "networks", "logging")
+
+# libyaml's parser when PyYAML has it (same result, faster); output keeps the pure-Python dumper, whose formatting
+# is the same on every machine.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def compose_file(
+    env: jinja2.Environment,
+    spec: ServiceSpec,
+    context: dict[str, Any],
+    platform: Platform,
+    services: list[ServiceSpec],
+    files: Tree,
+) -> RenderedFile:
+    template = f"services/{spec.name}/compose.yml.j2"
+    text = render_template(env, template, {**context, "service": spec})
+    try:
+        doc = yaml.load(text, Loader=_LOADER) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"templates/{template}: renders to invalid YAML: {exc}.") from None
+    body = doc.get("services") or {}
+    gpu = platform.hardware.gpu_available
+    wanted = {name: c for name, c in spec.containers.items() if gpu or not c.requires_gpu}
+    unknown = set(body) - set(spec.containers)
+    if unknown:
+        raise UserError(
+            f"templates/{template}: defines {', '.join(sorted(unknown))}, not listed under containers: in service.yaml."
+        )
+    out_services: dict[str, Any] = {}
+    for cname, cspec in wanted.items():
+        extra = body.get(cname) or {}
+        reserved = [key for key in RESERVED_KEYS if key in extra]
+        if reserved:
+            raise UserError(
+                f"templates/{template}: {cname} sets {', '.join(reserved)}; these come from service.yaml.",
+                "Move them to templates/services/<name>/service.yaml (images can be overridden with `images:`).",
+            )
+        merged = _merge(container_defaults(cname, cspec, spec, platform, services), extra)
+        _check_ports(spec, cname, merged)
+        out_services[cname] = {key: merged[key] for key in _ordered(merged)}
+
+    volumes = doc.get("volumes") or {}
+    declared = {name: {**(value or {}), "labels": _labels(spec)} for name, value in sorted(volumes.items())}
+    if sorted(volumes) != sorted(spec.volumes):
+        raise UserError(
+            f"templates/{template}: declares volumes {sorted(volumes)} but service.yaml lists {sorted(spec.volumes)}."
+        )
+    for container in out_services.values():
+        hashed = config_hash_of(container, declared, mounted_files(container, files, platform.settings.root))
+        container["labels"][f"{LABEL}.config-hash"] = hashed
+    compose: dict[str, Any] = {"name": "ai-platform", "services": out_services}
+    compose["networks"] = {name: {"external": True} for name in _networks(out_services)}
+    if declared:
+        compose["volumes"] = declared
+    top = f"# {header(f'templates/services/{spec.name}/')}\n# {spec.description}\n"
+    return RenderedFile((top + yaml.safe_dump(compose, sort_keys=False, width=120)).encode())
+
+
+def container_defaults(
+    cname: str, cspec: ContainerSpec, spec: ServiceSpec, platform: Platform, services: list[ServiceSpec]
+) -> dict[str, Any]:
+    """What every container gets from service.yaml and settings, before the template's own keys."""
+    settings = platform.settings
+    out: dict[str, Any] = {
+        "image": resolve_image(cname, cspec.image, settings),
+        "container_name": f"ai-platform-{cname}",
+        "restart": "no" if cspec.oneshot else "unless-stopped",
+        "networks": list(cspec.networks),
+        "labels": {**_labels(spec), f"{LABEL}.container": cname},
+        "logging": {
+            "driver": "json-file",
+            "options": {"max-size": settings.docker_log_max_size, "max-file": str(settings.docker_log_max_file)},
+        },
+    }
+    if cspec.publish:
+        out["ports"] = list(cspec.publish)
+    if cspec.host_ollama:
+        out["extra_hosts"] = ["host.docker.internal:host-gateway"]
+    if cspec.healthcheck:
+        out["healthcheck"] = {
+            "test": list(cspec.healthcheck),
+            "interval": "5s",
+            "timeout": "5s",
+            "retries": 3,
+            "start_period": f"{cspec.health_timeout}s",
+        }
+    depends = _depends_on(spec, platform, services)
+    if depends:
+        out["depends_on"] = depends
+    return out
+
+
+def _depends_on(spec: ServiceSpec, platform: Platform, services: list[ServiceSpec]) -> dict[str, Any]:
+    enabled = {s.name: s for s in services}
+    gpu = platform.hardware.gpu_available
+    out: dict[str, Any] = {}
+    for dep_name in spec.depends_on:
+        dep = enabled[dep_name]
+        for cname, cspec in dep.containers.items():
+            if cspec.requires_gpu and not gpu:
+                continue
+            if cspec.oneshot:
+                condition = "service_completed_successfully"
+            elif cspec.healthcheck:
+                condition = "service_healthy"
+            else:
+                condition = "service_started"
+            out[cname] = {"condition": condition}
+    return out
+
+
+def resolve_image(container: str, image: str, settings: Settings) -> str:
+    """An explicit `images:` override wins; else the catalog image, behind the registry mirror when one is set."""
+    if container in settings.images:
+        return settings.images[container]
+    if settings.registry_mirror:
+        return f"{settings.registry_mirror.rstrip('/')}/{image}"
+    return image
+
+
+def _labels(spec: ServiceSpec) -> dict[str, str]:
+    return {f"{LABEL}.managed": "true", f"{LABEL}.service": spec.name}
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Template keys over defaults: mappings merge, lists append, scalars replace."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        elif isinstance(value, list) and isinstance(out.get(key), list):
+            out[key] = [*out[key], *value]
+        else:
+            out[key] = value
+    return out
+
+
+def _ordered(container: dict[str, Any]) -> list[str]:
+    known = [key for key in CONTAINER_KEY_ORDER if key in container]
+    return known + sorted(key for key in container if key not in CONTAINER_KEY_ORDER)
+
+
+def _check_ports(spec: ServiceSpec, cname: str, container: dict[str, Any]) -> None:
+    for mapping in container.get("ports", []):
+        text = str(mapping)
+        if spec.tier != "proxy" and not text.startswith("127.0.0.1:"):
+            raise UserError(
+                f"templates/services/{spec.name}: {cname} publishes {text!r} on all interfaces.",
+                "Only the proxy (Caddy) may; publish other ports as 127.0.0.1:HOST:CONTAINER.",
+            )
+
+
+def _networks(services: dict[str, Any]) -> list[str]:
+    return sorted({net for container in services.values() for net in container.get("networks", [])})

@@ -1,0 +1,54 @@
+"""The config-hash label of a container: its compose definition, its volumes and the config files it mounts.
+
+Render writes it; status recomputes it from generated/ as it is now, so a hand edit there shows up as drift.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from aiplatform.generated.files import Tree
+from aiplatform.inputs.catalog import ServiceSpec
+
+LABEL = "ai-platform"
+
+
+def config_hash_of(container: dict[str, Any], volumes: dict[str, Any], files: Tree) -> str:
+    """A container's config-hash label: its compose definition (without this label), its service's volumes and the
+    config files it mounts. Per container, so a changed init script recreates postgres-init, not Postgres."""
+    digest = hashlib.sha256(json.dumps([container, volumes], sort_keys=True).encode())
+    for path, file in sorted(files.items()):
+        digest.update(path.encode() + b"\0" + file.data + b"\0" + oct(file.mode).encode())
+    return digest.hexdigest()[:16]
+
+
+def owned_files(spec: ServiceSpec, tree: Tree) -> Tree:
+    """The files of `tree` that belong to `spec` (its `files:`; `{name}` patterns match any database name)."""
+    patterns = [re.compile(re.escape(f.path).replace(re.escape("{name}"), "[^/]+") + "$") for f in spec.files]
+    return {path: file for path, file in tree.items() if any(p.match(path) for p in patterns)}
+
+
+def mounted_files(container: dict[str, Any], files: Tree, root: Path) -> Tree:
+    """The files of `files` (paths relative to the root) that the container bind-mounts, directly or in a folder."""
+    mounts = []
+    for volume in container.get("volumes", []):
+        source = Path(str(volume).split(":", 1)[0])
+        if source.is_absolute() and source.is_relative_to(root):
+            mounts.append(source.relative_to(root).as_posix())
+    return {path: file for path, file in files.items() if any(path == m or path.startswith(m + "/") for m in mounts)}
+
+
+def expected_hashes(spec: ServiceSpec, compose: dict[str, Any], tree: Tree, root: Path) -> dict[str, str]:
+    """Recompute each container's config hash from generated/ as it is now (a hand edit there changes it)."""
+    owned = owned_files(spec, tree)
+    hashes = {}
+    for name, container in (compose.get("services") or {}).items():
+        plain = copy.deepcopy(container)
+        (plain.get("labels") or {}).pop(f"{LABEL}.config-hash", None)
+        hashes[name] = config_hash_of(plain, compose.get("volumes") or {}, mounted_files(plain, owned, root))
+    return hashes

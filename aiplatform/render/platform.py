@@ -1,0 +1,141 @@
+"""What render works from (Platform) and the values derived from it for the whole platform: addresses and URLs,
+master.env, the hardware reading, the secrets the enabled services want. No templates here."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiplatform import __version__
+from aiplatform.inputs.catalog import Catalog, SecretSpec, ServiceSpec
+from aiplatform.inputs.hardware import Hardware, HardwareReport
+from aiplatform.inputs.secrets import PLATFORM_SECRETS, service_secrets
+from aiplatform.inputs.settings import Settings
+from aiplatform.paths import TEMPLATES_DIR
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Everything render needs, already resolved. `secret_names` are the keys of credentials.env (no values)."""
+
+    settings: Settings
+    tier: str
+    catalog: Catalog
+    hardware: Hardware
+    host_ip: str
+    secrets: Mapping[str, str]
+    templates_dir: Path = TEMPLATES_DIR
+    version: str = __version__
+
+    @property
+    def address(self) -> str:
+        """Where users reach the platform: the domain, or the host's IP."""
+        return self.settings.domain or self.host_ip
+
+    @property
+    def uses_ip(self) -> bool:
+        return self.settings.is_ip_domain() or not self.settings.domain
+
+
+def enabled_services(platform: Platform) -> list[ServiceSpec]:
+    return platform.catalog.enabled(platform.settings.services)
+
+
+def ollama_needs_firewall(settings: Settings) -> bool:
+    """Ollama bound beyond loopback and not meant for the LAN: its port must be limited to this host and Docker."""
+    return not ipaddress.ip_address(settings.ollama_bind).is_loopback and not settings.ollama_expose_lan
+
+
+def ollama_base_url(settings: Settings) -> str:
+    return f"http://host.docker.internal:{settings.ollama_port}"
+
+
+def routes(platform: Platform, services: list[ServiceSpec]) -> list[dict[str, Any]]:
+    """Caddy site blocks: one per enabled service with a route, with the address it is served at."""
+    out = []
+    for spec in services:
+        if spec.route:
+            out.append({"service": spec.name, "site": site_address(platform, spec), "route": spec.route})
+    return out
+
+
+def site_address(platform: Platform, spec: ServiceSpec) -> str:
+    """`sub.domain` (a domain) or `host:port` (an IP); http:// in front when TLS is off."""
+    assert spec.route is not None
+    mode = platform.settings.ssl_mode
+    if platform.uses_ip:
+        port = spec.route.ip_port
+        if mode == "none":
+            port = 80 if port == 443 else port
+            return f"http://{platform.address}:{port}"
+        return f"https://{platform.address}:{port}"
+    host = f"{spec.route.subdomain}.{platform.address}" if spec.route.subdomain else platform.address
+    return f"http://{host}" if mode == "none" else host
+
+
+def public_url(platform: Platform, spec: ServiceSpec) -> str:
+    site = site_address(platform, spec)
+    if site.startswith("http"):
+        return re.sub(r":(80|443)$", "", site)
+    return f"https://{site}"
+
+
+def master_env(platform: Platform, services: list[ServiceSpec]) -> dict[str, object]:
+    """Every non-secret setting as the original scripts' keys (paths, domain, tier, hosts and ports, flags)."""
+    settings = platform.settings
+    hw = platform.hardware
+    root = settings.root
+    enabled = {spec.name for spec in services}
+    values: dict[str, object] = {
+        "AI_PLATFORM_VERSION": platform.version,
+        "BASE_DIR": root,
+        "CONFIG_DIR": root / "config",
+        "DOCKER_DIR": root / "docker",
+        "DATA_DIR": root / "data",
+        "LOGS_DIR": root / "logs",
+        "SCRIPTS_DIR": root / "scripts",
+        "BACKUPS_DIR": root / "backups",
+        "DOMAIN_NAME": platform.address,
+        "HOST_IP": platform.host_ip,
+        "SSL_MODE": settings.ssl_mode,
+        "SYSTEM_TIER": platform.tier,
+        "GPU_AVAILABLE": hw.gpu_available,
+        "CPU_CORES": hw.cpu_cores,
+        "TOTAL_RAM_GB": hw.ram_gb,
+        "ADMIN_EMAIL": settings.admin_email,
+        "ADMIN_NAME": settings.admin_name,
+        "POSTGRES_HOST": "postgres",
+        "POSTGRES_PORT": 5432,
+        "REDIS_HOST": "redis",
+        "REDIS_PORT": 6379,
+        "QDRANT_HOST": "qdrant",
+        "QDRANT_PORT": 6333,
+        "OLLAMA_HOST": f"{settings.ollama_bind}:{settings.ollama_port}",
+        "OLLAMA_PORT": settings.ollama_port,
+        "OLLAMA_BASE_URL": ollama_base_url(settings),
+        "LITELLM_HOST": "litellm",
+        "LITELLM_PORT": 4000,
+        "DEFAULT_MODELS": ",".join(settings.models),
+        "EMBEDDING_MODEL": settings.embedding_model,
+    }
+    for name in platform.catalog.optional:
+        values[f"ENABLE_{name.upper().replace('-', '_')}"] = name in enabled
+    return values
+
+
+def hardware_env(platform: Platform) -> dict[str, object]:
+    """The hardware reading render used, in hardware-profile.env's keys (the tier is the hardware's own)."""
+    hw = platform.hardware
+    return HardwareReport(hw, hw.tier, tuple(platform.settings.models), 0.0).env()
+
+
+def wanted_secrets(platform: Platform) -> list[SecretSpec]:
+    """Every secret the enabled services need, platform secrets first."""
+    found = list(PLATFORM_SECRETS)
+    for spec in enabled_services(platform):
+        found.extend(service_secrets(spec))
+    return found

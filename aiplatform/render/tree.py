@@ -1,0 +1,107 @@
+"""Render the whole platform tree: settings + catalog + hardware + secrets in, {relative path: file} out. Pure.
+
+Each enabled service gives its compose file (compose.py) and the config files it owns; the platform adds master.env,
+credentials.env, the hardware reading and the Ollama drop-in, firewall script and AppArmor profile.
+
+Templates see settings and names, never secret values: compose files say `${VAR}`, LiteLLM `os.environ/VAR`,
+init scripts read the environment. Only config/credentials.env holds values.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jinja2
+
+from aiplatform.envfile import format_env
+from aiplatform.generated.files import RenderedFile, Tree
+from aiplatform.inputs.catalog import ServiceSpec
+from aiplatform.render.compose import compose_file
+from aiplatform.render.platform import (
+    Platform,
+    enabled_services,
+    hardware_env,
+    master_env,
+    ollama_base_url,
+    ollama_needs_firewall,
+    public_url,
+    routes,
+)
+from aiplatform.render.templates import environment, header, render_template
+
+
+def render_tree(platform: Platform) -> Tree:
+    """The complete generated/ tree (without the stamp) for this platform."""
+    env = environment(platform.templates_dir)
+    services = enabled_services(platform)
+    context = _context(platform, services)
+    tree: Tree = {}
+    for spec in services:
+        files = _service_files(env, spec, context, services)
+        compose = compose_file(env, spec, context, platform, services, files)
+        tree[f"docker/docker-compose.{spec.name}.yml"] = compose
+        tree.update(files)
+    tree["config/master.env"] = RenderedFile(format_env(master_env(platform, services), header("settings")).encode())
+    tree["config/credentials.env"] = RenderedFile(
+        format_env(
+            platform.secrets, "Secrets of the platform, generated once and kept: mode 0600, never commit."
+        ).encode(),
+        0o600,
+    )
+    tree["config/hardware-profile.env"] = RenderedFile(
+        format_env(hardware_env(platform), header("the hardware reading")).encode()
+    )
+    for name, template in (("override.conf", "ollama-override.conf.j2"), ("apparmor-ollama", "apparmor-ollama.j2")):
+        tree[f"config/ollama/{name}"] = RenderedFile(render_template(env, f"platform/{template}", context).encode())
+    if context["ollama_firewall"]:
+        script = render_template(env, "platform/ollama-firewall.sh.j2", context)
+        tree["scripts/ollama-firewall.sh"] = RenderedFile(script.encode(), 0o755)
+    tree[".gitignore"] = RenderedFile(b"# Secrets stay out of version control.\nconfig/credentials.env\n")
+    return dict(sorted(tree.items()))
+
+
+def _context(platform: Platform, services: list[ServiceSpec]) -> dict[str, Any]:
+    settings = platform.settings
+    root = settings.root
+    names = [spec.name for spec in services]
+    return {
+        "settings": settings,
+        "tier": platform.tier,
+        "hardware": platform.hardware,
+        "gpu": platform.hardware.gpu_available,
+        "address": platform.address,
+        "uses_ip": platform.uses_ip,
+        "host_ip": platform.host_ip,
+        "root": str(root),
+        "paths": {name: str(root / name) for name in ("config", "docker", "data", "logs", "scripts", "backups")},
+        "enabled": names,
+        "services": {spec.name: spec for spec in services},
+        "routes": routes(platform, services),
+        "databases": [(spec, db) for spec in services for db in spec.databases],
+        "secret_names": sorted(platform.secrets),
+        "ollama_base_url": ollama_base_url(settings),
+        "ollama_firewall": ollama_needs_firewall(settings),
+        "public_url": lambda name: public_url(platform, platform.catalog.services[name]),
+        "public_host": lambda name: re.sub(r"^https?://", "", public_url(platform, platform.catalog.services[name])),
+        "version": platform.version,
+    }
+
+
+# --- compose files ---------------------------------------------------------------------------------------------
+
+
+def _service_files(
+    env: jinja2.Environment, spec: ServiceSpec, context: dict[str, Any], services: list[ServiceSpec]
+) -> Tree:
+    files: Tree = {}
+    for file in spec.files:
+        template = f"services/{spec.name}/{file.template}"
+        if file.each == "database":
+            for owner, db in context["databases"]:
+                text = render_template(env, template, {**context, "service": spec, "owner": owner, "db": db})
+                files[file.path.format(name=db.name)] = RenderedFile(text.encode(), file.mode)
+        else:
+            text = render_template(env, template, {**context, "service": spec})
+            files[file.path] = RenderedFile(text.encode(), file.mode)
+    return files
