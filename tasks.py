@@ -12,16 +12,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from invoke import task
+from invoke import Task, task
 from invoke.exceptions import Exit
 
 from aiplatform import __version__
 from aiplatform.cli import console, prompts, tables
+from aiplatform.commands import INV
 from aiplatform.errors import UserError
 from aiplatform.inputs.context import Context
-from aiplatform.inputs.hardware import format_profile_env, report_for
-from aiplatform.inputs.settings import parse_assignments
 from aiplatform.paths import ANSWERS_FILE, GENERATED_DIR, HARDWARE_PROFILE
+
+# One meaning per letter in every task; flags not listed here have no short form.
+SHORT_FLAGS = {"yes": "y", "dry_run": "n", "json_": "j", "root": "r", "out": "o", "answers": "a", "set": "s"}
+
+
+class PlatformTask(Task):  # type: ignore[misc]
+    """A task whose short flags come from SHORT_FLAGS instead of invoke's first-free-letter guess."""
+
+    def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        short = SHORT_FLAGS.get(name)
+        opts["names"] = [opts["names"][0], *([short] if short else [])]
+        return opts
 
 
 def user_errors(body: Callable[..., Any]) -> Callable[..., Any]:
@@ -36,11 +48,20 @@ def user_errors(body: Callable[..., Any]) -> Callable[..., Any]:
             if exc.fix:
                 console.err.print(f"  {exc.fix}", markup=False)
             raise Exit(code=exc.exit_code) from None
-        except KeyboardInterrupt:
-            console.error("interrupted")
+        except (KeyboardInterrupt, EOFError):
+            console.error("interrupted: nothing more was done")
             raise Exit(code=130) from None
 
     return wrapper
+
+
+def platform_task(*args: Any, **kwargs: Any) -> Any:
+    """@task with PlatformTask's short flags; the body's UserErrors become messages."""
+
+    def decorate(body: Callable[..., Any]) -> Any:
+        return task(*args, klass=PlatformTask, **kwargs)(user_errors(body))
+
+    return decorate
 
 
 def _context(
@@ -48,12 +69,22 @@ def _context(
     root: str | None = None,
     profile: str | None = None,
     settings: list[str] | None = None,
+    out: Path = GENERATED_DIR,
     **kwargs: Any,
 ) -> Context:
+    from aiplatform.inputs.settings import parse_assignments
+
     flags: dict[str, Any] = parse_assignments(settings or [])
-    flags.update({key: value for key, value in (("root", root), ("profile", profile)) if value})
+    if root is not None:
+        flags["root"] = root
+    if profile:
+        flags["profile"] = profile
     kwargs.setdefault("answers_must_exist", bool(answers))  # a path given explicitly that is not there: a typo
-    return Context(answers=Path(answers) if answers else ANSWERS_FILE, flags=flags, **kwargs)
+    return Context(answers=Path(answers) if answers else ANSWERS_FILE, flags=flags, generated=out, **kwargs)
+
+
+def _out(out: str | None) -> Path:
+    return Path(out) if out else GENERATED_DIR
 
 
 def _print_json(data: Any) -> None:
@@ -62,7 +93,8 @@ def _print_json(data: Any) -> None:
 
 _HELP = {
     "answers": f"answers file (default: {ANSWERS_FILE.name} in the project)",
-    "root": "platform root on the host (default /mnt/data/ai-platform, env AI_PLATFORM_ROOT)",
+    "root": "platform root on the host (default: the one generated/ was rendered for, else /mnt/data/ai-platform; "
+    "env AI_PLATFORM_ROOT)",
     "profile": "tier profile: auto, minimal, standard or performance",
     "set": "set one setting, KEY=VALUE (repeatable; highest precedence)",
     "json": "print JSON instead of a table",
@@ -76,13 +108,23 @@ def _help(*names: str, **extra: str) -> dict[str, str]:
     return {**{name: _HELP[name] for name in names}, **extra}
 
 
-@task(
+@platform_task
+def version(c):
+    """Print the tool's version (`inv --version` prints invoke's own)."""
+    import invoke
+
+    console.out.print(f"ai-platform {__version__} (invoke {invoke.__version__}, Python {sys.version.split()[0]})")
+
+
+@platform_task(
     help=_help("root", "json", "set", write=f"write <root>/{HARDWARE_PROFILE} (needs write access to the root)"),
     iterable=["set"],
 )
-@user_errors
 def detect(c, root=None, json_=False, write=False, set=None):
     """Measure this host (CPU, RAM, disk, NVIDIA GPUs); pick its tier and default models. Read-only unless --write."""
+    from aiplatform.host.runner import Runner
+    from aiplatform.inputs.hardware import format_profile_env, report_for
+
     ctx = _context(root=root, settings=set, live_hardware=True)
     settings = ctx.resolved.settings
     hardware, source = ctx.hardware_at(settings.root)
@@ -94,30 +136,25 @@ def detect(c, root=None, json_=False, write=False, set=None):
     for warning in report.warnings:
         console.warn(warning)
     if write:
-        from aiplatform.host import hostfs
-
-        target = settings.root / HARDWARE_PROFILE
-        hostfs.write_file(target, format_profile_env(report, __version__).encode(), 0o644)
-        console.ok(f"wrote {target}")
+        Runner().write(settings.root / HARDWARE_PROFILE, format_profile_env(report, __version__).encode(), 0o644)
 
 
-@task(help=_help("answers", "profile", "root", "json", "set"), iterable=["set"])
-@user_errors
-def settings(c, answers=None, profile=None, root=None, json_=False, set=None):
-    """Show the merged settings and where each value comes from (default, profile, answers, env, flag)."""
-    resolved = _context(answers, root, profile, set).resolved
+@platform_task(help=_help("answers", "profile", "root", "out", "json", "set"), iterable=["set"])
+def settings(c, answers=None, profile=None, root=None, out=None, json_=False, set=None):
+    """Show the merged settings and where each value comes from (default, profile, answers, env, flag, ...)."""
+    ctx = _context(answers, root, profile, set, out=_out(out))
+    resolved = ctx.resolved
+    stored = ctx.stored_secrets()
     if json_:
+        rows = resolved.table(stored)
         _print_json(
-            {
-                "tier": resolved.tier,
-                "settings": {key: {"value": value, "source": source} for key, value, source in resolved.table()},
-            }
+            {"tier": resolved.tier, "settings": {key: {"value": value, "source": src} for key, value, src in rows}}
         )
     else:
-        console.out.print(tables.settings_table(resolved))
+        console.out.print(tables.settings_table(resolved, stored))
 
 
-@task(
+@platform_task(
     help=_help(
         "answers",
         "profile",
@@ -128,7 +165,6 @@ def settings(c, answers=None, profile=None, root=None, json_=False, set=None):
     ),
     iterable=["set"],
 )
-@user_errors
 def render(c, answers=None, profile=None, root=None, out=None, no_input=False, set=None):
     """Render the whole platform tree into generated/ from templates, profiles and settings. Touches nothing else."""
     from aiplatform.generated import build
@@ -136,37 +172,38 @@ def render(c, answers=None, profile=None, root=None, out=None, no_input=False, s
     asks = not no_input and sys.stdin.isatty()
     if answers and not Path(answers).exists() and not asks:
         console.warn(f"{answers} does not exist: rendering without an answers file (defaults, environment, flags).")
-    ctx = _context(answers, root, profile, set, answers_must_exist=False)
-    result = build.render_command(ctx, Path(out) if out else GENERATED_DIR, interactive=not no_input)
+    ctx = _context(answers, root, profile, set, out=_out(out), answers_must_exist=False)
+    result = build.render_command(ctx, _out(out), interactive=not no_input)
+    for warning in result.warnings:
+        console.warn(warning)
     console.out.print(tables.render_summary(result))
 
 
-@task(help=_help("root", "out", exit_code="exit 1 when the root differs from generated/"))
-@user_errors
-def diff(c, root=None, out=None, exit_code=False):
+@platform_task(
+    help=_help(
+        "root",
+        "out",
+        exit_code="exit 1 when the root differs from generated/",
+        stat="only the list of files with lines added and removed",
+    )
+)
+def diff(c, root=None, out=None, exit_code=False, stat=False):
     """Show what `inv deploy` would change in the root: a unified diff of generated/ against it, secrets masked."""
     from aiplatform.generated import build
     from aiplatform.generated.diff import diff_trees
 
-    out_dir = Path(out) if out else GENERATED_DIR
+    out_dir = _out(out)
     target = build.rendered_root(out_dir, root)
     stale = build.stale_reason(out_dir)
     if stale:
         console.warn(stale)
     result = diff_trees(out_dir, target)
-    console.out.print(tables.diff_report(result, out_dir, target))
+    console.out.print(tables.diff_report(result, out_dir, target, stat=stat))
     if exit_code and result.differs:
         raise Exit(code=1)
 
 
-def _generated(out: str | None, root: str | None) -> tuple[Path, Path]:
-    from aiplatform.generated import build
-
-    out_dir = Path(out) if out else GENERATED_DIR
-    return out_dir, build.rendered_root(out_dir, root)
-
-
-@task(
+@platform_task(
     help=_help(
         "root",
         "out",
@@ -176,7 +213,6 @@ def _generated(out: str | None, root: str | None) -> tuple[Path, Path]:
         timeout="seconds to wait for health (default: the slowest service's start period + 60)",
     )
 )
-@user_errors
 def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=None):
     """Apply generated/ to the root (changed files backed up), then start services in tiers and wait for health."""
     from aiplatform.engine import deploy as deploying
@@ -186,47 +222,35 @@ def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=
 
     if timeout is not None and not str(timeout).isdigit():
         raise UserError(f"--timeout {timeout!r}: expected a number of seconds, like --timeout 300.")
-    out_dir, target = _generated(out, root)
-    stale = build.stale_reason(out_dir)
+    out_dir = _out(out)
     options = deploying.DeployOptions(
         out=out_dir,
-        root=target,
+        root=build.rendered_root(out_dir, root),
         yes=yes,
         dry_run=dry_run,
         timeout=int(timeout) if timeout else None,
         only=[name.strip() for name in only.split(",") if name.strip()] if only else None,
     )
     ui = prompts.DeployConsole(interactive=sys.stdin.isatty())
-    result = deploying.deploy(options, Runner(dry_run=dry_run), stale, ui)
+    result = deploying.deploy(options, Runner(dry_run=dry_run), build.stale_reason(out_dir), ui)
     if dry_run:
-        console.out.print("Dry run: nothing was changed.")
+        console.out.print(f"Dry run: nothing was changed in {options.root} or Docker.")
         return
-    console.out.print(tables.deploy_report(result, (read_stamp(out_dir) or {}).get("urls", {})))
+    console.out.print(tables.deploy_report(result, read_stamp(out_dir)))
     if not result.ok:
         raise Exit(code=1)
 
 
-def _cleanup_root(root: str | None) -> Path:
-    """--root, else the root generated/ was rendered for, else the settings' root."""
-    from aiplatform.generated import build
-
-    if root:
-        return Path(root).expanduser().absolute()
-    try:
-        return build.rendered_root(GENERATED_DIR)
-    except UserError:
-        return _context().resolved.settings.root
-
-
-@task(help=_help("root", "out", "json"))
-@user_errors
+@platform_task(help=_help("root", "out", "json"))
 def status(c, root=None, out=None, json_=False):
     """For each service of generated/: state, health, image, ports, URL and drift; orphans. Exit 1 if unhealthy."""
     from aiplatform.engine.docker import Docker, require_engine
     from aiplatform.engine.status import platform_status
+    from aiplatform.generated import build
     from aiplatform.host.runner import Runner
 
-    out_dir, target = _generated(out, root)
+    out_dir = _out(out)
+    target = build.rendered_root(out_dir, root)
     docker = Docker(Runner())
     require_engine(docker)
     report = platform_status(out_dir, target, _context(root=str(target)).catalog, docker)
@@ -238,7 +262,7 @@ def status(c, root=None, out=None, json_=False):
         raise Exit(code=1)
 
 
-@task(
+@platform_task(
     help=_help(
         "root",
         "yes",
@@ -247,32 +271,23 @@ def status(c, root=None, out=None, json_=False):
         images="also delete the images the platform's containers used",
     )
 )
-@user_errors
 def cleanup(c, root=None, yes=False, dry_run=False, purge=False, images=False):
     """Remove the platform's containers and networks (by label); volumes and data only with --purge. No packages."""
     from aiplatform.engine import cleanup as cleaning
-    from aiplatform.engine.docker import Docker, require_engine
+    from aiplatform.engine.docker import Docker
     from aiplatform.host.runner import Runner
 
-    target = _cleanup_root(root)
+    target = Path(root).expanduser().absolute() if root else _context().resolved.settings.root
     docker = Docker(Runner(dry_run=dry_run))
-    require_engine(docker)
     plan = cleaning.make_plan(docker, target, purge, images)
     console.out.print(tables.cleanup_plan(plan))
     if plan.empty:
-        console.out.print("Nothing to remove: no container, network or volume carries the platform's label.")
+        labelled = "" if plan.no_engine else ": no container, network or volume carries the platform's label"
+        console.out.print(f"Nothing to remove{labelled}.")
         return
     if not (yes or dry_run):
-        if not sys.stdin.isatty():
-            raise UserError(
-                "cleanup deletes things and no one is at a terminal to confirm.",
-                "Run `inv cleanup --yes` (see the plan first with `inv cleanup --dry-run`).",
-            )
-        from rich.prompt import Confirm
-
         question = "Delete all of the above, including DATA?" if purge else "Remove the containers and networks above?"
-        if not Confirm.ask(question, default=False, console=console.out):
-            raise UserError("Cancelled: nothing was removed.")
+        prompts.confirm(question, "cleanup deletes things", f"{INV} cleanup --yes", f"{INV} cleanup --dry-run")
     result = cleaning.remove(docker, plan)
     if dry_run:
         console.out.print("Dry run: nothing was removed.")
@@ -280,7 +295,7 @@ def cleanup(c, root=None, yes=False, dry_run=False, purge=False, images=False):
     console.out.print(tables.cleanup_summary(result, cleaning.kept(docker, target, purge, images)))
 
 
-@task(
+@platform_task(
     help=_help(
         "yes",
         "dry_run",
@@ -296,7 +311,6 @@ def cleanup(c, root=None, yes=False, dry_run=False, purge=False, images=False):
     ),
     iterable=["set"],
 )
-@user_errors
 def setup(
     c,
     yes=False,
@@ -345,19 +359,18 @@ def setup(
         raise Exit(code=1)
 
 
-@task(help=_help("root", "out", "json", ollama_url="check this Ollama URL instead of the local service"))
-@user_errors
+@platform_task(help=_help("root", "out", "json", ollama_url="check this Ollama URL instead of the local service"))
 def doctor(c, root=None, out=None, ollama_url=None, json_=False):
     """Read-only checks of setup and deploy: Docker, compose, NVIDIA, Ollama's three steps, ports, disk, old roots."""
     from aiplatform.host.doctor import run_doctor
     from aiplatform.host.runner import Runner
 
-    ctx = _context(root=root, live_hardware=True)
+    ctx = _context(root=root, out=_out(out), live_hardware=True)
     settings = ctx.resolved.settings
     found = run_doctor(
         runner=Runner(),
         root=settings.root,
-        out=Path(out) if out else GENERATED_DIR,
+        out=_out(out),
         gpu=ctx.hardware.gpu_available,
         ollama_url=ollama_url,
         ollama_port=settings.ollama_port,
@@ -365,6 +378,6 @@ def doctor(c, root=None, out=None, ollama_url=None, json_=False):
     if json_:
         _print_json({"ok": all(c.status != "fail" for c in found), "checks": [c.as_dict() for c in found]})
     else:
-        console.out.print(tables.checks_table(found, title="Doctor"))
+        console.out.print(tables.checks_table(found, title=f"Doctor (root {settings.root})"))
     if any(check.status == "fail" for check in found):
         raise Exit(code=1)

@@ -13,18 +13,22 @@ from pathlib import Path
 
 from aiplatform.errors import UserError
 
-_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def format_env(values: Mapping[str, object], header: str = "") -> str:
     """Render `values` as KEY=value lines in the given order; `header` becomes leading comment lines."""
     lines = [f"# {line}".rstrip() for line in header.splitlines()] if header else []
     for key, value in values.items():
-        if not _KEY.match(key):
-            raise ValueError(f"not a valid environment variable name: {key!r}")
+        if not _KEY.fullmatch(key):
+            raise UserError(f"{key!r} is not a valid environment variable name (letters, digits and _).")
         text = _as_text(value)
-        if "\n" in text or "\r" in text:
-            raise ValueError(f"{key}: a value in an env file cannot span lines")
+        if "\n" in text or "\r" in text or "\0" in text:
+            # the value is not shown: it may be a secret
+            raise UserError(
+                f"The value of {key} holds a line break (or a NUL), which no env file can hold.",
+                f"Give {key} as one line (AI_PLATFORM_{key}, --set or the questionnaire).",
+            )
         lines.append(f"{key}={shlex.quote(text) if text else ''}")
     return "\n".join(lines) + "\n"
 
@@ -38,6 +42,7 @@ def _as_text(value: object) -> str:
 def parse_env(text: str, source: str = "env file") -> dict[str, str]:
     """Read KEY=value lines as a shell would (quotes removed, nothing expanded); comments and blanks are skipped."""
     values: dict[str, str] = {}
+    lines: dict[str, int] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -45,9 +50,16 @@ def parse_env(text: str, source: str = "env file") -> dict[str, str]:
         if line.startswith("export "):
             line = line[len("export ") :].lstrip()
         key, sep, rest = line.partition("=")
-        if not sep or not _KEY.match(key):
+        if not sep or not _KEY.fullmatch(key):
             # the line itself is not shown: in credentials.env it may hold a secret
             raise UserError(f"{source} line {number}: expected KEY=value (a name of letters, digits and _).")
+        if key in lines:
+            # bash, compose and this reader would each take the last one silently: with secrets, say which is meant
+            raise UserError(
+                f"{source} line {number}: {key} is set again (first on line {lines[key]}).",
+                f"Keep one of the two lines in {source} (the value in use so far is the last one).",
+            )
+        lines[key] = number
         values[key] = _parse_value(rest, f"{source} line {number}", key)
     return values
 

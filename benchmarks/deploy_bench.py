@@ -178,7 +178,8 @@ def bench(base: Path) -> int:
     root, out, answers = base / "root", base / "generated", base / "answers.yaml"
     answers.write_text(yaml.safe_dump({"services": [], "images": stand_in_images()}))
     inv("render", "--no-input", "--answers", str(answers), "--root", str(root), "--out", str(out))
-    services = (read_stamp(out) or {})["services"]
+    stamp = read_stamp(out)
+    services = stamp.services if stamp else []
 
     deploy, output = inv("deploy", "--out", str(out), "--yes")
     created, _, up = counts(output)

@@ -14,13 +14,17 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from aiplatform.render.platform import enabled_services
+from aiplatform.commands import INV, SUDO_INV
+from aiplatform.paths import CREDENTIALS_ENV
+from aiplatform.render.platform import enabled_services, public_url
 
 if TYPE_CHECKING:
     from aiplatform.engine.cleanup import CleanupPlan, CleanupResult
     from aiplatform.engine.deploy import DeployResult, Plan
     from aiplatform.engine.status import StatusReport
+    from aiplatform.generated.build import RenderResult
     from aiplatform.generated.diff import TreeDiff
+    from aiplatform.generated.stamp import Stamp
     from aiplatform.host.checks import Check
     from aiplatform.host.setup import SetupReport, Step
     from aiplatform.inputs.hardware import HardwareReport
@@ -53,13 +57,13 @@ def hardware_table(report: HardwareReport, source: str) -> Table:
     return table
 
 
-def settings_table(resolved: Resolved) -> Table:
+def settings_table(resolved: Resolved, stored: dict[str, str] | None = None) -> Table:
     title = f"Settings (tier {resolved.tier}" + (", detected" if resolved.detected_tier else "") + ")"
     table = Table(title=title, title_justify="left")
     table.add_column("key", style="bold")
     table.add_column("value")
     table.add_column("source")
-    for key, value, source in resolved.table():
+    for key, value, source in resolved.table(stored):
         shown = ", ".join(map(str, value)) if isinstance(value, list) else value
         if isinstance(value, dict):
             shown = ", ".join(f"{k}={v}" for k, v in value.items())
@@ -68,32 +72,75 @@ def settings_table(resolved: Resolved) -> Table:
     return table
 
 
-def render_summary(result: Any) -> Group:
-    """After `inv render`: services on, files created / changed / unchanged / removed, new secrets, next command."""
+def login_lines(url: str, admin: str, credentials: str) -> list[Text]:
+    """Where to log in, as whom, and where the password is (never the password itself)."""
+    return [
+        Text.assemble(("Open ", ""), (url, "bold"), f" and log in as {admin}"),
+        Text(f"  password: ADMIN_PASSWORD in {credentials} (`{SUDO_INV} settings` does not show it; sudo grep does)"),
+    ]
+
+
+def render_summary(result: RenderResult) -> Group:
+    """After `inv render`: the root, services on, files created / changed / removed, new secrets, login, next step."""
     written = result.written
     platform = result.rendered.platform
-    lines = [
-        f"Rendered {escape(str(result.out))} "
-        f"(tier {platform.tier}, {platform.address}, TLS {platform.settings.ssl_mode})",
-        "Services: " + ", ".join(spec.name for spec in enabled_services(platform)),
-        f"Files: {len(written.created)} created, {len(written.changed)} changed, {len(written.unchanged)} unchanged"
-        + (f", {len(written.removed)} removed" if written.removed else ""),
+    parts: list[Any] = [
+        Text(
+            f"Rendered {result.out} for root {result.root} "
+            f"(tier {platform.tier}, {platform.address}, TLS {platform.settings.ssl_mode})"
+        ),
+        Text("Services: " + ", ".join(spec.name for spec in enabled_services(platform))),
+        Text(
+            f"Files: {len(written.created)} created, {len(written.changed)} changed, "
+            f"{len(written.unchanged)} unchanged" + (f", {len(written.removed)} removed" if written.removed else "")
+        ),
     ]
     for label, paths in (("created", written.created), ("changed", written.changed), ("removed", written.removed)):
-        lines += [f"  [green]{label}[/] {escape(path)}" for path in paths if len(paths) <= 40]
+        parts += [Text.assemble("  ", (label, "green"), f" {path}") for path in paths if len(paths) <= 40]
     changes = result.rendered.secret_changes
     if changes.added:
-        lines.append("New secrets (in config/credentials.env, mode 0600): " + ", ".join(changes.added))
+        parts.append(Text("New secrets (in config/credentials.env, mode 0600): " + ", ".join(changes.added)))
     if changes.changed:
-        lines.append("Secrets changed: " + ", ".join(changes.changed))
-    lines.append("Next: [bold]inv diff[/] to review what would change on the host, then [bold]sudo inv deploy[/].")
-    return Group(*(Text.from_markup(line) for line in lines))
+        parts.append(Text("Secrets changed: " + ", ".join(changes.changed)))
+    webui = platform.catalog.services.get("open-webui")
+    if webui is not None:
+        parts += login_lines(
+            public_url(platform, webui),
+            platform.settings.admin_email,
+            f"{result.out / CREDENTIALS_ENV} (after deploy: {result.root / CREDENTIALS_ENV}, root only)",
+        )
+    parts.append(
+        Text.assemble(
+            "Next: ",
+            (f"{INV} diff", "bold"),
+            " to review what would change on the host, then ",
+            (f"{SUDO_INV} deploy", "bold"),
+            ".",
+        )
+    )
+    return Group(*parts)
 
 
-def diff_report(result: TreeDiff, generated: Path, root: Path) -> Group:
-    """A colored unified diff per file, then the secret names that change and a one-line summary."""
+def diff_report(result: TreeDiff, generated: Path, root: Path, stat: bool = False) -> Group:
+    """A colored unified diff per file (with `stat`: one line per file, lines added and removed), then the secret
+    names that change and a one-line summary."""
     parts: list[Any] = []
-    for item in result.files:
+    if stat:
+        width = max((len(item.path) for item in result.files), default=0)
+        for item in result.files:
+            lines = item.text.splitlines()
+            added = sum(1 for line in lines if line.startswith("+") and not line.startswith("+++"))
+            removed = sum(1 for line in lines if line.startswith("-") and not line.startswith("---"))
+            parts.append(
+                Text.assemble(
+                    f" {item.path:{width}} | {item.status:7} ",
+                    (f"+{added}", "green"),
+                    " ",
+                    (f"-{removed}", "red"),
+                    f"  {item.note}" if item.note else "",
+                )
+            )
+    for item in [] if stat else result.files:
         title = f"[bold]{item.status}[/] {escape(item.path)}" + (f" ({item.note})" if item.note else "")
         parts.append(Text.from_markup(title))
         for line in item.text.splitlines():
@@ -121,7 +168,7 @@ def diff_report(result: TreeDiff, generated: Path, root: Path) -> Group:
         parts.append(
             Text(
                 f"{root} would change: {counts['new']} new, {counts['changed']} changed, {counts['removed']} removed. "
-                "Apply with: sudo inv deploy",
+                f"Apply with: {SUDO_INV} deploy",
                 style="bold",
             )
         )
@@ -145,8 +192,9 @@ def checks_table(found: list[Check], title: str = "Preflight") -> Table:
     return table
 
 
-def deploy_report(result: DeployResult, urls: dict[str, dict[str, str]]) -> Group:
-    parts: list[Any] = []
+def deploy_report(result: DeployResult, stamp: Stamp | None) -> Group:
+    urls = stamp.urls if stamp else {}
+    parts: list[Any] = [Text(f"Root: {result.root}")]
     if result.backed_up and result.backup_dir:
         parts.append(Text(f"Backed up {len(result.backed_up)} replaced file(s) to {result.backup_dir}"))
     for failure in result.failures:
@@ -180,6 +228,11 @@ def deploy_report(result: DeployResult, urls: dict[str, dict[str, str]]) -> Grou
             style="bold",
         )
     )
+    webui = urls.get("open-webui", {})
+    if stamp is not None and stamp.admin_email and webui:
+        parts += login_lines(
+            webui.get("public") or webui.get("local", ""), stamp.admin_email, str(result.root / CREDENTIALS_ENV)
+        )
     return Group(*parts)
 
 
@@ -199,7 +252,9 @@ def status_table(report: StatusReport) -> Group:
         )
     parts: list[Any] = [table]
     if any(row.drift for row in report.rows):
-        parts.append(Text("Drift: running containers differ from generated/: run `sudo inv deploy`.", style="yellow"))
+        parts.append(
+            Text(f"Drift: running containers differ from generated/: run `{SUDO_INV} deploy`.", style="yellow")
+        )
     if report.orphans:
         parts.append(
             Text(
@@ -211,7 +266,7 @@ def status_table(report: StatusReport) -> Group:
     if report.root_differs:
         parts.append(
             Text(
-                f"The root differs from generated/ in {len(report.root_differs)} file(s): see `inv diff`.",
+                f"The root differs from generated/ in {len(report.root_differs)} file(s): see `{INV} diff`.",
                 style="yellow",
             )
         )
@@ -234,6 +289,10 @@ def _size(size: int) -> str:
 
 def cleanup_plan(plan: CleanupPlan) -> Group:
     lines = [Text("Cleanup plan", style="bold")]
+    if plan.no_engine:
+        lines.append(
+            Text(f"  Docker: not looked at ({plan.no_engine}): nothing of Docker's would be removed", style="yellow")
+        )
     lines.append(Text(f"  containers: {', '.join(name for _, name in plan.containers) or 'none'}"))
     lines.append(Text(f"  networks:   {', '.join(plan.networks) or 'none'}"))
     if plan.volumes:
@@ -250,7 +309,8 @@ def cleanup_plan(plan: CleanupPlan) -> Group:
     for path in plan.legacy:
         lines.append(
             Text(
-                f"  legacy root of the old scripts: {path} (kept; `inv cleanup --root {path} --purge` removes it)",
+                f"  legacy root of the old scripts: {path} "
+                f"(kept; `{SUDO_INV} cleanup --root {path} --purge` removes it)",
                 style="yellow",
             )
         )

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiplatform.engine.docker import Docker
+from aiplatform.commands import SUDO_INV
+from aiplatform.engine.docker import Docker, require_engine
 from aiplatform.errors import UserError
 from aiplatform.host import checks, hostfs
 from aiplatform.paths import LEGACY_ROOTS
@@ -25,6 +26,7 @@ class CleanupPlan:
     images: list[str] = field(default_factory=list)
     root: tuple[Path, int] | None = None  # (path, bytes) with --purge
     legacy: list[Path] = field(default_factory=list)
+    no_engine: str = ""  # why Docker was not looked at (a dry run on a box without an engine)
 
     @property
     def empty(self) -> bool:
@@ -39,14 +41,20 @@ class CleanupResult:
 
 
 def make_plan(docker: Docker, root: Path, purge: bool, images: bool) -> CleanupPlan:
-    containers = docker.containers()
+    """What cleanup would remove. Without an engine only a dry run goes on (with nothing of Docker's in it)."""
+    problem = docker.engine_error()
+    if problem and not docker.runner.dry_run:
+        require_engine(docker)
+    containers = [] if problem else docker.containers()
     plan = CleanupPlan(
         containers=[(c.id, c.name) for c in containers],
-        networks=docker.networks(),
+        networks=[] if problem else docker.networks(),
         legacy=[path for path in checks.legacy_roots() if path.resolve() != root.resolve()],
+        no_engine=problem or "",
     )
     if purge:
-        plan.volumes = [(name, hostfs.dir_size(Path(mount))) for name, mount in docker.volumes()]
+        volumes = [] if problem else docker.volumes()
+        plan.volumes = [(name, hostfs.dir_size(Path(mount))) for name, mount in volumes]
         if root.is_dir():
             if not is_platform_root(root):
                 raise UserError(
@@ -80,7 +88,7 @@ def remove(docker: Docker, plan: CleanupPlan) -> CleanupResult:
         else:
             hostfs.remove_tree(plan.root[0])
     result.removed = True
-    if docker.runner.dry_run:
+    if docker.runner.dry_run or plan.no_engine:
         return result
     result.left = [c.name for c in docker.containers()] + docker.networks()
     if plan.volumes:
@@ -88,7 +96,7 @@ def remove(docker: Docker, plan: CleanupPlan) -> CleanupResult:
     if result.left:
         raise UserError(
             f"Cleanup left labelled objects behind: {', '.join(result.left)}.",
-            "Run `inv cleanup` again, or remove them with docker rm / docker network rm.",
+            f"Run `{SUDO_INV} cleanup` again, or remove them with docker rm / docker network rm.",
         )
     return result
 

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine.docker import ContainerInfo, Docker
 from aiplatform.engine.project import Project, load_project
 from aiplatform.envfile import read_env
@@ -62,6 +63,7 @@ class Failure:
 @dataclass
 class DeployResult:
     plan: Plan
+    root: Path = Path()
     applied: bool = False
     backed_up: list[str] = field(default_factory=list)
     backup_dir: Path | None = None
@@ -82,11 +84,15 @@ class DeployResult:
 def preflight(
     out: Path, root: Path, project: Project, docker: Docker, stale: str | None, dry_run: bool = False
 ) -> list[Check]:
+    """The checks before deploy; in a dry run, what only a real deploy needs (write access, an engine) warns."""
     writable = checks.root_writable(root)
     if dry_run and writable.status == "fail":  # a dry run writes nothing: looking needs no sudo
         writable.status = "warn"
     found = [writable, checks.engine(docker)]
     if found[-1].status == "fail":
+        if dry_run:  # a fresh box: the file plan still holds, and every container would be created
+            found[-1].status = "warn"
+            found[-1].detail += " (dry run: every container is shown as to create)"
         return found
     found.append(checks.compose(docker))
     found.append(checks.fresh(stale))
@@ -97,10 +103,11 @@ def preflight(
     return found
 
 
-def make_plan(out: Path, root: Path, project: Project, docker: Docker, only: list[str] | None) -> Plan:
-    """What deploy would do to each selected container (with what it depends on): create, recreate, start or none."""
-    running = {c.container: c for c in docker.containers()}
-    expected = docker.compose_hashes()
+def make_plan(out: Path, root: Path, project: Project, docker: Docker | None, only: list[str] | None) -> Plan:
+    """What deploy would do to each selected container (with what it depends on): create, recreate, start or none.
+    Without an engine (`docker` None: a dry run on a fresh box) every container is to be created."""
+    running = {c.container: c for c in docker.containers()} if docker else {}
+    expected = docker.compose_hashes() if docker else {}
     selected = _with_dependencies(project, project.containers_of(only) if only else list(project.containers))
     actions = {name: _action(project, name, running.get(name), expected.get(name, "")) for name in selected}
     # A service switched off: its containers go (its volumes and data stay). Not with --only: that deploys a part.
@@ -126,8 +133,8 @@ def apply_files(out: Path, root: Path, tree: Tree | None = None) -> tuple[list[s
     """Copy generated/ (or the tree planned from it) into the root: changed files backed up first, removed files
     backed up then deleted."""
     tree = tree if tree is not None else applied_tree(out)
-    stamp = read_stamp(root) or {}
-    removed = [p for p in stamp.get("files", {}) if p not in tree and (root / p).is_file()]
+    stamp = read_stamp(root)
+    removed = [p for p in (stamp.files if stamp else {}) if p not in tree and (root / p).is_file()]
     backup_dir = root / "backups" / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     hostfs.make_dirs(root, ROOT_DIRS)
     files = {path: (file.data, file.mode) for path, file in tree.items() if path != STAMP_FILE.as_posix()}
@@ -194,7 +201,7 @@ def bring_up(
         # same `up` waits for it (docker/compose#10596): the deploy did what it should.
         raise UserError(
             "docker compose up failed:\n" + result.output.strip()[-3000:],
-            "Fix the error above, then run `inv deploy` again (`inv status` shows what is up).",
+            f"Fix the error above, then run `{SUDO_INV} deploy` again (`{INV} status` shows what is up).",
         )
     return result
 
@@ -282,19 +289,22 @@ def deploy(options: DeployOptions, runner: Runner, stale: str | None, ui: Deploy
             "Preflight failed: " + "; ".join(f"{c.name}: {c.detail.rstrip('.')}" for c in failed) + ".",
             " ".join(dict.fromkeys(c.fix for c in failed if c.fix)),
         )
-    plan = make_plan(out, root, generated, docker, options.only)
+    engine = next(check for check in found if check.name == "docker engine").status == "ok"
+    plan = make_plan(out, root, generated, docker if engine else None, options.only)
     ui.plan(plan)
     if options.dry_run:
-        return DeployResult(plan)
+        return DeployResult(plan, root)
     if plan.changes and not options.yes and not ui.confirm(plan):
-        raise UserError("Cancelled: nothing was changed.", "Run `inv deploy --yes` to apply without a question.")
+        raise UserError(
+            "Cancelled: nothing was changed.", f"Run `{SUDO_INV} deploy --yes` to apply without a question."
+        )
     backed_up, backup_dir = apply_files(out, root, plan.tree)
     docker.remove_containers([c.id for c in plan.remove])
     project = load_project(root)
     live = Docker(runner, project.compose_files, project.env_files)
     timeout = options.timeout or project.default_timeout()
     result = bring_up(live, project, to_bring_up(plan, project), list(plan.containers), timeout, ui.progress)
-    result.plan, result.applied, result.backed_up = plan, True, backed_up
+    result.plan, result.root, result.applied, result.backed_up = plan, root, True, backed_up
     result.backup_dir = backup_dir if backed_up else None
     result.failures = masked_failures(result, root)
     return result

@@ -16,14 +16,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from python_on_whales import DockerClient
+from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.exceptions import DockerException
 
+from aiplatform.commands import SUDO_INV
 from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
 
 T = TypeVar("T")
 PROJECT = "ai-platform"
 MANAGED = "ai-platform.managed=true"
+NO_CLI = "the docker CLI is not installed"
 NETWORKS = {"ai-platform": False, "ai-backend": True}  # name -> internal (no route out: databases live there)
 
 
@@ -59,6 +62,8 @@ def _engine_errors(method: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
             return method(*args, **kwargs)
+        except ClientNotFoundError:
+            raise UserError(NO_CLI, f"Install Docker with `{SUDO_INV} setup`.") from None
         except DockerException as exc:
             detail = (exc.stderr or exc.stdout or str(exc)).strip().splitlines()[-1:]
             raise UserError(
@@ -85,14 +90,14 @@ class Docker:
             self.client.system.info()
         except DockerException as exc:
             return (exc.stderr or exc.stdout or str(exc)).strip().splitlines()[-1]
-        except FileNotFoundError:
-            return "the docker CLI is not installed"
+        except (FileNotFoundError, ClientNotFoundError):
+            return NO_CLI
         return None
 
     def compose_version(self) -> str | None:
         try:
             return str(self.client.compose.version())
-        except (DockerException, FileNotFoundError):
+        except (DockerException, FileNotFoundError, ClientNotFoundError):
             return None
 
     def containers(self) -> list[ContainerInfo]:
@@ -153,7 +158,10 @@ class Docker:
         return dict(line.split(None, 1) for line in result.stdout.splitlines() if line.strip())
 
     def compose_command(self) -> list[str]:
-        return [str(part) for part in self.client.client_config.docker_compose_cmd]
+        try:
+            return [str(part) for part in self.client.client_config.docker_compose_cmd]
+        except ClientNotFoundError:
+            raise UserError(NO_CLI, f"Install Docker with `{SUDO_INV} setup`.") from None
 
     # --- changes (through the runner) ----------------------------------------------------------------------------
 
@@ -230,5 +238,5 @@ def require_engine(docker: Docker) -> None:
     if error:
         raise UserError(
             f"The Docker engine does not answer: {error}.",
-            "Start it (`sudo systemctl start docker`) or install it with `sudo inv setup`.",
+            f"Start it (`sudo systemctl start docker`) or install it with `{SUDO_INV} setup`.",
         )

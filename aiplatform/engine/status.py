@@ -59,8 +59,8 @@ class StatusReport:
 def platform_status(out: Path, root: Path, catalog: Catalog, docker: Docker) -> StatusReport:
     project = load_project(out)
     tree = read_tree(out)
-    stamp = read_stamp(out) or {}
-    urls = stamp.get("urls", {})
+    stamp = read_stamp(out)
+    urls = stamp.urls if stamp else {}
     expected: dict[str, str] = {}
     for path in project.compose_files:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from aiplatform import __version__
+from aiplatform.cli import console
+from aiplatform.commands import INV, SUDO_INV
 from aiplatform.envfile import read_env
 from aiplatform.errors import UserError
 from aiplatform.generated.files import Tree
 from aiplatform.generated.stamp import inputs_hash, read_stamp, staleness, with_stamp
-from aiplatform.generated.write import WriteResult, write_tree
+from aiplatform.generated.write import WriteResult, render_lock, write_tree
 from aiplatform.host.net import primary_ip
 from aiplatform.inputs.context import Context
 from aiplatform.inputs.secrets import SecretChanges, resolve_secrets
@@ -115,6 +117,8 @@ def render_platform(ctx: Context, out: Path, host_ip: str | None = None) -> Rend
         version=__version__,
         profile=platform.settings.profile,
         tier=platform.tier,
+        root=str(platform.settings.root),
+        admin_email=platform.settings.admin_email,
         services=[spec.name for spec in enabled_services(platform)],
         inputs=inputs,
         urls=service_urls(platform),
@@ -137,10 +141,17 @@ class RenderResult:
     rendered: Rendered
     written: WriteResult
     asked: bool
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.rendered.platform.settings.root
 
 
 def render_command(ctx: Context, out: Path, interactive: bool) -> RenderResult:
-    """Ask the questionnaire when a person is at a terminal and there is no answers file, then render into `out`."""
+    """Ask the questionnaire when a person is at a terminal and there is no answers file, then render into `out`.
+
+    One render at a time writes `out` (a lock beside it; a second one waits for the first)."""
     asked = False
     if interactive and sys.stdin.isatty() and ctx.answers is not None and not ctx.answers.exists():
         from aiplatform.inputs.questionnaire import ask_and_save
@@ -148,20 +159,45 @@ def render_command(ctx: Context, out: Path, interactive: bool) -> RenderResult:
         secrets = ask_and_save(ctx, default_address=primary_ip())
         ctx.flags.update(secrets)
         asked = True
-    rendered = render_platform(ctx, out)
-    written = write_tree(out, rendered.tree)
-    return RenderResult(out, rendered, written, asked)
+    with render_lock(out, on_wait=console.warn):
+        rendered = render_platform(ctx, out)
+        written = write_tree(out, rendered.tree)
+    result = RenderResult(out, rendered, written, asked)
+    result.warnings += credentials_warnings(out, rendered.platform.settings.root, written)
+    return result
+
+
+def credentials_warnings(out: Path, root: Path, written: WriteResult) -> list[str]:
+    """What to say about credentials.env files readable by others: generated/'s was just set back to 0600, the
+    root's is set back by the next deploy."""
+    found = []
+    old_mode = written.modes_fixed.get(CREDENTIALS_ENV.as_posix())
+    if old_mode is not None:
+        found.append(f"{out / CREDENTIALS_ENV} was mode {old_mode:04o} (readable by others): set back to 0600.")
+    problem = loose_mode(root / CREDENTIALS_ENV)
+    if problem:
+        found.append(f"{problem}: `{SUDO_INV} deploy` sets it back to 0600 (or `sudo chmod 600` it now).")
+    return found
+
+
+def loose_mode(path: Path) -> str | None:
+    """`PATH is mode 0644 (readable by other users)` when a secrets file grants anything to group or others."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        return None
+    return f"{path} is mode {mode:04o} (readable by other users)" if mode & 0o077 else None
 
 
 def rendered_root(out: Path, root: str | None = None) -> Path:
     """The root generated/ was rendered for (its master.env BASE_DIR); a different --root is a UserError."""
     master = read_env(out / MASTER_ENV)
     if not master.get("BASE_DIR"):
-        raise UserError(f"{out} has no rendered tree ({out / MASTER_ENV} is missing).", "Run `inv render` first.")
+        raise UserError(f"{out} has no rendered tree ({out / MASTER_ENV} is missing).", f"Run `{INV} render` first.")
     rendered = Path(master["BASE_DIR"])
     if root and Path(root).expanduser().absolute() != rendered:
         raise UserError(
-            f"{out} was rendered for root {rendered}, not {root}.", f"Run `inv render --root {root}` first."
+            f"{out} was rendered for root {rendered}, not {root}.", f"Run `{INV} render --root {root}` first."
         )
     return rendered
 
@@ -175,12 +211,12 @@ def stale_reason(out: Path, environ: Mapping[str, str] | None = None) -> str | N
     stamp = read_stamp(out)
     if stamp is None:
         return staleness(out, "")
-    sources = stamp.get("sources") or {}
-    answers = sources.get("answers")
-    recorded = sources.get("env") or {}
+    answers = stamp.sources.get("answers")
+    recorded = stamp.sources.get("env") or {}
     ctx = Context(
         answers=Path(answers) if answers else None,
-        flags=sources.get("flags") or {},
+        flags=stamp.sources.get("flags") or {},
         environ=recorded if environ is None else environ,
+        generated=out,
     )
     return staleness(out, current_inputs(ctx, primary_ip()))

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiplatform.commands import INV
 from aiplatform.envfile import parse_env
 from aiplatform.errors import UserError
 from aiplatform.generated.files import RenderedFile, Tree, read_tree
@@ -51,10 +52,14 @@ def applied_tree(generated: Path) -> Tree:
 
 def diff_trees(generated: Path, root: Path) -> TreeDiff:
     new_tree = applied_tree(generated)
-    stamp = read_stamp(root) or {}
-    paths = set(new_tree) | {path for path in stamp.get("files", {}) if path not in NOT_APPLIED}
+    stamp = read_stamp(root)
+    paths = set(new_tree) | {path for path in (stamp.files if stamp else {}) if path not in NOT_APPLIED}
     old_tree = {path: _read(root / path) for path in paths}
-    secrets = _secret_values(new_tree.get(CREDENTIALS), old_tree.get(CREDENTIALS))
+    old_credentials, new_credentials = (
+        _credentials(old_tree.get(CREDENTIALS), root / CREDENTIALS),
+        _credentials(new_tree.get(CREDENTIALS), generated / CREDENTIALS),
+    )
+    secrets = maskable([*old_credentials.values(), *new_credentials.values()])
     result = TreeDiff()
     for path in sorted(paths):
         if path == STAMP_FILE.as_posix():
@@ -65,7 +70,12 @@ def diff_trees(generated: Path, root: Path) -> TreeDiff:
         if new is not None and old is not None and new.data == old.data and new.mode == old.mode:
             continue
         status = "new" if old is None else "removed" if new is None else "changed"
-        text = _credentials_diff(result, old, new) if path == CREDENTIALS else _unified(path, old, new, secrets)
+        if path == CREDENTIALS:
+            text = _credentials_diff(
+                result, old_credentials if old is not None else None, new_credentials if new is not None else None
+            )
+        else:
+            text = _unified(path, old, new, secrets)
         note = ""
         if old is not None and new is not None and old.mode != new.mode:
             note = f"mode {old.mode:04o} → {new.mode:04o}"
@@ -82,12 +92,18 @@ def _read(path: Path) -> RenderedFile | None:
         raise UserError(f"No permission to read {path}.", "Run the command with sudo (the root is root's).") from None
 
 
-def _secret_values(*files: RenderedFile | None) -> list[str]:
-    values: list[str] = []
-    for file in files:
-        if file is not None:
-            values += parse_env(file.data.decode(), CREDENTIALS).values()
-    return maskable(values)
+def _credentials(file: RenderedFile | None, path: Path) -> dict[str, str]:
+    """The keys and values of a credentials.env; one that is not UTF-8 text is a UserError naming it."""
+    if file is None:
+        return {}
+    try:
+        text = file.data.decode()
+    except UnicodeDecodeError:
+        raise UserError(
+            f"{path} is not UTF-8 text: it cannot be read as KEY=value lines.",
+            f"Fix or restore it (deploy keeps replaced files under backups/), then run `{INV} diff` again.",
+        ) from None
+    return parse_env(text, str(path))
 
 
 def maskable(values: Iterable[str]) -> list[str]:
@@ -119,23 +135,18 @@ def _unified(path: str, old: RenderedFile | None, new: RenderedFile | None, secr
     return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
 
 
-def _credentials_diff(result: TreeDiff, old: RenderedFile | None, new: RenderedFile | None) -> str:
-    before = parse_env(old.data.decode(), CREDENTIALS) if old else {}
-    after = parse_env(new.data.decode(), CREDENTIALS) if new else {}
+def _credentials_diff(result: TreeDiff, old: dict[str, str] | None, new: dict[str, str] | None) -> str:
+    before, after = old or {}, new or {}
     result.secrets_added = sorted(set(after) - set(before))
     result.secrets_removed = sorted(set(before) - set(after))
     result.secrets_changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
     masked_old = [f"{key}={MASK}\n" for key in before]
-    masked_new = [f"{key}={MASK}\n" for key in after]
     # Same masked text for a changed value: mark it so the line shows up in the diff.
-    masked_new = [
-        f"{key}={MASK} (changed)\n" if key in result.secrets_changed else line
-        for key, line in zip(after, masked_new, strict=True)
-    ]
+    masked_new = [f"{key}={MASK} (changed)\n" if key in result.secrets_changed else f"{key}={MASK}\n" for key in after]
     diff = difflib.unified_diff(
         masked_old,
         masked_new,
-        fromfile=f"root/{CREDENTIALS}" if old else "/dev/null",
-        tofile=f"generated/{CREDENTIALS}" if new else "/dev/null",
+        fromfile=f"root/{CREDENTIALS}" if old is not None else "/dev/null",
+        tofile=f"generated/{CREDENTIALS}" if new is not None else "/dev/null",
     )
     return "".join(diff)

@@ -1,21 +1,33 @@
-"""Write a rendered tree into generated/ atomically.
+"""Write a rendered tree into generated/ atomically, one render at a time.
 
-The new tree is built in a sibling temp folder, then swapped in, so an error leaves the previous generated/ intact.
-Files whose bytes and mode did not change are hard-linked from the old tree: they keep their inode and mtime, and a
-render with nothing new writes nothing at all. A `.git` folder in generated/ (an owner versioning their tree) is
-carried over.
+The new tree is built in a sibling temp folder (`.generated.new-*`, mode 0700 while it holds credentials.env), then
+swapped in with two renames (the old tree passes through `.generated.old`), so an error leaves the previous
+generated/ intact. Files whose bytes and mode did not change are hard-linked from the old tree: they keep their
+inode and mtime, and a render with nothing new writes nothing at all. A `.git` folder in generated/ (an owner
+versioning their tree) is carried over.
+
+A render killed half-way (Ctrl-C, SIGTERM, SIGKILL) leaves its temp folder, or the old tree beside a missing
+generated/; the next render, holding the lock, removes the first and puts the second back. The lock is an flock on
+`.generated.lock`: the kernel releases it when its holder dies, so it never goes stale.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiplatform.errors import UserError
 from aiplatform.generated.files import KEEP_DIRS, Tree, read_tree
+
+LOCK_WAIT = 120.0  # seconds a render waits for another one before giving up
 
 
 @dataclass
@@ -24,15 +36,100 @@ class WriteResult:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    modes_fixed: dict[str, int] = field(default_factory=dict)  # path -> its old mode, where only the mode changed
 
     @property
     def written(self) -> int:
         return len(self.created) + len(self.changed)
 
 
+def _sibling(out: Path, suffix: str) -> Path:
+    return out.parent / f".{out.name}.{suffix}"
+
+
+@contextlib.contextmanager
+def _os_errors(out: Path) -> Iterator[None]:
+    """Filesystem errors while writing `out` as messages naming the path, not tracebacks."""
+    try:
+        yield
+    except PermissionError as exc:
+        where = exc.filename or out
+        raise UserError(f"No permission to write {where}.", f"Check the owner of {Path(where).parent}.") from None
+    except OSError as exc:
+        where = exc.filename or out
+        raise UserError(f"Cannot write {where}: {exc.strerror or exc}.", "Check --out and its parent folder.") from None
+
+
+@contextlib.contextmanager
+def render_lock(
+    out: Path, wait: float = LOCK_WAIT, on_wait: Callable[[str], None] | None = None, poll: float = 0.2
+) -> Iterator[None]:
+    """Hold the lock of `out` for one render; a second render waits up to `wait` seconds, saying who holds it."""
+    path = _sibling(out, "lock")
+    with _os_errors(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            holder = _holder(path)
+            if time.monotonic() >= deadline:
+                raise UserError(
+                    f"Another render ({holder}) is writing {out}, and it has not finished in {wait:g} s.",
+                    "Wait for it, or stop it; the lock goes with its process.",
+                )
+            if not told and on_wait is not None:
+                on_wait(f"waiting for another render ({holder}) to finish writing {out}")
+                told = True
+            time.sleep(poll)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _holder(lock: Path) -> str:
+    try:
+        pid = lock.read_text().strip()
+    except OSError:
+        pid = ""
+    return f"pid {pid}" if pid.isdigit() else "another process"
+
+
+def recover(out: Path) -> list[str]:
+    """Undo what an interrupted render left (call with the lock held): its temp folders are deleted, and an old
+    tree whose generated/ is gone is put back. Returns what was done, for tests and messages."""
+    done = []
+    backup = _sibling(out, "old")
+    for leftover in sorted(out.parent.glob(f".{out.name}.new-*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+        done.append(f"removed {leftover}")
+    if backup.is_dir():
+        if out.exists():
+            shutil.rmtree(backup, ignore_errors=True)
+            done.append(f"removed {backup}")
+        else:
+            os.rename(backup, out)
+            done.append(f"restored {out} from {backup}")
+    return done
+
+
 def write_tree(out: Path, tree: Tree) -> WriteResult:
-    """Make `out` hold exactly `tree`, atomically; unchanged files are not rewritten."""
-    _recover(out)
+    """Make `out` hold exactly `tree`, atomically; unchanged files are not rewritten. Hold render_lock(out)."""
+    with _os_errors(out):
+        recover(out)
+        return _write(out, tree)
+
+
+def _write(out: Path, tree: Tree) -> WriteResult:
     old = read_tree(out)
     result = WriteResult()
     for path, file in tree.items():
@@ -41,17 +138,18 @@ def write_tree(out: Path, tree: Tree) -> WriteResult:
             result.created.append(path)
         elif before.data != file.data or before.mode != file.mode:
             result.changed.append(path)
+            if before.data == file.data:
+                result.modes_fixed[path] = before.mode
         else:
             result.unchanged.append(path)
     result.removed = sorted(set(old) - set(tree))
     if not (result.created or result.changed or result.removed) and out.is_dir():
         return result
 
-    backup = out.parent / f".{out.name}.old"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))  # one per render: no two collide
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))  # 0700: it holds credentials.env
+    backup = _sibling(out, "old")
     try:
-        tmp.chmod(0o755)
         for path, file in tree.items():
             target = tmp / path
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -65,21 +163,17 @@ def write_tree(out: Path, tree: Tree) -> WriteResult:
         for name in KEEP_DIRS:
             if (out / name).is_dir():
                 os.rename(out / name, tmp / name)
+        tmp.chmod(0o755)  # what generated/ is; credentials.env inside stays 0600
         if out.exists():
             os.rename(out, backup)
         os.rename(tmp, out)
         shutil.rmtree(backup, ignore_errors=True)
-    except PermissionError as exc:
+    except BaseException:  # put back what was moved (the old tree, an owner's .git), drop the half-built tree
+        if not out.exists() and backup.is_dir():
+            os.rename(backup, out)
+        for name in KEEP_DIRS:
+            if (tmp / name).is_dir() and out.is_dir() and not (out / name).exists():
+                os.rename(tmp / name, out / name)
         shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(f"No permission to write {exc.filename or out}.", f"Check the owner of {out}.") from None
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise UserError(f"Cannot write {out}: {exc}.") from None
+        raise
     return result
-
-
-def _recover(out: Path) -> None:
-    # A crash between the two renames leaves generated/ missing and the old tree beside it: put it back.
-    backup = out.parent / f".{out.name}.old"
-    if backup.is_dir() and not out.exists():
-        os.rename(backup, out)

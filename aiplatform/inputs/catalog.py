@@ -7,6 +7,7 @@ the contract it must meet (pinned images, 127.0.0.1-only ports except the proxy,
 
 from __future__ import annotations
 
+import graphlib
 import re
 from functools import cached_property
 from pathlib import Path
@@ -15,12 +16,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from aiplatform.errors import UserError
+from aiplatform.inputs.images import image_problem
 from aiplatform.paths import SERVICES_DIR
 from aiplatform.yamlfile import load_yaml, validation_error
 
 TIER_ORDER = ("infra", "ai", "apps", "monitoring", "proxy")
 _NAME = r"^[a-z][a-z0-9-]*$"
 _ENV_NAME = r"^[A-Z][A-Z0-9_]*$"
+_UPSTREAM = r"^[a-z][a-z0-9-]*:[0-9]{1,5}$"
+# Privileges a container may declare in service.yaml (render sets them; a template may not): the whole host's
+# devices and kernel, its process table, its network stack, the Docker engine (root-equivalent), or one capability.
+PRIVILEGES = ("privileged", "host-pid", "host-network", "docker-socket")
 
 
 class _Strict(BaseModel):
@@ -41,13 +47,23 @@ class ContainerSpec(_Strict):
     oneshot: bool = False  # runs to completion (exit 0) instead of staying up
     requires_gpu: bool = False  # rendered only when the host has an NVIDIA GPU
 
+    privileges: list[str] = Field(default_factory=list)  # what it may do beyond a plain container: see PRIVILEGES
+
     @field_validator("image")
     @classmethod
     def _pinned(cls, image: str) -> str:
-        name, _, tag = image.rpartition(":")
-        if not name or "/" in tag or tag in ("latest", "main-latest", "main", "stable"):
-            raise ValueError(f"image {image!r} must be pinned to a version tag (not latest / main-latest)")
+        problem = image_problem(image)
+        if problem:
+            raise ValueError(f"image {image!r} {problem}")
         return image
+
+    @field_validator("privileges")
+    @classmethod
+    def _privileges(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if item not in PRIVILEGES and not re.fullmatch(r"cap:[A-Z_]+", item):
+                raise ValueError(f"privilege {item!r}: expected one of {', '.join(PRIVILEGES)} or cap:NAME")
+        return value
 
     @field_validator("healthcheck")
     @classmethod
@@ -71,13 +87,34 @@ class DatabaseSpec(_Strict):
     password: str = Field(pattern=_ENV_NAME)
 
 
+class PathRoute(_Strict):
+    """A path of a route that goes elsewhere than the service's default upstream, with request headers to set."""
+
+    upstream: str = Field(pattern=_UPSTREAM)
+    headers: dict[str, str] = Field(default_factory=dict)  # header -> value (Caddy placeholders allowed)
+
+
 class RouteSpec(_Strict):
     """How Caddy reaches the service: `<subdomain>.<domain>` with a domain, `https://<ip>:<ip_port>` with an IP."""
 
-    subdomain: str = ""  # "" = the domain itself
-    ip_port: int
-    upstream: str  # container:port
-    paths: dict[str, str] = Field(default_factory=dict)  # path matcher -> container:port, before the default
+    subdomain: str = Field("", pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$")  # "" = the domain itself
+    ip_port: int = Field(ge=1, le=65535)
+    upstream: str = Field(pattern=_UPSTREAM)  # container:port
+    # path matcher -> container:port (or a PathRoute), tried before the default upstream
+    paths: dict[str, str | PathRoute] = Field(default_factory=dict)
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: dict[str, str | PathRoute]) -> dict[str, str | PathRoute]:
+        for path, target in value.items():
+            if not re.fullmatch(r"/[A-Za-z0-9._~/-]*\*?", path):
+                raise ValueError(f"path {path!r}: expected a path like /api/*")
+            if isinstance(target, str) and not re.fullmatch(_UPSTREAM, target):
+                raise ValueError(f"path {path!r}: upstream {target!r} must be container:port")
+        return value
+
+    def path_routes(self) -> dict[str, PathRoute]:
+        return {p: PathRoute(upstream=t) if isinstance(t, str) else t for p, t in self.paths.items()}
 
 
 class MetricsSpec(_Strict):
@@ -176,6 +213,7 @@ def load_catalog(directory: Path = SERVICES_DIR) -> Catalog:
             raise UserError(f"{path.parent}: compose.yml.j2 is missing.", "Every service folder needs one.")
         specs[spec.name] = spec
     _check_references(specs, directory)
+    _check_cycles(specs, directory)
     ordered = dict(sorted(specs.items(), key=lambda item: (item[1].tier_index, item[0])))
     return Catalog(services=ordered, directory=directory)
 
@@ -187,6 +225,10 @@ def _check_references(specs: dict[str, ServiceSpec], directory: Path) -> None:
     for name, spec in specs.items():
         where = directory / name / "service.yaml"
         for dep in spec.depends_on:
+            if dep == name:
+                raise UserError(
+                    f"{where}: depends_on names the service itself ({name!r}).", "Remove it from depends_on."
+                )
             if dep not in specs:
                 raise UserError(f"{where}: depends_on names {dep!r}, which is not in the catalog ({', '.join(specs)}).")
             if specs[dep].tier_index > spec.tier_index:
@@ -213,3 +255,16 @@ def _check_references(specs: dict[str, ServiceSpec], directory: Path) -> None:
         for file in spec.files:
             if not (directory / name / file.template).is_file():
                 raise UserError(f"{where}: files lists {file.template!r}, which is not in {directory / name}.")
+
+
+def _check_cycles(specs: dict[str, ServiceSpec], directory: Path) -> None:
+    graph = {name: set(spec.depends_on) for name, spec in specs.items()}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        cycle = " → ".join(exc.args[1])
+        first = exc.args[1][0]
+        raise UserError(
+            f"{directory / first / 'service.yaml'}: depends_on makes a cycle: {cycle}.",
+            "A service cannot wait for one that waits for it: remove one of these depends_on entries.",
+        ) from None

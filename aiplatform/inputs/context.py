@@ -12,10 +12,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from aiplatform.envfile import read_env
+from aiplatform.errors import UserError
+from aiplatform.generated.stamp import read_stamp
 from aiplatform.inputs.catalog import Catalog, load_catalog
 from aiplatform.inputs.hardware import Hardware, hardware_from_env, read_hardware
 from aiplatform.inputs.settings import Resolved, resolve_settings
-from aiplatform.paths import ANSWERS_FILE, HARDWARE_PROFILE, PROFILES_DIR, SERVICES_DIR
+from aiplatform.paths import ANSWERS_FILE, CREDENTIALS_ENV, HARDWARE_PROFILE, PROFILES_DIR, SERVICES_DIR, STAMP_FILE
 
 
 class Context:
@@ -30,6 +33,7 @@ class Context:
         nvml: ModuleType | bool | None = True,
         live_hardware: bool = False,
         answers_must_exist: bool = False,
+        generated: Path | None = None,
     ) -> None:
         self.answers = answers
         self.flags = {key: value for key, value in (flags or {}).items() if value is not None}
@@ -39,6 +43,7 @@ class Context:
         self.nvml = nvml
         self.live_hardware = live_hardware
         self.answers_must_exist = answers_must_exist
+        self.generated = generated  # its stamp holds the root of the previous render, kept until another is given
         self._hardware: dict[Path, tuple[Hardware, str]] = {}
 
     @cached_property
@@ -55,7 +60,32 @@ class Context:
             detect_tier=lambda root: self.hardware_at(root)[0].tier,
             profiles_dir=self.profiles_dir,
             answers_must_exist=self.answers_must_exist,
+            remembered=self.remembered,
+            remembered_from=str(self.generated / STAMP_FILE) if self.generated else "",
         )
+
+    @cached_property
+    def remembered(self) -> dict[str, Any]:
+        """What the previous render into `generated` recorded and later commands keep: its root."""
+        if self.generated is None:
+            return {}
+        stamp = read_stamp(self.generated)
+        return {"root": stamp.root} if stamp is not None and stamp.root else {}
+
+    def stored_secrets(self) -> dict[str, str]:
+        """Secret names held by credentials.env (generated/'s, then the root's) -> which file holds them."""
+        found: dict[str, str] = {}
+        places = [self.resolved.settings.root / CREDENTIALS_ENV]
+        if self.generated is not None:
+            places.insert(0, self.generated / CREDENTIALS_ENV)
+        for path in places:
+            try:
+                names = read_env(path)
+            except UserError:  # the root's is root's own (0600): without sudo it cannot be read
+                continue
+            for name in names:
+                found.setdefault(name, str(path))
+        return found
 
     def hardware_at(self, root: Path) -> tuple[Hardware, str]:
         """The hardware and where it came from: `<root>/config/hardware-profile.env` when setup wrote it, else live."""

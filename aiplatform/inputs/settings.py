@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from aiplatform.errors import UserError
 from aiplatform.inputs.catalog import Catalog
+from aiplatform.inputs.images import image_problem, mirror_problem
 from aiplatform.inputs.profiles import TIERS, Profile, load_profile
 from aiplatform.paths import DEFAULT_ROOT
 from aiplatform.yamlfile import YamlDoc, load_yaml
@@ -30,7 +31,8 @@ SECRET_KEYS = ("admin_password", "openai_api_key", "anthropic_api_key")
 # Keys a tier profile may not set: they choose the profile or say where things are.
 NOT_IN_PROFILE = ("root", "profile", *SECRET_KEYS)
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
+_HOSTNAME = re.compile(r"(?=.{1,253}\Z)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Settings(BaseModel):
@@ -44,7 +46,7 @@ class Settings(BaseModel):
     )
     domain: str = Field("", description="domain name or IP the platform is reached at; empty = the host's IP")
     ssl_mode: Literal["letsencrypt", "selfsigned", "none"] = Field("selfsigned", description="how Caddy serves TLS")
-    admin_email: EmailStr = Field("admin@example.com", description="admin account and Let's Encrypt email")
+    admin_email: str = Field("admin@example.com", description="admin account and Let's Encrypt email")
     admin_name: str = Field("Admin", min_length=1, max_length=30, description="admin display name")
     admin_password: SecretStr | None = Field(None, description="admin password; unset = generated once")
     services: list[str] = Field(["monitoring"], description="optional services to run (dify, n8n, flowise, monitoring)")
@@ -66,6 +68,26 @@ class Settings(BaseModel):
     docker_address_pool_size: int = Field(24, ge=8, le=30, description="Docker default-address-pools size")
     docker_log_max_size: str = Field("10m", description="json-file log rotation size")
     docker_log_max_file: int = Field(3, ge=1, description="json-file logs kept")
+    litellm_cache: bool = Field(False, description="cache identical LiteLLM requests in Redis (with litellm_cache_ttl)")
+    litellm_cache_ttl: int = Field(600, ge=1, description="seconds a cached LiteLLM answer is kept")
+    redis_maxmemory: str = Field("512mb", description="Redis memory limit; cache keys are evicted first (volatile-lru)")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        # Every value ends up in a file other programs parse (systemd units, compose files, env files, the
+        # Caddyfile): a newline or another control character would change what that file says.
+        for text in _texts(value):
+            if _CONTROL.search(text):
+                raise ValueError("control characters (newline, tab, ...) are not allowed")
+        return value
+
+    @field_validator("root", mode="before")
+    @classmethod
+    def _root_given(cls, value: Any) -> Any:
+        if not str(value).strip():
+            raise ValueError("expected a folder like /mnt/data/ai-platform, got an empty path")
+        return value
 
     @field_validator("root")
     @classmethod
@@ -76,9 +98,22 @@ class Settings(BaseModel):
     @classmethod
     def _domain(cls, value: str) -> str:
         value = value.strip()
-        if value and not (is_ip(value) or _HOSTNAME.match(value)):
-            raise ValueError("expected a domain name like ai.example.com or an IP address like 192.168.1.10")
+        if value and not is_ip(value):
+            labels = value.rstrip(".").split(".")
+            if not _HOSTNAME.fullmatch(value) or labels[-1].isdigit():
+                raise ValueError(
+                    "expected a domain name like ai.example.com or an IP address like 192.168.1.10"
+                    + (" (this looks like an IPv4 address but is not one)" if re.fullmatch(r"[\d.]+", value) else "")
+                )
         return value.rstrip(".").lower()
+
+    @field_validator("admin_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        # What every consumer takes as is: Caddy's `email` line, the apps' sign-up forms (no quotes or braces).
+        if not re.fullmatch(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+", value):
+            raise ValueError("expected an email of letters, digits and . _ % + - like admin@example.com")
+        return value
 
     @field_validator("ollama_bind")
     @classmethod
@@ -90,8 +125,55 @@ class Settings(BaseModel):
     @field_validator("ollama_keep_alive", "docker_log_max_size")
     @classmethod
     def _duration(cls, value: str) -> str:
-        if not re.match(r"^-?\d+[smhkgb]?$", value, re.IGNORECASE):
+        if not re.fullmatch(r"-?\d+[smhkgb]?", value, re.IGNORECASE):
             raise ValueError("expected a number with an optional unit, like 5m, 1h, -1 or 10m")
+        return value
+
+    @field_validator("redis_maxmemory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+(kb|mb|gb)", value, re.IGNORECASE):
+            raise ValueError("expected a size like 256mb or 2gb")
+        return value.lower()
+
+    @field_validator("ollama_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.fullmatch(r"[^\s,\"'\\]+", origin):
+                raise ValueError(
+                    f"origin {origin!r}: expected one origin like http://localhost:3000 or * (no spaces, "
+                    "commas or quotes)"
+                )
+        return value
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, value: list[str]) -> list[str]:
+        for model in value:
+            _model_name(model)
+        return value
+
+    @field_validator("embedding_model")
+    @classmethod
+    def _embedding(cls, value: str) -> str:
+        return _model_name(value) if value else value
+
+    @field_validator("images")
+    @classmethod
+    def _images(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, image in value.items():
+            problem = image_problem(image)
+            if problem:
+                raise ValueError(f"images.{name}: {image!r} {problem}")
+        return value
+
+    @field_validator("registry_mirror")
+    @classmethod
+    def _mirror(cls, value: str) -> str:
+        problem = mirror_problem(value)
+        if problem:
+            raise ValueError(f"{value!r} {problem}")
         return value
 
     @field_validator("docker_address_pool")
@@ -112,6 +194,25 @@ class Settings(BaseModel):
         for key in SECRET_KEYS:
             data[key] = "****" if data[key] else None
         return data
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, SecretStr):
+        return [value.get_secret_value()]
+    if isinstance(value, (str, Path)):
+        return [str(value)]
+    if isinstance(value, dict):
+        return [str(k) for k in value] + [text for item in value.values() for text in _texts(item)]
+    if isinstance(value, (list, tuple)):
+        return [text for item in value for text in _texts(item)]
+    return []
+
+
+def _model_name(model: str) -> str:
+    # Ollama's names: registry/namespace/model:tag; they go into LiteLLM's config, master.env and Ollama's API.
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/-]*", model):
+        raise ValueError(f"model {model!r}: expected an Ollama model name like llama3.2:3b")
+    return model
 
 
 def is_ip(value: str) -> bool:
@@ -151,10 +252,17 @@ class Resolved:
     detected_tier: str | None = None
     answers_path: Path | None = None
 
-    def table(self) -> list[tuple[str, Any, str]]:
-        """(key, masked value, source) for every setting."""
+    def table(self, stored: Mapping[str, str] | None = None) -> list[tuple[str, Any, str]]:
+        """(key, masked value, source) for every setting. A secret no source gives but credentials.env holds
+        (`stored`: its keys, e.g. typed in the questionnaire once) shows as `****` from "credentials"."""
         public = self.settings.public()
-        return [(key, public[key], self.sources[key]) for key in Settings.model_fields]
+        rows = []
+        for key in Settings.model_fields:
+            value, source = public[key], self.sources[key]
+            if key in SECRET_KEYS and value is None and stored and key.upper() in stored:
+                value, source = "****", f"credentials ({stored[key.upper()]})"
+            rows.append((key, value, source))
+        return rows
 
 
 def resolve_settings(
@@ -166,9 +274,12 @@ def resolve_settings(
     detect_tier: Callable[[Path], str],
     profiles_dir: Path | None = None,
     answers_must_exist: bool = False,
+    remembered: Mapping[str, Any] | None = None,
+    remembered_from: str = "the previous render",
 ) -> Resolved:
-    """Merge settings from every source, lowest first: built-in defaults < tier profile < answers.yaml <
-    environment (AI_PLATFORM_<KEY>) < command-line flags. The highest source that sets a key wins.
+    """Merge settings from every source, lowest first: built-in defaults < what the previous render recorded
+    (`remembered`: only the root) < tier profile < answers.yaml < environment (AI_PLATFORM_<KEY>) < command-line
+    flags. The highest source that sets a key wins.
 
     The root and profile keys are resolved first (the profile picks which file is the second layer); `auto` asks
     `detect_tier(root)`. Every error is a UserError naming the file and line, variable or flag that holds the value.
@@ -178,7 +289,8 @@ def resolve_settings(
     answers_layer = _answers_layer(answers) if answers is not None and answers.exists() else None
     env_layer = _env_layer(environ)
     flag_layer = _flag_layer(flags)
-    upper = [layer for layer in (answers_layer, env_layer, flag_layer) if layer is not None]
+    kept = _remembered_layer(remembered, remembered_from) if remembered else None
+    upper = [layer for layer in (kept, answers_layer, env_layer, flag_layer) if layer is not None]
     for layer in upper:
         _check_keys(layer)
 
@@ -235,6 +347,17 @@ def _answers_layer(path: Path) -> Layer:
     )
     doc = load_yaml(path, fix=fix_text)
     return Layer("answers", doc.data, lambda key: doc.where(key), lambda key: fix_text)
+
+
+def _remembered_layer(values: Mapping[str, Any], where: str) -> Layer:
+    # A root given once (--root, AI_PLATFORM_ROOT) stays the root of later commands until another one is given.
+    kept = {key: value for key, value in values.items() if key == "root"}
+    return Layer(
+        "previous render",
+        kept,
+        lambda key: f"{where} (the {key} it was rendered for)",
+        lambda key: f"Give --{key} (or `{key}:` in answers.yaml) to change it.",
+    )
 
 
 def _profile_layer(profile: Profile, doc: YamlDoc) -> Layer:
@@ -347,14 +470,6 @@ def _check_combinations(settings: Settings, layers: list[Layer]) -> None:
             "Use 0.0.0.0 (setup adds a firewall rule that keeps the port to this host and Docker) or the bridge "
             "address, e.g. 172.17.0.1.",
         )
-    for name, image in settings.images.items():
-        if not image or (":" not in image.rsplit("/", 1)[-1] and "@" not in image) or image.endswith(":latest"):
-            layer = _highest(layers, "images") or layers[0]
-            raise UserError(
-                f"{layer.where('images')}: images.{name} {image!r} must name a pinned image (repository:tag, not "
-                "latest).",
-                layer.fix("images"),
-            )
 
 
 def _check_catalog(settings: Settings, catalog: Catalog, layers: list[Layer]) -> None:

@@ -16,7 +16,7 @@ import yaml
 
 from aiplatform.errors import UserError
 from aiplatform.generated.files import RenderedFile, Tree
-from aiplatform.inputs.catalog import ContainerSpec, ServiceSpec
+from aiplatform.inputs.catalog import PRIVILEGES, ContainerSpec, ServiceSpec
 from aiplatform.inputs.settings import Settings
 from aiplatform.render.confighash import LABEL, config_hash_of, mounted_files
 from aiplatform.render.platform import Platform
@@ -39,8 +39,11 @@ CONTAINER_KEY_ORDER = (
     "labels",
     "logging",
 )
-# Keys only service.yaml may set: a template setting them would bypass the catalog's contracts.
+# Keys only service.yaml and the settings set: a template setting them would bypass the catalog's contracts.
 RESERVED_KEYS = ("image", "container_name", "restart", "healthcheck", "networks", "logging")
+# Keys that widen what a container may do to the host: set by render from service.yaml `privileges:` only.
+PRIVILEGE_KEYS = ("privileged", "network_mode", "pid", "ipc", "userns_mode", "cap_add", "security_opt")
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 
 # libyaml's parser when PyYAML has it (same result, faster); output keeps the pure-Python dumper, whose formatting
 # is the same on every machine.
@@ -71,15 +74,13 @@ def compose_file(
         )
     out_services: dict[str, Any] = {}
     for cname, cspec in wanted.items():
-        extra = body.get(cname) or {}
-        reserved = [key for key in RESERVED_KEYS if key in extra]
-        if reserved:
-            raise UserError(
-                f"templates/{template}: {cname} sets {', '.join(reserved)}; these come from service.yaml.",
-                "Move them to templates/services/<name>/service.yaml (images can be overridden with `images:`).",
-            )
-        merged = _merge(container_defaults(cname, cspec, spec, platform, services), extra)
+        extra = dict(body.get(cname) or {})
+        _check_template_keys(template, cname, extra)
+        defaults = container_defaults(cname, cspec, spec, platform, services)
+        labels = {**(extra.pop("labels", None) or {}), **defaults["labels"]}  # the platform's labels win
+        merged = {**_merge(defaults, extra), "labels": labels}
         _check_ports(spec, cname, merged)
+        _check_socket(template, cname, cspec, merged)
         out_services[cname] = {key: merged[key] for key in _ordered(merged)}
 
     volumes = doc.get("volumes") or {}
@@ -115,6 +116,7 @@ def container_defaults(
             "options": {"max-size": settings.docker_log_max_size, "max-file": str(settings.docker_log_max_file)},
         },
     }
+    _apply_privileges(out, cspec)
     if cspec.publish:
         out["ports"] = list(cspec.publish)
     if cspec.host_ollama:
@@ -131,6 +133,51 @@ def container_defaults(
     if depends:
         out["depends_on"] = depends
     return out
+
+
+def _apply_privileges(container: dict[str, Any], cspec: ContainerSpec) -> None:
+    """What service.yaml's `privileges:` grant, as compose keys (docker-socket only permits the template's mount)."""
+    for item in cspec.privileges:
+        if item == "privileged":
+            container["privileged"] = True
+        elif item == "host-pid":
+            container["pid"] = "host"
+        elif item == "host-network":
+            container["network_mode"] = "host"
+            container.pop("networks", None)  # compose refuses networks beside network_mode
+        elif item.startswith("cap:"):
+            container.setdefault("cap_add", []).append(item[len("cap:") :])
+
+
+def _check_template_keys(template: str, cname: str, extra: dict[str, Any]) -> None:
+    reserved = [key for key in RESERVED_KEYS if key in extra]
+    if reserved:
+        raise UserError(
+            f"templates/{template}: {cname} sets {', '.join(reserved)}; these come from service.yaml.",
+            "Move them to the service's service.yaml (images can be overridden with the `images:` setting).",
+        )
+    privileges = [key for key in PRIVILEGE_KEYS if key in extra]
+    if privileges:
+        raise UserError(
+            f"templates/{template}: {cname} sets {', '.join(privileges)}, which widen what it may do to the host.",
+            f"Declare them in service.yaml as `privileges:` ({', '.join(PRIVILEGES)}, cap:NAME) instead.",
+        )
+    platform_labels = sorted(key for key in (extra.get("labels") or {}) if str(key).startswith(f"{LABEL}."))
+    if platform_labels:
+        raise UserError(
+            f"templates/{template}: {cname} sets the label(s) {', '.join(platform_labels)}, which the platform owns.",
+            "Remove them: render sets every ai-platform.* label itself.",
+        )
+
+
+def _check_socket(template: str, cname: str, cspec: ContainerSpec, container: dict[str, Any]) -> None:
+    for volume in container.get("volumes", []):
+        source = (volume.get("source", "") if isinstance(volume, dict) else str(volume).split(":", 1)[0]).rstrip("/")
+        if source in DOCKER_SOCKETS and "docker-socket" not in cspec.privileges:
+            raise UserError(
+                f"templates/{template}: {cname} mounts the Docker socket ({source}): that is root on the host.",
+                "Declare `privileges: [docker-socket]` for the container in service.yaml if it truly needs it.",
+            )
 
 
 def _depends_on(spec: ServiceSpec, platform: Platform, services: list[ServiceSpec]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import traceback
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,12 +38,30 @@ def environment(templates_dir: Path) -> jinja2.Environment:
     env.filters["q"] = compose_quote
     env.filters["yaml_str"] = lambda value: json.dumps(str(value))
     env.filters["env"] = lambda name: "${" + str(name) + "}"
+    env.filters["systemd_quote"] = systemd_quote
+    env.filters["systemd_exec_quote"] = lambda value: systemd_quote(value, exec_line=True)
+    env.filters["caddy_quote"] = caddy_quote
+    env.filters["sh_quote"] = lambda value: shlex.quote(str(value))
     return env
 
 
 def compose_quote(value: object) -> str:
     """A literal for a compose file: JSON-quoted (valid YAML) with `$` doubled so compose does not interpolate it."""
     return json.dumps(str(value).replace("$", "$$"))
+
+
+def systemd_quote(value: object, exec_line: bool = False) -> str:
+    """One word of a systemd unit line, double-quoted: `\\` and `"` escaped, `%` (specifiers) doubled, and in
+    Exec lines `$` doubled too (systemd expands $VAR there). Control characters never get here: settings refuse them."""
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    if exec_line:
+        text = text.replace("$", "$$")
+    return f'"{text}"'
+
+
+def caddy_quote(value: object) -> str:
+    """One Caddyfile token, double-quoted (placeholders like {host} inside still work)."""
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def render_template(env: jinja2.Environment, name: str, context: Mapping[str, Any]) -> str:

@@ -86,9 +86,9 @@ def test_inv_settings_names_the_source_of_each_value(tmp_path, answers):
 
 
 def test_env_lists_and_maps(tmp_path):
-    resolved = resolve(environ={"AI_PLATFORM_SERVICES": "dify, n8n", "AI_PLATFORM_IMAGES": "litellm=mirror/litellm:1"})
+    resolved = resolve(environ={"AI_PLATFORM_SERVICES": "dify, n8n", "AI_PLATFORM_IMAGES": "litellm=mirror/litellm:1.2"})
     assert resolved.settings.services == ["dify", "n8n"]
-    assert resolved.settings.images == {"litellm": "mirror/litellm:1"}
+    assert resolved.settings.images == {"litellm": "mirror/litellm:1.2"}
 
 
 def test_profile_flag_picks_the_profile_layer():
@@ -116,7 +116,7 @@ BAD_ANSWERS = [
     ("- just\n- a list\n", ["expected a mapping"]),
     ("domain: 192.0.2.5\nssl_mode: letsencrypt\n", ["line 2", "needs a domain name"]),
     ("ollama_bind: 127.0.0.1\n", ["line 1", "loopback", "0.0.0.0"]),
-    ("images: {litellm: ''}\n", ["line 1", "images.litellm", "pinned"]),
+    ("images: {litellm: ''}\n", ["line 1", "images.litellm", "not an image reference"]),
     ("images: {litellm: 'ghcr.io/berriai/litellm:latest'}\n", ["line 1", "images.litellm", "pinned"]),
 ]
 
