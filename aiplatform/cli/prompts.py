@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from aiplatform.cli import console, tables
+from aiplatform.commands import INV, SUDO_INV
 from aiplatform.errors import UserError
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ class DeployConsole:
         if not self.interactive:
             raise UserError(
                 "deploy changes the host and no one is at a terminal to confirm.",
-                "Run `inv deploy --yes` (or review with `inv deploy --dry-run` first).",
+                f"Run `{INV} deploy --yes` (or review with `{INV} deploy --dry-run` first).",
             )
         from rich.prompt import Confirm
 
@@ -106,7 +107,7 @@ class SetupConsole:
         if not self.interactive:
             raise UserError(
                 "setup changes the host and no one is at a terminal to confirm.",
-                "Run `sudo inv setup --yes` (or see the plan first with `inv setup --dry-run`).",
+                f"Run `{SUDO_INV} setup --yes` (or see the plan first with `{INV} setup --dry-run`).",
             )
         from rich.prompt import Confirm
 

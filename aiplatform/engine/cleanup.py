@@ -14,8 +14,8 @@ from pathlib import Path
 from aiplatform.commands import SUDO_INV
 from aiplatform.engine.docker import Docker, require_engine
 from aiplatform.errors import UserError
-from aiplatform.host import checks, hostfs
-from aiplatform.paths import LEGACY_ROOTS
+from aiplatform.host import checks
+from aiplatform.paths import LEGACY_ROOTS, dir_size
 
 
 @dataclass
@@ -54,7 +54,7 @@ def make_plan(docker: Docker, root: Path, purge: bool, images: bool) -> CleanupP
     )
     if purge:
         volumes = [] if problem else docker.volumes()
-        plan.volumes = [(name, hostfs.dir_size(Path(mount))) for name, mount in volumes]
+        plan.volumes = [(name, dir_size(Path(mount))) for name, mount in volumes]
         if root.is_dir():
             if not is_platform_root(root):
                 raise UserError(
@@ -62,7 +62,7 @@ def make_plan(docker: Docker, root: Path, purge: bool, images: bool) -> CleanupP
                     "--purge will not delete it.",
                     "Check --root (or AI_PLATFORM_ROOT / root: in answers.yaml).",
                 )
-            plan.root = (root, hostfs.dir_size(root))
+            plan.root = (root, dir_size(root))
     if images:
         plan.images = sorted({c.image for c in containers})
     return plan
@@ -83,10 +83,7 @@ def remove(docker: Docker, plan: CleanupPlan) -> CleanupResult:
     docker.remove_volumes([name for name, _ in plan.volumes])
     docker.remove_images(plan.images)
     if plan.root is not None:
-        if docker.runner.dry_run:
-            docker.runner.echo(f"would delete {plan.root[0]}")
-        else:
-            hostfs.remove_tree(plan.root[0])
+        docker.runner.remove_tree(plan.root[0])
     result.removed = True
     if docker.runner.dry_run or plan.no_engine:
         return result

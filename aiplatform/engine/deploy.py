@@ -30,7 +30,7 @@ from aiplatform.errors import UserError
 from aiplatform.generated.diff import TreeDiff, applied_tree, diff_trees, mask, maskable
 from aiplatform.generated.files import Tree
 from aiplatform.generated.stamp import read_stamp
-from aiplatform.host import checks, hostfs
+from aiplatform.host import checks
 from aiplatform.host.checks import Check
 from aiplatform.host.runner import Runner
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV, STAMP_FILE
@@ -129,18 +129,18 @@ def to_bring_up(plan: Plan, project: Project) -> list[str]:
     return [name for name in project.containers if plan.containers.get(name, "unchanged") != "unchanged"]
 
 
-def apply_files(out: Path, root: Path, tree: Tree | None = None) -> tuple[list[str], Path]:
+def apply_files(runner: Runner, out: Path, root: Path, tree: Tree | None = None) -> tuple[list[str], Path]:
     """Copy generated/ (or the tree planned from it) into the root: changed files backed up first, removed files
     backed up then deleted."""
     tree = tree if tree is not None else applied_tree(out)
     stamp = read_stamp(root)
     removed = [p for p in (stamp.files if stamp else {}) if p not in tree and (root / p).is_file()]
     backup_dir = root / "backups" / datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    hostfs.make_dirs(root, ROOT_DIRS)
+    runner.make_dirs(root, ROOT_DIRS)
     files = {path: (file.data, file.mode) for path, file in tree.items() if path != STAMP_FILE.as_posix()}
-    backed_up = hostfs.backup_and_write(root, files, removed, backup_dir)
+    backed_up = runner.backup_and_write(root, files, removed, backup_dir)
     stamp_file = tree[STAMP_FILE.as_posix()]
-    hostfs.write_file(root / STAMP_FILE, stamp_file.data, stamp_file.mode)  # last: it records what was applied
+    runner.write(root / STAMP_FILE, stamp_file.data, stamp_file.mode)  # last: it records what was applied
     return backed_up, backup_dir
 
 
@@ -298,7 +298,7 @@ def deploy(options: DeployOptions, runner: Runner, stale: str | None, ui: Deploy
         raise UserError(
             "Cancelled: nothing was changed.", f"Run `{SUDO_INV} deploy --yes` to apply without a question."
         )
-    backed_up, backup_dir = apply_files(out, root, plan.tree)
+    backed_up, backup_dir = apply_files(runner, out, root, plan.tree)
     docker.remove_containers([c.id for c in plan.remove])
     project = load_project(root)
     live = Docker(runner, project.compose_files, project.env_files)

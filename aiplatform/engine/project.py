@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from aiplatform.commands import INV
 from aiplatform.errors import UserError
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV
 
@@ -80,18 +81,18 @@ def load_project(directory: Path) -> Project:
     """The containers defined by `directory`'s compose files; none is a UserError naming `inv render`."""
     files = sorted(directory.glob(COMPOSE_GLOB))
     if not files:
-        raise UserError(f"{directory} has no compose files ({COMPOSE_GLOB}).", "Run `inv render` first.")
+        raise UserError(f"{directory} has no compose files ({COMPOSE_GLOB}).", f"Run `{INV} render` first.")
     project = Project(directory)
     for path in files:
         try:
             doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise UserError(f"{path}: not valid YAML ({exc}).", "Run `inv render` to regenerate it.") from None
+            raise UserError(f"{path}: not valid YAML ({exc}).", f"Run `{INV} render` to regenerate it.") from None
         services = doc.get("services") if isinstance(doc, dict) else None
         if not isinstance(services, dict) or not all(isinstance(body, dict) for body in services.values()):
             raise UserError(
                 f"{path}: not a compose file render would write (edited by hand?).",
-                "Run `inv render` to regenerate it.",
+                f"Run `{INV} render` to regenerate it.",
             )
         for name, body in services.items():
             labels = body.get("labels") or {}

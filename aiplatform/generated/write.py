@@ -36,7 +36,7 @@ class WriteResult:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    modes_fixed: dict[str, int] = field(default_factory=dict)  # path -> its old mode, where only the mode changed
+    modes_fixed: dict[str, int] = field(default_factory=dict)  # path -> its old mode, where the mode changed
 
     @property
     def written(self) -> int:
@@ -55,6 +55,9 @@ def _os_errors(out: Path) -> Iterator[None]:
     except PermissionError as exc:
         where = exc.filename or out
         raise UserError(f"No permission to write {where}.", f"Check the owner of {Path(where).parent}.") from None
+    except (FileExistsError, NotADirectoryError) as exc:
+        where = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), exc.filename or out)
+        raise UserError(f"Cannot write {out}: {where} is a file, not a folder.", "Give --out a folder.") from None
     except OSError as exc:
         where = exc.filename or out
         raise UserError(f"Cannot write {where}: {exc.strerror or exc}.", "Check --out and its parent folder.") from None
@@ -138,7 +141,7 @@ def _write(out: Path, tree: Tree) -> WriteResult:
             result.created.append(path)
         elif before.data != file.data or before.mode != file.mode:
             result.changed.append(path)
-            if before.data == file.data:
+            if before.mode != file.mode:
                 result.modes_fixed[path] = before.mode
         else:
             result.unchanged.append(path)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 
+from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine.docker import ContainerInfo, Docker
 from aiplatform.engine.project import Project
 from aiplatform.host.net import listeners
@@ -45,7 +46,7 @@ def engine(docker: Docker) -> Check:
     if error is None:
         return Check("docker engine", "ok", "answers")
     return Check(
-        "docker engine", "fail", error, "Start Docker (`sudo systemctl start docker`) or run `sudo inv setup`."
+        "docker engine", "fail", error, f"Start Docker (`sudo systemctl start docker`) or run `{SUDO_INV} setup`."
     )
 
 
@@ -57,14 +58,14 @@ def compose(docker: Docker) -> Check:
         "compose v2",
         "fail",
         "`docker compose` (v2 plugin) is missing",
-        "Install the docker-compose-plugin package, or run `sudo inv setup`.",
+        f"Install the docker-compose-plugin package, or run `{SUDO_INV} setup`.",
     )
 
 
 def fresh(reason: str | None) -> Check:
     if reason is None:
         return Check("generated/", "ok", "up to date")
-    return Check("generated/", "fail", reason, "Run `inv render`, review with `inv diff`, then deploy again.")
+    return Check("generated/", "fail", reason, f"Run `{INV} render`, review with `{INV} diff`, then deploy again.")
 
 
 def ports(project: Project, running: list[ContainerInfo]) -> list[Check]:
@@ -113,7 +114,7 @@ def ollama_api(url: str, runner: Runner) -> Check:
         "ollama api",
         "warn",
         f"{url}: {failed.detail}",
-        "Run `sudo inv setup`, or `inv doctor` to see why it does not answer.",
+        f"Run `{SUDO_INV} setup`, or `{INV} doctor` to see why it does not answer.",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine.docker import Docker
 from aiplatform.engine.project import load_project
 from aiplatform.errors import UserError
@@ -35,7 +36,7 @@ def nvidia_check(runner: Runner, docker_ok: bool) -> Check:
             "nvidia-container-toolkit is installed but Docker's nvidia runtime was never configured",
             "sudo nvidia-ctk runtime configure --runtime=docker && sudo systemctl restart docker",
         )
-    return Check("nvidia runtime", "fail", "nvidia-container-toolkit is not installed", "Run `sudo inv setup`.")
+    return Check("nvidia runtime", "fail", "nvidia-container-toolkit is not installed", f"Run `{SUDO_INV} setup`.")
 
 
 def run_doctor(
@@ -64,7 +65,7 @@ def run_doctor(
     try:
         project = load_project(out)
     except UserError:
-        found.append(Check("ports", "warn", f"no rendered project in {out}", "Run `inv render` to know the ports."))
+        found.append(Check("ports", "warn", f"no rendered project in {out}", f"Run `{INV} render` to know the ports."))
     else:
         found += checks.ports(project, docker.containers() if docker_ok else [])
     found.append(checks.disk(root))
@@ -74,7 +75,7 @@ def run_doctor(
                 "legacy root",
                 "warn",
                 f"{legacy} (from the original scripts) exists",
-                f"Not used by this tool; move its data over, then `sudo inv cleanup --root {legacy} --purge`.",
+                f"Not used by this tool; move its data over, then `{SUDO_INV} cleanup --root {legacy} --purge`.",
             )
         )
     return found

@@ -6,7 +6,6 @@ the mode it is given (credentials.env stays 0600 from the first byte).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -59,16 +58,6 @@ def make_dirs(root: Path, names: list[str]) -> None:
             (root / name).mkdir(parents=True, exist_ok=True)
     except PermissionError:
         raise UserError(f"No permission to create folders in {root}.", "Run the command with sudo.") from None
-
-
-def dir_size(path: Path) -> int:
-    """Bytes used under `path` (files only; unreadable entries are skipped)."""
-    total = 0
-    for dirpath, _dirs, filenames in os.walk(path, onerror=lambda _: None):
-        for name in filenames:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
 
 
 def remove_tree(path: Path) -> None:

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import ollama
-import requests
 
+from aiplatform.commands import SUDO_INV
 from aiplatform.host.net import is_local, is_loopback, listeners
 from aiplatform.host.runner import Runner
 
@@ -164,7 +164,7 @@ def _unit_verdict(unit: str, seen: str, budget: float, props: dict[str, str], jo
     if load == "masked":
         return f"unit {unit} is masked", f"sudo systemctl unmask {unit} && sudo systemctl start {unit}"
     if load == "not-found":
-        return f"unit {unit} does not exist: Ollama is not installed", "Install it: `sudo inv setup`."
+        return f"unit {unit} does not exist: Ollama is not installed", f"Install it: `{SUDO_INV} setup`."
     if active == "failed":
         why = f"Result={props.get('Result', '?')}, ExecMainStatus={props.get('ExecMainStatus', '?')}"
         last = last_error_line(journal) or "the journal shows no error line"
@@ -202,7 +202,7 @@ def _port_step(poller: _Poller, url: str, unit: str, expect: str | None, budget:
         strangers = [item for item in held if expect is not None and item.name is not None and expect not in item.name]
         if strangers and len(strangers) == len(held):
             who = ", ".join(item.holder for item in strangers)
-            hint = "Stop it, or give Ollama another port (setting ollama_port, then `sudo inv setup`)."
+            hint = f"Stop it, or give Ollama another port (setting ollama_port, then `{SUDO_INV} setup`)."
             detail = f"port {port} is held by {who}, not {expect}"
             return StepResult(2, PORT_STEP, "fail", detail, hint, diagnostics, elapsed)
         return StepResult(2, PORT_STEP, "ok", seen, diagnostics=diagnostics, elapsed=elapsed)
@@ -223,8 +223,7 @@ def _api_step(poller: _Poller, url: str, unit: str, budget: float) -> tuple[Step
     found: dict[str, Any] = {}
     base = url.rstrip("/")
     # the host's own Ollama is never behind a proxy: HTTP(S)_PROXY in setup's environment must not intercept it
-    with requests.Session() as session:
-        session.trust_env = False
+    with httpx.Client(trust_env=False) as session:
 
         def attempt(left: float) -> tuple[str, str]:
             for path, key in (("/api/version", "version"), ("/api/tags", "models")):
@@ -240,11 +239,11 @@ def _api_step(poller: _Poller, url: str, unit: str, budget: float) -> tuple[Step
     return StepResult(3, API_STEP, "fail", seen, hint, elapsed=elapsed), found.get("version")
 
 
-def _get_json(session: requests.Session, base: str, path: str, key: str, timeout: float, found: dict[str, Any]) -> str:
+def _get_json(session: httpx.Client, base: str, path: str, key: str, timeout: float, found: dict[str, Any]) -> str:
     """GET base+path and store body[key] in `found`; returns what went wrong, or "" when it worked."""
     try:
         response = session.get(base + path, timeout=timeout)
-    except requests.RequestException as exc:
+    except httpx.HTTPError as exc:
         return f"GET {path} failed: {type(exc).__name__}: {_excerpt(str(exc))}"
     if response.status_code != 200:
         return f"GET {path} answered HTTP {response.status_code}: {_excerpt(response.text)}"

@@ -1,9 +1,10 @@
-"""The one place that runs commands which change the host: argv lists, echoed before they run.
+"""The one place that changes the host: commands (argv lists, echoed before they run) and every write outside
+generated/ (files, folders, deletions, through hostfs).
 
-With `dry_run`, a command (or a file write, with its content) is printed and recorded instead of done, so
-`--dry-run` output is the exact plan. Every change is also recorded in `history`, which is what tests assert on.
-Read-only queries pass `changes=False`: they run even in a dry run (a plan needs to look at the world) and are not
-echoed.
+With `dry_run`, a command or a write (with its content) is printed and recorded instead of done, so `--dry-run`
+output is the exact plan. Every change is also recorded in `history`, which is what tests assert on. Read-only
+queries pass `changes=False`: they run even in a dry run (a plan needs to look at the world) and are not echoed.
+No other module imports hostfs.
 """
 
 from __future__ import annotations
@@ -92,6 +93,31 @@ class Runner:
             return
         self.echo(f"write {path}")
         hostfs.write_file(path, data, mode)
+
+    def make_dirs(self, root: Path, names: list[str]) -> None:
+        """Create `names` under `root` (and root itself) when missing."""
+        self.history.append(["mkdir", str(root), *names])
+        if self.dry_run:
+            self.echo(f"would create folders {', '.join(names)} in {root}")
+            return
+        hostfs.make_dirs(root, names)
+
+    def backup_and_write(
+        self, root: Path, files: dict[str, tuple[bytes, int]], remove: list[str], backup_dir: Path
+    ) -> list[str]:
+        """Write `files` under root and delete `remove`, each replaced file first copied to `backup_dir`."""
+        self.history.append(["apply", str(root), str(len(files)), str(len(remove))])
+        if self.dry_run:
+            self.echo(f"would write {len(files)} file(s) and remove {len(remove)} in {root} (backups in {backup_dir})")
+            return []
+        return hostfs.backup_and_write(root, files, remove, backup_dir)
+
+    def remove_tree(self, path: Path) -> None:
+        """Delete a folder and everything in it."""
+        self.history.append(["rm", "-r", str(path)])
+        self.echo(("would delete " if self.dry_run else "delete ") + str(path))
+        if not self.dry_run:
+            hostfs.remove_tree(path)
 
     def start(self, argv: Sequence[str | Path]) -> subprocess.Popen[str] | None:
         """Start a long-running command in the background (None in a dry run); the caller waits for it."""

@@ -21,10 +21,11 @@ from typing import Any, Protocol
 import psutil
 
 from aiplatform import __version__
+from aiplatform.commands import INV, SUDO_INV
 from aiplatform.envfile import parse_env
 from aiplatform.errors import UserError
 from aiplatform.generated import build
-from aiplatform.host import hostfs, ollama
+from aiplatform.host import ollama
 from aiplatform.host.checks import Check
 from aiplatform.host.runner import Runner
 from aiplatform.inputs.context import Context
@@ -149,7 +150,7 @@ def merge_daemon_json(current: str | None, settings: Settings) -> tuple[str, lis
         except json.JSONDecodeError as exc:
             raise UserError(
                 f"{DAEMON_JSON} is not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg}).",
-                f"Fix or move {DAEMON_JSON} aside, then run `sudo inv setup` again; it was left untouched.",
+                f"Fix or move {DAEMON_JSON} aside, then run `{SUDO_INV} setup` again; it was left untouched.",
             ) from None
         if not isinstance(owner, dict):
             raise UserError(f"{DAEMON_JSON} must hold a JSON object.", f"Fix {DAEMON_JSON}; it was left untouched.")
@@ -180,7 +181,7 @@ def plan_setup(
     if facts.os_id not in ("ubuntu", "debian"):
         raise UserError(
             f"Unsupported system {facts.os_id!r}: setup knows Ubuntu and Debian.",
-            "Install Docker, the NVIDIA toolkit and Ollama by hand, then use `inv doctor` to check.",
+            f"Install Docker, the NVIDIA toolkit and Ollama by hand, then use `{INV} doctor` to check.",
         )
     steps = [hardware_step]
     steps.append(_docker_step(facts, options, settings))
@@ -382,15 +383,11 @@ def _os_release(path: Path) -> dict[str, str]:
 
 
 def hardware_step(path: Path, text: str) -> Step:
-    """Write hardware-profile.env unless it already says the same (free disk space alone does not count)."""
+    """Write hardware-profile.env unless it already says the same (comments aside: the header names the version)."""
     step = Step("hardware")
     current = _read(path)
-    if current is not None:
-        old, new = parse_env(current, str(path)), parse_env(text, str(path))
-        old.pop("DISK_FREE_GB", None)
-        new.pop("DISK_FREE_GB", None)
-        if old == new:
-            return step
+    if current is not None and parse_env(current, str(path)) == parse_env(text, str(path)):
+        return step
     step.actions.append(write(path, text))
     return step
 
@@ -439,7 +436,7 @@ def run_setup(
     if not runner.dry_run and os.geteuid() != 0:
         raise UserError(
             "setup changes the host (packages, /etc, services) and must run as root.",
-            "Run `sudo .venv/bin/inv setup`, or `inv setup --dry-run` to see the plan without root.",
+            f"Run `{SUDO_INV} setup`, or `{INV} setup --dry-run` to see the plan without root.",
         )
     settings = ctx.resolved.settings
     root: Path = settings.root
@@ -459,7 +456,7 @@ def run_setup(
     ui.plan(steps)
     result = SetupReport(steps)
     if any(step.actions for step in steps) and not runner.dry_run and not yes and not ui.confirm():
-        raise UserError("Cancelled: nothing was changed.", "Run `sudo inv setup --yes` to apply without a question.")
+        raise UserError("Cancelled: nothing was changed.", f"Run `{SUDO_INV} setup --yes` to apply without a question.")
     apply(steps, runner)
     if runner.dry_run:
         return result
@@ -471,7 +468,7 @@ def run_setup(
         if not result.wait.ok:
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             result.diagnostics_file = root / "logs" / f"ollama-diagnostics-{stamp}.txt"
-            hostfs.write_file(result.diagnostics_file, result.wait.report().encode(), 0o644)
+            runner.write(result.diagnostics_file, result.wait.report().encode(), 0o644)
     wanted = models if models is not None else settings.models
     if not skip_models and result.wait is not None and result.wait.ok:
         sizes = {m.name: m.size_gb for m in ctx.resolved.profile.models}
@@ -496,7 +493,7 @@ def final_checks(
             "docker",
             "ok" if facts.docker_ok else "fail",
             "engine answers" if facts.docker_ok else "not answering",
-            "" if facts.docker_ok else "See the docker step above; `inv doctor` checks again.",
+            "" if facts.docker_ok else f"See the docker step above; `{INV} doctor` checks again.",
         ),
         Check(
             "compose v2",

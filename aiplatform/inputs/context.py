@@ -16,7 +16,7 @@ from aiplatform.envfile import read_env
 from aiplatform.errors import UserError
 from aiplatform.generated.stamp import read_stamp
 from aiplatform.inputs.catalog import Catalog, load_catalog
-from aiplatform.inputs.hardware import Hardware, hardware_from_env, read_hardware
+from aiplatform.inputs.hardware import Hardware, free_disk_gb, hardware_from_env, read_hardware
 from aiplatform.inputs.settings import Resolved, resolve_settings
 from aiplatform.paths import ANSWERS_FILE, CREDENTIALS_ENV, HARDWARE_PROFILE, PROFILES_DIR, SERVICES_DIR, STAMP_FILE
 
@@ -92,7 +92,8 @@ class Context:
         if root not in self._hardware:
             recorded = root / HARDWARE_PROFILE
             if not self.live_hardware and recorded.is_file():
-                hardware = hardware_from_env(recorded.read_text(encoding="utf-8"), str(recorded))
+                text = recorded.read_text(encoding="utf-8")
+                hardware = hardware_from_env(text, str(recorded), free_gb=free_disk_gb(root))
                 self._hardware[root] = (hardware, str(recorded))
             else:
                 self._hardware[root] = (read_hardware(root, self.nvml), "measured now")

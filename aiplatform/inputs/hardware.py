@@ -17,6 +17,7 @@ from typing import Any
 
 import psutil
 
+from aiplatform.commands import SUDO_INV
 from aiplatform.envfile import format_env, parse_env
 from aiplatform.errors import UserError
 from aiplatform.paths import nearest_existing
@@ -29,7 +30,6 @@ PROFILE_KEYS = (
     "CPU_CORES",
     "CPU_MODEL",
     "TOTAL_RAM_GB",
-    "DISK_FREE_GB",
     "DISK_TOTAL_GB",
     "DISK_TYPE",
     "GPU_AVAILABLE",
@@ -87,6 +87,11 @@ def tier_for(vram_mb: int, ram_gb: int) -> str:
     if vram_mb >= STANDARD_VRAM_MB and ram_gb >= STANDARD_RAM_GB:
         return "standard"
     return "minimal"
+
+
+def free_disk_gb(root: Path) -> int:
+    """Free space, in whole GB, on the filesystem that holds (or will hold) `root`."""
+    return int(psutil.disk_usage(str(nearest_existing(root))).free / 1024**3)
 
 
 def read_hardware(root: Path, nvml: ModuleType | bool | None = True) -> Hardware:
@@ -199,7 +204,6 @@ class HardwareReport:
             "CPU_CORES": hw.cpu_cores,
             "CPU_MODEL": hw.cpu_model,
             "TOTAL_RAM_GB": hw.ram_gb,
-            "DISK_FREE_GB": hw.disk_free_gb,
             "DISK_TOTAL_GB": hw.disk_total_gb,
             "DISK_TYPE": hw.disk_type,
             "GPU_AVAILABLE": hw.gpu_available,
@@ -224,13 +228,15 @@ def format_profile_env(report: HardwareReport, version: str) -> str:
     return format_env(report.env(), header=f"Hardware measured by ai-platform {version} (`inv detect --write`).")
 
 
-def hardware_from_env(text: str, source: str) -> Hardware:
-    """Read a hardware-profile.env back into a Hardware (what setup measured)."""
+def hardware_from_env(text: str, source: str, free_gb: int = 0) -> Hardware:
+    """Read a hardware-profile.env back into a Hardware (what setup measured). Free disk space is a reading of the
+    moment, not part of the profile: the caller passes it (`free_gb`), measured now."""
     values = parse_env(text, source)
     missing = [key for key in PROFILE_KEYS if key not in values]
     if missing:
         raise UserError(
-            f"{source}: missing {', '.join(missing)}.", "Run `sudo inv detect --write` (or `sudo inv setup`) again."
+            f"{source}: missing {', '.join(missing)}.",
+            f"Run `{SUDO_INV} detect --write` (or `{SUDO_INV} setup`) again.",
         )
     try:
         gpu_available = values["GPU_AVAILABLE"] == "true"
@@ -246,14 +252,16 @@ def hardware_from_env(text: str, source: str) -> Hardware:
             cpu_model=values["CPU_MODEL"],
             ram_gb=int(values["TOTAL_RAM_GB"]),
             disk_path="",
-            disk_free_gb=int(values["DISK_FREE_GB"]),
+            disk_free_gb=free_gb,
             disk_total_gb=int(values["DISK_TOTAL_GB"]),
             disk_type=values["DISK_TYPE"],
             gpus=gpus,
             gpu_status="ok" if gpus else "none recorded",
         )
     except ValueError as exc:
-        raise UserError(f"{source}: a value is not a number ({exc}).", "Run `sudo inv detect --write` again.") from None
+        raise UserError(
+            f"{source}: a value is not a number ({exc}).", f"Run `{SUDO_INV} detect --write` again."
+        ) from None
 
 
 # Room on top of the models for container images, databases and logs.

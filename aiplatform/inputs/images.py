@@ -62,7 +62,7 @@ def image_problem(image: str) -> str | None:
     if moving:
         return f"is not pinned: tag {tag!r} moves ({moving[0]!r} points at a new build over time)"
     if all(re.fullmatch(r"v?\d+", word) or word in FLAVOURS for word in words):
-        return f"is not pinned: tag {tag!r} names no release (only a major version or a flavour; pin one like 16.14-alpine)"
+        return f"is not pinned: tag {tag!r} names no release (a major version or a flavour only; pin one like 16.14)"
     return None
 
 

@@ -13,8 +13,9 @@ from pydantic import ValidationError
 from rich.prompt import Confirm, Prompt
 
 from aiplatform.cli import console
+from aiplatform.commands import INV
 from aiplatform.errors import UserError
-from aiplatform.host import hostfs
+from aiplatform.host.runner import Runner
 from aiplatform.inputs.context import Context
 from aiplatform.inputs.settings import Settings, is_ip
 
@@ -90,15 +91,20 @@ def ask(ctx: Context, asker: Asker, default_address: str) -> tuple[dict[str, Any
     given = [key for key, value in secrets.items() if value]
     console.out.print(f"  secrets given: {', '.join(given) or 'none'} (the rest are generated)", markup=False)
     if not asker.confirm("Proceed?", True):
-        raise UserError("Cancelled: nothing was written.", "Run `inv render` again to answer anew.")
+        raise UserError("Cancelled: nothing was written.", f"Run `{INV} render` again to answer anew.")
     return answers, {key: value for key, value in secrets.items() if value}
 
 
 def ask_and_save(ctx: Context, default_address: str, asker: Asker | None = None) -> dict[str, str]:
     """Run the questionnaire, save answers.yaml, and return the secret answers as settings flags."""
     assert ctx.answers is not None
-    answers, secrets = ask(ctx, asker or TerminalAsker(), default_address)
+    try:
+        answers, secrets = ask(ctx, asker or TerminalAsker(), default_address)
+    except EOFError:  # Ctrl-D at a prompt
+        raise UserError(
+            "Cancelled: the input ended (Ctrl-D) before the questions were answered; nothing was written.",
+            f"Run `{INV} render` again, or `{INV} render --no-input` to render from defaults and the environment.",
+        ) from None
     text = "# Answers of the `inv render` questionnaire. Edit freely; `inv settings` shows the result.\n"
-    hostfs.write_file(ctx.answers, (text + yaml.safe_dump(answers, sort_keys=False)).encode(), 0o644)
-    console.ok(f"saved {ctx.answers}")
+    Runner().write(ctx.answers, (text + yaml.safe_dump(answers, sort_keys=False)).encode(), 0o644)
     return secrets

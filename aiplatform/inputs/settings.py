@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from aiplatform.commands import INV
 from aiplatform.errors import UserError
 from aiplatform.inputs.catalog import Catalog
 from aiplatform.inputs.images import image_problem, mirror_problem
@@ -343,7 +344,7 @@ def _highest(layers: list[Layer], key: str) -> Layer | None:
 
 def _answers_layer(path: Path) -> Layer:
     fix_text = (
-        f"Edit {path} (or delete it and run `inv render` to answer the questions again), then run `inv settings`."
+        f"Edit {path} (or delete it and run `{INV} render` to answer the questions again), then run `{INV} settings`."
     )
     doc = load_yaml(path, fix=fix_text)
     return Layer("answers", doc.data, lambda key: doc.where(key), lambda key: fix_text)
@@ -435,7 +436,7 @@ def _check_keys(layer: Layer, forbidden: tuple[str, ...] = ()) -> None:
         if layer.source == "answers" and key in SECRET_KEYS:
             raise UserError(
                 f"{layer.where(key)}: {key!r} is a secret and answers.yaml is not protected.",
-                f"Remove it from answers.yaml and set {ENV_PREFIX}{key.upper()} for one run of `inv render` "
+                f"Remove it from answers.yaml and set {ENV_PREFIX}{key.upper()} for one run of `{INV} render` "
                 "(it is then kept in config/credentials.env, mode 0600), or answer the questionnaire.",
             )
 

@@ -45,9 +45,24 @@ RESERVED_KEYS = ("image", "container_name", "restart", "healthcheck", "networks"
 PRIVILEGE_KEYS = ("privileged", "network_mode", "pid", "ipc", "userns_mode", "cap_add", "security_opt")
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 
-# libyaml's parser when PyYAML has it (same result, faster); output keeps the pure-Python dumper, whose formatting
-# is the same on every machine.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+class _UniqueKeys(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser when PyYAML has it (same result, faster), refusing a key given twice in one mapping: YAML
+    would keep the last one silently, so a template's second `volumes:` would drop its first. Output keeps the
+    pure-Python dumper, whose formatting is the same on every machine."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` merges are meant to be overridden
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice in one mapping ({key} twice)", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 
 def compose_file(
@@ -61,7 +76,7 @@ def compose_file(
     template = f"services/{spec.name}/compose.yml.j2"
     text = render_template(env, template, {**context, "service": spec})
     try:
-        doc = yaml.load(text, Loader=_LOADER) or {}
+        doc = yaml.load(text, Loader=_UniqueKeys) or {}
     except yaml.YAMLError as exc:
         raise UserError(f"templates/{template}: renders to invalid YAML: {exc}.") from None
     body = doc.get("services") or {}

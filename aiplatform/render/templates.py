@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 
 from aiplatform import __version__
+from aiplatform.commands import INV
 from aiplatform.errors import UserError
 from aiplatform.paths import TEMPLATES_DIR
 
@@ -70,7 +71,7 @@ def render_template(env: jinja2.Environment, name: str, context: Mapping[str, An
     except jinja2.UndefinedError as exc:
         raise UserError(
             f"{_template_location(exc, name)}: undefined value: {exc.message}.",
-            "Fix the template (or add the value to settings / service.yaml), then run `inv render` again.",
+            f"Fix the template (or add the value to settings / service.yaml), then run `{INV} render` again.",
         ) from None
     except jinja2.TemplateSyntaxError as exc:
         raise UserError(

@@ -92,6 +92,20 @@ def test_root_files_and_credentials(platform, host):
         assert host.file(f"{platform.root}/{folder}").is_directory
 
 
+def test_redis_runs_with_its_memory_limit_and_privileges_are_only_the_declared_ones(platform, host):
+    # The real Redis of the stand-in was started with the rendered command line.
+    policy = host.check_output("docker exec ai-platform-redis redis-cli CONFIG GET maxmemory-policy")
+    limit = host.check_output("docker exec ai-platform-redis redis-cli CONFIG GET maxmemory")
+    assert policy.split() == ["maxmemory-policy", "volatile-lru"]
+    assert limit.split() == ["maxmemory", str(512 * 1024 * 1024)]
+    assert platform.inspect("cadvisor")["HostConfig"]["Privileged"] is True
+    assert platform.inspect("node-exporter")["HostConfig"]["PidMode"] == "host"
+    for name in platform.expected():
+        if name not in ("cadvisor", "node-exporter"):
+            config = platform.inspect(name)["HostConfig"]
+            assert not config["Privileged"] and config["PidMode"] != "host", name
+
+
 def test_postgres_init_created_each_database_and_user(platform, host):
     # The real Postgres in the stand-in ran the rendered init scripts: each service's user logs in to its database.
     for database, user, secret in (

@@ -1,5 +1,5 @@
 """A stand-in for Ollama's HTTP API, for tests: a small threaded HTTP server, not Ollama, that answers as Ollama's
-docs/api.md describes, so the code under test runs its real HTTP clients (requests, the `ollama` package) against it.
+docs/api.md describes, so the code under test runs its real HTTP clients (httpx, the `ollama` package) against it.
 
     GET  /api/version  {"version": "0.x.y"}
     GET  /api/tags     {"models": [{"name", "model", "modified_at", "size", "digest", "details": {...}}]}

@@ -6,6 +6,7 @@ from aiplatform.engine.deploy import apply_files
 from aiplatform.envfile import parse_env
 from aiplatform.generated.build import render_command
 from aiplatform.generated.diff import diff_trees
+from aiplatform.host.runner import Runner
 from aiplatform.inputs.context import Context
 
 from .conftest import fake_nvml, run_inv
@@ -27,13 +28,13 @@ def test_empty_root_everything_is_new_then_nothing_after_apply(tmp_path):
     first = diff_trees(out, root)
     assert first.differs and {f.status for f in first.files} == {"new"}
     assert "config/credentials.env" in [f.path for f in first.files]
-    apply_files(out, root)
+    apply_files(Runner(), out, root)
     assert not diff_trees(out, root).differs
 
 
 def test_changed_and_removed_files(tmp_path):
     out, root = render(tmp_path)
-    apply_files(out, root)
+    apply_files(Runner(), out, root)
     render(tmp_path, services=[], ollama_keep_alive="45m")  # monitoring off, one Ollama setting changed
     result = diff_trees(out, root)
     by_path = {f.path: f for f in result.files}
@@ -46,7 +47,7 @@ def test_changed_and_removed_files(tmp_path):
 
 def test_secret_values_never_shown_only_their_names(tmp_path):
     out, root = render(tmp_path)
-    apply_files(out, root)
+    apply_files(Runner(), out, root)
     old = parse_env((root / "config/credentials.env").read_text())
     render(tmp_path, environ={"AI_PLATFORM_ADMIN_PASSWORD": "Brand-New-Password-42"})
     # the root's value wins over generated/ for generated secrets, but an explicit value is the user's choice
@@ -67,7 +68,7 @@ def test_inv_diff_exit_code_and_masking(tmp_path):
     for value in secrets.values():
         assert value not in result.stdout + result.stderr
     assert "Secrets added: ADMIN_PASSWORD" in result.stdout
-    apply_files(out, root)
+    apply_files(Runner(), out, root)
     same = run_inv("diff", "--out", str(out), "--exit-code")
     assert same.returncode == 0, same.stderr
     assert "nothing to apply" in same.stdout

@@ -160,7 +160,6 @@ def test_profile_env_survives_bash_source_and_library(tmp_path):
         "CPU_CORES",
         "CPU_MODEL",
         "TOTAL_RAM_GB",
-        "DISK_FREE_GB",
         "DISK_TOTAL_GB",
         "DISK_TYPE",
         "GPU_AVAILABLE",

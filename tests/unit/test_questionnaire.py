@@ -178,3 +178,14 @@ def test_render_asks_at_a_real_terminal(tmp_path):
     credentials = (tmp_path / "generated/config/credentials.env").read_text()
     assert "ADMIN_PASSWORD=Typed-Hidden-99" in credentials
     assert "Typed-Hidden-99" not in answers.read_text()
+
+
+def test_ctrl_d_at_a_real_terminal_cancels_cleanly(tmp_path):
+    answers = tmp_path / "answers.yaml"
+    code, output, unanswered = _converse(
+        [sys.executable, "-m", "invoke", "render", "--answers", str(answers), "--out", str(tmp_path / "generated")],
+        [("Domain name or IP address", "\x04")],
+    )
+    assert unanswered == [] and code == 1, output
+    assert "input ended (Ctrl-D)" in output and "Traceback" not in output
+    assert not answers.exists() and not (tmp_path / "generated").exists()

@@ -374,3 +374,65 @@ def test_secrets_given_as_settings_reach_only_credentials_env(tmp_path):
         if path != "config/credentials.env":
             for value in credentials.values():
                 assert value.encode() not in file.data, f"a secret leaked into {path}"
+
+
+# --- what the real images need ----------------------------------------------------------------------------------
+
+
+def _compose(tree, service):
+    return yaml.safe_load(tree[f"docker/docker-compose.{service}.yml"].data)["services"]
+
+
+def test_open_webui_reaches_local_models_only_through_litellm():
+    env = _compose(render_tree(scenario_platform("defaults-ip-minimal")), "open-webui")["open-webui"]["environment"]
+    assert env["ENABLE_OLLAMA_API"] == "false" and "OLLAMA_BASE_URL" not in env
+    assert env["OPENAI_API_BASE_URL"] == "http://litellm:4000/v1"
+    assert env["RAG_EMBEDDING_ENGINE"] == "ollama" and env["RAG_OLLAMA_BASE_URL"] == "http://host.docker.internal:11434"
+
+
+def test_litellm_serves_its_docs_at_docs_and_caches_only_when_asked_with_a_ttl():
+    base = scenario_platform("defaults-ip-minimal")
+    tree = render_tree(base)
+    assert _compose(tree, "litellm")["litellm"]["environment"]["DOCS_URL"] == "/docs"
+    assert "cache" not in yaml.safe_load(tree["config/litellm/config.yaml"].data)["litellm_settings"]
+    cached = base.settings.model_copy(update={"litellm_cache": True, "litellm_cache_ttl": 120})
+    config = yaml.safe_load(
+        render_tree(Platform(cached, base.tier, CATALOG, base.hardware, base.host_ip, base.secrets))[
+            "config/litellm/config.yaml"
+        ].data
+    )["litellm_settings"]
+    assert (
+        config["cache"] is True and config["cache_params"]["ttl"] == 120 and config["cache_params"]["type"] == "redis"
+    )
+    command = _compose(tree, "redis")["redis"]["command"]
+    assert command[command.index("--maxmemory") + 1] == "512mb"
+    assert command[command.index("--maxmemory-policy") + 1] == "volatile-lru"  # only keys with a TTL are evicted
+
+
+def test_dify_as_upstreams_nginx_routes_it():
+    tree = render_tree(scenario_platform("everything-domain-performance"))
+    dify = _compose(tree, "dify")
+    assert dify["dify-plugin-daemon"]["extra_hosts"] == ["host.docker.internal:host-gateway"]
+    assert dify["dify-api"]["environment"]["INTERNAL_FILES_URL"] == "http://dify-api:5001"
+    assert dify["dify-api"]["environment"]["ENDPOINT_URL_TEMPLATE"] == "https://dify.ai.example.com/e/{hook_id}"
+    caddy = tree["config/caddy/Caddyfile"].data.decode()
+    site = caddy[caddy.index("dify.ai.example.com {") :].split("\n}\n")[0]
+    for path in ("/mcp*", "/triggers*"):
+        assert f"handle {path} {{\n\t\treverse_proxy dify-api:5001\n" in site
+    assert 'header_up Dify-Hook-Url "{scheme}://{host}{uri}"' in site
+
+
+def test_prometheus_scrapes_only_what_answers_without_a_secret():
+    tree = render_tree(scenario_platform("everything-domain-performance"))
+    jobs = [job["job_name"] for job in yaml.safe_load(tree["config/prometheus/prometheus.yml"].data)["scrape_configs"]]
+    assert "flowise" not in jobs  # Flowise 3.x wants an API key for /api/v1/metrics
+    assert {"prometheus", "node", "cadvisor", "grafana", "n8n", "dcgm"} <= set(jobs)
+
+
+def test_streamed_answers_are_not_compressed_by_caddy():
+    caddy = render_tree(scenario_platform("defaults-ip-minimal"))["config/caddy/Caddyfile"].data.decode()
+    # encode wraps every response it handles and holds its headers back (caddy#6293): only static files get it
+    encodes = re.findall(r"^\s*encode\b.*$", caddy, re.M)
+    assert encodes == ["\tencode @static zstd gzip"], encodes
+    static = re.search(r"@static path (.+)", caddy)
+    assert static and all(pattern.startswith("*.") for pattern in static.group(1).split())

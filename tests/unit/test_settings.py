@@ -86,7 +86,9 @@ def test_inv_settings_names_the_source_of_each_value(tmp_path, answers):
 
 
 def test_env_lists_and_maps(tmp_path):
-    resolved = resolve(environ={"AI_PLATFORM_SERVICES": "dify, n8n", "AI_PLATFORM_IMAGES": "litellm=mirror/litellm:1.2"})
+    resolved = resolve(
+        environ={"AI_PLATFORM_SERVICES": "dify, n8n", "AI_PLATFORM_IMAGES": "litellm=mirror/litellm:1.2"}
+    )
     assert resolved.settings.services == ["dify", "n8n"]
     assert resolved.settings.images == {"litellm": "mirror/litellm:1.2"}
 

@@ -268,11 +268,11 @@ def test_dry_run_prints_commands_and_file_contents_and_changes_nothing(tmp_path)
     assert runner.history == [["systemctl", "restart", "docker"], ["write", str(target), "0644"]]
 
 
-def test_hardware_step_ignores_free_disk_changes(tmp_path):
+def test_hardware_step_compares_values_not_comments(tmp_path):
     path = tmp_path / "hardware-profile.env"
-    path.write_text("CPU_CORES=4\nDISK_FREE_GB=100\n")
-    assert hardware_step(path, "CPU_CORES=4\nDISK_FREE_GB=97\n").state == "already done"
-    assert hardware_step(path, "CPU_CORES=8\nDISK_FREE_GB=97\n").state == "to do"
+    path.write_text("# Hardware measured by ai-platform 0.1.0\nCPU_CORES=4\n")
+    assert hardware_step(path, "# Hardware measured by ai-platform 0.2.0\nCPU_CORES=4\n").state == "already done"
+    assert hardware_step(path, "CPU_CORES=8\n").state == "to do"
     assert hardware_step(tmp_path / "absent.env", "CPU_CORES=4\n").state == "to do"
 
 

@@ -31,6 +31,12 @@ SCENARIOS = {
         {"domain": "192.168.10.20", "ssl_mode": "selfsigned", "profile": "performance"},
         [("NVIDIA RTX 4090", 24564)],
     ),
+    # A root systemd and compose must take literally (spaces, quotes, an unknown specifier, `$`), no TLS, and
+    # LiteLLM's cache on.
+    "odd-root-no-tls-cache": (
+        {"root_name": 'my ai "root" 100%z $HOME', "ssl_mode": "none", "litellm_cache": True},
+        None,
+    ),
 }
 
 
@@ -44,11 +50,12 @@ def require(tool: str) -> str:
 
 @pytest.fixture(scope="session", params=sorted(SCENARIOS))
 def rendered(request, tmp_path_factory) -> Path:
-    flags, gpus = SCENARIOS[request.param]
+    flags, gpus = dict(SCENARIOS[request.param][0]), SCENARIOS[request.param][1]
     base = tmp_path_factory.mktemp(request.param)
+    root = base / flags.pop("root_name", "root")
     ctx = Context(
         answers=base / "answers.yaml",
-        flags={"root": str(base / "root"), **flags},
+        flags={"root": str(root), **flags},
         environ={},
         nvml=fake_nvml(gpus) if gpus is not None else True,
         live_hardware=True,

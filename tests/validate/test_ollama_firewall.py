@@ -71,8 +71,21 @@ def network():
             sh("ip", "netns", "del", name, check=False)
 
 
-def test_firewall_admits_loopback_and_docker_bridges_only(network, tmp_path):
+# What ufw (and firewalld) leave in INPUT: policy DROP, loopback and established traffic accepted, nothing else.
+UFW_LIKE_INPUT = [
+    ["-P", "INPUT", "DROP"],
+    ["-A", "INPUT", "-i", "lo", "-j", "ACCEPT"],
+    ["-A", "INPUT", "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT"],
+]
+
+
+@pytest.mark.parametrize("policy", ["accept", "default-deny"])
+def test_firewall_admits_loopback_and_docker_bridges_only(network, tmp_path, policy):
     host, lan, box = network
+    if policy == "default-deny":
+        for tables in ("iptables", "ip6tables"):
+            for rule in UFW_LIKE_INPUT:
+                sh("ip", "netns", "exec", host, tables, "-w", *rule)
     ctx = Context(
         answers=tmp_path / "answers.yaml", flags={"root": str(tmp_path / "root")}, environ={}, nvml=fake_nvml([])
     )
@@ -90,8 +103,9 @@ def test_firewall_admits_loopback_and_docker_bridges_only(network, tmp_path):
         deadline = time.monotonic() + 10
         while not reaches(host, "127.0.0.1") and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert reaches(lan, "10.99.0.1"), "without the rule, the LAN reaches Ollama's port"
-        assert reaches(lan, "fd00:99::1"), "without the rule, the LAN reaches it over IPv6 too"
+        if policy == "accept":
+            assert reaches(lan, "10.99.0.1"), "without the rule, the LAN reaches Ollama's port"
+            assert reaches(lan, "fd00:99::1"), "without the rule, the LAN reaches it over IPv6 too"
         for _ in range(2):  # a second run rebuilds the chain in place: still one jump, same rules
             sh("ip", "netns", "exec", host, "/bin/sh", str(script))
         rules = sh("ip", "netns", "exec", host, "iptables", "-w", "-S").stdout
@@ -100,7 +114,7 @@ def test_firewall_admits_loopback_and_docker_bridges_only(network, tmp_path):
         assert rules6.count("-j AI_PLATFORM_OLLAMA") == 1, rules6
         assert reaches(host, "127.0.0.1")
         assert reaches(host, "10.99.0.1")  # the host's own LAN address goes through lo
-        assert reaches(box, "172.31.99.1")  # a container on a compose bridge
+        assert reaches(box, "172.31.99.1")  # a container on a compose bridge (accepted, not handed back to INPUT)
         assert not reaches(lan, "10.99.0.1")  # another machine on the LAN
         assert not reaches(lan, "fd00:99::1")  # ... over IPv6 as well
         assert reaches(host, "::1")

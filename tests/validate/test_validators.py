@@ -186,3 +186,20 @@ def test_litellm_loader_rejects_a_model_without_its_provider_model():
         pytest.fail("litellm is not installed: `nox -s validate` installs the version the image runs.")
     with pytest.raises(Exception, match="model"):
         Deployment(model_name="x", litellm_params={"api_base": "http://h:1"})
+
+
+def test_the_validators_are_the_releases_the_images_run():
+    # caddy validate and the streaming test mean something for the image only when they run the same Caddy.
+    import re as regex
+
+    from aiplatform.inputs.catalog import load_catalog
+
+    catalog = load_catalog()
+    pinned = regex.search(r":(\d+\.\d+\.\d+)", catalog.services["caddy"].containers["caddy"].image).group(1)
+    assert run(require("caddy"), "version").stdout.startswith(f"v{pinned} "), "run through `nox -s validate`"
+    from importlib.metadata import version
+
+    import litellm  # noqa: F401  (installed by the session)
+
+    image = catalog.services["litellm"].containers["litellm"].image
+    assert image.endswith(f":v{version('litellm')}"), (image, version("litellm"))

@@ -1,0 +1,99 @@
+"""The real LiteLLM proxy (the PyPI release the catalog's image runs), started on loopback from a rendered tree.
+
+It runs with the rendered config.yaml and the environment the rendered compose file gives the container (`${VAR}`
+filled from the rendered env files), with two differences the test machine forces: no database (LiteLLM's database
+mode downloads its engine at run time, from no registry: `database_url` and DATABASE_URL are left out) and
+OLLAMA_BASE_URL pointing at the Ollama stand-in the test runs instead of host.docker.internal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from aiplatform.envfile import read_env
+
+WITHOUT_DATABASE = ("DATABASE_URL", "STORE_MODEL_IN_DB")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def container_environment(rendered: Path) -> dict[str, str]:
+    """The LiteLLM container's environment as compose would give it, from the rendered files."""
+    values = {**read_env(rendered / "config/master.env"), **read_env(rendered / "config/credentials.env")}
+    compose = yaml.safe_load((rendered / "docker/docker-compose.litellm.yml").read_text())
+    environment = compose["services"]["litellm"]["environment"]
+
+    def fill(text: str) -> str:
+        text = re.sub(r"(?<!\$)\$\{([A-Z0-9_]+)\}", lambda m: values[m.group(1)], str(text))
+        return text.replace("$$", "$")
+
+    return {key: fill(value) for key, value in environment.items() if key not in WITHOUT_DATABASE}
+
+
+@contextlib.contextmanager
+def litellm_proxy(rendered: Path, workdir: Path, ollama_url: str, timeout: float = 90.0) -> Iterator[str]:
+    """Run the proxy for `rendered`; yields its base URL (http://127.0.0.1:PORT); stops it afterwards."""
+    binary = Path(sys.executable).parent / "litellm"
+    if not binary.exists():
+        pytest.fail("the LiteLLM proxy is not installed: `nox -s validate` installs the version the image runs")
+    config = yaml.safe_load((rendered / "config/litellm/config.yaml").read_text())
+    config.get("general_settings", {}).pop("database_url", None)
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "litellm-config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(workdir),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no download of the price list
+        **container_environment(rendered),
+        "OLLAMA_BASE_URL": ollama_url,
+    }
+    port = free_port()
+    log = (workdir / "litellm.log").open("w")
+    process = subprocess.Popen(
+        [str(binary), "--config", str(config_path), "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"the LiteLLM proxy exited ({process.returncode}):\n{(workdir / 'litellm.log').read_text()}"
+                )
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"the LiteLLM proxy did not answer in {timeout:g} s:\n{(workdir / 'litellm.log').read_text()}"
+                )
+            time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
