@@ -1,3 +1,3 @@
 """AI Platform: turn one Linux GPU box into a private AI platform, and show every change before it is applied."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

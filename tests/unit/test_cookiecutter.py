@@ -81,3 +81,34 @@ def test_two_services_cannot_take_the_same_port(tmp_path):
         )
     with pytest.raises(UserError, match="already taken by 'notes-one'"):
         load_catalog(services)
+
+
+@pytest.mark.parametrize(
+    ("answers", "fragment"),
+    [
+        ({"subdomain": "my notes"}, "subdomain: one DNS label"),
+        ({"name": "Notes App"}, "name: lower-case letters"),
+        ({"image": "example/notes:latest"}, "is not pinned"),
+        ({"ip_port": "99999"}, "ip_port: a port number"),
+    ],
+)
+def test_cookiecutter_refuses_what_the_catalog_would_refuse_before_making_anything(tmp_path, answers, fragment, capfd):
+    from cookiecutter.exceptions import FailedHookException
+
+    with pytest.raises(FailedHookException):
+        cookiecutter(
+            str(PROJECT_DIR / "cookiecutter-service"),
+            no_input=True,
+            output_dir=str(tmp_path),
+            extra_context={"name": "notes-app", **answers},
+        )
+    assert fragment in capfd.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cookiecutter_prompts_explain_themselves():
+    import json
+
+    config = json.loads((PROJECT_DIR / "cookiecutter-service" / "cookiecutter.json").read_text())
+    questions = [key for key in config if not key.startswith("_")]
+    assert sorted(config["__prompts__"]) == sorted(questions)

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -73,8 +74,12 @@ def test_a_failure_mid_write_leaves_the_previous_tree_and_its_git_folder(tmp_pat
     (out / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
     before = _snapshot(out)
 
-    def broken_rename(src, dst):
-        raise OSError(28, "No space left on device", str(dst))
+    real_rename = os.rename
+
+    def broken_rename(src, dst):  # the last step, the new tree into place, fails
+        if Path(src).name.startswith(".generated.new-") and Path(dst) == out:
+            raise OSError(28, "No space left on device", str(dst))
+        real_rename(src, dst)
 
     monkeypatch.setattr(os, "rename", broken_rename)
     with pytest.raises(UserError, match="No space left on device"):

@@ -1,0 +1,168 @@
+"""The engine's decisions, without an engine: what deploy does to each container, what status calls drift, what
+cleanup --purge may delete, who holds a port; and the masks and secrets the diff and render rely on."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+import pytest
+import yaml
+
+from aiplatform.engine import cleanup
+from aiplatform.engine.deploy import _action
+from aiplatform.engine.docker import ContainerInfo
+from aiplatform.engine.project import ExpectedContainer, Project, load_project
+from aiplatform.engine.status import platform_status
+from aiplatform.errors import UserError
+from aiplatform.generated.build import current_inputs, render_command
+from aiplatform.generated.diff import mask, maskable
+from aiplatform.generated.stamp import staleness
+from aiplatform.host.checks import ports
+from aiplatform.host.runner import Runner
+from aiplatform.inputs.catalog import load_catalog
+from aiplatform.inputs.secrets import SecretSpec, resolve_secrets
+
+from .test_render import _ctx
+
+
+def info(name: str, state: str = "running", health: str = "healthy", exit_code: int = 0, **labels) -> ContainerInfo:
+    return ContainerInfo(
+        id=f"id-{name}",
+        name=f"ai-platform-{name}",
+        container=name,
+        service=labels.get("service", name),
+        config_hash=labels.get("config_hash", ""),
+        compose_hash=labels.get("compose_hash", "h1"),
+        state=state,
+        health=health,
+        exit_code=exit_code,
+        image="img:1.0",
+        ports=labels.get("ports", []),
+    )
+
+
+@pytest.mark.parametrize(
+    ("current", "oneshot", "expected"),
+    [
+        (None, False, "create"),
+        (info("x", compose_hash="old"), False, "recreate"),
+        (info("x"), False, "unchanged"),
+        (info("x", health=""), False, "unchanged"),  # up, no healthcheck
+        (info("x", state="exited", exit_code=137), False, "start"),
+        (info("x", state="created"), False, "start"),
+        (info("x", state="exited", health="", exit_code=0), True, "unchanged"),  # a one-shot that did its job
+        (info("x", state="exited", health="", exit_code=1), True, "start"),  # ... or failed: run it again
+        (info("x", state="exited", health="", exit_code=0, compose_hash="old"), True, "recreate"),
+    ],
+)
+def test_deploy_decides_per_container(current, oneshot, expected):
+    project = Project(directory=None)  # type: ignore[arg-type]
+    project.containers["x"] = ExpectedContainer("x", "svc", "cfg", oneshot)
+    assert _action(project, "x", current, "h1") == expected
+
+
+@dataclass
+class FakeDocker:
+    """What status and cleanup read from the engine, given as data."""
+
+    running: list[ContainerInfo] = field(default_factory=list)
+    runner: Runner = field(default_factory=lambda: Runner(echo=lambda _: None))
+
+    def containers(self) -> list[ContainerInfo]:
+        return self.running
+
+    def engine_error(self) -> str | None:
+        return None
+
+    def networks(self) -> list[str]:
+        return []
+
+    def volumes(self) -> list[tuple[str, str]]:
+        return []
+
+
+def test_status_drift_is_a_container_made_from_other_config_than_generated(tmp_path):
+    out = tmp_path / "generated"
+    render_command(_ctx(tmp_path), out, interactive=False)
+    project = load_project(out)
+    running = [
+        info(name, "exited" if c.oneshot else "running", "" if c.oneshot else "healthy", 0, config_hash=c.config_hash)
+        for name, c in project.containers.items()
+    ]
+    catalog = load_catalog()
+    report = platform_status(out, tmp_path / "root", catalog, FakeDocker(running))
+    assert report.healthy and not [row.container for row in report.rows if row.drift]
+    (out / "config/litellm/config.yaml").write_text("# a hand edit\n")  # generated/ now says something else
+    report = platform_status(out, tmp_path / "root", catalog, FakeDocker(running))
+    assert [row.container for row in report.rows if row.drift] == ["litellm"]
+    stale = [*running[:-1], info(running[-1].container, config_hash="0000000000000000")]
+    report = platform_status(out, tmp_path / "root", catalog, FakeDocker(stale))
+    assert running[-1].container in [row.container for row in report.rows if row.drift]
+
+
+def test_hand_edits_make_generated_stale(tmp_path):
+    out = tmp_path / "generated"
+    render_command(_ctx(tmp_path), out, interactive=False)
+    assert "is stale" in staleness(out, current_inputs(_ctx(tmp_path, ollama_keep_alive="9m"), "192.0.2.10"))
+    stamp_inputs = __import__("json").loads((out / ".aiplatform.json").read_text())["inputs_hash"]
+    assert staleness(out, stamp_inputs) is None
+    (out / "config/caddy/Caddyfile").write_text("# edited\n")
+    assert "edited by hand (config/caddy/Caddyfile)" in staleness(out, stamp_inputs)
+
+
+def test_purge_deletes_only_a_platform_root(tmp_path):
+    docker = FakeDocker()
+    stranger = tmp_path / "photos"
+    stranger.mkdir()
+    (stranger / "holiday.jpg").write_bytes(b"x")
+    with pytest.raises(UserError, match="does not look like a platform root"):
+        cleanup.make_plan(docker, stranger, purge=True, images=False)  # type: ignore[arg-type]
+    root = tmp_path / "root"
+    (root / "config").mkdir(parents=True)
+    (root / ".aiplatform.json").write_text("{}")
+    plan = cleanup.make_plan(docker, root, purge=True, images=False)  # type: ignore[arg-type]
+    assert plan.root is not None and plan.root[0] == root
+    assert cleanup.make_plan(docker, stranger, purge=False, images=False).root is None  # type: ignore[arg-type]
+
+
+def test_a_port_held_by_another_process_is_named_and_the_platforms_own_is_fine():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        project = Project(directory=None)  # type: ignore[arg-type]
+        project.containers["web"] = ExpectedContainer("web", "svc", "", False, (f"127.0.0.1:{port}:80",))
+        found = ports(project, [])
+        assert [c.status for c in found] == ["fail"]
+        assert f"{port} is already in use by" in found[0].detail and f"(pid {os.getpid()})" in found[0].detail
+        ours = info("web", ports=[f"127.0.0.1:{port}->80/tcp"])
+        assert [c.status for c in ports(project, [ours])] == ["ok"]
+
+
+def test_mask_hides_every_secret_and_longer_ones_first():
+    secrets = maskable(["abcdef123", "abcdef123456789", "short"])
+    assert secrets == ["abcdef123456789", "abcdef123"]  # too short to mask safely: left out
+    text = "a=abcdef123456789 b=abcdef123 c=abcdef123"
+    assert mask(text, secrets) == "a=**** b=**** c=****"
+
+
+def test_a_disabled_services_secrets_are_kept():
+    wanted = [SecretSpec(name="POSTGRES_PASSWORD", format="password")]
+    previous = {"POSTGRES_PASSWORD": "pg-pass-1", "N8N_ENCRYPTION_KEY": "n8n-key-that-encrypts-its-data"}
+    values, changes = resolve_secrets(wanted, explicit={}, root_store={}, previous=previous)
+    assert values["N8N_ENCRYPTION_KEY"] == "n8n-key-that-encrypts-its-data"  # n8n is off; its data still needs it
+    assert values["POSTGRES_PASSWORD"] == "pg-pass-1" and not changes.added and not changes.changed
+
+
+def test_project_reads_what_render_wrote(tmp_path):
+    out = tmp_path / "generated"
+    render_command(_ctx(tmp_path), out, interactive=False)
+    project = load_project(out)
+    compose = yaml.safe_load((out / "docker/docker-compose.postgres.yml").read_text())
+    assert project.containers["postgres-init"].oneshot is True
+    assert (
+        project.containers["postgres"].config_hash
+        == compose["services"]["postgres"]["labels"]["ai-platform.config-hash"]
+    )
