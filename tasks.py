@@ -213,6 +213,10 @@ def diff(c, root=None, out=None, exit_code=False, stat=False):
         raise Exit(code=1)
 
 
+def _services(only: str | None) -> list[str] | None:
+    return [name.strip() for name in only.split(",") if name.strip()] if only else None
+
+
 @platform_task(
     help=_help(
         "root",
@@ -221,10 +225,11 @@ def diff(c, root=None, out=None, exit_code=False, stat=False):
         "dry_run",
         only="only these services (comma-separated), with what they need",
         timeout="seconds to wait for health (default: the slowest service's start period + 60)",
+        no_configure="do not run configure after a healthy deploy",
     )
 )
-def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=None):
-    """Apply generated/ to the root (changed files backed up), then start services in tiers and wait for health."""
+def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=None, no_configure=False):
+    """Apply generated/ to the root (changed files backed up), start services in tiers, wait for health, configure."""
     from aiplatform.engine import deploy as deploying
     from aiplatform.generated import build
     from aiplatform.generated.stamp import read_stamp
@@ -239,7 +244,7 @@ def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=
         yes=yes,
         dry_run=dry_run,
         timeout=int(timeout) if timeout else None,
-        only=[name.strip() for name in only.split(",") if name.strip()] if only else None,
+        only=_services(only),
     )
     ui = prompts.DeployConsole(interactive=sys.stdin.isatty())
     result = deploying.deploy(options, Runner(dry_run=dry_run), build.stale_reason(out_dir), ui)
@@ -249,6 +254,57 @@ def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=
     console.out.print(tables.deploy_report(result, read_stamp(out_dir)))
     if not result.ok:
         raise Exit(code=1)
+    if not no_configure:
+        console.step("configuring the services through their APIs (`--no-configure` skips this)")
+        _configure(options.root, Runner(), options.only, json_=False)
+
+
+def _configure(root: Path, runner: Any, only: list[str] | None, json_: bool) -> None:
+    from aiplatform.configure.facts import load_facts
+    from aiplatform.configure.run import run_configure
+
+    facts = load_facts(root, _context(root=str(root)).catalog)
+    progress = (lambda step: None) if json_ else (lambda step: console.err.print(tables.configure_line(step)))
+    report = run_configure(facts, runner, progress, only)
+    if json_:
+        _print_json(report.as_dict())
+    else:
+        console.out.print(tables.configure_report(report, runner.dry_run))
+    if not report.ok:
+        raise Exit(code=1)
+
+
+@platform_task(
+    help=_help(
+        "root",
+        "out",
+        "dry_run",
+        "json",
+        only="only these services (comma-separated: litellm, open-webui, dify, n8n, flowise, monitoring, tailscale...)",
+    )
+)
+def configure(c, root=None, out=None, dry_run=False, json_=False, only=None):
+    """Finish every service through its own API (admins, keys, model connections) and prove a chat through LiteLLM."""
+    from aiplatform.generated import build
+    from aiplatform.host.runner import Runner
+
+    target = build.rendered_root(_out(out), root)
+    _configure(target, Runner(dry_run=dry_run), _services(only), json_)
+
+
+@platform_task(help=_help("root", "out", "json", show_secrets="print the passwords too (the root's need sudo)"))
+def info(c, root=None, out=None, json_=False, show_secrets=False):
+    """URLs and logins of every enabled service, and LiteLLM's API; passwords only with --show-secrets. No Docker."""
+    from aiplatform.configure.info import platform_info
+    from aiplatform.generated import build
+
+    out_dir = _out(out)
+    target = build.rendered_root(out_dir, root)
+    found = platform_info(out_dir, target, _context(root=str(target)).catalog, show_secrets)
+    if json_:
+        _print_json(found.as_dict())
+    else:
+        console.out.print(tables.info_table(found))
 
 
 @platform_task(help=_help("root", "out", "json"))

@@ -19,6 +19,8 @@ from aiplatform.paths import CREDENTIALS_ENV
 from aiplatform.render.platform import enabled_services, public_url
 
 if TYPE_CHECKING:
+    from aiplatform.configure.info import Info
+    from aiplatform.configure.model import Report, StepResult
     from aiplatform.engine.cleanup import CleanupPlan, CleanupResult
     from aiplatform.engine.deploy import DeployResult, Plan
     from aiplatform.engine.status import StatusReport
@@ -389,4 +391,63 @@ def setup_plan(steps: list[Step]) -> Group:
         parts += [Text(f"    {action.describe()}") for action in step.actions]
         parts += [Text(f"    note: {note}", style="cyan") for note in step.notes]
         parts += [Text(f"    error: {problem}", style="red") for problem in step.errors]
+    return Group(*parts)
+
+
+# --- configure and info ------------------------------------------------------------------------------------------
+
+RESULT_STYLE = {"done": "green", "already done": "green", "ok": "green", "skipped": "yellow", "would do": "cyan"}
+
+
+def configure_line(step: StepResult) -> Text:
+    """One line per step while configure runs."""
+    style = RESULT_STYLE.get(step.result, "bold red")
+    return Text.assemble(
+        "  ",
+        (f"{step.service:11}", "bold"),
+        f"{step.step}: ",
+        (step.result, style),
+        f" — {step.detail}" if step.detail else "",
+    )
+
+
+def configure_report(report: Report, dry_run: bool) -> Group:
+    table = Table(title="Configure" + (" (dry run: nothing was changed)" if dry_run else ""), title_justify="left")
+    for column in ("service", "step", "result"):
+        table.add_column(column)
+    for step in report.steps:
+        shown = step.result + (f" ({step.detail})" if step.result == "skipped" and step.detail else "")
+        table.add_row(step.service, step.step, Text(shown, style=RESULT_STYLE.get(step.result, "bold red")))
+    parts: list[Any] = [table]
+    for step in report.steps:
+        if step.result == "FAILED":
+            parts.append(Text(f"{step.service} / {step.step}: {step.detail}", style="bold red"))
+            if step.fix:
+                parts.append(Text(f"  fix: {step.fix}"))
+    counts = {result: sum(1 for s in report.steps if s.result == result) for result in RESULT_STYLE}
+    failed = sum(1 for s in report.steps if s.result == "FAILED")
+    summary = ", ".join(f"{n} {result}" for result, n in counts.items() if n) + (f", {failed} FAILED" if failed else "")
+    if not report.changed and report.ok and not dry_run:
+        summary += " — nothing changed"
+    parts.append(Text(summary, style="bold" if report.ok else "bold red"))
+    return Group(*parts)
+
+
+def info_table(info: Info) -> Group:
+    table = Table(title=f"AI Platform ({info.source})", title_justify="left")
+    for column in ("service", "URLs", "sign in"):
+        table.add_column(column)
+    for service in info.services:
+        urls = "\n".join(f"{kind}: {url}" for kind, url in service.urls.items())
+        login = ""
+        if service.user:
+            login = f"{service.user}\n{'password: ' if info.shown else ''}{service.password}"
+            login += f"\n({service.note})" if service.note else ""
+        table.add_row(service.service, urls, login)
+    parts: list[Any] = [table]
+    if info.litellm_base:
+        bases = ", ".join(f"{url} ({kind})" for kind, url in info.litellm_base.items())
+        parts.append(Text(f"OpenAI-compatible API (LiteLLM): {bases}"))
+    if not info.shown:
+        parts.append(Text(f"Passwords: `{SUDO_INV} info --show-secrets` shows them."))
     return Group(*parts)

@@ -112,7 +112,7 @@ def make_plan(out: Path, root: Path, project: Project, docker: Docker | None, on
     actions = {name: _action(project, name, running.get(name), expected.get(name, "")) for name in selected}
     # A service switched off: its containers go (its volumes and data stay). Not with --only: that deploys a part.
     remove = [] if only else [c for name, c in running.items() if name not in project.containers and c.managed]
-    return Plan(diff_trees(out, root), actions, remove, applied_tree(out))
+    return Plan(diff_trees(out, root), actions, remove, applied_tree(out, root))
 
 
 def _action(project: Project, name: str, current: ContainerInfo | None, expected_hash: str) -> str:
@@ -132,7 +132,7 @@ def to_bring_up(plan: Plan, project: Project) -> list[str]:
 def apply_files(runner: Runner, out: Path, root: Path, tree: Tree | None = None) -> tuple[list[str], Path]:
     """Copy generated/ (or the tree planned from it) into the root: changed files backed up first, removed files
     backed up then deleted."""
-    tree = tree if tree is not None else applied_tree(out)
+    tree = tree if tree is not None else applied_tree(out, root)
     stamp = read_stamp(root)
     removed = [p for p in (stamp.files if stamp else {}) if p not in tree and (root / p).is_file()]
     backup_dir = root / "backups" / datetime.now().strftime("%Y%m%d-%H%M%S-%f")

@@ -22,7 +22,7 @@ from aiplatform.generated.stamp import inputs_hash, read_stamp, staleness, with_
 from aiplatform.generated.write import WriteResult, render_lock, write_tree
 from aiplatform.host.net import primary_ip
 from aiplatform.inputs.context import Context
-from aiplatform.inputs.secrets import SecretChanges, resolve_secrets
+from aiplatform.inputs.secrets import SecretChanges, admin_password_problem, resolve_secrets
 from aiplatform.inputs.settings import ENV_PREFIX, SECRET_KEYS, Settings
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV, PROFILES_DIR, TEMPLATES_DIR
 from aiplatform.render.platform import Platform, enabled_services, public_url, wanted_secrets
@@ -164,6 +164,12 @@ def render_command(ctx: Context, out: Path, interactive: bool) -> RenderResult:
         written = write_tree(out, rendered.tree)
     result = RenderResult(out, rendered, written, asked)
     result.warnings += credentials_warnings(out, rendered.platform.settings.root, written)
+    problem = admin_password_problem(rendered.platform.secrets.get("ADMIN_PASSWORD", ""))
+    if problem:  # a password kept from before the apps' rules were known
+        result.warnings.append(
+            f"ADMIN_PASSWORD in credentials.env breaks the apps' rules ({problem}): configure's sign-ups will be "
+            f"refused. Give a new one once: `AI_PLATFORM_ADMIN_PASSWORD=... {INV} render`."
+        )
     return result
 
 

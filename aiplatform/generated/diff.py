@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiplatform.commands import INV
-from aiplatform.envfile import parse_env
+from aiplatform.envfile import format_env, parse_env
 from aiplatform.errors import UserError
 from aiplatform.generated.files import RenderedFile, Tree, read_tree
 from aiplatform.generated.stamp import read_stamp
+from aiplatform.inputs.secrets import CREDENTIALS_HEADER
 from aiplatform.paths import CREDENTIALS_ENV, STAMP_FILE
 
 MASK = "****"
@@ -45,13 +46,25 @@ class TreeDiff:
         return bool(self.files)
 
 
-def applied_tree(generated: Path) -> Tree:
-    """The files of generated/ that deploy copies into the root."""
-    return {path: file for path, file in read_tree(generated).items() if path not in NOT_APPLIED}
+def applied_tree(generated: Path, root: Path | None = None) -> Tree:
+    """The files of generated/ that deploy copies into the root. Secrets only the root's credentials.env holds (a
+    service made them: configure keeps n8n's API key there) stay in it: deploy adds and changes secrets, never
+    drops one."""
+    tree = {path: file for path, file in read_tree(generated).items() if path not in NOT_APPLIED}
+    new = tree.get(CREDENTIALS)
+    if root is None or new is None or not (root / CREDENTIALS).is_file():
+        return tree
+    old = _credentials(_read(root / CREDENTIALS), root / CREDENTIALS)
+    values = _credentials(new, generated / CREDENTIALS)
+    kept = {key: value for key, value in old.items() if key not in values}
+    if kept:
+        merged = format_env(dict(sorted({**values, **kept}.items())), CREDENTIALS_HEADER)
+        tree[CREDENTIALS] = RenderedFile(merged.encode(), new.mode)
+    return tree
 
 
 def diff_trees(generated: Path, root: Path) -> TreeDiff:
-    new_tree = applied_tree(generated)
+    new_tree = applied_tree(generated, root)
     stamp = read_stamp(root)
     paths = set(new_tree) | {path for path in (stamp.files if stamp else {}) if path not in NOT_APPLIED}
     old_tree = {path: _read(root / path) for path in paths}

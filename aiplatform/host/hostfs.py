@@ -60,6 +60,13 @@ def make_dirs(root: Path, names: list[str]) -> None:
         raise UserError(f"No permission to create folders in {root}.", "Run the command with sudo.") from None
 
 
+def remove_file(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except PermissionError:
+        raise UserError(f"No permission to delete {path}.", "Run the command with sudo.") from None
+
+
 def remove_tree(path: Path) -> None:
     """Delete a folder and everything in it."""
     import shutil

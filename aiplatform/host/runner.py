@@ -119,6 +119,12 @@ class Runner:
         if not self.dry_run:
             hostfs.remove_tree(path)
 
+    def remove_file(self, path: Path) -> None:
+        """Delete one file (nothing when it is not there)."""
+        self.history.append(["rm", "-f", str(path)])
+        if not self.dry_run:
+            hostfs.remove_file(path)
+
     def start(self, argv: Sequence[str | Path]) -> subprocess.Popen[str] | None:
         """Start a long-running command in the background (None in a dry run); the caller waits for it."""
         args = [str(part) for part in argv]

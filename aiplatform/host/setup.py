@@ -13,7 +13,7 @@ import json
 import os
 import shlex
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +40,8 @@ DOCKER_KEYRING = Path("/etc/apt/keyrings/docker.asc")
 DOCKER_SOURCES = Path("/etc/apt/sources.list.d/docker.list")
 NVIDIA_KEYRING = Path("/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg")
 NVIDIA_SOURCES = Path("/etc/apt/sources.list.d/nvidia-container-toolkit.list")
+TAILSCALE_KEYRING = Path("/usr/share/keyrings/tailscale-archive-keyring.gpg")
+TAILSCALE_SOURCES = Path("/etc/apt/sources.list.d/tailscale.list")
 # Docker's documented list of packages that conflict with docker-ce.
 CONFLICTING = ("docker.io", "docker-doc", "docker-compose", "docker-compose-v2", "podman-docker", "containerd", "runc")
 DOCKER_CE = ("docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin", "docker-compose-plugin")
@@ -62,6 +64,7 @@ class HostFacts:
     nvidia_smi_ok: bool = False
     nvidia_runtime: bool = False  # `docker info` lists the nvidia runtime
     ollama_binary: bool = False
+    tailscale_binary: bool = False
     ollama_dropin: str | None = None  # current override.conf
     ollama_firewall_script: str | None = None  # current <root>/scripts/ollama-firewall.sh
     ollama_enabled: bool = False
@@ -114,6 +117,7 @@ class SetupOptions:
     skip_ollama: bool = False
     docker_source: str = "docker"  # docker | distro
     apparmor: str = "auto"  # auto | always | never
+    tailscale: bool = False  # an auth key is known: install tailscale
 
 
 @dataclass(frozen=True)
@@ -187,7 +191,28 @@ def plan_setup(
     steps.append(_docker_step(facts, options, settings))
     steps.append(_nvidia_step(facts, options))
     steps.append(_ollama_step(facts, options, files))
+    steps.append(_tailscale_step(facts, options))
     return steps
+
+
+def _tailscale_step(facts: HostFacts, options: SetupOptions) -> Step:
+    """Tailscale from its own apt repository, only when an auth key was given (configure joins the tailnet)."""
+    step = Step("tailscale")
+    if not options.tailscale:
+        step.skipped = "no Tailscale auth key (AI_PLATFORM_TAILSCALE_AUTHKEY)"
+        return step
+    if facts.tailscale_binary:
+        return step
+    repo = f"https://pkgs.tailscale.com/stable/{facts.os_id}"
+    step.actions += [
+        run("curl", "-fsSL", f"{repo}/{facts.codename}.noarmor.gpg", "-o", str(TAILSCALE_KEYRING)),
+        write(TAILSCALE_SOURCES, f"deb [signed-by={TAILSCALE_KEYRING}] {repo} {facts.codename} main\n"),
+        run(*APT, "update"),
+        run(*APT, "install", "-y", "tailscale"),
+        run("systemctl", "enable", "--now", "tailscaled"),
+    ]
+    step.notes.append(f"`{SUDO_INV} configure` joins the tailnet and serves Open WebUI there")
+    return step
 
 
 def _docker_step(facts: HostFacts, options: SetupOptions, settings: Settings) -> Step:
@@ -357,6 +382,7 @@ def probe(runner: Runner, gpu: bool, firewall_path: Path | None) -> HostFacts:
         nvidia_smi_ok=ok("nvidia-smi") if gpu else False,
         nvidia_runtime=docker_ok and "nvidia" in out("docker", "info", "--format", "{{json .Runtimes}}"),
         ollama_binary=shutil.which("ollama") is not None,
+        tailscale_binary=shutil.which("tailscale") is not None,
         ollama_dropin=_read(OLLAMA_DROPIN),
         ollama_firewall_script=_read(firewall_path) if firewall_path else None,
         ollama_enabled=out("systemctl", "is-enabled", "ollama").strip() == "enabled",
@@ -451,6 +477,8 @@ def run_setup(
         apparmor_profile=tree["config/ollama/apparmor-ollama"].data.decode(),
     )
     facts = probe(runner, hardware.gpu_available, files.firewall_path)
+    keys = parse_env(tree["config/credentials.env"].data.decode(), "credentials.env")
+    options = replace(options, tailscale=options.tailscale or "TAILSCALE_AUTHKEY" in keys)
     first = hardware_step(root / HARDWARE_PROFILE, format_profile_env(report, __version__))
     steps = plan_setup(facts, options, settings, files, first)
     ui.plan(steps)

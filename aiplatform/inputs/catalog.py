@@ -11,7 +11,7 @@ import graphlib
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -75,7 +75,7 @@ class ContainerSpec(_Strict):
 
 class SecretSpec(_Strict):
     name: str = Field(pattern=_ENV_NAME)
-    format: Literal["password", "hex32", "hex64", "token", "litellm_key", "base64_32"]
+    format: Literal["password", "admin_password", "hex32", "hex64", "token", "litellm_key", "base64_32"]
     description: str = ""
 
 
@@ -137,6 +137,47 @@ class FileSpec(_Strict):
         return int(value, 8) if isinstance(value, str) else value
 
 
+class AlreadyAnswer(_Strict):
+    """The answer that means a setup call's work was done before: one of these statuses, with this text in it."""
+
+    status: list[int] = Field(min_length=1)
+    contains: str = ""
+
+
+class SetupCall(_Strict):
+    """A first-run step that is one HTTP call (see configure/declared.py): which call, what it sends, and which
+    answers mean done (it changed something), already done, or ok (a check)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    step: str = Field(min_length=1)
+    request: str = Field(pattern=r"^(GET|POST|PUT|PATCH|DELETE) /\S*$")
+    container: str | None = None  # default: the service's first container published on 127.0.0.1
+    json_body: Any = Field(None, alias="json")
+    headers: dict[str, str] = Field(default_factory=dict)
+    basic_auth: tuple[str, str] | None = None  # (user, password), placeholders allowed
+    done: list[int] = Field(default_factory=list)
+    already: AlreadyAnswer | None = None
+    ok: list[int] = Field(default_factory=list)
+    show_answer: bool = False
+    fix: str = ""
+
+    @model_validator(mode="after")
+    def _answers(self) -> SetupCall:
+        if not (self.done or self.ok):
+            raise ValueError(f"setup step {self.step!r}: give `done` (it changes something) or `ok` (a check) statuses")
+        return self
+
+
+class LoginSpec(_Strict):
+    """How the owner signs in, for `inv info`: the user (placeholders as in setup calls) and the secret that is the
+    password (shown only with --show-secrets)."""
+
+    user: str
+    password: str = Field(pattern=_ENV_NAME)
+    note: str = ""
+
+
 class ServiceSpec(_Strict):
     name: str = Field(pattern=_NAME)
     description: str
@@ -150,6 +191,9 @@ class ServiceSpec(_Strict):
     metrics: list[MetricsSpec] = Field(default_factory=list)
     files: list[FileSpec] = Field(default_factory=list)
     volumes: list[str] = Field(default_factory=list)  # named volumes its compose file declares
+    litellm_key: bool = False  # calls LiteLLM with a key of its own: LITELLM_KEY_<NAME>, registered by configure
+    setup: list[SetupCall] = Field(default_factory=list)  # first-run steps that are single HTTP calls
+    login: LoginSpec | None = None  # what `inv info` shows to sign in
 
     @model_validator(mode="after")
     def _ports(self) -> ServiceSpec:
@@ -161,6 +205,13 @@ class ServiceSpec(_Strict):
                     raise ValueError(
                         f"{cname}: publish {mapping!r} must bind 127.0.0.1 (only the proxy publishes on all interfaces)"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _setup_containers(self) -> ServiceSpec:
+        for call in self.setup:
+            if call.container and call.container not in self.containers:
+                raise ValueError(f"setup step {call.step!r}: container {call.container!r} is not one of containers:")
         return self
 
     @property

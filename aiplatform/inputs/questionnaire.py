@@ -17,6 +17,7 @@ from aiplatform.commands import INV
 from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
 from aiplatform.inputs.context import Context
+from aiplatform.inputs.secrets import admin_password_problem
 from aiplatform.inputs.settings import Settings, is_ip
 
 
@@ -60,6 +61,16 @@ def _ask_valid(asker: Asker, key: str, prompt: str, default: str) -> str:
         console.error(f"{value!r}: {problem}")
 
 
+def _ask_admin_password(asker: Asker) -> str:
+    """One password for every app's admin: asked again, with the rule it breaks, until every app would take it."""
+    while True:
+        value = asker.secret("Admin password for every app (empty: generate one)")
+        problem = admin_password_problem(value) if value else None
+        if problem is None:
+            return value
+        console.error(problem)
+
+
 def ask(ctx: Context, asker: Asker, default_address: str) -> tuple[dict[str, Any], dict[str, str]]:
     """Ask every question; return (answers for answers.yaml, secret settings for this render)."""
     console.out.print(
@@ -74,9 +85,10 @@ def ask(ctx: Context, asker: Asker, default_address: str) -> tuple[dict[str, Any
     email_default = "admin@example.com" if is_ip(domain) else f"admin@{domain}"
     admin_email = _ask_valid(asker, "admin_email", "Admin email", email_default)
     secrets = {
-        "admin_password": asker.secret("Admin password (empty: generate one)"),
+        "admin_password": _ask_admin_password(asker),
         "openai_api_key": asker.secret("OpenAI API key (optional, empty: none)"),
         "anthropic_api_key": asker.secret("Anthropic API key (optional, empty: none)"),
+        "tailscale_authkey": asker.secret("Tailscale auth key to reach the platform over a tailnet (optional)"),
     }
     defaults = Settings.model_fields["services"].default
     services = []

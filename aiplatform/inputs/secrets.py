@@ -11,9 +11,10 @@ Values live only in credentials.env (mode 0600); templates never see them.
 from __future__ import annotations
 
 import base64
+import re
 import secrets as random
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from aiplatform.inputs.catalog import SecretSpec, ServiceSpec
@@ -21,8 +22,31 @@ from aiplatform.inputs.catalog import SecretSpec, ServiceSpec
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
 
+CREDENTIALS_HEADER = "Secrets of the platform, generated once and kept: mode 0600, never commit."
+# One admin password for every app: n8n wants 8-64 characters with a digit and an upper-case letter, Dify a letter
+# and a digit, Flowise a lower- and an upper-case letter, a digit and a character that is neither, bcrypt (Open WebUI)
+# at most 72 bytes.
+ADMIN_PASSWORD_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
+    (lambda pw: 8 <= len(pw) <= 64, "8 to 64 characters (n8n)"),
+    (lambda pw: len(pw.encode()) <= 72, "at most 72 bytes as UTF-8 (bcrypt, Open WebUI)"),
+    (lambda pw: any(c.islower() for c in pw), "a lower-case letter (Flowise)"),
+    (lambda pw: any(c.isupper() for c in pw), "an upper-case letter (n8n, Flowise)"),
+    (lambda pw: any(c.isdigit() for c in pw), "a digit (n8n, Dify, Flowise)"),
+    (lambda pw: any(not c.isalnum() for c in pw), "a character that is neither a letter nor a digit (Flowise)"),
+)
+
+
+def admin_password_problem(password: str) -> str | None:
+    """The rules of the apps' sign-up forms `password` breaks, as one sentence, or None when every app takes it."""
+    broken = [rule for check, rule in ADMIN_PASSWORD_RULES if not check(password)]
+    return "the admin password needs " + "; ".join(broken) if broken else None
+
+
 def generate(fmt: str) -> str:
     """A new random value in format `fmt` (one of catalog.SecretSpec's formats)."""
+    if fmt == "admin_password":
+        # two random halves around "-": safe in URLs, env files and JSON, and a non-alphanumeric for Flowise
+        return f"{_password(12)}-{_password(12)}"
     if fmt == "password":
         return _password(24)
     if fmt == "hex32":
@@ -47,14 +71,22 @@ def _password(length: int) -> str:
             return value
 
 
-PLATFORM_SECRETS = (SecretSpec(name="ADMIN_PASSWORD", format="password", description="admin of every web UI"),)
+PLATFORM_SECRETS = (SecretSpec(name="ADMIN_PASSWORD", format="admin_password", description="admin of every web UI"),)
 # Secrets that exist only when the user gives them (no random default).
-OPTIONAL_SECRETS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+OPTIONAL_SECRETS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TAILSCALE_AUTHKEY")
+
+
+def litellm_key_name(service: str) -> str:
+    """The credentials.env name of the LiteLLM virtual key a consuming service uses instead of the master key."""
+    return "LITELLM_KEY_" + re.sub(r"[^A-Z0-9]", "_", service.upper())
 
 
 def service_secrets(spec: ServiceSpec) -> list[SecretSpec]:
-    """What a service declares, with each database password as a `password` secret."""
+    """What a service declares, with each database password as a `password` secret and its LiteLLM key."""
     found = {secret.name: secret for secret in spec.secrets}
+    if spec.litellm_key:
+        name = litellm_key_name(spec.name)
+        found[name] = SecretSpec(name=name, format="litellm_key", description=f"{spec.name}'s key to LiteLLM")
     for db in spec.databases:
         found.setdefault(
             db.password, SecretSpec(name=db.password, format="password", description=f"{db.user} in Postgres")

@@ -22,13 +22,14 @@ from aiplatform.errors import UserError
 from aiplatform.inputs.catalog import Catalog
 from aiplatform.inputs.images import image_problem, mirror_problem
 from aiplatform.inputs.profiles import TIERS, Profile, load_profile
+from aiplatform.inputs.secrets import admin_password_problem
 from aiplatform.paths import DEFAULT_ROOT
 from aiplatform.yamlfile import YamlDoc, load_yaml
 
 ENV_PREFIX = "AI_PLATFORM_"
 PROFILE_CHOICES = ("auto", *TIERS)
 # Values that are secrets: masked everywhere, never written to answers.yaml, stored only in credentials.env.
-SECRET_KEYS = ("admin_password", "openai_api_key", "anthropic_api_key")
+SECRET_KEYS = ("admin_password", "openai_api_key", "anthropic_api_key", "tailscale_authkey")
 # Keys a tier profile may not set: they choose the profile or say where things are.
 NOT_IN_PROFILE = ("root", "profile", *SECRET_KEYS)
 
@@ -72,6 +73,9 @@ class Settings(BaseModel):
     litellm_cache: bool = Field(False, description="cache identical LiteLLM requests in Redis (with litellm_cache_ttl)")
     litellm_cache_ttl: int = Field(600, ge=1, description="seconds a cached LiteLLM answer is kept")
     redis_maxmemory: str = Field("512mb", description="Redis memory limit; cache keys are evicted first (volatile-lru)")
+    tailscale_authkey: SecretStr | None = Field(None, description="joins this host to a tailnet (setup, configure)")
+    tailscale_hostname: str = Field("ai-platform", description="this host's name on the tailnet")
+    tailscale_serve_litellm: bool = Field(False, description="also serve LiteLLM's API on the tailnet (port 8443)")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -128,6 +132,21 @@ class Settings(BaseModel):
     def _duration(cls, value: str) -> str:
         if not re.fullmatch(r"-?\d+[smhkgb]?", value, re.IGNORECASE):
             raise ValueError("expected a number with an optional unit, like 5m, 1h, -1 or 10m")
+        return value
+
+    @field_validator("admin_password")
+    @classmethod
+    def _admin_password(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = admin_password_problem(value.get_secret_value()) if value and value.get_secret_value() else None
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("tailscale_hostname")
+    @classmethod
+    def _tailnet_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", value):
+            raise ValueError("expected one DNS label: lower-case letters, digits and dashes, like ai-platform")
         return value
 
     @field_validator("redis_maxmemory")

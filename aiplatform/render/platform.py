@@ -121,6 +121,8 @@ def master_env(platform: Platform, services: list[ServiceSpec]) -> dict[str, obj
         "LITELLM_PORT": 4000,
         "DEFAULT_MODELS": ",".join(settings.models),
         "EMBEDDING_MODEL": settings.embedding_model,
+        "TAILSCALE_HOSTNAME": settings.tailscale_hostname,
+        "TAILSCALE_SERVE_LITELLM": settings.tailscale_serve_litellm,
     }
     for name in platform.catalog.optional:
         values[f"ENABLE_{name.upper().replace('-', '_')}"] = name in enabled

@@ -17,6 +17,7 @@ import jinja2
 from aiplatform.envfile import format_env
 from aiplatform.generated.files import RenderedFile, Tree
 from aiplatform.inputs.catalog import ServiceSpec
+from aiplatform.inputs.secrets import CREDENTIALS_HEADER
 from aiplatform.render.compose import compose_file
 from aiplatform.render.platform import (
     Platform,
@@ -44,9 +45,7 @@ def render_tree(platform: Platform) -> Tree:
         tree.update(files)
     tree["config/master.env"] = RenderedFile(format_env(master_env(platform, services), header("settings")).encode())
     tree["config/credentials.env"] = RenderedFile(
-        format_env(
-            platform.secrets, "Secrets of the platform, generated once and kept: mode 0600, never commit."
-        ).encode(),
+        format_env(platform.secrets, CREDENTIALS_HEADER).encode(),
         0o600,
     )
     tree["config/hardware-profile.env"] = RenderedFile(

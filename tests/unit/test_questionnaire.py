@@ -59,6 +59,7 @@ def test_ip_forces_selfsigned_and_secrets_stay_out_of_answers(tmp_path):
         "S3cret-Admin-pw",
         "sk-openai-xyz",
         "",  # admin password, OpenAI key, no Anthropic key
+        "",  # no Tailscale key
         True,
         False,
         None,
@@ -90,6 +91,7 @@ def test_domain_offers_tls_choices_and_invalid_input_is_asked_again(tmp_path, ca
         "",
         "",
         "",
+        "",
         False,
         False,
         False,
@@ -105,8 +107,20 @@ def test_domain_offers_tls_choices_and_invalid_input_is_asked_again(tmp_path, ca
     assert "expected a domain name" in capsys.readouterr().err
 
 
+def test_an_admin_password_some_app_would_refuse_is_asked_again_with_the_rule(tmp_path, capsys):
+    asker = ScriptedAsker(
+        None, None, "password1", "Password1", "Pass-word1", "", "", "", False, False, False, False, True
+    )
+    secrets = ask_and_save(ctx(tmp_path), "192.0.2.7", asker)
+    assert secrets["admin_password"] == "Pass-word1"
+    errors = capsys.readouterr().err
+    assert "an upper-case letter (n8n, Flowise)" in errors  # password1
+    assert "a character that is neither a letter nor a digit (Flowise)" in errors  # Password1
+    assert sum(prompt.startswith("Admin password") for prompt in asker.prompts) == 3
+
+
 def test_cancel_writes_nothing(tmp_path):
-    asker = ScriptedAsker(None, None, "", "", "", False, False, False, False, False)
+    asker = ScriptedAsker(None, None, "", "", "", "", False, False, False, False, False)
     with pytest.raises(UserError, match="Cancelled"):
         ask_and_save(ctx(tmp_path), "192.0.2.7", asker)
     assert not (tmp_path / "answers.yaml").exists()
@@ -163,6 +177,7 @@ def test_render_asks_at_a_real_terminal(tmp_path):
             ("Admin password", "Typed-Hidden-99"),
             ("OpenAI API key", ""),
             ("Anthropic API key", ""),
+            ("Tailscale auth key", ""),
             ("Enable dify?", "n"),
             ("Enable flowise?", "n"),
             ("Enable n8n?", "y"),

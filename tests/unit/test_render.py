@@ -262,7 +262,7 @@ def test_secrets_are_kept_and_root_credentials_win(tmp_path):
     # enabling a service only adds its keys
     render_command(_ctx(tmp_path, services=["n8n", "monitoring"]), out, interactive=False)
     third = parse_env((out / "config/credentials.env").read_text())
-    assert set(third) - set(second) == {"N8N_ENCRYPTION_KEY", "N8N_DB_PASSWORD"}
+    assert set(third) - set(second) == {"N8N_ENCRYPTION_KEY", "N8N_DB_PASSWORD", "LITELLM_KEY_N8N"}
     assert all(third[k] == v for k, v in second.items())
 
 

@@ -131,7 +131,24 @@ def test_debian_12_without_gpu_with_docker_present():
 def test_everything_already_done_is_an_empty_plan():
     steps = plan(DONE)
     assert commands(steps) == []
-    assert [step.state for step in steps] == ["already done"] * 4
+    assert [step.state for step in steps] == ["already done"] * 4 + ["skipped"]  # no Tailscale key given
+
+
+def test_tailscale_only_with_a_key_from_its_own_repository():
+    assert [s.skipped for s in plan(DONE) if s.name == "tailscale"] == [
+        "no Tailscale auth key (AI_PLATFORM_TAILSCALE_AUTHKEY)"
+    ]
+    steps = {step.name: step for step in plan(DONE, tailscale=True)}
+    assert commands([steps["tailscale"]]) == [
+        f"curl -fsSL https://pkgs.tailscale.com/stable/{DONE.os_id}/{DONE.codename}.noarmor.gpg "
+        "-o /usr/share/keyrings/tailscale-archive-keyring.gpg",
+        "write /etc/apt/sources.list.d/tailscale.list",
+        "env DEBIAN_FRONTEND=noninteractive apt-get update",
+        "env DEBIAN_FRONTEND=noninteractive apt-get install -y tailscale",
+        "systemctl enable --now tailscaled",
+    ]
+    installed = HostFacts(**{**DONE.__dict__, "tailscale_binary": True})
+    assert [s.state for s in plan(installed, tailscale=True) if s.name == "tailscale"] == ["already done"]
 
 
 def test_toolkit_installed_but_runtime_never_configured_is_named_and_fixed():

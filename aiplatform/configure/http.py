@@ -1,0 +1,83 @@
+"""Talking to one service's HTTP API from the host (httpx): every failure names the service, the call and the fix.
+
+Session cookies are read from the answer and sent back by hand: the apps mark them Secure (they are served over
+HTTPS through Caddy), and configure talks to their plain-HTTP ports on 127.0.0.1, where a cookie jar would drop them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from aiplatform.commands import INV
+from aiplatform.configure.model import StepFailed
+
+
+def excerpt(text: str, limit: int = 200) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
+class Api:
+    """One service's API at `base` (None: the container publishes no port on this host)."""
+
+    def __init__(self, service: str, container: str, base: str | None, timeout: float = 30.0) -> None:
+        self.service, self.container, self.base = service, container, base
+        self.headers: dict[str, str] = {}
+        self.cookies: dict[str, str] = {}
+        self.client = httpx.Client(base_url=base or "http://invalid", timeout=timeout, trust_env=False)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _down_fix(self) -> str:
+        return (
+            f"`{INV} status` shows whether ai-platform-{self.container} is up and healthy; "
+            f"`docker logs ai-platform-{self.container}` says why not."
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self.base is None:
+            raise StepFailed(f"{self.service}: {self.container} publishes no port on 127.0.0.1 to reach it by.")
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        try:
+            response = self.client.request(method, path, headers=headers, **kwargs)
+        except httpx.TimeoutException:
+            waited = self.client.timeout.read or 0
+            raise StepFailed(
+                f"{self.service} did not answer {method} {path} within {waited:g} s.", self._down_fix()
+            ) from None
+        except httpx.HTTPError as exc:
+            raise StepFailed(
+                f"{self.service} does not answer at {self.base} ({type(exc).__name__}: {excerpt(str(exc), 120)}).",
+                self._down_fix(),
+            ) from None
+        for name, value in response.cookies.items():  # Secure ones too: see the module docstring
+            self.cookies[name] = value
+        return response
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+    def json(self, response: httpx.Response, what: str) -> Any:
+        """The JSON body of a 2xx answer to `what`; anything else is a StepFailed quoting the answer."""
+        if not response.is_success:
+            raise self.unexpected(response, what)
+        try:
+            return response.json()
+        except ValueError:
+            raise StepFailed(
+                f"{self.service}: {what} answered HTTP {response.status_code} but not JSON: {excerpt(response.text)}"
+            ) from None
+
+    def unexpected(self, response: httpx.Response, what: str, fix: str = "") -> StepFailed:
+        return StepFailed(
+            f"{self.service}: {what} answered HTTP {response.status_code}: {excerpt(response.text)}",
+            fix or f"`docker logs ai-platform-{self.container}` may say more.",
+        )

@@ -1,0 +1,93 @@
+"""n8n: after its owner account (a declared step in service.yaml), a session, an API key for the platform (kept in
+credentials.env as N8N_API_KEY: n8n shows a key's value only when it makes it) and an OpenAI credential that points
+at LiteLLM with n8n's own key (public API, as n8n 2.41 answers it: controllers/api-keys, public-api/v1)."""
+
+from __future__ import annotations
+
+from aiplatform.commands import INV
+from aiplatform.configure.facts import Facts
+from aiplatform.configure.http import Api, excerpt
+from aiplatform.configure.model import Outcome, StepFailed, already, done, ok
+from aiplatform.configure.secrets import store_secret
+from aiplatform.configure.steps import Step, StepContext
+from aiplatform.inputs.secrets import litellm_key_name
+
+KEY_LABEL = "ai-platform"
+KEY_NAME = "N8N_API_KEY"
+CREDENTIAL = "AI Platform LiteLLM"
+LITELLM_BASE = "http://litellm:4000/v1"  # as the n8n container reaches it
+SCOPES = ["credential:create", "credential:list", "credential:read", "credential:update", "credential:delete"]
+
+
+def steps(facts: Facts) -> list[Step]:
+    return [("admin signs in", login), ("API key for the platform", api_key), ("LiteLLM credential", credential)]
+
+
+def _api(ctx: StepContext) -> Api:
+    if "api" not in ctx.state:
+        ctx.state["api"] = Api("n8n", "n8n", ctx.facts.local_url("n8n"))
+    api: Api = ctx.state["api"]
+    return api
+
+
+def login(ctx: StepContext) -> Outcome:
+    api, facts = _api(ctx), ctx.facts
+    answer = api.post("/rest/login", json={"emailOrLdapLoginId": facts.admin_email, "password": facts.admin_password})
+    if answer.status_code in (400, 401, 429):
+        raise StepFailed(
+            f"n8n refuses {facts.admin_email} with the ADMIN_PASSWORD of credentials.env (HTTP {answer.status_code}: "
+            f"{excerpt(answer.text, 120)}).",
+            f"Set the owner's password to ADMIN_PASSWORD in n8n (`{INV} info --show-secrets` shows it), then run "
+            "configure again.",
+        )
+    api.json(answer, "POST /rest/login")
+    if "n8n-auth" not in api.cookies:
+        raise StepFailed("n8n's login set no n8n-auth cookie.")
+    return ok(f"{facts.admin_email} (a session)")
+
+
+def _public(ctx: StepContext, key: str) -> Api:
+    api = Api("n8n", "n8n", ctx.facts.local_url("n8n"))
+    api.headers["X-N8N-API-KEY"] = key
+    return api
+
+
+def api_key(ctx: StepContext) -> Outcome:
+    api, facts = _api(ctx), ctx.facts
+    listed = api.json(api.get("/rest/api-keys"), "GET /rest/api-keys").get("data") or {}
+    items = listed.get("items", []) if isinstance(listed, dict) else listed
+    ours = [item for item in items if item.get("label") == KEY_LABEL]
+    kept = facts.secrets.get(KEY_NAME, "")
+    if ours and kept and _public(ctx, kept).get("/api/v1/credentials", params={"limit": 1}).status_code == 200:
+        return already(f"{KEY_LABEL} ({KEY_NAME})")
+    ctx.act(f"make n8n's API key {KEY_LABEL} and keep it as {KEY_NAME}")
+    for item in ours:  # its value is lost (or no longer works): replace it
+        api.request("DELETE", f"/rest/api-keys/{item['id']}")
+    made = (
+        api.json(
+            api.post("/rest/api-keys", json={"label": KEY_LABEL, "scopes": SCOPES, "expiresAt": None}),
+            "POST /rest/api-keys",
+        ).get("data")
+        or {}
+    )
+    if not made.get("rawApiKey"):
+        raise StepFailed("n8n made an API key but did not return its value.")
+    store_secret(ctx, KEY_NAME, made["rawApiKey"])
+    return done(f"{KEY_LABEL}, kept as {KEY_NAME}" + (" (replaced one whose value was lost)" if ours else ""))
+
+
+def credential(ctx: StepContext) -> Outcome:
+    facts = ctx.facts
+    key = ctx.state.get("stored", {}).get(KEY_NAME) or facts.secrets.get(KEY_NAME, "")
+    public = _public(ctx, key)
+    listed = public.json(public.get("/api/v1/credentials", params={"limit": 250}), "GET /api/v1/credentials")
+    if any(item.get("name") == CREDENTIAL for item in listed.get("data") or []):
+        return already(f"{CREDENTIAL!r} (openAiApi at {LITELLM_BASE})")
+    ctx.act(f"add the credential {CREDENTIAL!r}")
+    body = {
+        "name": CREDENTIAL,
+        "type": "openAiApi",
+        "data": {"apiKey": facts.secret(litellm_key_name("n8n")), "url": LITELLM_BASE, "header": False},
+    }
+    public.json(public.post("/api/v1/credentials", json=body), "POST /api/v1/credentials")
+    return done(f"{CREDENTIAL!r}: openAiApi at {LITELLM_BASE} with {litellm_key_name('n8n')}")

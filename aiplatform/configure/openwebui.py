@@ -1,0 +1,136 @@
+"""Open WebUI: its admin signs in (signs up on a fresh install), its one model connection is LiteLLM with Open WebUI's
+own key, its direct Ollama connection stays off (chats go through the gateway), it lists LiteLLM's models and the
+tier's chat model is the default.
+
+Open WebUI keeps its connections in its database after the first start (ENABLE_PERSISTENT_CONFIG): the
+environment only seeds them, so these steps set them through the admin API (routers/openai.py, routers/ollama.py,
+routers/configs.py of Open WebUI 0.11).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiplatform.commands import INV
+from aiplatform.configure import litellm
+from aiplatform.configure.facts import Facts
+from aiplatform.configure.http import Api
+from aiplatform.configure.model import Outcome, StepFailed, StepSkipped, already, done, ok
+from aiplatform.configure.steps import Step, StepContext
+from aiplatform.inputs.secrets import litellm_key_name
+
+LITELLM_BASE = "http://litellm:4000/v1"  # as the container reaches it
+
+
+def steps(facts: Facts) -> list[Step]:
+    return [
+        ("admin signs in", admin),
+        ("LiteLLM connection", litellm_connection),
+        ("direct Ollama connection off", ollama_off),
+        ("models listed", models_listed),
+        ("default model", default_model),
+    ]
+
+
+def _api(ctx: StepContext) -> Api:
+    if "api" not in ctx.state:
+        ctx.state["api"] = Api("Open WebUI", "open-webui", ctx.facts.local_url("open-webui"))
+    api: Api = ctx.state["api"]
+    return api
+
+
+def admin(ctx: StepContext) -> Outcome:
+    api, facts = _api(ctx), ctx.facts
+    credentials = {"email": facts.admin_email, "password": facts.admin_password}
+    config = api.json(api.get("/api/config"), "GET /api/config")
+    if config.get("onboarding"):  # no user yet: the first one to sign up becomes the admin
+        ctx.act(f"create the admin {facts.admin_email}")
+        answer = api.json(api.post("/api/v1/auths/signup", json={**credentials, "name": facts.admin_name}), "sign-up")
+        _token(api, answer)
+        return done(f"admin {facts.admin_email} created")
+    response = api.post("/api/v1/auths/signin", json=credentials)
+    if response.status_code in (400, 401, 403):
+        raise StepFailed(
+            f"Open WebUI refuses {facts.admin_email} with the ADMIN_PASSWORD of credentials.env "
+            f"(HTTP {response.status_code}): the account was made or changed by hand.",
+            "Sign in to Open WebUI as its admin and set this account's password to ADMIN_PASSWORD "
+            f"(`{INV} info --show-secrets` shows it), then run configure again.",
+        )
+    answer = api.json(response, "sign-in")
+    if answer.get("role") != "admin":
+        role = answer.get("role")
+        raise StepFailed(f"{facts.admin_email} signs in to Open WebUI but is not its admin (role {role}).")
+    _token(api, answer)
+    return already(f"admin {facts.admin_email}")
+
+
+def _token(api: Api, answer: dict[str, Any]) -> None:
+    api.headers["Authorization"] = f"Bearer {answer['token']}"
+
+
+def litellm_connection(ctx: StepContext) -> Outcome:
+    api = _api(ctx)
+    key = ctx.facts.secret(litellm_key_name("open-webui"))
+    config = api.json(api.get("/openai/config"), "GET /openai/config")
+    urls, keys = config.get("OPENAI_API_BASE_URLS") or [], config.get("OPENAI_API_KEYS") or []
+    if config.get("ENABLE_OPENAI_API") and urls == [LITELLM_BASE] and keys[:1] == [key]:
+        return already(f"{LITELLM_BASE} with {litellm_key_name('open-webui')}")
+    ctx.act(f"set the OpenAI-compatible connection to {LITELLM_BASE} with its own key")
+    body = {
+        "ENABLE_OPENAI_API": True,
+        "OPENAI_API_BASE_URLS": [LITELLM_BASE],
+        "OPENAI_API_KEYS": [key],
+        "OPENAI_API_CONFIGS": {},
+    }
+    api.json(api.post("/openai/config/update", json=body), "POST /openai/config/update")
+    before = ", ".join(urls) or "none"
+    return done(f"{LITELLM_BASE} with {litellm_key_name('open-webui')} (was: {before})")
+
+
+def ollama_off(ctx: StepContext) -> Outcome:
+    api = _api(ctx)
+    config = api.json(api.get("/ollama/config"), "GET /ollama/config")
+    if not config.get("ENABLE_OLLAMA_API"):
+        return already("chats go through LiteLLM only")
+    ctx.act("turn Open WebUI's direct Ollama connection off")
+    body = {
+        "ENABLE_OLLAMA_API": False,
+        "OLLAMA_BASE_URLS": config.get("OLLAMA_BASE_URLS") or [],
+        "OLLAMA_API_CONFIGS": config.get("OLLAMA_API_CONFIGS") or {},
+    }
+    api.json(api.post("/ollama/config/update", json=body), "POST /ollama/config/update")
+    return done("a model both list would have gone to Ollama directly, bypassing LiteLLM")
+
+
+def models_listed(ctx: StepContext) -> Outcome:
+    api = _api(ctx)
+    if ctx.dry_run:  # it lists through its own key: one this run would register is not known to LiteLLM yet
+        gateway = litellm.api(ctx.facts)
+        if (
+            gateway.get("/key/info", params={"key": ctx.facts.secret(litellm_key_name("open-webui"))}).status_code
+            != 200
+        ):
+            raise StepSkipped("its LiteLLM key is registered by this run's LiteLLM step (dry run)")
+    models = api.json(api.get("/api/models"), "GET /api/models").get("data") or []
+    through_litellm = {m.get("id") for m in models if m.get("owned_by") == "openai"}
+    direct = sorted(str(m.get("id")) for m in models if m.get("owned_by") == "ollama")
+    missing = [name for name in ctx.facts.litellm_models if name not in through_litellm]
+    if missing or direct:
+        raise StepFailed(
+            f"Open WebUI lists {', '.join(sorted(map(str, through_litellm))) or 'no model'} through LiteLLM"
+            + (f", not {', '.join(missing)}" if missing else "")
+            + (f", and {', '.join(direct)} directly from Ollama" if direct else "")
+            + ".",
+            "Run configure again after `docker restart ai-platform-open-webui`; `docker logs ai-platform-open-webui`.",
+        )
+    return ok(f"{len(through_litellm)} model(s) through LiteLLM")
+
+
+def default_model(ctx: StepContext) -> Outcome:
+    api, model = _api(ctx), ctx.facts.chat_model
+    config = api.json(api.get("/api/v1/configs/models"), "GET /api/v1/configs/models")
+    if config.get("DEFAULT_MODELS") == model:
+        return already(model)
+    ctx.act(f"make {model} the default model")
+    api.json(api.post("/api/v1/configs/models", json={**config, "DEFAULT_MODELS": model}), "POST configs/models")
+    return done(model)

@@ -1,0 +1,61 @@
+"""Run configure's steps: service by service, each step's outcome reported as it comes, a failed step stopping
+only the rest of its own service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiplatform.configure.facts import Facts
+from aiplatform.configure.model import Outcome, StepFailed, StepResult, StepSkipped, WouldDo
+from aiplatform.host.runner import Runner
+
+
+@dataclass
+class StepContext:
+    facts: Facts
+    runner: Runner
+    state: dict[str, Any] = field(default_factory=dict)  # what one step leaves for the next (sessions, tokens)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.runner.dry_run
+
+    def act(self, what: str) -> None:
+        """Say what the step is about to change; in a dry run the step stops here with "would <what>"."""
+        if self.dry_run:
+            raise WouldDo(what)
+
+
+Step = tuple[str, Callable[[StepContext], Outcome]]
+Progress = Callable[[StepResult], None]
+
+
+def run_steps(
+    service: str, steps: list[Step], ctx: StepContext, progress: Progress, chained: bool = True
+) -> list[StepResult]:
+    """Each step in order. `chained`: a step that failed (or, in a dry run, would change something) leaves the
+    rest of the service skipped, as they build on it; independent steps (LiteLLM's) all run."""
+    results: list[StepResult] = []
+    stopped = ""
+    for name, body in steps:
+        if stopped:
+            result = StepResult(service, name, "skipped", f"{stopped} did not finish")
+        else:
+            try:
+                outcome = body(ctx)
+                result = StepResult(service, name, outcome.result, outcome.detail)
+            except WouldDo as would:
+                result = StepResult(service, name, "would do", would.what)
+                stopped = f"{name} (dry run)"
+            except StepSkipped as skipped:
+                result = StepResult(service, name, "skipped", skipped.why)
+            except StepFailed as failed:
+                result = StepResult(service, name, "FAILED", failed.detail, failed.fix)
+                stopped = name
+        if not chained:
+            stopped = ""
+        results.append(result)
+        progress(result)
+    return results

@@ -1,0 +1,906 @@
+"""The app protocol stand-ins (tests/integration/standins/image/apps.py) answer first runs, repeats, refusals and auth
+failures as the upstream apps do, and litellm-keys forwards to a proxy with the master key, streaming as it comes."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+IMAGE = Path(__file__).resolve().parents[1] / "integration" / "standins" / "image"
+sys.path.insert(0, str(IMAGE))  # apps.py is not in a package: it is copied into the images as /standin/apps.py
+apps = importlib.import_module("apps")
+
+ADMIN = "admin@example.com"
+PASSWORD = "Passw0rd!x"
+
+
+def client(app, **kwargs) -> httpx.Client:
+    return httpx.Client(base_url=app.url, trust_env=False, timeout=10, **kwargs)
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def set_cookies(response: httpx.Response) -> dict[str, str]:
+    """Each Set-Cookie header by cookie name."""
+    return {value.split("=", 1)[0]: value for value in response.headers.get_list("set-cookie")}
+
+
+@contextlib.contextmanager
+def backend(respond):
+    """A tiny HTTP server on 127.0.0.1 where `respond(handler, body)` answers; yields its URL and what it was sent."""
+    seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            respond(self, body)
+
+        do_POST = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def answer(handler: BaseHTTPRequestHandler, status: int, payload, headers=()) -> None:
+    body = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    for name, value in headers:
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+# --- the shared machinery ---------------------------------------------------------------------------------------------
+
+
+def test_fail_knob_forces_a_status_on_one_path_and_requests_are_logged():
+    with apps.AppStandIn("grafana", fail={"/api/health": 503}) as app, client(app) as http:
+        forced = http.get("/api/health")
+        assert forced.status_code == 503
+        assert "forced failure" in forced.json()["message"]
+        assert http.get("/healthz").status_code == 200
+        assert app.requests == [("GET", "/api/health"), ("GET", "/healthz")]
+
+
+def test_a_stopped_stand_in_is_a_service_that_is_down():
+    app = apps.AppStandIn("grafana")
+    with client(app) as http:
+        assert http.get("/api/health").status_code == 200  # a kept-alive connection
+        app.stop()
+        app.stop()  # idempotent
+        with pytest.raises(httpx.TransportError):
+            http.get("/api/health")
+    with client(app) as http, pytest.raises(httpx.ConnectError):
+        http.get("/api/health")
+    with httpx.Client(trust_env=False) as http, pytest.raises(httpx.ConnectError):
+        http.get(apps.unused_url())
+
+
+def test_unknown_settings_are_refused():
+    with pytest.raises(ValueError, match="admin_pasword"):
+        apps.AppStandIn("grafana", admin_pasword="typo")
+
+
+def test_settings_come_from_the_upstream_environment_names():
+    environ = {
+        "WEBUI_ADMIN_EMAIL": ADMIN,
+        "WEBUI_ADMIN_PASSWORD": "pw",
+        "OPENAI_API_BASE_URL": "http://litellm:4000/v1",
+        "OPENAI_API_KEY": "sk-x",
+        "STANDIN_MODELS": "chat, embed",
+        "STANDIN_FAIL": "/health=503",
+    }
+    settings = apps.settings_from_environ("openwebui", environ)
+    assert settings["admin_email"] == ADMIN and settings["admin_password"] == "pw"
+    assert settings["openai_base_url"] == "http://litellm:4000/v1" and settings["openai_api_key"] == "sk-x"
+    assert settings["models"] == ["chat", "embed"]
+    assert settings["fail"] == {"/health": 503}
+    assert apps.settings_from_environ("dify", {"INIT_PASSWORD": "ip"})["init_password"] == "ip"
+    assert apps.settings_from_environ("grafana", {"GF_SECURITY_ADMIN_PASSWORD": "g"})["admin_password"] == "g"
+    assert apps.settings_from_environ("n8n", {})["cookie_secure"] is True
+    assert apps.settings_from_environ("n8n", {"N8N_SECURE_COOKIE": "false"})["cookie_secure"] is False
+    assert apps.settings_from_environ("flowise", {})["metrics"] is False
+    assert apps.settings_from_environ("flowise", {"ENABLE_METRICS": "true"})["metrics"] is True
+    keys = apps.settings_from_environ("litellm-keys", {"LITELLM_MASTER_KEY": "sk-m", "STANDIN_FORWARD": "http://x"})
+    assert keys == {"master_key": "sk-m", "forward": "http://x"}
+    for protocol in apps.PROTOCOLS:  # every mapping gives settings make_handler accepts
+        apps.make_handler(protocol, apps.settings_from_environ(protocol, {}))
+
+
+def test_the_container_entry_point_serves_a_protocol_from_its_environment():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "STANDIN_APP": "grafana",
+        "STANDIN_PORT": str(port),
+        "GF_SECURITY_ADMIN_PASSWORD": "from-env",
+    }
+    process = subprocess.Popen([sys.executable, str(IMAGE / "apps.py")], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False, timeout=5) as http:
+            for _ in range(100):
+                try:
+                    health = http.get("/api/health")
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.05)
+            assert health.json()["database"] == "ok"
+            assert http.get("/api/user", auth=("admin", "from-env")).status_code == 200
+            assert http.get("/api/user", auth=("admin", "admin")).status_code == 401
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    assert process.returncode == 0  # SIGTERM ends it cleanly
+    assert f"grafana: app stand-in listening on port {port}" in output
+
+
+# --- Open WebUI -------------------------------------------------------------------------------------------------------
+
+
+def test_openwebui_first_signup_is_the_admin_then_signup_is_closed():
+    with apps.AppStandIn("openwebui", models=["chat"]) as app, client(app) as http:
+        assert http.get("/health").json() == {"status": True}
+        assert http.get("/api/config").json()["onboarding"] is True
+        first = http.post("/api/v1/auths/signup", json={"name": "Admin", "email": ADMIN.upper(), "password": PASSWORD})
+        assert first.status_code == 200
+        assert first.json()["role"] == "admin" and first.json()["email"] == ADMIN
+        assert first.json()["token_type"] == "Bearer"
+        assert "HttpOnly" in set_cookies(first)["token"]
+        http.cookies.clear()
+        assert "onboarding" not in http.get("/api/config").json()  # absent, not false, once a user exists
+        with_token = http.get("/api/config", headers={"Authorization": f"Bearer {first.json()['token']}"}).json()
+        assert "onboarding" not in with_token and "default_models" in with_token
+        again = http.post("/api/v1/auths/signup", json={"name": "B", "email": "b@example.com", "password": PASSWORD})
+        assert again.status_code == 403
+        assert again.json()["detail"] == apps.OWUI_PROHIBITED
+        assert len(app.state["users"]) == 1
+
+
+def test_openwebui_headless_admin_exists_at_start_and_signin_refuses_a_wrong_password():
+    settings = {"admin_email": ADMIN, "admin_password": PASSWORD}
+    with apps.AppStandIn("openwebui", **settings) as app, client(app) as http:
+        assert "onboarding" not in http.get("/api/config").json()
+        signup = http.post("/api/v1/auths/signup", json={"name": "x", "email": "x@example.com", "password": "p"})
+        assert signup.status_code == 403
+        wrong = http.post("/api/v1/auths/signin", json={"email": ADMIN, "password": "nope"})
+        assert wrong.status_code == 400
+        assert wrong.json() == {"detail": apps.OWUI_INVALID_CRED}
+        right = http.post("/api/v1/auths/signin", json={"email": ADMIN, "password": PASSWORD})
+        assert right.status_code == 200 and right.json()["role"] == "admin"
+        assert http.post("/api/v1/auths/signin", json={"email": ADMIN}).status_code == 422
+
+
+def test_openwebui_refuses_a_password_over_bcrypts_72_bytes():
+    with apps.AppStandIn("openwebui") as app, client(app) as http:
+        too_long = http.post("/api/v1/auths/signup", json={"name": "A", "email": ADMIN, "password": "é" * 37})
+        assert too_long.status_code == 400  # 37 characters, 74 bytes
+        assert too_long.json()["detail"] == apps.OWUI_TOO_LONG
+        bad_email = http.post("/api/v1/auths/signup", json={"name": "A", "email": "nobody", "password": "x"})
+        assert bad_email.status_code == 400 and "email format" in bad_email.json()["detail"]
+        assert http.post("/api/v1/auths/signup", json={"name": "A", "email": ADMIN, "password": "a" * 72}).is_success
+
+
+def test_openwebui_lists_the_openai_connections_models_with_a_token_only():
+    def models(handler, _body):
+        answer(handler, 200, {"object": "list", "data": [{"id": "chat", "object": "model", "owned_by": "litellm"}]})
+
+    with backend(models) as (url, seen):
+        settings = {"admin_email": ADMIN, "admin_password": PASSWORD, "openai_base_url": url, "openai_api_key": "sk-k"}
+        with apps.AppStandIn("openwebui", **settings) as app, client(app) as http:
+            assert http.get("/api/models").json() == {"detail": "Not authenticated"}
+            bogus = http.get("/api/models", headers={"Authorization": "Bearer not-a-jwt"})
+            assert bogus.status_code == 401
+            http.post("/api/v1/auths/signin", json={"email": ADMIN, "password": PASSWORD})  # the cookie authenticates
+            listed = http.get("/api/models")
+    assert listed.status_code == 200
+    [model] = listed.json()["data"]
+    assert model["id"] == "chat" and model["owned_by"] == "openai" and model["urlIdx"] == 0
+    assert model["openai"] == {"id": "chat", "object": "model", "owned_by": "litellm"}
+    assert seen[0][1] == "/models" and seen[0][2]["authorization"] == "Bearer sk-k"
+
+
+def test_openwebui_falls_back_to_the_models_setting_without_a_reachable_connection():
+    settings = {
+        "admin_email": ADMIN,
+        "admin_password": PASSWORD,
+        "models": ["a", "b"],
+        "openai_base_url": apps.unused_url(),
+    }
+    with apps.AppStandIn("openwebui", **settings) as app, client(app) as http:
+        token = http.post("/api/v1/auths/signin", json={"email": ADMIN, "password": PASSWORD}).json()["token"]
+        listed = http.get("/api/models", headers={"Authorization": f"Bearer {token}"}).json()["data"]
+    assert [(model["id"], model["owned_by"]) for model in listed] == [("a", "openai"), ("b", "openai")]
+
+
+def test_openwebui_default_models_config_is_admin_only():
+    with apps.AppStandIn("openwebui", admin_email=ADMIN, admin_password=PASSWORD) as app, client(app) as http:
+        assert http.get("/api/v1/configs/models").json() == {"detail": "Not authenticated"}
+        apps.OpenWebUI.add_user(app.state, "user@example.com", "pw", "U", "user")
+        user = http.post("/api/v1/auths/signin", json={"email": "user@example.com", "password": "pw"}).json()
+        refused = http.get("/api/v1/configs/models", headers={"Authorization": f"Bearer {user['token']}"})
+        assert refused.status_code == 401 and refused.json() == {"detail": apps.OWUI_PROHIBITED}
+        signin = http.post("/api/v1/auths/signin", json={"email": ADMIN, "password": PASSWORD})
+        admin = {"Authorization": f"Bearer {signin.json()['token']}"}
+        http.cookies.clear()
+        assert http.get("/api/v1/configs/models", headers=admin).json()["DEFAULT_MODELS"] is None
+        partial = http.post("/api/v1/configs/models", headers=admin, json={"DEFAULT_MODELS": "chat"})
+        assert partial.status_code == 422
+        assert partial.json()["detail"][0]["loc"] == ["body", "DEFAULT_PINNED_MODELS"]
+        body = {"DEFAULT_MODELS": "chat", "DEFAULT_PINNED_MODELS": None, "MODEL_ORDER_LIST": None}
+        stored = http.post("/api/v1/configs/models", headers=admin, json=body)
+        assert stored.status_code == 200
+        assert stored.json() == {**body, "DEFAULT_MODEL_METADATA": None, "DEFAULT_MODEL_PARAMS": None}
+        assert http.get("/api/v1/configs/models", headers=admin).json()["DEFAULT_MODELS"] == "chat"
+        assert http.get("/api/config", headers=admin).json()["default_models"] == "chat"
+
+
+# --- Dify -------------------------------------------------------------------------------------------------------------
+
+WS = apps.DIFY_WS
+OAC = "langgenius/openai_api_compatible/openai_api_compatible"
+LLM = {"endpoint_url": "http://litellm:4000/v1", "context_size": "4096", "api_key": "sk-x"}
+
+
+def dify_admin(http: httpx.Client) -> dict[str, str]:
+    """Set up (no INIT_PASSWORD), log in, and give the CSRF header every later request needs."""
+    assert (
+        http.post("/console/api/setup", json={"email": ADMIN, "name": "Admin", "password": PASSWORD}).status_code == 201
+    )
+    assert http.post("/console/api/login", json={"email": ADMIN, "password": b64(PASSWORD)}).status_code == 200
+    return {"X-CSRF-Token": http.cookies["csrf_token"]}
+
+
+def difypkg(plugin: str = "openai_api_compatible", version: str = "0.0.63") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as package:
+        package.writestr("manifest.yaml", f"version: {version}\ntype: plugin\nauthor: langgenius\nname: {plugin}\n")
+    return buffer.getvalue()
+
+
+def install_oac(http: httpx.Client, csrf: dict) -> None:
+    uid = http.post(WS + "/plugin/upload/pkg", headers=csrf, files={"pkg": ("p.difypkg", difypkg())}).json()
+    assert http.post(
+        WS + "/plugin/install/pkg", headers=csrf, json={"plugin_unique_identifiers": [uid["unique_identifier"]]}
+    ).is_success
+
+
+def test_dify_first_run_with_init_password_keeps_validation_in_the_session_cookie():
+    with apps.AppStandIn("dify", init_password="init-pw") as app, client(app) as http:
+        assert http.get("/health").json()["status"] == "ok"
+        assert http.get("/console/api/setup").json() == {"step": "not_started", "setup_at": None}
+        assert http.get("/console/api/init").json() == {"status": "not_started"}
+        setup = {"email": ADMIN, "name": "Admin", "password": PASSWORD}
+        early = http.post("/console/api/setup", json=setup)
+        assert early.status_code == 401
+        assert early.json() == {"error": {"type": "authentication_error", "message": "Unauthorized", "status": 401}}
+        wrong = http.post("/console/api/init", json={"password": "nope"})
+        assert wrong.status_code == 401 and "session" in set_cookies(wrong)
+        assert http.post("/console/api/init", json={"password": "init-pw"}).status_code == 201
+        assert http.get("/console/api/init").json() == {"status": "finished"}
+        weak = http.post("/console/api/setup", json={**setup, "password": "lettersonly"})
+        assert weak.status_code == 422 and weak.json()["error"]["type"] == "validation_error"
+        assert "Password must contain letters and numbers" in weak.json()["error"]["details"]
+        done = http.post("/console/api/setup", json=setup)
+        assert done.status_code == 201 and done.json() == {"result": "success"}
+        assert "set-cookie" not in done.headers  # log in next
+        assert http.get("/console/api/setup").json()["step"] == "finished"
+        again = http.post("/console/api/setup", json=setup)
+        assert again.status_code == 403 and again.json()["error"]["type"] == "authorization_error"
+        assert http.post("/console/api/init", json={"password": "init-pw"}).status_code == 403
+        assert done.headers["X-Version"] == "1.13.3"
+    with apps.AppStandIn("dify", init_password="init-pw") as app, client(app) as http:
+        http.post("/console/api/init", json={"password": "init-pw"})
+        http.cookies.clear()  # without the session cookie the validation is gone
+        assert http.post("/console/api/setup", json=setup).status_code == 401
+
+
+def test_dify_login_takes_a_base64_password_and_sets_three_cookies():
+    with apps.AppStandIn("dify") as app, client(app) as http:
+        early = http.post("/console/api/login", json={"email": ADMIN, "password": b64(PASSWORD)})
+        assert early.status_code == 401 and early.json()["code"] == "not_setup"
+        http.post("/console/api/setup", json={"email": ADMIN, "name": "Admin", "password": PASSWORD})
+        plain = http.post("/console/api/login", json={"email": ADMIN, "password": PASSWORD})
+        assert plain.status_code == 401 and plain.json()["code"] == "authentication_failed"
+        wrong = http.post("/console/api/login", json={"email": ADMIN, "password": b64("Wrong1234")})
+        assert wrong.status_code == 401
+        assert wrong.json() == {"code": "authentication_failed", "message": "Invalid email or password.", "status": 401}
+        assert wrong.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+        right = http.post("/console/api/login", json={"email": ADMIN.upper(), "password": b64(PASSWORD)})
+        assert right.status_code == 200 and right.json() == {"result": "success"}
+        cookies = set_cookies(right)
+        assert set(cookies) == {"access_token", "refresh_token", "csrf_token"}
+        assert "HttpOnly" in cookies["access_token"] and "HttpOnly" not in cookies["csrf_token"]
+
+
+def test_dify_locks_login_after_more_than_five_failures():
+    with apps.AppStandIn("dify") as app, client(app) as http:
+        http.post("/console/api/setup", json={"email": ADMIN, "name": "Admin", "password": PASSWORD})
+        statuses = [
+            http.post("/console/api/login", json={"email": ADMIN, "password": b64("x")}).status_code for _ in range(7)
+        ]
+        assert statuses == [401] * 6 + [429]
+        locked = http.post("/console/api/login", json={"email": ADMIN, "password": b64(PASSWORD)})
+        assert locked.json()["code"] == "email_code_login_limit"
+
+
+def test_dify_console_calls_need_the_csrf_header_equal_to_the_cookie():
+    with apps.AppStandIn("dify") as app, client(app) as http:
+        path, body = WS + "/plugin/list/installations/ids", {"plugin_ids": []}
+        csrf = dify_admin(http)
+        missing = http.post(path, json=body)
+        assert missing.status_code == 401
+        assert missing.json() == {"code": "unauthorized", "message": "CSRF token is missing or invalid.", "status": 401}
+        assert http.post(path, json=body, headers={"X-CSRF-Token": "eyJother"}).status_code == 401
+        assert http.post(path, json=body, headers=csrf).json() == {"plugins": []}
+        bearer = {"Authorization": f"Bearer {http.cookies['access_token']}"}
+        http.cookies.clear()
+        assert http.post(path, json=body, headers=bearer).json()["message"] == "CSRF token is missing or invalid."
+        assert http.post(path, json=body).json()["message"] == "Invalid Authorization token."
+
+
+def test_dify_marketplace_install_offline_fails_as_upstream_and_a_package_installs():
+    uid = "langgenius/openai_api_compatible:0.0.63@" + "a" * 64
+    with apps.AppStandIn("dify") as app, client(app) as http:
+        csrf = dify_admin(http)
+        assert http.post(WS + "/plugin/list/latest-versions", headers=csrf, json={"plugin_ids": ["x/y"]}).json() == {
+            "versions": {}
+        }
+        offline = http.post(WS + "/plugin/install/marketplace", headers=csrf, json={"plugin_unique_identifiers": [uid]})
+        assert offline.status_code == 400
+        assert offline.json()["code"] == "invalid_param"
+        assert offline.json()["message"] == (
+            f"Reached maximum retries (3) for URL https://marketplace.dify.ai/api/v1/plugins/download?unique_identifier={uid}"
+        )
+        uploaded = http.post(
+            WS + "/plugin/upload/pkg", headers=csrf, files={"pkg": ("p.difypkg", difypkg(version="0.0.70"))}
+        )
+        assert uploaded.status_code == 200
+        package_uid = uploaded.json()["unique_identifier"]
+        assert package_uid.startswith("langgenius/openai_api_compatible:0.0.70@")
+        installed = http.post(
+            WS + "/plugin/install/pkg", headers=csrf, json={"plugin_unique_identifiers": [package_uid]}
+        )
+        assert installed.json()["all_installed"] is False
+        task = http.get(WS + f"/plugin/tasks/{installed.json()['task_id']}", headers=csrf).json()["task"]
+        assert task["status"] == "success" and task["plugins"][0]["plugin_id"] == "langgenius/openai_api_compatible"
+        ids = {"plugin_ids": ["langgenius/openai_api_compatible"]}
+        [found] = http.post(WS + "/plugin/list/installations/ids", headers=csrf, json=ids).json()["plugins"]
+        assert found["plugin_unique_identifier"] == package_uid and found["source"] == "package"
+        repeat = http.post(WS + "/plugin/install/pkg", headers=csrf, json={"plugin_unique_identifiers": [package_uid]})
+        assert repeat.json() == {"all_installed": True, "task_id": ""}
+
+
+def test_dify_marketplace_install_online_then_already_installed():
+    with apps.AppStandIn("dify", marketplace=True) as app, client(app) as http:
+        csrf = dify_admin(http)
+        ids = {"plugin_ids": ["langgenius/openai_api_compatible"]}
+        latest = http.post(WS + "/plugin/list/latest-versions", headers=csrf, json=ids).json()["versions"]
+        uid = latest["langgenius/openai_api_compatible"]["unique_identifier"]
+        first = http.post(WS + "/plugin/install/marketplace", headers=csrf, json={"plugin_unique_identifiers": [uid]})
+        assert first.json()["all_installed"] is False and first.json()["task_id"]
+        second = http.post(WS + "/plugin/install/marketplace", headers=csrf, json={"plugin_unique_identifiers": [uid]})
+        assert second.json() == {"all_installed": True, "task_id": ""}
+        unknown = "langgenius/nope:1.0.0@" + "b" * 64
+        missing = http.post(
+            WS + "/plugin/install/marketplace", headers=csrf, json={"plugin_unique_identifiers": [unknown]}
+        )
+        assert missing.status_code == 400 and missing.json()["message"] == "file not found"
+
+
+def test_dify_model_credentials_are_not_idempotent_and_listing_needs_the_full_provider_id():
+    with apps.AppStandIn("dify") as app, client(app) as http:
+        csrf = dify_admin(http)
+        path = WS + f"/model-providers/{OAC}/models/credentials"
+        body = {"model": "chat", "model_type": "llm", "credentials": LLM}
+        absent = http.post(path, headers=csrf, json=body)
+        assert absent.status_code == 400 and absent.json()["message"] == f"Provider {OAC} does not exist."
+        install_oac(http, csrf)
+        no_url = http.post(path, headers=csrf, json={**body, "credentials": {"context_size": "4096"}})
+        assert no_url.json() == {"code": "invalid_param", "message": "Variable endpoint_url is required", "status": 400}
+        number = http.post(path, headers=csrf, json={**body, "credentials": {**LLM, "context_size": 4096}})
+        assert number.json()["message"] == "Variable context_size should be string"
+        assert http.post(path, headers=csrf, json=body).status_code == 201
+        assert http.post(path, headers=csrf, json=body).status_code == 201  # a second credential, as upstream
+        assert [item["name"] for item in app.state["credentials"]] == ["API KEY 1", "API KEY 2"]
+        named = http.post(path, headers=csrf, json={**body, "name": "API KEY 1"})
+        assert named.json()["message"] == "Model credential with name 'API KEY 1' already exists for chat."
+        [listed] = http.get(WS + f"/model-providers/{OAC}/models", headers=csrf).json()["data"]
+        assert (listed["model"], listed["model_type"], listed["status"]) == ("chat", "llm", "active")
+        assert http.get(WS + "/model-providers/openai_api_compatible/models", headers=csrf).json() == {"data": []}
+        default = WS + "/default-model"
+        nope = {"model_settings": [{"model_type": "llm", "provider": OAC, "model": "nope"}]}
+        assert http.post(default, headers=csrf, json=nope).json()["message"] == "Model nope does not exist."
+        chosen = {"model_settings": [{"model_type": "llm", "provider": OAC, "model": "chat"}]}
+        assert http.post(default, headers=csrf, json=chosen).json() == {"result": "success"}
+        data = http.get(default, headers=csrf, params={"model_type": "llm"}).json()["data"]
+        assert data["model"] == "chat" and data["provider"]["provider"] == OAC
+        assert http.get(default, headers=csrf, params={"model_type": "text-embedding"}).json() == {"data": None}
+
+
+def test_dify_probes_the_model_endpoint_as_the_plugin_does():
+    def chat(handler, _body):
+        if handler.headers.get("Authorization") == "Bearer sk-good":
+            answer(handler, 200, {"object": "chat.completion", "choices": []})
+        else:
+            answer(handler, 401, {"error": "bad key"})
+
+    with backend(chat) as (url, seen), apps.AppStandIn("dify", probe=True) as app, client(app) as http:
+        csrf = dify_admin(http)
+        install_oac(http, csrf)
+        path = WS + f"/model-providers/{OAC}/models/credentials"
+        credentials = {"endpoint_url": url + "/v1", "context_size": "4096", "api_key": "sk-good"}
+        good = http.post(path, headers=csrf, json={"model": "chat", "model_type": "llm", "credentials": credentials})
+        assert good.status_code == 201
+        method, target, _, sent = seen[0]
+        assert (method, target) == ("POST", "/v1/chat/completions")
+        assert json.loads(sent) == {"model": "chat", "max_tokens": 5, "messages": [{"role": "user", "content": "ping"}]}
+        bad = http.post(
+            path,
+            headers=csrf,
+            json={"model": "chat", "model_type": "llm", "credentials": {**credentials, "api_key": "sk-bad"}},
+        )
+        assert bad.status_code == 400
+        assert bad.json()["message"].startswith("Credentials validation failed with status code 401")
+        down = {**credentials, "endpoint_url": apps.unused_url()}
+        assert (
+            http.post(path, headers=csrf, json={"model": "chat", "model_type": "llm", "credentials": down}).status_code
+            == 400
+        )
+        assert len(app.state["credentials"]) == 1
+
+
+# --- n8n --------------------------------------------------------------------------------------------------------------
+
+OWNER = {"email": ADMIN, "firstName": "Ada", "lastName": "Admin", "password": "Passw0rdX"}
+
+
+def n8n_cookie(response: httpx.Response) -> dict[str, str]:
+    """The n8n-auth cookie is Secure by default: httpx would not send it over http, so send it by hand."""
+    return {"Cookie": f"n8n-auth={response.cookies['n8n-auth']}"}
+
+
+def test_n8n_owner_setup_once_then_already_setup():
+    with apps.AppStandIn("n8n") as app, client(app) as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+        public = http.get("/rest/settings").json()["data"]
+        assert public["settingsMode"] == "public" and public["userManagement"]["showSetupOnFirstLoad"] is True
+        setup = http.post("/rest/owner/setup", json=OWNER)
+        assert setup.status_code == 200
+        owner = setup.json()["data"]
+        assert (owner["email"], owner["role"], owner["isOwner"]) == (ADMIN, "global:owner", True)
+        assert "password" not in owner
+        cookie = set_cookies(setup)["n8n-auth"]
+        assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Lax" in cookie
+        assert http.get("/rest/settings").json()["data"]["userManagement"]["showSetupOnFirstLoad"] is False
+        again = http.post("/rest/owner/setup", json=OWNER)
+        assert again.status_code == 400 and again.json() == {"code": 400, "message": "Instance owner already setup"}
+        full = http.get("/rest/settings", headers=n8n_cookie(setup)).json()["data"]
+        assert full["publicApi"]["enabled"] is True
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("Sh0rt", "Password must be 8 to 64 characters long."),
+        ("NoDigitsHere", "Password must contain at least 1 number."),
+        ("lowercase123", "Password must contain at least 1 uppercase letter."),
+        ("A1" * 33, "Password must be 8 to 64 characters long."),
+    ],
+)
+def test_n8n_owner_password_rules(password, message):
+    with apps.AppStandIn("n8n") as app, client(app) as http:
+        refused = http.post("/rest/owner/setup", json={**OWNER, "password": password})
+        assert refused.status_code == 400
+        assert refused.json()["message"] == message and refused.json()["path"] == ["password"]
+        assert app.state["owner"]["email"] is None
+
+
+def test_n8n_login_with_email_or_ldap_login_id_and_a_wrong_password():
+    with apps.AppStandIn("n8n", cookie_secure=False) as app, client(app) as http:
+        http.post("/rest/owner/setup", json=OWNER)
+        http.cookies.clear()
+        wrong_field = http.post("/rest/login", json={"email": ADMIN, "password": OWNER["password"]})
+        assert wrong_field.status_code == 400 and wrong_field.json()["path"] == ["emailOrLdapLoginId"]
+        wrong = http.post("/rest/login", json={"emailOrLdapLoginId": ADMIN, "password": "Nope1234"})
+        assert wrong.status_code == 401
+        assert wrong.json() == {"code": 401, "message": "Wrong username or password. Do you have caps lock on?"}
+        right = http.post("/rest/login", json={"emailOrLdapLoginId": ADMIN, "password": OWNER["password"]})
+        assert right.status_code == 200 and right.json()["data"]["email"] == ADMIN
+        assert "Secure" not in set_cookies(right)["n8n-auth"]
+        assert http.get("/rest/login").json()["data"]["id"] == right.json()["data"]["id"]  # the cookie jar sends it
+
+
+def test_n8n_rest_calls_need_the_cookie_and_the_same_browser_id():
+    with apps.AppStandIn("n8n") as app, client(app) as http:
+        setup = http.post("/rest/owner/setup", json=OWNER, headers={"browser-id": "b1"})
+        key = {"label": "configure", "scopes": ["credential:create"], "expiresAt": None}
+        assert http.post("/rest/api-keys", json=key).json() == {"status": "error", "message": "Unauthorized"}
+        assert http.post("/rest/api-keys", json=key, headers=n8n_cookie(setup)).status_code == 401  # no browser-id
+        same = http.post("/rest/api-keys", json=key, headers={**n8n_cookie(setup), "browser-id": "b1"})
+        assert same.status_code == 200
+
+
+def test_n8n_api_keys_show_the_raw_key_only_at_creation():
+    with apps.AppStandIn("n8n") as app, client(app) as http:
+        auth = n8n_cookie(http.post("/rest/owner/setup", json=OWNER))
+        no_expiry = http.post("/rest/api-keys", headers=auth, json={"label": "x", "scopes": ["credential:create"]})
+        assert no_expiry.status_code == 400 and no_expiry.json()["path"] == ["expiresAt"]
+        body = {"label": "configure", "scopes": ["credential:create", "credential:list"], "expiresAt": None}
+        created = http.post("/rest/api-keys", headers=auth, json=body).json()["data"]
+        assert created["rawApiKey"].startswith("eyJ") and created["apiKey"] == "******" + created["rawApiKey"][-4:]
+        listing = http.get("/rest/api-keys", headers=auth, params={"label": "CONF"}).json()["data"]
+        assert set(listing) == {"items", "counts", "totals", "owners"}
+        [item] = listing["items"]
+        assert item["label"] == "configure" and "rawApiKey" not in item and item["apiKey"].startswith("*")
+        assert item["owner"]["email"] == ADMIN
+        assert http.get("/rest/api-keys", headers=auth, params={"label": "other"}).json()["data"]["items"] == []
+
+
+def test_n8n_public_api_creates_openai_credentials_with_the_api_key():
+    with apps.AppStandIn("n8n") as app, client(app) as http:
+        auth = n8n_cookie(http.post("/rest/owner/setup", json=OWNER))
+        make = {"label": "all", "scopes": ["credential:create", "credential:list"], "expiresAt": None}
+        raw = http.post("/rest/api-keys", headers=auth, json=make).json()["data"]["rawApiKey"]
+        make_narrow = {"label": "list", "scopes": ["credential:list"], "expiresAt": None}
+        narrow = http.post("/rest/api-keys", headers=auth, json=make_narrow).json()["data"]["rawApiKey"]
+        credential = {
+            "name": "LiteLLM",
+            "type": "openAiApi",
+            "data": {"apiKey": "sk-x", "url": "http://litellm:4000/v1"},
+        }
+        assert http.post("/api/v1/credentials", json=credential).json() == {"message": "Unauthorized"}
+        forbidden = http.post("/api/v1/credentials", json=credential, headers={"X-N8N-API-KEY": narrow})
+        assert forbidden.status_code == 403 and forbidden.json() == {"message": "Forbidden"}
+        key = {"X-N8N-API-KEY": raw}
+        no_key = http.post("/api/v1/credentials", headers=key, json={**credential, "data": {"url": "http://x"}})
+        assert no_key.status_code == 400 and no_key.json() == {
+            "message": 'request.body.data requires property "apiKey"'
+        }
+        extra = http.post(
+            "/api/v1/credentials", headers=key, json={**credential, "data": {"apiKey": "k", "baseURL": "u"}}
+        )
+        assert 'additional property "baseURL"' in extra.json()["message"]
+        unknown = http.post("/api/v1/credentials", headers=key, json={**credential, "type": "openAi"})
+        assert unknown.json() == {"message": "req.body.type is not a known type"}
+        created = http.post("/api/v1/credentials", headers=key, json=credential)
+        assert created.status_code == 200
+        assert created.json()["name"] == "LiteLLM" and "data" not in created.json()
+        listed = http.get("/api/v1/credentials", headers=key).json()
+        assert [(item["name"], item["type"]) for item in listed["data"]] == [("LiteLLM", "openAiApi")]
+        assert listed["nextCursor"] is None
+
+
+def test_n8n_public_api_disabled_answers_a_bare_404():
+    with apps.AppStandIn("n8n", public_api=False) as app, client(app) as http:
+        auth = n8n_cookie(http.post("/rest/owner/setup", json=OWNER))
+        refused = http.post("/rest/api-keys", headers=auth, json={"label": "x", "scopes": ["a:b"], "expiresAt": None})
+        assert refused.status_code == 404 and refused.content == b""
+        assert http.get("/api/v1/credentials", headers={"X-N8N-API-KEY": "x"}).status_code == 404
+
+
+# --- Flowise ----------------------------------------------------------------------------------------------------------
+
+FLOWISE_USER = {"name": "Admin", "email": ADMIN, "credential": PASSWORD}
+
+
+def flowise_login(http: httpx.Client) -> httpx.Response:
+    assert http.post("/api/v1/account/register", json={"user": FLOWISE_USER}).status_code == 201
+    return http.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
+
+
+def test_flowise_register_only_until_the_organization_exists():
+    with apps.AppStandIn("flowise") as app, client(app) as http:
+        assert http.get("/api/v1/ping").text == "pong"
+        assert http.post("/api/v1/auth/resolve").json() == {"redirectUrl": "/organization-setup"}
+        registered = http.post("/api/v1/account/register", json={"user": FLOWISE_USER})
+        assert registered.status_code == 201
+        assert registered.json()["user"]["email"] == ADMIN and "credential" not in registered.json()["user"]
+        assert registered.json()["organization"]["name"] == "Default Organization"
+        assert "set-cookie" not in registered.headers  # no token: log in next
+        again = http.post("/api/v1/account/register", json={"user": FLOWISE_USER})
+        assert again.status_code == 400
+        assert again.json() == {
+            "statusCode": 400,
+            "success": False,
+            "message": "You can only have one organization",
+            "stack": {},
+        }
+        assert http.post("/api/v1/auth/resolve").json() == {"redirectUrl": "/signin"}
+
+
+@pytest.mark.parametrize(
+    ("user", "message"),
+    [
+        ({**FLOWISE_USER, "email": "admin@localhost"}, "Invalid User Email"),
+        ({**FLOWISE_USER, "credential": "Passw0rdx"}, "Invalid Password"),  # no special character
+        ({**FLOWISE_USER, "credential": "P@ssword"}, "Invalid Password"),  # no digit
+        ({**FLOWISE_USER, "credential": "Sh0rt!"}, "Invalid Password"),
+    ],
+)
+def test_flowise_register_refuses_bad_emails_and_passwords(user, message):
+    with apps.AppStandIn("flowise") as app, client(app) as http:
+        refused = http.post("/api/v1/account/register", json={"user": user})
+        assert refused.status_code == 400 and refused.json()["message"] == message
+        assert app.state["organization"] is None
+
+
+def test_flowise_login_sets_the_token_cookie_and_refuses_a_wrong_password():
+    with apps.AppStandIn("flowise") as app, client(app) as http:
+        http.post("/api/v1/account/register", json={"user": FLOWISE_USER})
+        wrong = http.post("/api/v1/auth/login", json={"email": ADMIN, "password": "Wr0ng!pass"})
+        assert wrong.status_code == 401 and wrong.json()["message"] == "Incorrect Email or Password"
+        unknown = http.post("/api/v1/auth/login", json={"email": "who@example.com", "password": PASSWORD})
+        assert unknown.status_code == 404 and unknown.json()["message"] == "User Not Found"
+        right = http.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
+        assert right.status_code == 200 and right.json()["isOrganizationAdmin"] is True
+        assert {"token", "refreshToken"} <= set(set_cookies(right))
+
+
+def test_flowise_internal_calls_need_the_token_cookie_and_the_internal_header():
+    internal = {"x-request-from": "internal"}
+    with apps.AppStandIn("flowise") as app, client(app) as http:
+        flowise_login(http)
+        no_header = http.get("/api/v1/credentials")
+        assert no_header.status_code == 401 and no_header.json() == {"error": "Unauthorized Access"}
+        assert http.get("/api/v1/credentials", headers=internal).json() == []
+        http.cookies.clear()
+        no_cookie = http.get("/api/v1/credentials", headers=internal)
+        assert no_cookie.status_code == 401 and no_cookie.json() == {"message": "Invalid or Missing token"}
+        assert http.get("/API/V1/credentials").json() == {"error": "Unauthorized Access"}
+
+
+def test_flowise_credentials_and_api_keys():
+    internal = {"x-request-from": "internal"}
+    with apps.AppStandIn("flowise") as app, client(app) as http:
+        flowise_login(http)
+        body = {"name": "LiteLLM", "credentialName": "openAIApi", "plainDataObj": {"openAIApiKey": "sk-x"}}
+        created = http.post("/api/v1/credentials", headers=internal, json=body)
+        assert created.status_code == 200 and created.json()["credentialName"] == "openAIApi"
+        assert "encryptedData" in created.json()
+        [listed] = http.get("/api/v1/credentials", headers=internal, params={"credentialName": "openAIApi"}).json()
+        assert listed["name"] == "LiteLLM" and "encryptedData" not in listed
+        assert http.get("/api/v1/credentials", headers=internal, params={"credentialName": "other"}).json() == []
+        keys = http.post(
+            "/api/v1/apikey", headers=internal, json={"keyName": "viewer", "permissions": ["credentials:view"]}
+        )
+        [key] = keys.json()
+        admin_perm = http.post("/api/v1/apikey", headers=internal, json={"keyName": "x", "permissions": ["admin:all"]})
+        assert admin_perm.status_code == 400
+        bearer = {"Authorization": f"Bearer {key['apiKey']}"}
+        http.cookies.clear()
+        assert [item["name"] for item in http.get("/api/v1/credentials", headers=bearer).json()] == ["LiteLLM"]
+        refused = http.post("/api/v1/credentials", headers=bearer, json=body)
+        assert refused.status_code == 403 and refused.json() == {"message": "Forbidden"}
+        assert http.get("/api/v1/credentials", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_flowise_metrics_need_a_bearer_api_key():
+    internal = {"x-request-from": "internal"}
+    with apps.AppStandIn("flowise") as app, client(app) as http:
+        flowise_login(http)
+        key = http.post("/api/v1/apikey", headers=internal, json={"keyName": "m", "permissions": ["chatflows:view"]})
+        http.cookies.clear()
+        assert http.get("/api/v1/metrics").json() == {"error": "Unauthorized Access"}
+        metrics = http.get("/api/v1/metrics", headers={"Authorization": f"Bearer {key.json()[0]['apiKey']}"})
+        assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    with apps.AppStandIn("flowise", metrics=False) as app, client(app) as http:
+        flowise_login(http)
+        key = http.post("/api/v1/apikey", headers=internal, json={"keyName": "m", "permissions": ["chatflows:view"]})
+        disabled = http.get("/api/v1/metrics", headers={"Authorization": f"Bearer {key.json()[0]['apiKey']}"})
+        assert disabled.headers["content-type"].startswith("text/html")  # no route: the UI's index.html
+
+
+# --- Grafana ----------------------------------------------------------------------------------------------------------
+
+
+def test_grafana_basic_auth_admin():
+    with apps.AppStandIn("grafana", admin_password="s3cret") as app, client(app) as http:
+        assert http.get("/api/health").json()["database"] == "ok"
+        anonymous = http.get("/api/user")
+        assert anonymous.status_code == 401 and anonymous.json() == {"message": "Unauthorized"}
+        wrong = http.get("/api/user", auth=("admin", "admin"))
+        assert wrong.status_code == 401 and wrong.json()["message"] == "Invalid username or password"
+        right = http.get("/api/user", auth=("admin", "s3cret"))
+        assert right.status_code == 200 and right.json()["login"] == "admin" and right.json()["isGrafanaAdmin"]
+
+
+def test_grafana_datasource_health_by_uid():
+    with apps.AppStandIn("grafana") as app, client(app, auth=("admin", "admin")) as http:
+        healthy = http.get("/api/datasources/uid/prometheus/health")
+        assert healthy.json() == {"status": "OK", "message": "Successfully queried the Prometheus API."}
+        unknown = http.get("/api/datasources/uid/loki/health")
+        assert unknown.status_code == 500 and unknown.json() == {"message": "Unable to load datasource metadata"}
+        assert http.get("/api/datasources/uid/bad%20uid/health").json() == {"message": "UID is invalid"}
+        assert http.get("/api/datasources/uid/prometheus/health", auth=("admin", "x")).status_code == 401
+
+
+def test_grafana_datasource_health_really_queries_prometheus():
+    def prometheus(handler, _body):
+        answer(handler, 200, {"status": "success", "data": {"resultType": "scalar", "result": [0, "2"]}})
+
+    with backend(prometheus) as (url, seen), apps.AppStandIn("grafana", prometheus_url=url) as app:
+        with client(app, auth=("admin", "admin")) as http:
+            assert http.get("/api/datasources/uid/prometheus/health").json()["status"] == "OK"
+        assert seen[0][:2] == ("POST", "/api/v1/query") and b"query=1%2B1" in seen[0][3]
+    with (
+        apps.AppStandIn("grafana", prometheus_url=apps.unused_url()) as app,
+        client(app, auth=("admin", "admin")) as http,
+    ):
+        down = http.get("/api/datasources/uid/prometheus/health")
+        assert down.status_code == 400 and down.json()["status"] == "ERROR"
+        assert down.json()["message"].endswith(" - There was an error returned querying the Prometheus API.")
+
+
+# --- LiteLLM key management -------------------------------------------------------------------------------------------
+
+MASTER = "sk-master-key"
+AS_MASTER = {"Authorization": f"Bearer {MASTER}"}
+
+
+def test_litellm_key_generate_needs_the_master_key_and_a_unique_alias():
+    with apps.AppStandIn("litellm-keys", master_key=MASTER) as app, client(app) as http:
+        body = {"key_alias": "openwebui", "models": ["chat"], "metadata": {"service": "openwebui"}}
+        none = http.post("/key/generate", json=body)
+        assert none.status_code == 401
+        assert none.json()["error"] == {
+            "message": "Authentication Error, No api key passed in.",
+            "type": "auth_error",
+            "param": "None",
+            "code": "401",
+        }
+        unknown = http.post("/key/generate", json=body, headers={"Authorization": "Bearer sk-unknown"})
+        assert unknown.status_code == 401 and unknown.json()["error"]["type"] == "token_not_found_in_db"
+        not_sk = http.post("/key/generate", json=body, headers={"Authorization": "Bearer wrong-master"})
+        assert "LiteLLM Virtual Key expected" in not_sk.json()["error"]["message"]
+        created = http.post("/key/generate", json=body, headers=AS_MASTER)
+        assert created.status_code == 200
+        key = created.json()
+        assert key["key"].startswith("sk-") and key["key_alias"] == "openwebui" and key["models"] == ["chat"]
+        assert key["token_id"] == apps.sha256(key["key"]) and key["metadata"] == {"service": "openwebui"}
+        duplicate = http.post("/key/generate", json=body, headers=AS_MASTER)
+        assert duplicate.status_code == 400
+        assert duplicate.json()["error"] == {
+            "message": "Key with alias 'openwebui' already exists. Unique key aliases across all keys are required.",
+            "type": "bad_request_error",
+            "param": "key_alias",
+            "code": "400",
+        }
+        by_key = http.post("/key/generate", json={"key_alias": "x"}, headers={"Authorization": f"Bearer {key['key']}"})
+        assert by_key.status_code == 401  # a virtual key is not the proxy admin
+        assert key["key"] not in json.dumps(app.state)  # only the hash is stored
+
+
+def test_litellm_key_list_matches_alias_substrings_for_the_master_key():
+    with apps.AppStandIn("litellm-keys", master_key=MASTER) as app, client(app, headers=AS_MASTER) as http:
+        first = http.post("/key/generate", json={"key_alias": "openwebui"}).json()
+        http.post("/key/generate", json={"key_alias": "openwebui-old"})
+        http.post("/key/generate", json={"key_alias": "n8n"})
+        listing = http.get("/key/list", params={"key_alias": "OpenWebUI"}).json()
+        assert set(listing) == {"keys", "total_count", "current_page", "total_pages"}
+        assert listing["total_count"] == 2 and listing["current_page"] == 1 and listing["total_pages"] == 1
+        assert first["token_id"] in listing["keys"]  # hashed tokens by default
+        full = http.get("/key/list", params={"key_alias": "openwebui", "return_full_object": "true"}).json()
+        assert sorted(item["key_alias"] for item in full["keys"]) == ["openwebui", "openwebui-old"]
+        assert http.get("/key/list", params={"key_alias": "dify"}).json()["keys"] == []
+        paged = http.get("/key/list", params={"size": 1, "page": 2}).json()
+        assert (len(paged["keys"]), paged["total_pages"]) == (1, 3)
+
+
+def test_litellm_key_info():
+    with apps.AppStandIn("litellm-keys", master_key=MASTER) as app, client(app, headers=AS_MASTER) as http:
+        key = http.post("/key/generate", json={"key_alias": "dify", "models": ["chat"]}).json()["key"]
+        info = http.get("/key/info", params={"key": key}).json()
+        assert info["key"] == key and info["info"]["key_alias"] == "dify" and "token" not in info["info"]
+        missing = http.get("/key/info", params={"key": "sk-nope"})
+        assert missing.status_code == 404 and missing.json()["error"]["message"] == "Key not found in database"
+        own = http.get("/key/info", headers={"Authorization": f"Bearer {key}"})
+        assert own.json()["info"]["key_alias"] == "dify"
+
+
+def test_litellm_forwards_with_the_master_key_in_place_of_a_virtual_key():
+    def upstream(handler, _body):
+        if handler.path == "/v1/models":
+            answer(handler, 200, {"object": "list", "data": [{"id": "chat"}, {"id": "big"}]})
+        else:
+            answer(handler, 418, {"path": handler.path}, headers=[("X-Upstream", "yes")])
+
+    with (
+        backend(upstream) as (url, seen),
+        apps.AppStandIn("litellm-keys", master_key=MASTER, forward=url) as app,
+        client(app) as http,
+    ):
+        generated = http.post("/key/generate", json={"key_alias": "a", "models": ["chat"]}, headers=AS_MASTER)
+        as_key = {"Authorization": f"Bearer {generated.json()['key']}"}
+        relayed = http.post("/v1/chat/completions?x=1", json={"model": "chat"}, headers=as_key)
+        assert relayed.status_code == 418 and relayed.json() == {"path": "/v1/chat/completions?x=1"}
+        assert relayed.headers["X-Upstream"] == "yes"
+        assert seen[-1][2]["authorization"] == f"Bearer {MASTER}" and json.loads(seen[-1][3]) == {"model": "chat"}
+        assert http.get("/v1/models", headers=as_key).json()["data"] == [{"id": "chat"}]  # only the key's models
+        assert len(http.get("/v1/models", headers=AS_MASTER).json()["data"]) == 2
+        http.get("/health/liveliness")
+        assert "authorization" not in seen[-1][2]  # nothing to replace: passed on as it came
+        count = len(seen)
+        unknown = http.post("/v1/chat/completions", json={"model": "chat"}, headers={"Authorization": "Bearer sk-no"})
+        assert unknown.status_code == 401 and unknown.json()["error"]["type"] == "token_not_found_in_db"
+        other_model = http.post("/v1/chat/completions", json={"model": "big"}, headers=as_key)
+        assert other_model.status_code == 403 and other_model.json()["error"]["type"] == "key_model_access_denied"
+        app.state["keys"][generated.json()["token_id"]]["expires"] = "2000-01-01T00:00:00+00:00"
+        expired = http.post("/v1/chat/completions", json={"model": "chat"}, headers=as_key)
+        assert expired.status_code == 401 and expired.json()["error"]["type"] == "expired_key"
+        assert len(seen) == count  # refused here, never forwarded
+
+
+def test_litellm_streams_the_forwarded_answer_chunk_by_chunk():
+    release = threading.Event()
+    released: list[bool] = []
+
+    def stream(handler, _body):
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/event-stream")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        for index, piece in enumerate((b"data: first\n\n", b"data: second\n\n", b"data: [DONE]\n\n")):
+            if index == 1:  # the second piece waits until the client has the first
+                released.append(release.wait(5))
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            handler.wfile.flush()
+        handler.wfile.write(b"0\r\n\r\n")
+
+    with (
+        backend(stream) as (url, _seen),
+        apps.AppStandIn("litellm-keys", master_key=MASTER, forward=url) as app,
+        client(app) as http,
+    ):
+        key = http.post("/key/generate", json={"key_alias": "s"}, headers=AS_MASTER).json()["key"]
+        request = {"model": "chat", "stream": True}
+        auth = {"Authorization": f"Bearer {key}"}
+        with http.stream("POST", "/v1/chat/completions", json=request, headers=auth) as response:
+            pieces = response.iter_raw()
+            first = next(pieces)
+            release.set()
+            rest = b"".join(pieces)
+    assert released == [True]  # the first piece arrived before the upstream sent the second
+    assert first == b"data: first\n\n"
+    assert rest == b"data: second\n\ndata: [DONE]\n\n"
+    assert response.headers["content-type"] == "text/event-stream"
+
+
+def test_litellm_without_its_proxy_answers_502_and_without_forward_only_liveliness():
+    with apps.AppStandIn("litellm-keys", master_key=MASTER, forward=apps.unused_url()) as app, client(app) as http:
+        down = http.post("/v1/chat/completions", json={"model": "chat"}, headers=AS_MASTER)
+        assert down.status_code == 502 and "not reachable" in down.json()["error"]["message"]
+    with apps.AppStandIn("litellm-keys", master_key=MASTER) as app, client(app) as http:
+        assert http.get("/health/liveliness").text == "I'm alive!"
+        assert http.get("/v1/models", headers=AS_MASTER).status_code == 404

@@ -1,0 +1,187 @@
+"""configure's steps against the apps' protocol stand-ins (tests/configure_platform.py): a dry run changes nothing,
+a wrong password, a service that is down or a hop that fails names the step and the fix, the other services are
+still configured, and nothing half-done is reported as done. (The full run through the real LiteLLM proxy is in
+tests/validate/test_configure.py.)"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from aiplatform.configure.run import run_configure
+from aiplatform.envfile import format_env, read_env
+from aiplatform.host.runner import Runner
+from aiplatform.inputs.secrets import CREDENTIALS_HEADER
+from tests.configure_platform import MODELS, apps, deploy_files, facts_for, litellm_like, stand_ins
+from tests.standins.ollama_api import OllamaStandIn
+
+from .conftest import run_inv
+
+QUIET = Runner(echo=lambda _: None)
+
+
+def configure(root, services, runner=QUIET, **endpoints):
+    report = run_configure(facts_for(root, services, **endpoints), runner, lambda step: None)
+    return report, {(s.service, s.step): s for s in report.steps}
+
+
+@pytest.fixture
+def platform(tmp_path):
+    out, root = deploy_files(tmp_path)
+    with litellm_like() as litellm:
+        yield out, root, litellm
+
+
+def test_a_dry_run_only_looks(platform):
+    _, root, litellm = platform
+    before = (root / "config/credentials.env").read_bytes()
+    with stand_ins(root, litellm.url) as services:
+        report, table = configure(root, services, Runner(dry_run=True, echo=lambda _: None))
+        assert table[("litellm", "key for dify")].result == "would do"
+        assert table[("dify", "first-run setup")].result == "would do"
+        assert table[("dify", "admin signs in")].result == "skipped"  # it needs the setup that was not done
+        assert table[("n8n", "owner account")].result == "would do"
+        assert table[("litellm", "chat through LiteLLM → Ollama")].result == "ok"  # looking is allowed
+        assert not report.changed
+        assert services.apps["litellm"].state["keys"] == {}
+        assert services.apps["n8n"].state["owner"]["email"] is None  # the shell owner n8n starts with
+        assert ("POST", "/console/api/setup") not in services.apps["dify"].requests
+    assert (root / "config/credentials.env").read_bytes() == before
+
+
+def test_a_wrong_admin_password_fails_that_service_only_with_the_fix(platform):
+    _, root, litellm = platform
+    with stand_ins(root, litellm.url) as services:
+        assert configure(root, services)[0].ok
+        credentials = read_env(root / "config/credentials.env")
+        (root / "config/credentials.env").write_text(
+            format_env({**credentials, "ADMIN_PASSWORD": "Another-Pass-1"}, CREDENTIALS_HEADER)
+        )
+        report, table = configure(root, services)
+    failed = table[("n8n", "admin signs in")]
+    assert (
+        failed.result == "FAILED"
+        and "refuses admin@example.com" in failed.detail
+        and "info --show-secrets" in failed.fix
+    )
+    assert table[("n8n", "API key for the platform")].result == "skipped"
+    assert table[("n8n", "API key for the platform")].detail == "admin signs in did not finish"
+    assert table[("dify", "admin signs in")].result == "FAILED"
+    assert table[("litellm", "key for n8n")].result == "already done"  # the others go on
+    assert not report.ok
+    assert "Another-Pass-1" not in json.dumps(report.as_dict())
+
+
+def test_a_service_that_is_down_is_named_with_where_to_look(platform):
+    _, root, litellm = platform
+    with stand_ins(root, litellm.url, skip=("flowise",)) as services:
+        report, table = configure(root, services, flowise=apps.unused_url())
+    down = table[("flowise", "admin account")]
+    assert down.result == "FAILED" and "does not answer" in down.detail
+    assert "inv status" in down.fix and "docker logs ai-platform-flowise" in down.fix
+    assert [s.result for s in report.steps if s.service == "flowise"][1:] == ["skipped", "skipped"]
+    assert table[("n8n", "LiteLLM credential")].result == "done"
+
+
+def test_without_the_marketplace_difys_provider_is_skipped_with_the_way_out(platform):
+    _, root, litellm = platform
+    with stand_ins(root, litellm.url, dify={"marketplace": False}) as services:
+        report, table = configure(root, services)
+    plugin = table[("dify", "model provider plugin")]
+    assert plugin.result == "skipped" and "marketplace did not answer" in plugin.detail
+    assert "Install from local package" in plugin.detail
+    assert table[("dify", "LiteLLM models")].result == "skipped"
+    assert table[("dify", "first-run setup")].result == "done"
+    assert report.ok  # no internet is not a failure of the platform
+
+
+@pytest.mark.parametrize(
+    ("ollama_models", "ollama_up", "said", "fragment", "fix"),
+    [
+        (
+            [],
+            True,
+            "model 'llama3.2:3b' not found, try pulling it first",
+            "is not pulled",
+            "setup --models llama3.2:3b",
+        ),
+        (MODELS, True, "Cannot connect to host host.docker.internal:11434", "LiteLLM cannot reach Ollama", "doctor"),
+        (MODELS, False, "Cannot connect", "Ollama does not answer on this host", "inv doctor"),
+    ],
+)
+def test_a_failed_chat_names_the_hop(tmp_path, ollama_models, ollama_up, said, fragment, fix):
+    _, root = deploy_files(tmp_path)
+    error = (500, json.dumps({"error": {"message": f"litellm.APIConnectionError: OllamaException - {said}"}}))
+    with OllamaStandIn(models=ollama_models) as ollama, litellm_like(error=error) as litellm:
+        master = read_env(root / "config/master.env")
+        port = ollama.url.rsplit(":", 1)[1] if ollama_up else apps.unused_url().rsplit(":", 1)[1]
+        (root / "config/master.env").write_text(format_env({**master, "OLLAMA_PORT": port}))
+        with stand_ins(root, litellm.url) as services:
+            _, table = configure(root, services)
+    chat = table[("litellm", "chat through LiteLLM → Ollama")]
+    assert chat.result == "FAILED" and fragment in chat.detail, chat.detail
+    assert fix in chat.fix
+
+
+def test_a_lost_n8n_key_or_a_taken_alias_is_replaced(platform):
+    _, root, litellm = platform
+    with stand_ins(root, litellm.url) as services:
+        configure(root, services)
+        credentials = read_env(root / "config/credentials.env")
+        kept = credentials.pop("N8N_API_KEY")
+        (root / "config/credentials.env").write_text(format_env(credentials, CREDENTIALS_HEADER))
+        keys = services.apps["litellm"].state["keys"]
+        flowise_row = next(k for k, row in keys.items() if row["key_alias"] == "ai-platform-flowise")
+        del keys[flowise_row]  # its alias now names no key; a new key with that alias appears:
+        import httpx
+
+        master = credentials["LITELLM_MASTER_KEY"]
+        httpx.post(
+            f"{services.apps['litellm'].url}/key/generate",
+            json={"key_alias": "ai-platform-flowise"},
+            headers={"Authorization": f"Bearer {master}"},
+        ).raise_for_status()
+        report, table = configure(root, services)
+    assert table[("n8n", "API key for the platform")].result == "done"
+    assert "replaced one whose value was lost" in table[("n8n", "API key for the platform")].detail
+    assert read_env(root / "config/credentials.env")["N8N_API_KEY"] != kept
+    assert table[("litellm", "key for flowise")].result == "done"
+    assert "replaced the old key" in table[("litellm", "key for flowise")].detail
+    assert report.ok
+
+
+def test_inv_configure_and_info(platform):
+    out, root, litellm = platform
+    with stand_ins(root, litellm.url):
+        nothing = run_inv("configure", "--out", str(out), "--root", str(root.parent / "elsewhere"))
+        assert nothing.returncode == 1 and "was rendered for root" in nothing.stderr
+    info = run_inv("info", "--out", str(out), "--json")
+    assert info.returncode == 0, info.stderr
+    data = json.loads(info.stdout)
+    services = {s["service"]: s for s in data["services"]}
+    assert services["open-webui"]["user"] == "admin@example.com"
+    assert services["open-webui"]["password"] == f"ADMIN_PASSWORD in {root / 'config/credentials.env'}"
+    assert services["n8n"]["urls"] == {"local": "http://localhost:5678", "public": "https://192.0.2.44:5443"} or set(
+        services["n8n"]["urls"]
+    ) == {"local", "public"}
+    assert data["litellm_base_url"]["local"] == "http://localhost:4000/v1"
+    password = read_env(root / "config/credentials.env")["ADMIN_PASSWORD"]
+    assert password not in info.stdout
+    shown = run_inv("info", "--out", str(out), "--show-secrets")
+    assert shown.returncode == 0 and password in shown.stdout
+
+
+def test_deploy_keeps_a_secret_only_the_root_holds(platform):
+    from aiplatform.engine.deploy import apply_files
+    from aiplatform.generated.diff import diff_trees
+
+    out, root, _ = platform
+    credentials = read_env(root / "config/credentials.env")
+    (root / "config/credentials.env").write_text(
+        format_env(dict(sorted({**credentials, "N8N_API_KEY": "n8n-made-this"}.items())), CREDENTIALS_HEADER)
+    )
+    diff = diff_trees(out, root)
+    assert "config/credentials.env" not in [f.path for f in diff.files] and not diff.secrets_removed
+    apply_files(QUIET, out, root)
+    assert read_env(root / "config/credentials.env")["N8N_API_KEY"] == "n8n-made-this"
