@@ -77,8 +77,11 @@ def integration(session: nox.Session) -> None:
             "host with CI=true or `nox -s integration -- --disposable`"
         )
     _install_tools(session, "docker", "compose", "dockerd", "debootstrap", "ss")
-    _install(session)
-    session.run("pytest", "tests/integration", "-p", "no:cacheprovider", *args)
+    # configure's chat goes through the real LiteLLM proxy, run on the host (tests/real_litellm.py)
+    _install(session, f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}")
+    session.run(
+        "pytest", "tests/integration", "-p", "no:cacheprovider", *args, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    )
 
 
 def _docker_error() -> str | None:

@@ -47,8 +47,11 @@ def container_environment(rendered: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def litellm_proxy(rendered: Path, workdir: Path, ollama_url: str, timeout: float = 90.0) -> Iterator[str]:
-    """Run the proxy for `rendered`; yields its base URL (http://127.0.0.1:PORT); stops it afterwards."""
+def litellm_proxy(
+    rendered: Path, workdir: Path, ollama_url: str, timeout: float = 90.0, host: str = "127.0.0.1", port: int = 0
+) -> Iterator[str]:
+    """Run the proxy for `rendered` on `host`:`port` (a free one by default); yields its base URL
+    (http://127.0.0.1:PORT); stops it afterwards."""
     binary = Path(sys.executable).parent / "litellm"
     if not binary.exists():
         pytest.fail("the LiteLLM proxy is not installed: `nox -s validate` installs the version the image runs")
@@ -64,10 +67,10 @@ def litellm_proxy(rendered: Path, workdir: Path, ollama_url: str, timeout: float
         **container_environment(rendered),
         "OLLAMA_BASE_URL": ollama_url,
     }
-    port = free_port()
+    port = port or free_port()
     log = (workdir / "litellm.log").open("w")
     process = subprocess.Popen(
-        [str(binary), "--config", str(config_path), "--host", "127.0.0.1", "--port", str(port)],
+        [str(binary), "--config", str(config_path), "--host", host, "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

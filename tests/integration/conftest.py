@@ -69,8 +69,11 @@ class Platform:
     def render(self) -> None:
         self.inv("render", "--no-input", "--answers", self.answers, "--root", self.root, "--out", self.out)
 
-    def deploy(self, *args: str, check: bool = True):
-        return self.inv("deploy", "--out", self.out, "--yes", *args, check=check)
+    def deploy(self, *args: str, check: bool = True, configure: bool = False):
+        """`inv deploy`; without configure unless asked (test_configure runs the services it needs for it)."""
+        return self.inv(
+            "deploy", "--out", self.out, "--yes", *args, *([] if configure else ["--no-configure"]), check=check
+        )
 
     def status(self, check: bool = False) -> tuple[int, dict]:
         result = self.inv("status", "--out", self.out, "--json", check=check)

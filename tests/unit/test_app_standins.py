@@ -849,9 +849,10 @@ def test_litellm_forwards_with_the_master_key_in_place_of_a_virtual_key():
         assert seen[-1][2]["authorization"] == f"Bearer {MASTER}" and json.loads(seen[-1][3]) == {"model": "chat"}
         assert http.get("/v1/models", headers=as_key).json()["data"] == [{"id": "chat"}]  # only the key's models
         assert len(http.get("/v1/models", headers=AS_MASTER).json()["data"]) == 2
-        http.get("/health/liveliness")
+        http.get("/health/readiness")
         assert "authorization" not in seen[-1][2]  # nothing to replace: passed on as it came
         count = len(seen)
+        assert http.get("/health/liveliness").status_code == 200 and len(seen) == count  # answered here
         unknown = http.post("/v1/chat/completions", json={"model": "chat"}, headers={"Authorization": "Bearer sk-no"})
         assert unknown.status_code == 401 and unknown.json()["error"]["type"] == "token_not_found_in_db"
         other_model = http.post("/v1/chat/completions", json={"model": "big"}, headers=as_key)

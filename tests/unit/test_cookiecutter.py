@@ -30,6 +30,8 @@ def test_cookiecutter_service_renders(tmp_path, tool, database):
             "healthcheck_tool": tool,
             "needs_database": database,
             "image": "example/notes:2.1.0",
+            "calls_litellm": database,  # both choices of the optional parts, with the two cases
+            "admin_login": database,
         },
     )
     catalog = load_catalog(templates / "services")
@@ -65,6 +67,10 @@ def test_cookiecutter_service_renders(tmp_path, tool, database):
     if database == "yes":
         assert "config/postgres/init/notes_app.sh" in tree
         assert "postgres-init" in container["depends_on"]
+        assert container["environment"]["OPENAI_API_KEY"] == "${LITELLM_KEY_NOTES_APP}"
+        assert catalog.services["notes-app"].litellm_key and catalog.services["notes-app"].login is not None
+    else:
+        assert "OPENAI_API_KEY" not in container["environment"] and catalog.services["notes-app"].login is None
 
 
 def test_two_services_cannot_take_the_same_port(tmp_path):

@@ -116,6 +116,21 @@ ENTRYPOINT ["/standin/hold", "/usr/bin/prometheus-node-exporter"]
 }
 
 
+# The containers whose `test` stand-in answers its app's setup API (image/apps.py, a protocol each) instead of the
+# plain health stand-in, with what else the image's environment says: LiteLLM's key API forwards to the real LiteLLM
+# proxy the integration session runs on the host (port 4001), Dify's stand-in reaches a "marketplace" and checks a
+# model by calling LiteLLM as its plugin would, Grafana's asks the real Prometheus.
+APP_PROTOCOLS = {
+    "litellm": ("litellm-keys", {"STANDIN_FORWARD": "http://host.docker.internal:4001"}),
+    "open-webui": ("openwebui", {}),
+    "dify-api": ("dify", {"STANDIN_MARKETPLACE": "1", "STANDIN_PROBE": "1"}),
+    "n8n": ("n8n", {}),
+    "flowise": ("flowise", {}),
+    "grafana": ("grafana", {"STANDIN_PROMETHEUS_URL": "http://prometheus:9090"}),
+}
+HOST_LITELLM_PORT = 4001
+
+
 @dataclass(frozen=True)
 class Container:
     name: str
@@ -266,6 +281,9 @@ def _build(container: Container, variant: str, knobs: Mapping[str, float | bool]
     }
     if any(env.values()):  # last, so all variants share the layers above
         dockerfile += "ENV " + " ".join(f"{key}={value:g}" for key, value in env.items()) + "\n"
+    elif container.kind == "http" and container.name in APP_PROTOCOLS:  # a plain variant: the app's own API
+        protocol, extra = APP_PROTOCOLS[container.name]
+        dockerfile += "ENV " + " ".join(f"{k}={v}" for k, v in {"STANDIN_APP": protocol, **extra}.items()) + "\n"
     files = {path.name: path.read_bytes() for path in sorted(IMAGE_FILES.iterdir()) if path.is_file()}
     content = hashlib.sha256(base_id.encode() + dockerfile.encode())
     for name, data in files.items():

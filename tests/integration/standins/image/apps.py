@@ -1822,6 +1822,7 @@ class LiteLLMKeys(AppHandler):
         ("GET", "/key/list", "list_keys"),
         ("GET", "/key/info", "info"),
         ("POST", "/key/delete", "delete"),
+        ("GET", "/health/liveliness", "liveliness"),
         ("*", "/.*", "forward"),
     )
     unlocked = frozenset({"forward"})
@@ -1967,6 +1968,11 @@ class LiteLLMKeys(AppHandler):
             "current_page": page,
             "total_pages": math.ceil(len(rows) / size),
         }
+
+    def liveliness(self) -> tuple:
+        # The proxy process answers this itself (no database, no model behind it): so does its stand-in, whether
+        # or not the LiteLLM it forwards to runs.
+        return 200, "I'm alive!"
 
     def delete(self) -> tuple:
         """key_management_endpoints.py delete_key_fn: {"keys": [...]} or {"key_aliases": [...]}, by an admin."""

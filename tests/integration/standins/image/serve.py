@@ -1,6 +1,7 @@
 """Protocol stand-in for one HTTP container of the catalog (stdlib only; baked into its image as /standin/serve.py).
 
-It answers 200 on STANDIN_HEALTH_PATH and on /, 404 elsewhere, every body naming the stand-in. Knobs (baked per
+It answers 200 on STANDIN_HEALTH_PATH and on /, 404 elsewhere, every body naming the stand-in; with STANDIN_APP set
+it answers that app's setup API instead (apps.py). Knobs (baked per
 variant): STANDIN_HEALTHY_AFTER=N answers 503 on the health path for N seconds after start, STANDIN_NEVER_HEALTHY=1
 always. Without STANDIN_PORT it only stays up (a worker with no port). Arguments are ignored: compose passes the
 real image's (litellm gets `--config ... --port 4000`).
@@ -71,6 +72,13 @@ class Server(ThreadingHTTPServer):
 
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # PID 1 gets no default SIGTERM action
+    app = os.environ.get("STANDIN_APP")
+    if app:  # this container answers its app's setup API as upstream does (apps.py)
+        import apps
+
+        log(f"app stand-in {app} on port {PORT}")
+        apps.serve(app, PORT, apps.settings_from_environ(app, os.environ))
+        return
     ignored = f" (ignoring arguments {sys.argv[1:]})" if sys.argv[1:] else ""
     if not PORT:
         log(f"stand-in with no port: staying up{ignored}")
