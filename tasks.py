@@ -5,9 +5,12 @@ Each task parses its flags, calls one library function and prints the result; th
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ from invoke.exceptions import Exit
 
 from aiplatform import __version__
 from aiplatform.cli import console, prompts, tables
-from aiplatform.commands import INV
+from aiplatform.commands import INV, SUDO_INV
 from aiplatform.errors import UserError
 from aiplatform.inputs.context import Context
 from aiplatform.paths import ANSWERS_FILE, GENERATED_DIR, HARDWARE_PROFILE
@@ -27,21 +30,38 @@ SHORT_FLAGS = {"yes": "y", "dry_run": "n", "json_": "j", "root": "r", "out": "o"
 
 
 class PlatformTask(Task):  # type: ignore[misc]
-    """A task whose short flags come from SHORT_FLAGS instead of invoke's first-free-letter guess."""
+    """A task whose short flags come from SHORT_FLAGS instead of invoke's first-free-letter guess, and whose
+    positional arguments named in `optional_positional` may be left out."""
+
+    optional_positional: tuple[str, ...] = ()
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Any]:
         # invoke pops each flag's help while it builds the arguments: keep it for the next parse (tests run many)
         saved = dict(self.help)
         try:
-            return list(super().get_arguments(ignore_unknown_help))
+            arguments = list(super().get_arguments(ignore_unknown_help))
         finally:
             self.help = saved
+        return [_optional(arg) if arg.name in self.optional_positional else arg for arg in arguments]
 
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
         short = SHORT_FLAGS.get(name)
         opts["names"] = [opts["names"][0], *([short] if short else [])]
         return opts
+
+
+def _optional(argument: Any) -> Any:
+    from aiplatform.cli.optional_positional import OptionalPositional
+
+    return OptionalPositional(
+        names=argument.names,
+        kind=argument.kind,
+        default=None,
+        help=argument.help,
+        positional=True,
+        attr_name=argument.attr_name,
+    )
 
 
 def user_errors(body: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,8 +86,12 @@ def user_errors(body: Callable[..., Any]) -> Callable[..., Any]:
 def platform_task(*args: Any, **kwargs: Any) -> Any:
     """@task with PlatformTask's short flags; the body's UserErrors become messages."""
 
+    optional = kwargs.pop("optional_positional", ())
+
     def decorate(body: Callable[..., Any]) -> Any:
-        return task(klass=PlatformTask, **kwargs)(user_errors(body))
+        made = task(klass=PlatformTask, **kwargs)(user_errors(body))
+        made.optional_positional = tuple(optional)
+        return made
 
     if len(args) == 1 and callable(args[0]) and not kwargs:  # used bare: @platform_task
         return decorate(args[0])
@@ -91,6 +115,12 @@ def _context(
         flags["profile"] = profile
     kwargs.setdefault("answers_must_exist", bool(answers))  # a path given explicitly that is not there: a typo
     return Context(answers=Path(answers) if answers else ANSWERS_FILE, flags=flags, generated=out, **kwargs)
+
+
+def _report_broken(ctx: Context) -> None:
+    """Name the catalog folders that were left out (each command that does not use them keeps working)."""
+    for name, (message, _fix) in ctx.catalog.broken.items():
+        console.warn(f"service folder {name!r} left out: {message}")
 
 
 def _out(out: str | None) -> Path:
@@ -153,6 +183,7 @@ def detect(c, root=None, json_=False, write=False, set=None):
 def settings(c, answers=None, profile=None, root=None, out=None, json_=False, set=None):
     """Show the merged settings and where each value comes from (default, profile, answers, env, flag, ...)."""
     ctx = _context(answers, root, profile, set, out=_out(out))
+    _report_broken(ctx)
     resolved = ctx.resolved
     stored = ctx.stored_secrets()
     if json_:
@@ -183,6 +214,7 @@ def render(c, answers=None, profile=None, root=None, out=None, no_input=False, s
     if answers and not Path(answers).exists() and not asks:
         console.warn(f"{answers} does not exist: rendering without an answers file (defaults, environment, flags).")
     ctx = _context(answers, root, profile, set, out=_out(out), answers_must_exist=False)
+    _report_broken(ctx)
     result = build.render_command(ctx, _out(out), interactive=not no_input)
     for warning in result.warnings:
         console.warn(warning)
@@ -290,6 +322,164 @@ def configure(c, root=None, out=None, dry_run=False, json_=False, only=None):
 
     target = build.rendered_root(_out(out), root)
     _configure(target, Runner(dry_run=dry_run), _services(only), json_)
+
+
+def _change(ctx: Context, out: Path, user_dir: Path, root: str | None, settings: list[str] | None) -> Any:
+    """make_context for manage.changes: the tasks' context over another answers file (a preview's) or the owner's."""
+
+    def make(answers: Path | None) -> Context:
+        made = _context(str(answers or ctx.answers), root, None, settings, out=out, user_services_dir=user_dir)
+        made.answers_must_exist = False
+        return made
+
+    return make
+
+
+@platform_task(
+    help=_help(
+        "answers",
+        "root",
+        "out",
+        "yes",
+        "dry_run",
+        "set",
+        service="the service(s) to add, comma-separated (none, at a terminal: a menu)",
+        from_compose="make a service of your own from this compose file (with --name)",
+        name="the name of the service --from-compose makes",
+        new="make a new service NAME from the cookiecutter template, then add it",
+        allow_privileged="accept a service that asks for root-equivalent privileges (Docker socket, host network...)",
+        no_configure="do not configure the new service after deploying it",
+    ),
+    iterable=["set"],
+    positional=["service"],
+    optional_positional=["service"],
+)
+def add(
+    c,
+    service=None,
+    from_compose=None,
+    name=None,
+    new=None,
+    yes=False,
+    dry_run=False,
+    allow_privileged=False,
+    no_configure=False,
+    answers=None,
+    root=None,
+    out=None,
+    set=None,
+):
+    """Add a service to the platform: recorded in answers.yaml, rendered, shown, deployed alone, configured."""
+    from aiplatform import paths
+    from aiplatform.host.runner import Runner
+    from aiplatform.manage import changes, importer
+
+    out_dir = _out(out)
+    ctx = _context(answers, root, None, set, out=out_dir)
+    _report_broken(ctx)
+    interactive = sys.stdin.isatty()
+    if not (service or from_compose or new):
+        rows = changes.menu_rows(ctx)
+        if not interactive:
+            console.out.print(tables.services_list(rows), soft_wrap=True)
+            console.error(f"no service named: give one, like `{SUDO_INV} add {rows[0].name if rows else 'NAME'}`")
+            raise Exit(code=2)
+        kind, value = prompts.choose_service(rows)
+        service, from_compose, new = (value if kind == k else None for k in ("add", "compose", "new"))
+        if from_compose and not name:
+            name = prompts.ask_text("Name of the service (lower-case letters, digits, dashes)")
+    if from_compose and not name:
+        raise UserError("--from-compose needs --name: the name the service gets.", f"`{SUDO_INV} add --from-compose "
+                        f"{from_compose} --name NAME`")  # fmt: skip
+    runner = Runner(dry_run=dry_run)
+    user_dir = paths.USER_SERVICES_DIR
+    with contextlib.ExitStack() as stack:
+        made: Path | None = None
+        if from_compose or new:
+            if dry_run:  # made in a scratch copy of the owner's catalog, which stays as it is
+                scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ai-platform-add-")))
+                user_dir = scratch / "services"  # templates are found as services/<name>/ below a catalog's parent
+                if paths.USER_SERVICES_DIR.is_dir():
+                    shutil.copytree(paths.USER_SERVICES_DIR, user_dir)
+            maker = Runner(echo=lambda _: None) if dry_run else Runner()
+            if from_compose:
+                made = importer.import_compose(Path(from_compose), name, ctx.catalog, user_dir, maker, allow_privileged)
+            else:
+                made = importer.bake_new(new, ctx.catalog, user_dir, maker, interactive)
+            console.step(f"made {made}")
+            service = made.name
+        try:
+            result = changes.change_services(
+                _change(ctx, out_dir, user_dir, root, set),
+                out_dir,
+                runner,
+                prompts.ChangeConsole(interactive),
+                add=_services(service),
+                allow_privileged=allow_privileged,
+                yes=yes,
+            )
+        except BaseException:
+            if made is not None and not dry_run:  # nothing half-made stays in the owner's catalog
+                Runner().remove_tree(made)
+            raise
+    if dry_run:
+        console.out.print(f"Dry run: nothing was changed (answers.yaml, generated/, {result.root}, Docker).")
+        return
+    _after_change(result, out_dir, no_configure)
+
+
+@platform_task(
+    help=_help(
+        "answers",
+        "root",
+        "out",
+        "yes",
+        "dry_run",
+        service="the service to remove",
+        purge="also delete its data: volumes, data/ folders, databases and users, secrets (listed first, with sizes)",
+    )
+)
+def remove(c, service, purge=False, yes=False, dry_run=False, answers=None, root=None, out=None):
+    """Remove a service: its containers go; its data and secrets stay unless --purge. Core services stay."""
+    from aiplatform import paths
+    from aiplatform.host.runner import Runner
+    from aiplatform.manage import changes
+
+    out_dir = _out(out)
+    ctx = _context(answers, root, None, None, out=out_dir)
+    _report_broken(ctx)
+    result = changes.change_services(
+        _change(ctx, out_dir, paths.USER_SERVICES_DIR, root, None),
+        out_dir,
+        Runner(dry_run=dry_run),
+        prompts.ChangeConsole(sys.stdin.isatty()),
+        remove=service.strip(),
+        purge=purge,
+        yes=yes,
+    )
+    if dry_run:
+        console.out.print(f"Dry run: nothing was changed (answers.yaml, generated/, {result.root}, Docker).")
+        return
+    _after_change(result, out_dir, no_configure=True)
+
+
+def _after_change(result: Any, out_dir: Path, no_configure: bool) -> None:
+    from aiplatform.configure.info import platform_info
+    from aiplatform.generated.stamp import read_stamp
+    from aiplatform.host.runner import Runner
+
+    assert result.deployed is not None and result.root is not None
+    console.out.print(tables.deploy_report(result.deployed, read_stamp(out_dir)))
+    console.out.print(tables.change_summary(result))
+    if not result.deployed.ok:
+        raise Exit(code=1)
+    if result.added and not no_configure:
+        console.step(f"configuring {', '.join(result.added)} (`--no-configure` skips this)")
+        _configure(result.root, Runner(), [*result.added, "litellm"], json_=False)
+    if result.added:
+        found = platform_info(out_dir, result.root, _context(root=str(result.root)).catalog, show_secrets=False)
+        found.services = [s for s in found.services if s.service in result.added]
+        console.out.print(tables.info_table(found))
 
 
 @platform_task(help=_help("root", "out", "json", show_secrets="print the passwords too (the root's need sudo)"))

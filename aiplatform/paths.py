@@ -13,6 +13,11 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PROJECT_DIR / "templates"
 SERVICES_DIR = TEMPLATES_DIR / "services"
+# The owner's catalog: `inv add --from-compose` and `--new` write here (a checkout's services/, or where the
+# environment variable says: it is not a setting, the settings are read against the catalog).
+USER_SERVICES_ENV = "AI_PLATFORM_USER_SERVICES"
+USER_SERVICES_DIR = Path(os.environ.get(USER_SERVICES_ENV) or PROJECT_DIR / "services").absolute()
+COOKIECUTTER_DIR = PROJECT_DIR / "cookiecutter-service"
 PROFILES_DIR = PROJECT_DIR / "profiles"
 GENERATED_DIR = PROJECT_DIR / "generated"
 ANSWERS_FILE = PROJECT_DIR / "answers.yaml"

@@ -94,8 +94,9 @@ def stand_ins(root: Path, litellm_url: str, skip: tuple[str, ...] = (), **knobs)
 
 def facts_for(root: Path, stand: StandIns, **endpoints: str) -> Facts:
     from aiplatform.inputs.catalog import load_catalog
+    from aiplatform.paths import SERVICES_DIR
 
-    facts = load_facts(root, load_catalog())
+    facts = load_facts(root, load_catalog(SERVICES_DIR))
     facts.endpoints = {**stand.endpoints(), **endpoints}
     return facts
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from aiplatform.engine.deploy import Plan
     from aiplatform.host.checks import Check
     from aiplatform.host.setup import Step
+    from aiplatform.manage.changes import MenuRow
 
 
 class DeployConsole:
@@ -122,3 +123,46 @@ class SetupConsole:
 
     def pull_progress(self) -> PullBars:
         return PullBars()
+
+
+class ChangeConsole(DeployConsole):
+    """`inv add` / `inv remove`: the deploy plan of the change, what --purge deletes, and one question."""
+
+    def purge_plan(self, items: list[tuple[str, int | None]]) -> None:
+        console.out.print(tables.purge_table(items))
+
+    def ask(self, question: str) -> bool:
+        if not self.interactive:
+            raise UserError(
+                "this changes the platform and no one is at a terminal to confirm.",
+                "Give --yes (see the change first with --dry-run).",
+            )
+        from rich.prompt import Confirm
+
+        return Confirm.ask(question, default=False, console=console.out)
+
+
+def ask_text(question: str) -> str:
+    from rich.prompt import Prompt
+
+    return Prompt.ask(question, console=console.out).strip()
+
+
+def choose_service(rows: list[MenuRow]) -> tuple[str, str]:
+    """The `inv add` menu at a terminal: ("add", service) | ("compose", path) | ("new", name). Asks again after a
+    choice it does not know; Ctrl-D cancels."""
+    from rich.prompt import Prompt
+
+    console.out.print(tables.services_menu(rows))
+    keys = {str(index): row.name for index, row in enumerate(rows, start=1)}
+    while True:
+        choice = Prompt.ask("Add which (a number, c, n or q)", console=console.out).strip().lower()
+        if choice in keys:
+            return "add", keys[choice]
+        if choice == "c":
+            return "compose", ask_text("Path of your compose file")
+        if choice == "n":
+            return "new", ask_text("Name of the new service (lower-case letters, digits, dashes)")
+        if choice == "q":
+            raise UserError("Nothing added.")
+        console.error(f"{choice!r} is not one of the choices: a number from 1 to {len(rows)}, c, n or q")

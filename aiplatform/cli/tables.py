@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from aiplatform.host.setup import SetupReport, Step
     from aiplatform.inputs.hardware import HardwareReport
     from aiplatform.inputs.settings import Resolved
+    from aiplatform.manage.changes import ChangeResult, MenuRow
 
 
 def hardware_table(report: HardwareReport, source: str) -> Table:
@@ -78,7 +79,7 @@ def login_lines(url: str, admin: str, credentials: str) -> list[Text]:
     """Where to log in, as whom, and where the password is (never the password itself)."""
     return [
         Text.assemble(("Open ", ""), (url, "bold"), f" and log in as {admin}"),
-        Text(f"  password: ADMIN_PASSWORD in {credentials} (`{SUDO_INV} settings` does not show it; sudo grep does)"),
+        Text(f"  password: ADMIN_PASSWORD in {credentials} (`{SUDO_INV} info --show-secrets` shows it)"),
     ]
 
 
@@ -197,6 +198,12 @@ def checks_table(found: list[Check], title: str = "Preflight") -> Table:
 def deploy_report(result: DeployResult, stamp: Stamp | None) -> Group:
     urls = stamp.urls if stamp else {}
     parts: list[Any] = [Text(f"Root: {result.root}")]
+    if result.reloaded:
+        parts.append(
+            Text(
+                "Reloaded without a restart: " + ", ".join(f"{n} ({', '.join(f)})" for n, f in result.reloaded.items())
+            )
+        )
     if result.backed_up and result.backup_dir:
         parts.append(Text(f"Backed up {len(result.backed_up)} replaced file(s) to {result.backup_dir}"))
     for failure in result.failures:
@@ -374,10 +381,14 @@ def deploy_plan(plan: Plan) -> Group:
     labels = {"create": "to create", "recreate": "to recreate", "start": "to start", "unchanged": "left alone"}
     for action, label in labels.items():
         if grouped.get(action):
-            parts.append(Text(f"Containers {label}: {', '.join(grouped[action])}"))
+            names = [f"{n} ({plan.reasons[n]})" if n in plan.reasons else n for n in grouped[action]]
+            parts.append(Text(f"Containers {label}: {', '.join(names)}"))
+    if plan.reloads:
+        reloads = ", ".join(f"{name} ({', '.join(files)})" for name, files in plan.reloads.items())
+        parts.append(Text(f"Containers to reload, without a restart: {reloads}"))
     if plan.remove:
-        names = ", ".join(c.container for c in plan.remove)
-        parts.append(Text(f"Containers to remove (no longer in generated/; volumes kept): {names}"))
+        removed = ", ".join(c.container for c in plan.remove)
+        parts.append(Text(f"Containers to remove (no longer in generated/; volumes kept): {removed}"))
     return Group(*parts)
 
 
@@ -450,4 +461,49 @@ def info_table(info: Info) -> Group:
         parts.append(Text(f"OpenAI-compatible API (LiteLLM): {bases}"))
     if not info.shown:
         parts.append(Text(f"Passwords: `{SUDO_INV} info --show-secrets` shows them."))
+    return Group(*parts)
+
+
+# --- add and remove ----------------------------------------------------------------------------------------------
+
+
+def services_menu(rows: list[MenuRow]) -> Group:
+    table = Table(title="Services to add", title_justify="left")
+    for column in ("#", "service", "what it is", "needs"):
+        table.add_column(column)
+    table.add_column("URL once added", overflow="fold")
+    for index, row in enumerate(rows, start=1):
+        table.add_row(str(index), row.name, row.description, row.needs, row.url)
+    return Group(
+        table,
+        Text("c  a service from your compose file (inv add --from-compose FILE --name NAME)"),
+        Text("n  a new service from the template (inv add --new NAME)"),
+        Text("q  nothing"),
+    )
+
+
+def services_list(rows: list[MenuRow]) -> Group:
+    """The menu without a terminal: one line per service, whole, for a reader or a script."""
+    lines = [Text(f"{r.name}: {r.description} Needs {r.needs}." + (f" {r.url}" if r.url else "")) for r in rows]
+    return Group(Text("Services to add:"), *lines)
+
+
+def purge_table(items: list[tuple[str, int | None]]) -> Table:
+    table = Table(title="--purge deletes, for good", title_justify="left", title_style="bold red")
+    table.add_column("what", overflow="fold")
+    table.add_column("size")
+    for what, size in items:
+        table.add_row(what, _size(size) if size is not None else "")
+    return table
+
+
+def change_summary(result: ChangeResult) -> Group:
+    parts: list[Any] = []
+    if result.added:
+        parts.append(Text(f"Added {', '.join(result.added)} (recorded in {result.answers})", style="bold"))
+    if result.removed:
+        kept = "" if result.purged else "; its data and secrets are kept (--purge deletes them)"
+        parts.append(Text(f"Removed {', '.join(result.removed)} (recorded in {result.answers}){kept}", style="bold"))
+    if result.purged:
+        parts.append(Text("Deleted: " + ", ".join(what for what, _ in result.purged)))
     return Group(*parts)

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine.docker import ContainerInfo, Docker
-from aiplatform.engine.project import Project, load_project
+from aiplatform.engine.project import ExpectedContainer, Project, load_project
 from aiplatform.envfile import read_env
 from aiplatform.errors import UserError
 from aiplatform.generated.diff import TreeDiff, applied_tree, diff_trees, mask, maskable
@@ -45,6 +45,8 @@ class Plan:
     containers: dict[str, str]  # container -> create | recreate | start | unchanged
     remove: list[ContainerInfo] = field(default_factory=list)  # the platform's, no longer in generated/
     tree: Tree = field(default_factory=dict)  # generated/ as planned: what apply copies, even if it changes meanwhile
+    reasons: dict[str, str] = field(default_factory=dict)  # container to recreate -> why
+    reloads: dict[str, list[str]] = field(default_factory=dict)  # running container -> its changed config files
 
     @property
     def changes(self) -> bool:
@@ -68,6 +70,7 @@ class DeployResult:
     backed_up: list[str] = field(default_factory=list)
     backup_dir: Path | None = None
     created: list[str] = field(default_factory=list)
+    reloaded: dict[str, list[str]] = field(default_factory=dict)  # container -> the config files it re-read
     recreated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     states: dict[str, ContainerInfo] = field(default_factory=dict)
@@ -103,6 +106,14 @@ def preflight(
     return found
 
 
+def _previous(root: Path) -> dict[str, ExpectedContainer]:
+    """The containers as the root's compose files (the last deploy) define them; none before a first deploy."""
+    try:
+        return load_project(root).containers
+    except UserError:
+        return {}
+
+
 def make_plan(out: Path, root: Path, project: Project, docker: Docker | None, only: list[str] | None) -> Plan:
     """What deploy would do to each selected container (with what it depends on): create, recreate, start or none.
     Without an engine (`docker` None: a dry run on a fresh box) every container is to be created."""
@@ -112,7 +123,18 @@ def make_plan(out: Path, root: Path, project: Project, docker: Docker | None, on
     actions = {name: _action(project, name, running.get(name), expected.get(name, "")) for name in selected}
     # A service switched off: its containers go (its volumes and data stay). Not with --only: that deploys a part.
     remove = [] if only else [c for name, c in running.items() if name not in project.containers and c.managed]
-    return Plan(diff_trees(out, root), actions, remove, applied_tree(out, root))
+    files = diff_trees(out, root)
+    changed = [item.path for item in files.files]
+    reasons, reloads = {}, {}
+    previous = _previous(root)
+    for name, action in actions.items():
+        touched = project.containers[name].mounted(root, changed)
+        if action == "recreate":
+            keys = project.containers[name].changed_keys(previous[name]) if name in previous else []
+            reasons[name] = ", ".join([*keys, *touched]) + " changed" if keys or touched else "its definition changed"
+        elif action == "unchanged" and touched and project.containers[name].reload:
+            reloads[name] = touched  # it re-reads them itself: no restart
+    return Plan(files, actions, remove, applied_tree(out, root), reasons, reloads)
 
 
 def _action(project: Project, name: str, current: ContainerInfo | None, expected_hash: str) -> str:
@@ -244,6 +266,24 @@ def _describe(project: Project, names: list[str], states: dict[str, ContainerInf
     return {name: _status(project, name, states.get(name)) for name in names}
 
 
+def reload(docker: Docker, project: Project, plan: Plan, result: DeployResult) -> None:
+    """Make each running container whose config files changed re-read them (its `reload` command)."""
+    for name, touched in plan.reloads.items():
+        state = result.states.get(name)
+        if state is None or state.state != "running":
+            continue
+        done = docker.runner.run(
+            ["docker", "exec", state.name, *project.containers[name].reload], check=False, timeout=60
+        )
+        if done.ok:
+            result.reloaded[name] = touched
+        else:
+            said = (done.stderr + done.stdout).strip()
+            result.failures.append(
+                Failure(name, f"reloading {', '.join(touched)} failed (exit {done.returncode})", [], said)
+            )
+
+
 def masked_failures(result: DeployResult, root: Path) -> list[Failure]:
     """Failures with every secret value masked out of their logs."""
     values = maskable(read_env(root / CREDENTIALS_ENV).values())
@@ -305,6 +345,7 @@ def deploy(options: DeployOptions, runner: Runner, stale: str | None, ui: Deploy
     timeout = options.timeout or project.default_timeout()
     result = bring_up(live, project, to_bring_up(plan, project), list(plan.containers), timeout, ui.progress)
     result.plan, result.root, result.applied, result.backed_up = plan, root, True, backed_up
+    reload(live, project, plan, result)
     result.backup_dir = backup_dir if backed_up else None
     result.failures = masked_failures(result, root)
     return result

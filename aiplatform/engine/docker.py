@@ -126,7 +126,7 @@ class Docker:
 
     @_engine_errors
     def networks(self) -> list[str]:
-        return sorted(n.name for n in self.client.network.list(filters={"label": MANAGED}))
+        return sorted(n.name for n in self.client.network.list(filters=[("label", MANAGED)]))
 
     @_engine_errors
     def all_network_names(self) -> set[str]:
@@ -135,7 +135,7 @@ class Docker:
     @_engine_errors
     def volumes(self) -> list[tuple[str, str]]:
         """(name, mountpoint) of every labelled volume."""
-        return sorted((v.name, str(v.mountpoint)) for v in self.client.volume.list(filters={"label": MANAGED}))
+        return sorted((v.name, str(v.mountpoint)) for v in self.client.volume.list(filters=[("label", MANAGED)]))
 
     def health_log(self, name: str) -> list[str]:
         try:

@@ -6,6 +6,8 @@ interpolation are needed to know what should run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,22 @@ class ExpectedContainer:
     ports: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     start_period: int = 0  # seconds: how long the service may take to become healthy
+    mounts: tuple[str, ...] = ()  # bind-mount sources, as written in the compose file (absolute host paths)
+    reload: tuple[str, ...] = ()  # the command that makes it re-read its mounted config (label ai-platform.reload)
+    keys: dict[str, str] = field(default_factory=dict, compare=False)  # compose key -> digest of its value
+
+    def changed_keys(self, before: ExpectedContainer) -> list[str]:
+        """The compose keys whose values differ from `before` (the same container as the root defines it)."""
+        return sorted(k for k in {*self.keys, *before.keys} if self.keys.get(k) != before.keys.get(k))
+
+    def mounted(self, root: Path, paths: list[str]) -> list[str]:
+        """Those of `paths` (relative to the root) that this container sees through a bind mount."""
+        inside = []
+        for source in self.mounts:
+            if Path(source).is_relative_to(root):
+                prefix = Path(source).relative_to(root).as_posix()
+                inside += [p for p in paths if p == prefix or p.startswith(prefix + "/")]
+        return sorted(set(inside))
 
     @property
     def name(self) -> str:
@@ -104,5 +122,22 @@ def load_project(directory: Path) -> Project:
                 ports=tuple(str(p) for p in body.get("ports") or []),
                 depends_on=tuple(body.get("depends_on") or ()),
                 start_period=seconds(str((body.get("healthcheck") or {}).get("start_period", "0s"))),
+                mounts=tuple(_sources(body.get("volumes") or [])),
+                reload=tuple(json.loads(labels.get("ai-platform.reload", "[]"))),
+                keys={key: _digest(value) for key, value in body.items() if key != "labels"},
             )
     return project
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _sources(volumes: list[object]) -> list[str]:
+    """The host paths of a compose service's bind mounts (named volumes left out)."""
+    found = []
+    for volume in volumes:
+        source = volume.get("source", "") if isinstance(volume, dict) else str(volume).split(":", 1)[0]
+        if str(source).startswith("/"):
+            found.append(str(source))
+    return found

@@ -47,11 +47,11 @@ class Rendered:
     inputs: str
 
 
-def build_platform(ctx: Context, out: Path, host_ip: str | None = None) -> tuple[Platform, SecretChanges]:
+def shell_platform(ctx: Context, host_ip: str | None = None) -> Platform:
+    """The platform these settings describe, without its secrets: enough for names, URLs and plans."""
     resolved = ctx.resolved
-    settings = resolved.settings
-    shell = Platform(
-        settings=settings,
+    return Platform(
+        settings=resolved.settings,
         tier=resolved.tier,
         catalog=ctx.catalog,
         hardware=ctx.hardware,
@@ -59,6 +59,11 @@ def build_platform(ctx: Context, out: Path, host_ip: str | None = None) -> tuple
         secrets={},
         templates_dir=ctx.services_dir.parent,
     )
+
+
+def build_platform(ctx: Context, out: Path, host_ip: str | None = None) -> tuple[Platform, SecretChanges]:
+    settings = ctx.resolved.settings
+    shell = shell_platform(ctx, host_ip)
     values, changes = resolve_secrets(
         wanted_secrets(shell),
         explicit=explicit_secrets(settings),
@@ -90,7 +95,8 @@ def current_inputs(ctx: Context, host_ip: str) -> str:
     templates = ctx.services_dir.parent if ctx.services_dir.parent.exists() else TEMPLATES_DIR
     profiles = ctx.profiles_dir if ctx.profiles_dir.exists() else PROFILES_DIR
     answers = [ctx.answers] if ctx.answers else []
-    return inputs_hash(parts, [templates, profiles], answers)
+    user = [ctx.user_services_dir] if ctx.user_services_dir and ctx.user_services_dir.is_dir() else []
+    return inputs_hash(parts, [templates, profiles, *user], answers)
 
 
 def service_urls(platform: Platform) -> dict[str, dict[str, str]]:

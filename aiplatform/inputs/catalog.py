@@ -27,16 +27,40 @@ _UPSTREAM = r"^[a-z][a-z0-9-]*:[0-9]{1,5}$"
 # Privileges a container may declare in service.yaml (render sets them; a template may not): the whole host's
 # devices and kernel, its process table, its network stack, the Docker engine (root-equivalent), or one capability.
 PRIVILEGES = ("privileged", "host-pid", "host-network", "docker-socket")
+# Those that are root on the host: a service that declares one runs only once its owner accepted it.
+ROOT_EQUIVALENT = ("privileged", "host-network", "docker-socket")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _pinned_ref(reference: str, what: str) -> str:
+    problem = image_problem(reference)
+    if problem:
+        raise ValueError(f"{what} {reference!r} {problem}")
+    return reference
+
+
+class BuildSpec(_Strict):
+    """An image deploy builds FROM the catalog's one (what the upstream image lacks, like a database driver): a
+    Dockerfile template of the service's folder, and the tag it gets (pinned like any image)."""
+
+    dockerfile: str
+    tag: str
+
+    @field_validator("tag")
+    @classmethod
+    def _pinned(cls, tag: str) -> str:
+        return _pinned_ref(tag, "build tag")
+
+
 class ContainerSpec(_Strict):
     """One compose service (container) of a catalog service."""
 
     image: str
+    build: BuildSpec | None = None  # deploy builds this image FROM `image` (render writes its Dockerfile)
+    reload: list[str] | None = None  # a command in the container that re-reads its mounted config (no restart)
     port: int | None = None
     publish: list[str] = Field(default_factory=list)  # "127.0.0.1:4000:4000"
     healthcheck: list[str] | None = None  # ["CMD", ...] or ["CMD-SHELL", "..."]: a command that exists in the image
@@ -52,10 +76,7 @@ class ContainerSpec(_Strict):
     @field_validator("image")
     @classmethod
     def _pinned(cls, image: str) -> str:
-        problem = image_problem(image)
-        if problem:
-            raise ValueError(f"image {image!r} {problem}")
-        return image
+        return _pinned_ref(image, "image")
 
     @field_validator("privileges")
     @classmethod
@@ -178,6 +199,13 @@ class LoginSpec(_Strict):
     note: str = ""
 
 
+class NeedsSpec(_Strict):
+    """What a service takes from the host when it runs, for the `inv add` menu (rough figures, idle to light use)."""
+
+    ram_gb: float = Field(0.5, ge=0)
+    disk_gb: float = Field(1, ge=0)
+
+
 class ServiceSpec(_Strict):
     name: str = Field(pattern=_NAME)
     description: str
@@ -194,6 +222,12 @@ class ServiceSpec(_Strict):
     litellm_key: bool = False  # calls LiteLLM with a key of its own: LITELLM_KEY_<NAME>, registered by configure
     setup: list[SetupCall] = Field(default_factory=list)  # first-run steps that are single HTTP calls
     login: LoginSpec | None = None  # what `inv info` shows to sign in
+    needs: NeedsSpec = Field(default_factory=NeedsSpec)  # RAM and disk, shown by the `inv add` menu
+
+    @property
+    def root_equivalent(self) -> list[str]:
+        """The privileges its containers ask for that amount to root on the host (the owner must accept them)."""
+        return sorted({p for c in self.containers.values() for p in c.privileges if p in ROOT_EQUIVALENT})
 
     @model_validator(mode="after")
     def _ports(self) -> ServiceSpec:
@@ -220,12 +254,15 @@ class ServiceSpec(_Strict):
 
 
 class Catalog(BaseModel):
-    """Every service folder, by name, in deploy order (tier, then name)."""
+    """Every service folder, by name, in deploy order (tier, then name): the built-in catalog and the owner's
+    (`services/` at the project root, searched after it). A folder that cannot be read, or clashes with another, is
+    left out and kept in `broken` with its error: commands that do not use it keep working, enabling it says why."""
 
     model_config = ConfigDict(frozen=True)
 
     services: dict[str, ServiceSpec]
-    directory: Path
+    folders: dict[str, Path]  # service -> its folder
+    broken: dict[str, tuple[str, str]] = Field(default_factory=dict)  # folder name -> (message, fix)
 
     @cached_property
     def optional(self) -> list[str]:
@@ -235,6 +272,27 @@ class Catalog(BaseModel):
     def containers(self) -> dict[str, str]:
         """container name -> catalog service name."""
         return {c: name for name, spec in self.services.items() for c in spec.containers}
+
+    @cached_property
+    def template_roots(self) -> list[Path]:
+        """The folders templates are looked up in (`services/<name>/...` below each), built-in first."""
+        return list(dict.fromkeys(folder.parent.parent for folder in self.folders.values()))
+
+    def user_made(self, name: str) -> bool:
+        """Whether the service comes from the owner's catalog rather than the built-in one."""
+        return name in self.folders and self.folders[name].parent != SERVICES_DIR
+
+    def require(self, name: str) -> ServiceSpec:
+        """The service, or a UserError: its folder's own error when it is broken, else the known names."""
+        if name in self.broken:
+            message, fix = self.broken[name]
+            raise UserError(f"the service {name!r} cannot be used: {message}", fix)
+        if name not in self.services:
+            raise UserError(
+                f"unknown service {name!r}. Services: {', '.join(self.services)}.",
+                "`inv add` lists what can be added.",
+            )
+        return self.services[name]
 
     def enabled(self, optional: list[str]) -> list[ServiceSpec]:
         """Core services plus the named optional ones, with their dependencies, in deploy order."""
@@ -248,74 +306,110 @@ class Catalog(BaseModel):
         return [spec for name, spec in self.services.items() if name in wanted]
 
 
-def load_catalog(directory: Path = SERVICES_DIR) -> Catalog:
-    """Read every `<directory>/*/service.yaml`; a bad one is a UserError naming the file, key and problem."""
+FOLDER_FIX = "Fix the service folder or re-create it with `cookiecutter cookiecutter-service`."
+
+
+def load_catalog(*directories: Path) -> Catalog:
+    """Read every `<directory>/*/service.yaml` of the built-in catalog and then the owner's (default: both). A folder
+    that fails is kept in Catalog.broken with the file, key and problem, and the others are still read."""
+    from aiplatform.paths import USER_SERVICES_DIR
+
     specs: dict[str, ServiceSpec] = {}
-    for path in sorted(directory.glob("*/service.yaml")):
-        doc = load_yaml(path, fix="Fix the service folder or re-create it with `cookiecutter cookiecutter-service`.")
-        try:
-            spec = ServiceSpec.model_validate(doc.data)
-        except ValidationError as exc:
-            fix = "See an existing service.yaml under templates/services/ for the expected shape."
-            raise validation_error(doc, exc, fix) from None
-        if spec.name != path.parent.name:
-            raise UserError(f"{doc.where('name')}: name {spec.name!r} must match its folder {path.parent.name!r}.")
-        if not (path.parent / "compose.yml.j2").is_file():
-            raise UserError(f"{path.parent}: compose.yml.j2 is missing.", "Every service folder needs one.")
-        specs[spec.name] = spec
-    _check_references(specs, directory)
-    _check_cycles(specs, directory)
+    folders: dict[str, Path] = {}
+    broken: dict[str, tuple[str, str]] = {}
+    for directory in directories or (SERVICES_DIR, USER_SERVICES_DIR):
+        for path in sorted(directory.glob("*/service.yaml")):
+            name = path.parent.name
+            if name in folders or name in broken:
+                broken[name] = (
+                    f"{path.parent}: a service named {name!r} is already in {folders.get(name)}.",
+                    "Rename the folder.",
+                )
+                continue
+            try:
+                specs[name] = _read_folder(path)
+                folders[name] = path.parent
+            except UserError as exc:
+                broken[name] = (exc.message, exc.fix or FOLDER_FIX)
+    while True:  # a folder that clashes is left out, and then whatever depended on it
+        problems = {**_cycle_problems(specs, folders), **_reference_problems(specs, folders)}
+        if not problems:
+            break
+        for name, problem in problems.items():
+            broken[name] = problem
+            specs.pop(name)
     ordered = dict(sorted(specs.items(), key=lambda item: (item[1].tier_index, item[0])))
-    return Catalog(services=ordered, directory=directory)
+    return Catalog(services=ordered, folders={n: folders[n] for n in ordered}, broken=dict(sorted(broken.items())))
 
 
-def _check_references(specs: dict[str, ServiceSpec], directory: Path) -> None:
+def _read_folder(path: Path) -> ServiceSpec:
+    doc = load_yaml(path, fix=FOLDER_FIX)
+    try:
+        spec = ServiceSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        fix = "See an existing service.yaml under templates/services/ for the expected shape."
+        raise validation_error(doc, exc, fix) from None
+    if spec.name != path.parent.name:
+        raise UserError(f"{doc.where('name')}: name {spec.name!r} must match its folder {path.parent.name!r}.")
+    if not (path.parent / "compose.yml.j2").is_file():
+        raise UserError(f"{path.parent}: compose.yml.j2 is missing.", "Every service folder needs one.")
+    templates = [f.template for f in spec.files] + [c.build.dockerfile for c in spec.containers.values() if c.build]
+    for template in templates:
+        if not (path.parent / template).is_file():
+            raise UserError(f"{path}: {template!r} is named but not in {path.parent}.")
+    return spec
+
+
+def _reference_problems(specs: dict[str, ServiceSpec], folders: dict[str, Path]) -> dict[str, tuple[str, str]]:
+    """What clashes between folders, blamed on the later one (the built-in catalog is read first)."""
+    problems: dict[str, tuple[str, str]] = {}
     containers: dict[str, str] = {}
     secrets: dict[str, str] = {}
     ports: dict[str, str] = {}  # "ip:port" or "route:port" -> service that takes it
+    tiers = " → ".join(TIER_ORDER)
     for name, spec in specs.items():
-        where = directory / name / "service.yaml"
+        where = folders[name] / "service.yaml"
+
+        def problem(message: str, fix: str = FOLDER_FIX, name: str = name) -> None:
+            problems.setdefault(name, (message, fix))
+
         for dep in spec.depends_on:
             if dep == name:
-                raise UserError(
-                    f"{where}: depends_on names the service itself ({name!r}).", "Remove it from depends_on."
-                )
-            if dep not in specs:
-                raise UserError(f"{where}: depends_on names {dep!r}, which is not in the catalog ({', '.join(specs)}).")
-            if specs[dep].tier_index > spec.tier_index:
-                raise UserError(
+                problem(f"{where}: depends_on names the service itself ({name!r}).", "Remove it from depends_on.")
+            elif dep not in specs:
+                problem(f"{where}: depends_on names {dep!r}, which is not in the catalog ({', '.join(specs)}).")
+            elif specs[dep].tier_index > spec.tier_index:
+                problem(
                     f"{where}: depends_on {dep!r} is in tier {specs[dep].tier!r}, deployed after {spec.tier!r}.",
-                    f"A service may depend only on services of its own or an earlier tier ({' → '.join(TIER_ORDER)}).",
+                    f"A service may depend only on services of its own or an earlier tier ({tiers}).",
                 )
         for container in spec.containers:
-            if container in containers:
-                raise UserError(f"{where}: container {container!r} is already defined by {containers[container]!r}.")
-            containers[container] = name
+            if containers.setdefault(container, name) != name:
+                problem(f"{where}: container {container!r} is already defined by {containers[container]!r}.")
         for secret in spec.secrets:
             if secrets.setdefault(secret.name, name) != name:
-                raise UserError(f"{where}: secret {secret.name} is already owned by {secrets[secret.name]!r}.")
+                problem(f"{where}: secret {secret.name} is already owned by {secrets[secret.name]!r}.")
         taken = [f"host port {m.split('/')[0].rsplit(':', 2)[-2]}" for c in spec.containers.values() for m in c.publish]
         if spec.route:
             taken.append(f"route ip_port {spec.route.ip_port}")
         for port in taken:
             if ports.setdefault(port, name) != name:
-                raise UserError(
+                problem(
                     f"{where}: {port} is already taken by {ports[port]!r}.",
                     "Pick a free one (each service needs its own host port and ip_port).",
                 )
-        for file in spec.files:
-            if not (directory / name / file.template).is_file():
-                raise UserError(f"{where}: files lists {file.template!r}, which is not in {directory / name}.")
+    return problems
 
 
-def _check_cycles(specs: dict[str, ServiceSpec], directory: Path) -> None:
-    graph = {name: set(spec.depends_on) for name, spec in specs.items()}
+def _cycle_problems(specs: dict[str, ServiceSpec], folders: dict[str, Path]) -> dict[str, tuple[str, str]]:
+    graph = {name: set(spec.depends_on) & set(specs) for name, spec in specs.items()}
     try:
         tuple(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as exc:
         cycle = " → ".join(exc.args[1])
-        first = exc.args[1][0]
-        raise UserError(
-            f"{directory / first / 'service.yaml'}: depends_on makes a cycle: {cycle}.",
-            "A service cannot wait for one that waits for it: remove one of these depends_on entries.",
-        ) from None
+        fix = "A service cannot wait for one that waits for it: remove one of these depends_on entries."
+        return {
+            name: (f"{folders[name] / 'service.yaml'}: depends_on makes a cycle: {cycle}.", fix)
+            for name in set(exc.args[1])
+        }
+    return {}

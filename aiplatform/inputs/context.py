@@ -12,13 +12,21 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from aiplatform import paths
 from aiplatform.envfile import read_env
 from aiplatform.errors import UserError
 from aiplatform.generated.stamp import read_stamp
 from aiplatform.inputs.catalog import Catalog, load_catalog
 from aiplatform.inputs.hardware import Hardware, free_disk_gb, hardware_from_env, read_hardware
 from aiplatform.inputs.settings import Resolved, resolve_settings
-from aiplatform.paths import ANSWERS_FILE, CREDENTIALS_ENV, HARDWARE_PROFILE, PROFILES_DIR, SERVICES_DIR, STAMP_FILE
+from aiplatform.paths import (
+    ANSWERS_FILE,
+    CREDENTIALS_ENV,
+    HARDWARE_PROFILE,
+    PROFILES_DIR,
+    SERVICES_DIR,
+    STAMP_FILE,
+)
 
 
 class Context:
@@ -29,6 +37,7 @@ class Context:
         flags: Mapping[str, Any] | None = None,
         environ: Mapping[str, str] | None = None,
         services_dir: Path = SERVICES_DIR,
+        user_services_dir: Path | None = None,
         profiles_dir: Path = PROFILES_DIR,
         nvml: ModuleType | bool | None = True,
         live_hardware: bool = False,
@@ -39,6 +48,8 @@ class Context:
         self.flags = {key: value for key, value in (flags or {}).items() if value is not None}
         self.environ = os.environ if environ is None else environ
         self.services_dir = services_dir
+        # None: the owner's catalog where paths says (looked up now, so a test can point it elsewhere)
+        self.user_services_dir = user_services_dir or paths.USER_SERVICES_DIR
         self.profiles_dir = profiles_dir
         self.nvml = nvml
         self.live_hardware = live_hardware
@@ -48,7 +59,7 @@ class Context:
 
     @cached_property
     def catalog(self) -> Catalog:
-        return load_catalog(self.services_dir)
+        return load_catalog(self.services_dir, *([self.user_services_dir] if self.user_services_dir else []))
 
     @cached_property
     def resolved(self) -> Resolved:

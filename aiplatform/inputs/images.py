@@ -55,7 +55,7 @@ def image_problem(image: str) -> str | None:
         return None
     if not tag:
         return "is not pinned: no tag means :latest"
-    if re.search(r"\d+\.\d+", tag):  # a release number: v1.89.2-stable is one build, whatever the suffix
+    if re.search(r"\d+\.\d+|\d{4}-\d{2}-\d{2}|\d{8}", tag):  # a release number or a build date: one build
         return None
     words = [word for word in re.split(r"[-_]", tag.lower()) if word]
     moving = [word for word in words if word in MOVING]

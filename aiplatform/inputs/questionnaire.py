@@ -91,12 +91,17 @@ def ask(ctx: Context, asker: Asker, default_address: str) -> tuple[dict[str, Any
         "tailscale_authkey": asker.secret("Tailscale auth key to reach the platform over a tailnet (optional)"),
     }
     defaults = Settings.model_fields["services"].default
-    services = []
+    services, privileged = [], []
     for name in ctx.catalog.optional:
         spec = ctx.catalog.services[name]
-        if asker.confirm(f"Enable {name}? ({spec.description})", name in defaults):
+        granted = spec.root_equivalent
+        warning = f" It asks for {', '.join(granted)}: root on this host." if granted else ""
+        if asker.confirm(f"Enable {name}? ({spec.description}{warning})", name in defaults):
             services.append(name)
+            privileged += [name] if granted else []  # accepted here, as `inv add --allow-privileged` would
     answers: dict[str, Any] = {"domain": domain, "ssl_mode": ssl_mode, "admin_email": admin_email, "services": services}
+    if privileged:
+        answers["privileged_services"] = privileged
     console.out.print("\n[bold]Summary[/]")
     for key, value in answers.items():
         console.out.print(f"  {key}: {', '.join(value) if isinstance(value, list) else value}", markup=False)

@@ -17,13 +17,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from aiplatform.commands import INV
+from aiplatform.commands import INV, SUDO_INV
 from aiplatform.errors import UserError
 from aiplatform.inputs.catalog import Catalog
 from aiplatform.inputs.images import image_problem, mirror_problem
 from aiplatform.inputs.profiles import TIERS, Profile, load_profile
 from aiplatform.inputs.secrets import admin_password_problem
-from aiplatform.paths import DEFAULT_ROOT
+from aiplatform.paths import DEFAULT_ROOT, USER_SERVICES_ENV
 from aiplatform.yamlfile import YamlDoc, load_yaml
 
 ENV_PREFIX = "AI_PLATFORM_"
@@ -54,6 +54,10 @@ class Settings(BaseModel):
     services: list[str] = Field(["monitoring"], description="optional services to run (dify, n8n, flowise, monitoring)")
     models: list[str] = Field(default_factory=list, description="Ollama models to pull and serve")
     embedding_model: str = Field("nomic-embed-text", description="which of the models serves embeddings")
+    privileged_services: list[str] = Field(
+        default_factory=list,
+        description="services allowed the root-equivalent privileges they declare (inv add --allow-privileged)",
+    )
     images: dict[str, str] = Field(default_factory=dict, description="image per container, overriding the catalog")
     registry_mirror: str = Field("", description="prefix put before every catalog image (private registry)")
     openai_api_key: SecretStr | None = Field(None, description="adds OpenAI models to LiteLLM")
@@ -73,6 +77,9 @@ class Settings(BaseModel):
     litellm_cache: bool = Field(False, description="cache identical LiteLLM requests in Redis (with litellm_cache_ttl)")
     litellm_cache_ttl: int = Field(600, ge=1, description="seconds a cached LiteLLM answer is kept")
     redis_maxmemory: str = Field("512mb", description="Redis memory limit; cache keys are evicted first (volatile-lru)")
+    jupyter_notebook_image: str = Field(
+        "quay.io/jupyter/minimal-notebook:2024-12-23", description="the image of each JupyterHub user's notebook"
+    )
     tailscale_authkey: SecretStr | None = Field(None, description="joins this host to a tailnet (setup, configure)")
     tailscale_hostname: str = Field("ai-platform", description="this host's name on the tailnet")
     tailscale_serve_litellm: bool = Field(False, description="also serve LiteLLM's API on the tailnet (port 8443)")
@@ -178,6 +185,14 @@ class Settings(BaseModel):
     @classmethod
     def _embedding(cls, value: str) -> str:
         return _model_name(value) if value else value
+
+    @field_validator("jupyter_notebook_image")
+    @classmethod
+    def _notebook(cls, value: str) -> str:
+        problem = image_problem(value)
+        if problem:
+            raise ValueError(f"{value!r} {problem}")
+        return value
 
     @field_validator("images")
     @classmethod
@@ -394,7 +409,7 @@ def _profile_layer(profile: Profile, doc: YamlDoc) -> Layer:
 def _env_layer(environ: Mapping[str, str]) -> Layer:
     values: dict[str, Any] = {}
     for name, raw in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(ENV_PREFIX) or name == USER_SERVICES_ENV:
             continue
         key = name[len(ENV_PREFIX) :].lower()
         values[key] = _parse_text(key, raw)
@@ -494,6 +509,10 @@ def _check_combinations(settings: Settings, layers: list[Layer]) -> None:
 
 def _check_catalog(settings: Settings, catalog: Catalog, layers: list[Layer]) -> None:
     for name in settings.services:
+        if name in catalog.broken:
+            layer = _highest(layers, "services") or layers[0]
+            message, fix = catalog.broken[name]
+            raise UserError(f"{layer.where('services')}: the service {name!r} cannot be used: {message}", fix)
         if name not in catalog.optional:
             layer = _highest(layers, "services") or layers[0]
             core = " (it is a core service, always on)" if name in catalog.services else ""
@@ -501,6 +520,24 @@ def _check_catalog(settings: Settings, catalog: Catalog, layers: list[Layer]) ->
                 f"{layer.where('services')}: unknown service {name!r}{core}. Optional services: "
                 f"{', '.join(catalog.optional)}.",
                 layer.fix("services"),
+            )
+    for spec in catalog.enabled([name for name in settings.services if name in catalog.services]):
+        granted = spec.root_equivalent
+        if granted and spec.name not in settings.privileged_services:
+            layer = _highest(layers, "services") or layers[0]
+            raise UserError(
+                f"{layer.where('services')}: the service {spec.name!r} asks for {', '.join(granted)}: that is root on "
+                "this host, and it was not accepted.",
+                f"Accept it with `{SUDO_INV} add {spec.name} --allow-privileged` (or add {spec.name} to "
+                "privileged_services in answers.yaml).",
+            )
+    for name in settings.privileged_services:
+        if name not in catalog.services:
+            layer = _highest(layers, "privileged_services") or layers[0]
+            raise UserError(
+                f"{layer.where('privileged_services')}: unknown service {name!r}. Services: "
+                f"{', '.join(catalog.services)}.",
+                layer.fix("privileged_services"),
             )
     for name in settings.images:
         if name not in catalog.containers:

@@ -9,6 +9,8 @@ contracts (published ports on 127.0.0.1 except the proxy) and writes YAML with a
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -18,12 +20,13 @@ from aiplatform.errors import UserError
 from aiplatform.generated.files import RenderedFile, Tree
 from aiplatform.inputs.catalog import PRIVILEGES, ContainerSpec, ServiceSpec
 from aiplatform.inputs.settings import Settings
-from aiplatform.render.confighash import LABEL, config_hash_of, mounted_files
+from aiplatform.render.confighash import LABEL, build_file, config_hash_of, hashed_files
 from aiplatform.render.platform import Platform
 from aiplatform.render.templates import header, render_template
 
 CONTAINER_KEY_ORDER = (
     "image",
+    "build",
     "container_name",
     "restart",
     "user",
@@ -71,8 +74,9 @@ def compose_file(
     context: dict[str, Any],
     platform: Platform,
     services: list[ServiceSpec],
-    files: Tree,
+    owned: Tree,
 ) -> RenderedFile:
+    """The service's compose file; `owned` are its rendered config files (what its containers mount)."""
     template = f"services/{spec.name}/compose.yml.j2"
     text = render_template(env, template, {**context, "service": spec})
     try:
@@ -104,8 +108,9 @@ def compose_file(
         raise UserError(
             f"templates/{template}: declares volumes {sorted(volumes)} but service.yaml lists {sorted(spec.volumes)}."
         )
-    for container in out_services.values():
-        hashed = config_hash_of(container, declared, mounted_files(container, files, platform.settings.root))
+    for cname, container in out_services.items():
+        files = hashed_files(cname, bool(spec.containers[cname].reload), container, owned, platform.settings.root)
+        hashed = config_hash_of(container, declared, files)
         container["labels"][f"{LABEL}.config-hash"] = hashed
     compose: dict[str, Any] = {"name": "ai-platform", "services": out_services}
     compose["networks"] = {name: {"external": True} for name in _networks(out_services)}
@@ -121,16 +126,22 @@ def container_defaults(
     """What every container gets from service.yaml and settings, before the template's own keys."""
     settings = platform.settings
     out: dict[str, Any] = {
-        "image": resolve_image(cname, cspec.image, settings),
+        "image": resolve_image(cname, cspec.build.tag if cspec.build else cspec.image, settings),
         "container_name": f"ai-platform-{cname}",
         "restart": "no" if cspec.oneshot else "unless-stopped",
         "networks": list(cspec.networks),
-        "labels": {**_labels(spec), f"{LABEL}.container": cname},
+        "labels": {
+            **_labels(spec),
+            f"{LABEL}.container": cname,
+            **({f"{LABEL}.reload": json.dumps(cspec.reload)} if cspec.reload else {}),
+        },
         "logging": {
             "driver": "json-file",
             "options": {"max-size": settings.docker_log_max_size, "max-file": str(settings.docker_log_max_file)},
         },
     }
+    if cspec.build and cname not in settings.images:  # compose builds it when the tag is not there yet
+        out["build"] = {"context": str(settings.root / Path(build_file(cname)).parent)}
     _apply_privileges(out, cspec)
     if cspec.publish:
         out["ports"] = list(cspec.publish)

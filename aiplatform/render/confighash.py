@@ -28,9 +28,11 @@ def config_hash_of(container: dict[str, Any], volumes: dict[str, Any], files: Tr
 
 
 def owned_files(spec: ServiceSpec, tree: Tree) -> Tree:
-    """The files of `tree` that belong to `spec` (its `files:`; `{name}` patterns match any database name)."""
+    """The files of `tree` that belong to `spec`: its `files:` (`{name}` patterns match any database name) and the
+    Dockerfiles of the images deploy builds for it."""
     patterns = [re.compile(re.escape(f.path).replace(re.escape("{name}"), "[^/]+") + "$") for f in spec.files]
-    return {path: file for path, file in tree.items() if any(p.match(path) for p in patterns)}
+    builds = {build_file(name) for name in spec.containers}
+    return {path: file for path, file in tree.items() if path in builds or any(p.match(path) for p in patterns)}
 
 
 def mounted_files(container: dict[str, Any], files: Tree, root: Path) -> Tree:
@@ -43,6 +45,20 @@ def mounted_files(container: dict[str, Any], files: Tree, root: Path) -> Tree:
     return {path: file for path, file in files.items() if any(path == m or path.startswith(m + "/") for m in mounts)}
 
 
+def build_file(container: str) -> str:
+    """Where render writes the Dockerfile of an image deploy builds for `container`."""
+    return f"docker/build/{container}/Dockerfile"
+
+
+def hashed_files(name: str, reloads: bool, container: dict[str, Any], files: Tree, root: Path) -> Tree:
+    """The files a container's config hash covers: those it mounts — unless it re-reads them itself (`reload`:
+    deploy reloads it instead of recreating it) — and the Dockerfile its image is built from."""
+    found = {} if reloads else mounted_files(container, files, root)
+    if build_file(name) in files:
+        found[build_file(name)] = files[build_file(name)]
+    return found
+
+
 def expected_hashes(spec: ServiceSpec, compose: dict[str, Any], tree: Tree, root: Path) -> dict[str, str]:
     """Recompute each container's config hash from generated/ as it is now (a hand edit there changes it)."""
     owned = owned_files(spec, tree)
@@ -50,5 +66,7 @@ def expected_hashes(spec: ServiceSpec, compose: dict[str, Any], tree: Tree, root
     for name, container in (compose.get("services") or {}).items():
         plain = copy.deepcopy(container)
         (plain.get("labels") or {}).pop(f"{LABEL}.config-hash", None)
-        hashes[name] = config_hash_of(plain, compose.get("volumes") or {}, mounted_files(plain, owned, root))
+        reloads = name in spec.containers and bool(spec.containers[name].reload)
+        files = hashed_files(name, reloads, plain, owned, root)
+        hashes[name] = config_hash_of(plain, compose.get("volumes") or {}, files)
     return hashes

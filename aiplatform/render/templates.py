@@ -26,10 +26,11 @@ def header(source: str) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def environment(templates_dir: Path) -> jinja2.Environment:
-    # One environment per templates folder: Jinja caches compiled templates in it (and reloads a changed file).
+def environment(roots: tuple[Path, ...]) -> jinja2.Environment:
+    # One environment per set of folders (the platform's templates, then each catalog's root): Jinja caches compiled
+    # templates in it (and reloads a changed file). `services/<name>/...` is found in the catalog that has it.
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        loader=jinja2.FileSystemLoader([str(root) for root in dict.fromkeys(roots)]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

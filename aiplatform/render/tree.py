@@ -18,7 +18,8 @@ from aiplatform.envfile import format_env
 from aiplatform.generated.files import RenderedFile, Tree
 from aiplatform.inputs.catalog import ServiceSpec
 from aiplatform.inputs.secrets import CREDENTIALS_HEADER
-from aiplatform.render.compose import compose_file
+from aiplatform.render.compose import compose_file, resolve_image
+from aiplatform.render.confighash import build_file
 from aiplatform.render.platform import (
     Platform,
     enabled_services,
@@ -34,7 +35,7 @@ from aiplatform.render.templates import environment, header, render_template
 
 def render_tree(platform: Platform) -> Tree:
     """The complete generated/ tree (without the stamp) for this platform."""
-    env = environment(platform.templates_dir)
+    env = environment((*platform.catalog.template_roots, platform.templates_dir))  # a service's own folder first
     services = enabled_services(platform)
     context = _context(platform, services)
     tree: Tree = {}
@@ -103,4 +104,11 @@ def _service_files(
         else:
             text = render_template(env, template, {**context, "service": spec})
             files[file.path] = RenderedFile(text.encode(), file.mode)
+    for cname, container in spec.containers.items():
+        if container.build and cname not in context["settings"].images:  # an override brings its own image
+            base = resolve_image(cname, container.image, context["settings"])  # behind the registry mirror, if any
+            text = render_template(
+                env, f"services/{spec.name}/{container.build.dockerfile}", {**context, "service": spec, "base": base}
+            )
+            files[build_file(cname)] = RenderedFile(text.encode())
     return files

@@ -50,8 +50,16 @@ class Platform:
     def answers(self) -> str:
         return f"{self.base}/answers.yaml"
 
+    @property
+    def user_services(self) -> str:
+        """The owner's catalog of this platform (`inv add --from-compose` and `--new` write there)."""
+        return f"{self.base}/services"
+
     def inv(self, *args: str, check: bool = True):
-        command = f"cd {shlex.quote(self.project)} && {shlex.quote(self.python)} -m invoke " + shlex.join(args)
+        command = (
+            f"cd {shlex.quote(self.project)} && AI_PLATFORM_USER_SERVICES={shlex.quote(self.user_services)} "
+            f"{shlex.quote(self.python)} -m invoke " + shlex.join(args)
+        )
         result = self.host.run(command)
         if check and result.rc != 0:
             pytest.fail(f"inv {' '.join(args)} failed ({result.rc}):\n{result.stdout}\n{result.stderr}")

@@ -219,8 +219,9 @@ def test_tailscale_joins_with_a_key_file_and_serves_open_webui(platform, tmp_pat
     assert f'"--https=443", "{services.apps["openwebui"].url}"' in calls
     from aiplatform.configure.info import platform_info
     from aiplatform.inputs.catalog import load_catalog
+    from aiplatform.paths import SERVICES_DIR
 
-    info = platform_info(root.parent / "generated", root, load_catalog(), show_secrets=False)
+    info = platform_info(root.parent / "generated", root, load_catalog(SERVICES_DIR), show_secrets=False)
     urls = {s.service: s.urls for s in info.services}
     assert urls["open-webui"]["tailnet"] == "https://ai-platform.tail1234.ts.net"
     assert "tailnet" not in urls["litellm"]  # served only with tailscale_serve_litellm

@@ -85,8 +85,11 @@ def test_two_services_cannot_take_the_same_port(tmp_path):
             output_dir=str(services),
             extra_context={"name": name},
         )
+    catalog = load_catalog(services)
+    assert "notes-one" in catalog.services and "notes-two" not in catalog.services  # the later one is left out
+    assert "already taken by 'notes-one'" in catalog.broken["notes-two"][0]
     with pytest.raises(UserError, match="already taken by 'notes-one'"):
-        load_catalog(services)
+        catalog.require("notes-two")
 
 
 @pytest.mark.parametrize(

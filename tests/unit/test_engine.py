@@ -23,6 +23,7 @@ from aiplatform.host.checks import ports
 from aiplatform.host.runner import Runner
 from aiplatform.inputs.catalog import load_catalog
 from aiplatform.inputs.secrets import SecretSpec, resolve_secrets
+from aiplatform.paths import SERVICES_DIR
 
 from .test_render import _ctx
 
@@ -91,7 +92,7 @@ def test_status_drift_is_a_container_made_from_other_config_than_generated(tmp_p
         info(name, "exited" if c.oneshot else "running", "" if c.oneshot else "healthy", 0, config_hash=c.config_hash)
         for name, c in project.containers.items()
     ]
-    catalog = load_catalog()
+    catalog = load_catalog(SERVICES_DIR)
     report = platform_status(out, tmp_path / "root", catalog, FakeDocker(running))
     assert report.healthy and not [row.container for row in report.rows if row.drift]
     (out / "config/litellm/config.yaml").write_text("# a hand edit\n")  # generated/ now says something else
@@ -166,3 +167,54 @@ def test_project_reads_what_render_wrote(tmp_path):
         project.containers["postgres"].config_hash
         == compose["services"]["postgres"]["labels"]["ai-platform.config-hash"]
     )
+
+
+class _Engine:
+    """A stand-in for Docker as make_plan reads it: every container of the root's compose files running, with the
+    compose hash of its definition there; compose_hashes gives those of generated/ (the same rule, both sides)."""
+
+    def __init__(self, root: Project, out: Project) -> None:
+        self.root, self.out = root, out
+
+    @staticmethod
+    def _hash(container: ExpectedContainer) -> str:
+        return str(sorted(container.keys.items()))
+
+    def containers(self) -> list[ContainerInfo]:
+        return [info(name, compose_hash=self._hash(c)) for name, c in self.root.containers.items()]
+
+    def compose_hashes(self) -> dict[str, str]:
+        return {name: self._hash(c) for name, c in self.out.containers.items()}
+
+
+def _plan_for_adding(tmp_path, service: str, **flags):
+    import shutil
+
+    from aiplatform.engine.deploy import make_plan
+
+    out, root = tmp_path / "generated", tmp_path / "root"
+    render_command(_ctx(tmp_path, services=["monitoring"], **flags), out, interactive=False)
+    shutil.copytree(out, root, dirs_exist_ok=True)  # as the last deploy left it
+    render_command(_ctx(tmp_path, services=["monitoring", service], **flags), out, interactive=False)
+    return make_plan(out, root, load_project(out), _Engine(load_project(root), load_project(out)), None)
+
+
+def test_adding_a_service_recreates_only_what_must_change_and_says_why(tmp_path):
+    plan = _plan_for_adding(tmp_path, "milvus")  # reached by IP: a service with a route would need a new port
+    assert {n for n, a in plan.containers.items() if a == "create"} == {"milvus", "milvus-etcd", "milvus-minio"}
+    assert plan.reasons == {}  # no database, no route: nothing that ran is recreated
+    assert {n for n, a in plan.containers.items() if a == "recreate"} == set()
+    assert plan.reloads == {"prometheus": ["config/prometheus/prometheus.yml"]}  # a new target, read without restart
+
+
+def test_a_new_route_by_ip_recreates_caddy_for_its_port_and_postgres_init_for_the_database(tmp_path):
+    plan = _plan_for_adding(tmp_path, "mlflow")
+    assert {n for n, a in plan.containers.items() if a == "recreate"} == {"caddy", "postgres-init"}
+    assert plan.reasons["caddy"] == "ports, config/caddy/Caddyfile changed"  # mlflow's port 6443
+    assert plan.reasons["postgres-init"] == "environment, config/postgres/init/mlflow.sh changed"  # its password
+    assert "caddy" not in plan.reloads
+
+
+def test_a_new_route_by_domain_is_a_caddy_reload(tmp_path):
+    plan = _plan_for_adding(tmp_path, "mlflow", domain="ai.example.com")
+    assert plan.containers["caddy"] == "unchanged" and plan.reloads["caddy"] == ["config/caddy/Caddyfile"]

@@ -98,8 +98,7 @@ def test_one_rule_for_pinned_images_in_catalog_and_settings(tmp_path):
     shutil.copytree(TEMPLATES_DIR / "services", services)
     spec = services / "litellm" / "service.yaml"
     spec.write_text(re.sub(r"image: \S+", "image: ghcr.io/berriai/litellm:main", spec.read_text()))
-    with pytest.raises(UserError, match="is not pinned"):
-        load_catalog(services)
+    assert re.search("is not pinned", refused(services, "litellm"))
     assert "is not pinned" in settings_error(images="litellm=ghcr.io/berriai/litellm:main")
 
 
@@ -155,6 +154,16 @@ def test_systemd_quote_escapes_what_systemd_would_expand():
 # --- the catalog -----------------------------------------------------------------------------------------------
 
 
+def refused(services, name: str) -> str:
+    """The error of a service folder the catalog left out; the others are still read, and enabling it says why."""
+    catalog = load_catalog(services)
+    assert name not in catalog.services and "postgres" in catalog.services
+    with pytest.raises(UserError) as caught:
+        catalog.require(name)
+    assert catalog.broken[name][0] in str(caught.value)
+    return catalog.broken[name][0]
+
+
 def _catalog_copy(tmp_path):
     services = tmp_path / "services"
     shutil.copytree(TEMPLATES_DIR / "services", services)
@@ -170,30 +179,26 @@ def _edit(path, old, new):
 def test_a_service_that_depends_on_itself_is_refused(tmp_path):
     services = _catalog_copy(tmp_path)
     _edit(services / "n8n" / "service.yaml", "depends_on: [postgres]", "depends_on: [postgres, n8n]")
-    with pytest.raises(UserError, match="names the service itself"):
-        load_catalog(services)
+    assert re.search("names the service itself", refused(services, "n8n"))
 
 
 def test_a_dependency_cycle_is_refused(tmp_path):
     services = _catalog_copy(tmp_path)
     _edit(services / "n8n" / "service.yaml", "depends_on: [postgres]", "depends_on: [postgres, flowise]")
     _edit(services / "flowise" / "service.yaml", "depends_on: [postgres]", "depends_on: [postgres, n8n]")
-    with pytest.raises(UserError, match="cycle"):
-        load_catalog(services)
+    assert re.search("cycle", refused(services, "n8n")) and re.search("cycle", refused(services, "flowise"))
 
 
 def test_a_subdomain_with_a_space_is_refused(tmp_path):
     services = _catalog_copy(tmp_path)
     _edit(services / "n8n" / "service.yaml", "subdomain: n8n", "subdomain: my n8n")
-    with pytest.raises(UserError, match=r"route\.subdomain"):
-        load_catalog(services)
+    assert re.search(r"route\.subdomain", refused(services, "n8n"))
 
 
 def test_a_port_on_all_interfaces_is_refused_by_the_catalog(tmp_path):
     services = _catalog_copy(tmp_path)
     _edit(services / "n8n" / "service.yaml", '"127.0.0.1:5678:5678"', '"5678:5678"')
-    with pytest.raises(UserError, match=r"must bind 127\.0\.0\.1"):
-        load_catalog(services)
+    assert re.search(r"must bind 127\.0\.0\.1", refused(services, "n8n"))
 
 
 def _render_with(tmp_path, service: str, addition: str, services_on=("n8n", "monitoring")):

@@ -62,8 +62,11 @@ def test_ip_forces_selfsigned_and_secrets_stay_out_of_answers(tmp_path):
         "",  # no Tailscale key
         True,
         False,
+        True,  # jupyterhub yes: its privilege accepted with it
         None,
-        None,  # dify yes, flowise no, n8n: default (no), monitoring: default (yes)
+        None,
+        None,
+        None,  # dify yes, flowise no, milvus, mlflow, n8n: default (no), monitoring: default (yes)
         True,  # proceed
     )
     context = ctx(tmp_path)
@@ -73,8 +76,10 @@ def test_ip_forces_selfsigned_and_secrets_stay_out_of_answers(tmp_path):
         "domain": "192.0.2.7",
         "ssl_mode": "selfsigned",
         "admin_email": "admin@example.com",
-        "services": ["dify", "monitoring"],
+        "services": ["dify", "jupyterhub", "monitoring"],
+        "privileged_services": ["jupyterhub"],
     }
+    assert "It asks for docker-socket: root on this host." in asker.prompts[8]
     assert not any("TLS" in prompt for prompt in asker.prompts)  # not asked: an IP cannot have another choice
     text = (tmp_path / "answers.yaml").read_text()
     assert "S3cret-Admin-pw" not in text and "sk-openai-xyz" not in text
@@ -96,6 +101,9 @@ def test_domain_offers_tls_choices_and_invalid_input_is_asked_again(tmp_path, ca
         False,
         False,
         False,
+        False,
+        False,
+        False,
         True,
     )
     ask_and_save(ctx(tmp_path), "192.0.2.7", asker)
@@ -108,9 +116,7 @@ def test_domain_offers_tls_choices_and_invalid_input_is_asked_again(tmp_path, ca
 
 
 def test_an_admin_password_some_app_would_refuse_is_asked_again_with_the_rule(tmp_path, capsys):
-    asker = ScriptedAsker(
-        None, None, "password1", "Password1", "Pass-word1", "", "", "", False, False, False, False, True
-    )
+    asker = ScriptedAsker(None, None, "password1", "Password1", "Pass-word1", "", "", "", *[False] * 7, True)
     secrets = ask_and_save(ctx(tmp_path), "192.0.2.7", asker)
     assert secrets["admin_password"] == "Pass-word1"
     errors = capsys.readouterr().err
@@ -120,7 +126,7 @@ def test_an_admin_password_some_app_would_refuse_is_asked_again_with_the_rule(tm
 
 
 def test_cancel_writes_nothing(tmp_path):
-    asker = ScriptedAsker(None, None, "", "", "", "", False, False, False, False, False)
+    asker = ScriptedAsker(None, None, "", "", "", "", *[False] * 7, False)
     with pytest.raises(UserError, match="Cancelled"):
         ask_and_save(ctx(tmp_path), "192.0.2.7", asker)
     assert not (tmp_path / "answers.yaml").exists()
@@ -180,6 +186,9 @@ def test_render_asks_at_a_real_terminal(tmp_path):
             ("Tailscale auth key", ""),
             ("Enable dify?", "n"),
             ("Enable flowise?", "n"),
+            ("Enable jupyterhub?", ""),
+            ("Enable milvus?", ""),
+            ("Enable mlflow?", ""),
             ("Enable n8n?", "y"),
             ("Enable monitoring?", ""),
             ("Proceed?", "y"),

@@ -25,7 +25,7 @@ from aiplatform.render.tree import render_tree
 from .conftest import fake_nvml, run_inv
 
 GOLDEN = Path(__file__).parent / "golden"
-CATALOG = load_catalog()
+CATALOG = load_catalog(SERVICES_DIR)
 NO_GPU = Hardware(8, "Test CPU", 16, "/mnt", 500, 1000, "SSD", (), "no NVIDIA GPU found")
 ONE_GPU = Hardware(16, "Test CPU", 64, "/mnt", 900, 2000, "SSD", (Gpu("NVIDIA RTX 4090", 24564, "550.54.14"),))
 
@@ -159,7 +159,7 @@ def test_unknown_service_lists_the_known_ones(tmp_path, answers):
     result = run_inv("render", "--no-input", "--answers", str(path), "--out", str(tmp_path / "out"))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "unknown service 'jupyter'" in result.stderr
-    assert "Optional services: dify, flowise, n8n, monitoring." in result.stderr
+    assert "Optional services: dify, flowise, jupyterhub, milvus, mlflow, n8n, monitoring." in result.stderr
     assert not (tmp_path / "out").exists()
 
 
@@ -436,3 +436,56 @@ def test_streamed_answers_are_not_compressed_by_caddy():
     assert encodes == ["\tencode @static zstd gzip"], encodes
     static = re.search(r"@static path (.+)", caddy)
     assert static and all(pattern.startswith("*.") for pattern in static.group(1).split())
+
+
+def _with(services: list[str], **update) -> Platform:
+    base = scenario_platform("defaults-ip-minimal")
+    settings = base.settings.model_copy(update={"services": services, "privileged_services": ["jupyterhub"], **update})
+    return Platform(settings, base.tier, CATALOG, base.hardware, base.host_ip, fixed_secrets(settings, NO_GPU))
+
+
+@pytest.mark.parametrize(("container", "service"), [("mlflow", "mlflow"), ("jupyterhub", "jupyterhub")])
+def test_a_derived_image_is_built_from_the_pinned_catalog_image(container, service):
+    spec = CATALOG.services[service].containers[container]
+    tree = render_tree(_with([service]))
+    compose = _compose(tree, service)[container]
+    assert compose["image"] == spec.build.tag
+    assert compose["build"] == {"context": f"{tree_root()}/docker/build/{container}"}
+    dockerfile = tree[f"docker/build/{container}/Dockerfile"].data.decode()
+    assert f"FROM {spec.image}\n" in dockerfile and re.search(r"==\d+\.\d+", dockerfile)  # the driver pinned too
+    mirrored = render_tree(_with([service], registry_mirror="mirror.local:5000"))
+    assert f"FROM mirror.local:5000/{spec.image}\n" in mirrored[f"docker/build/{container}/Dockerfile"].data.decode()
+    overridden = render_tree(_with([service], images={container: "local/standin:1.0"}))
+    assert f"docker/build/{container}/Dockerfile" not in overridden  # an override brings its own image
+    assert "build" not in _compose(overridden, service)[container]
+
+
+def tree_root() -> str:
+    return str(scenario_platform("defaults-ip-minimal").settings.root)
+
+
+def test_mlflow_keeps_its_runs_in_postgres_and_answers_only_its_hosts():
+    tree = render_tree(_with(["mlflow"], domain="ai.example.com"))
+    env = _compose(tree, "mlflow")["mlflow"]["environment"]
+    assert env["MLFLOW_BACKEND_STORE_URI"] == "postgresql+psycopg2://mlflow:${MLFLOW_DB_PASSWORD}@postgres:5432/mlflow"
+    assert "mlflow.ai.example.com" in env["MLFLOW_SERVER_ALLOWED_HOSTS"].split(",")
+    assert "config/postgres/init/mlflow.sh" in tree
+
+
+def test_jupyterhub_notebooks_carry_the_platforms_labels_network_and_a_litellm_key():
+    tree = render_tree(_with(["jupyterhub"]))
+    config = tree["config/jupyterhub/jupyterhub_config.py"].data.decode()
+    compile(config, "jupyterhub_config.py", "exec")  # Python that parses
+    assert '"ai-platform.managed": "true"' in config and 'network_name = "ai-platform"' in config
+    assert 'os.environ["LITELLM_KEY_JUPYTERHUB"]' in config and "SECRET-" not in config
+    hub = _compose(tree, "jupyterhub")["jupyterhub"]
+    assert "/var/run/docker.sock:/var/run/docker.sock" in hub["volumes"]
+    assert hub["environment"]["LITELLM_KEY_JUPYTERHUB"] == "${LITELLM_KEY_JUPYTERHUB}"
+
+
+def test_milvus_keeps_minio_and_etcd_unpublished():
+    containers = _compose(render_tree(_with(["milvus"])), "milvus")
+    assert "ports" not in containers["milvus-minio"] and "ports" not in containers["milvus-etcd"]
+    assert containers["milvus-minio"]["networks"] == ["ai-backend"]
+    assert containers["milvus"]["ports"] == ["127.0.0.1:19530:19530"]
+    assert containers["milvus"]["environment"]["MINIO_ACCESS_KEY_ID"] == "${MILVUS_MINIO_ACCESS_KEY}"

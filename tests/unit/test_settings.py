@@ -11,11 +11,11 @@ import pytest
 from aiplatform.errors import UserError
 from aiplatform.inputs.catalog import load_catalog
 from aiplatform.inputs.settings import resolve_settings
-from aiplatform.paths import PROFILES_DIR
+from aiplatform.paths import PROFILES_DIR, SERVICES_DIR
 
 from .conftest import run_inv
 
-CATALOG = load_catalog()
+CATALOG = load_catalog(SERVICES_DIR)
 EMPTY = Path(__file__).parent / "empty-answers.yaml"  # an answers file with nothing in it
 
 

@@ -193,8 +193,9 @@ def test_the_validators_are_the_releases_the_images_run():
     import re as regex
 
     from aiplatform.inputs.catalog import load_catalog
+    from aiplatform.paths import SERVICES_DIR
 
-    catalog = load_catalog()
+    catalog = load_catalog(SERVICES_DIR)
     pinned = regex.search(r":(\d+\.\d+\.\d+)", catalog.services["caddy"].containers["caddy"].image).group(1)
     assert run(require("caddy"), "version").stdout.startswith(f"v{pinned} "), "run through `nox -s validate`"
     from importlib.metadata import version

@@ -36,6 +36,7 @@ SUITE = "bookworm"
 BASE_PACKAGES = (
     "postgresql-15", "postgresql-client-15", "redis-server", "redis-tools", "curl", "wget", "ca-certificates",
     "python3", "nodejs", "caddy", "prometheus", "prometheus-node-exporter", "bash", "procps", "grep", "coreutils",
+    "etcd-server", "etcd-client",
 )  # fmt: skip
 BASE_IMAGE = "aiplatform-standin/base:1"
 REPOSITORY = "aiplatform-standin"
@@ -50,7 +51,7 @@ DEFAULT_VARIANTS: dict[str, dict[str, float | bool]] = {
 }
 
 # Last part of the catalog image's repository -> the real service in the base that stands in for it.
-REAL_SERVICES = ("postgres", "redis", "caddy", "prometheus", "node-exporter")
+REAL_SERVICES = ("postgres", "redis", "caddy", "prometheus", "node-exporter", "etcd")
 KIND_KNOBS = {
     "http": {"healthy_after", "never_healthy"},  # 503 on the health path until ready
     "idle": set(),
@@ -112,6 +113,13 @@ CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prome
 USER nobody
 EXPOSE 9100
 ENTRYPOINT ["/standin/hold", "/usr/bin/prometheus-node-exporter"]
+""",
+    # Debian's etcd (3.4) and etcdctl: the compose file gives the command (etcd ...), the healthcheck runs etcdctl.
+    "etcd": """\
+RUN mkdir -p /etcd
+EXPOSE 2379
+ENTRYPOINT ["/standin/hold"]
+CMD ["etcd"]
 """,
 }
 

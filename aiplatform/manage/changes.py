@@ -1,0 +1,257 @@
+"""`inv add` and `inv remove`: one more service (or one fewer) on a running platform, as one reviewed change.
+
+The change is recorded in answers.yaml (the owner's file: comments and order kept), rendered first into a copy of
+generated/ to show what it would do (files, and the containers deploy would create, recreate — with why — or reload
+without a restart), then, once confirmed, applied: answers.yaml written, generated/ rendered, deployed (which touches
+only what the change needs), and the new service configured. `remove --purge` also deletes the service's data:
+its volumes, its folders under data/, its Postgres databases and users, its secrets — listed with sizes first.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiplatform.commands import INV, SUDO_INV
+from aiplatform.engine import deploy as deploying
+from aiplatform.engine.docker import Docker
+from aiplatform.engine.project import load_project
+from aiplatform.envfile import format_env, read_env
+from aiplatform.errors import UserError
+from aiplatform.generated import build
+from aiplatform.host.runner import Runner
+from aiplatform.inputs.answers import with_list
+from aiplatform.inputs.catalog import ServiceSpec
+from aiplatform.inputs.context import Context
+from aiplatform.inputs.secrets import CREDENTIALS_HEADER, PLATFORM_SECRETS, service_secrets
+from aiplatform.paths import CREDENTIALS_ENV, dir_size
+from aiplatform.render.platform import public_url
+
+
+@dataclass
+class MenuRow:
+    name: str
+    description: str
+    needs: str  # RAM, disk, databases, the services it brings along
+    url: str
+
+
+def menu_rows(ctx: Context) -> list[MenuRow]:
+    """The catalog's optional services not enabled yet, as the `inv add` menu shows them."""
+    platform = build.shell_platform(ctx)
+    enabled = {spec.name for spec in ctx.catalog.enabled(ctx.resolved.settings.services)}
+    rows = []
+    for name in ctx.catalog.optional:
+        spec = ctx.catalog.services[name]
+        if name in enabled:
+            continue
+        needs = [f"{spec.needs.ram_gb:g} GB RAM", f"{spec.needs.disk_gb:g} GB disk"]
+        needs += [f"database {db.name}" for db in spec.databases]
+        needs += [f"+{dep}" for dep in spec.depends_on if dep not in enabled and not ctx.catalog.services[dep].core]
+        local = [p.split(":")[1] for c in spec.containers.values() for p in c.publish]
+        url = public_url(platform, spec) if spec.route else (f"localhost:{local[0]}" if local else "")
+        rows.append(MenuRow(spec.name, spec.description, ", ".join(needs), url))
+    return rows
+
+
+class ChangeUI(deploying.DeployUI, Protocol):
+    def purge_plan(self, items: list[tuple[str, int | None]]) -> None: ...
+    def ask(self, question: str) -> bool: ...
+
+
+@dataclass
+class ChangeResult:
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    plan: deploying.Plan | None = None
+    deployed: deploying.DeployResult | None = None
+    purged: list[tuple[str, int | None]] = field(default_factory=list)
+    answers: Path | None = None
+    root: Path | None = None
+
+
+def _answers_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
+    except OSError as exc:
+        raise UserError(f"Cannot read {path}: {exc.strerror}.") from None
+
+
+def check_add(ctx: Context, names: list[str], allow_privileged: bool) -> list[str]:
+    """The services to add, each checked: known, optional, not on yet, privileges accepted when root-equivalent."""
+    settings = ctx.resolved.settings
+    for name in names:
+        spec = ctx.catalog.require(name)
+        if spec.core:
+            raise UserError(f"{name!r} is a core service: it always runs.", f"`{INV} status` shows it.")
+        granted = spec.root_equivalent
+        if granted and not allow_privileged and name not in settings.privileged_services:
+            raise UserError(
+                f"{name!r} asks for {', '.join(granted)}: that is root on this host.",
+                f"If you accept it: `{SUDO_INV} add {name} --allow-privileged`.",
+            )
+    fresh = [name for name in dict.fromkeys(names) if name not in settings.services]
+    if not fresh:
+        raise UserError(f"{', '.join(names)} already enabled: nothing to add.", f"`{INV} info` lists what runs.", 0)
+    return fresh
+
+
+def check_remove(ctx: Context, name: str) -> ServiceSpec:
+    """The service to remove: optional, enabled, and nothing else enabled depends on it."""
+    spec = ctx.catalog.require(name)
+    settings = ctx.resolved.settings
+    if spec.core:
+        raise UserError(f"{name!r} is a core service: the platform needs it.", "Core services cannot be removed.")
+    if name not in settings.services:
+        raise UserError(f"{name!r} is not enabled: nothing to remove.", f"`{INV} info` lists what runs.", 0)
+    enabled = ctx.catalog.enabled([n for n in settings.services if n != name])
+    dependants = [s.name for s in enabled if name in s.depends_on and s.name in settings.services]
+    if dependants:
+        raise UserError(
+            f"{', '.join(dependants)} depend{'s' if len(dependants) == 1 else ''} on {name!r}.",
+            f"Remove {' and '.join(dependants)} first (`{SUDO_INV} remove {dependants[0]}`).",
+        )
+    return spec
+
+
+def change_services(
+    make_context: Callable[[Path | None], Context],
+    out: Path,
+    runner: Runner,
+    ui: ChangeUI,
+    *,
+    add: list[str] | None = None,
+    remove: str | None = None,
+    allow_privileged: bool = False,
+    purge: bool = False,
+    yes: bool = False,
+) -> ChangeResult:
+    """Preview, confirm and apply one change of the enabled services. `make_context(answers)` builds the context
+    the tasks would (None: the owner's answers file)."""
+    ctx = make_context(None)
+    assert ctx.answers is not None
+    result = ChangeResult(answers=ctx.answers)
+    before = _answers_text(ctx.answers)
+    if add:
+        result.added = check_add(ctx, add, allow_privileged)
+        accepted = [n for n in result.added if allow_privileged and ctx.catalog.services[n].root_equivalent]
+        text = with_list(before, ctx.answers, "services", add=result.added, default=ctx.resolved.settings.services)
+        if accepted:
+            text = with_list(text, ctx.answers, "privileged_services", add=accepted, default=[])
+    else:
+        assert remove is not None
+        spec = check_remove(ctx, remove)
+        result.removed = [remove]
+        text = with_list(before, ctx.answers, "services", remove=[remove], default=ctx.resolved.settings.services)
+    with tempfile.TemporaryDirectory(prefix="ai-platform-change-") as scratch:
+        preview_out = Path(scratch) / "generated"
+        if out.is_dir():
+            shutil.copytree(out, preview_out, symlinks=True)
+        preview_answers = Path(scratch) / "answers.yaml"
+        preview_answers.write_text(text)
+        preview = build.render_command(make_context(preview_answers), preview_out, interactive=False)
+        result.root = preview.root
+        options = deploying.DeployOptions(out=preview_out, root=preview.root, dry_run=True)
+        result.plan = deploying.deploy(options, Runner(dry_run=True, echo=lambda _: None), None, ui).plan
+    purging = purge_plan(spec, result.root, Docker(runner), ctx) if remove and purge else []
+    folders = data_folders(spec, result.root) if purging else []  # read before deploy drops its compose file
+    if purging:
+        ui.purge_plan(purging)
+    if runner.dry_run:
+        return result
+    what = f"add {', '.join(result.added)}" if add else f"remove {remove}" + (" and DELETE its data" if purge else "")
+    if not yes and not ui.ask(f"Apply this change ({what})?"):
+        verb = "add" if add else "remove"
+        raise UserError("Cancelled: nothing was changed.", f"`{SUDO_INV} {verb} ... --yes` applies it without asking.")
+    runner.write(ctx.answers, text.encode(), 0o644)
+    build.render_command(make_context(None), out, interactive=False)
+    options = deploying.DeployOptions(out=out, root=result.root, yes=True)
+    result.deployed = deploying.deploy(options, runner, build.stale_reason(out), ui)
+    if purging and result.deployed.ok:
+        purge_service(spec, result.root, out, folders, Docker(runner), ctx, runner)
+        result.purged = purging
+    return result
+
+
+# --- --purge -------------------------------------------------------------------------------------------------------
+
+
+def purge_plan(spec: ServiceSpec, root: Path, docker: Docker, ctx: Context) -> list[tuple[str, int | None]]:
+    """What `remove --purge` deletes, with sizes where there are bytes to count: volumes, data folders, databases
+    and users, secrets."""
+    items: list[tuple[str, int | None]] = []
+    for name, mount in docker.volumes() if docker.engine_error() is None else []:
+        if name.startswith("ai-platform_") and name.removeprefix("ai-platform_") in spec.volumes:
+            items.append((f"volume {name}", dir_size(Path(mount))))
+    for folder in data_folders(spec, root):
+        items.append((f"folder {folder}", dir_size(folder)))
+    for db in spec.databases:
+        items.append((f"database {db.name} (Postgres)", None))
+    for user in _users_to_drop(spec, ctx):
+        items.append((f"database user {user} (Postgres)", None))
+    for secret in _secrets_to_drop(spec, ctx):
+        items.append((f"secret {secret} (credentials.env)", None))
+    return items
+
+
+def data_folders(spec: ServiceSpec, root: Path) -> list[Path]:
+    """The folders under data/ that the service's containers bind-mount (as its compose file in the root says)."""
+    try:
+        project = load_project(root)
+    except UserError:
+        return []
+    data = root / "data"
+    found = []
+    for name in spec.containers:
+        container = project.containers.get(name)
+        for source in container.mounts if container else ():
+            if Path(source).is_relative_to(data) and Path(source) != data:
+                found.append(Path(source))
+    return sorted(set(found))
+
+
+def _users_to_drop(spec: ServiceSpec, ctx: Context) -> list[str]:
+    others = {db.user for s in ctx.catalog.services.values() if s.name != spec.name for db in s.databases}
+    return sorted({db.user for db in spec.databases} - others)
+
+
+def _secrets_to_drop(spec: ServiceSpec, ctx: Context) -> list[str]:
+    others = {
+        secret.name
+        for other in ctx.catalog.services.values()
+        if other.name != spec.name
+        for secret in service_secrets(other)
+    }
+    platform = {s.name for s in PLATFORM_SECRETS}
+    return sorted({s.name for s in service_secrets(spec)} - others - platform)
+
+
+def purge_service(
+    spec: ServiceSpec, root: Path, out: Path, folders: list[Path], docker: Docker, ctx: Context, runner: Runner
+) -> None:
+    """Delete what purge_plan listed (the service's containers are gone by now; `folders` its data_folders)."""
+    if docker.engine_error() is None:
+        names = [name for name, _ in docker.volumes() if name.removeprefix("ai-platform_") in spec.volumes]
+        docker.remove_volumes(names)
+        for db in spec.databases:
+            _psql(runner, f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
+        for user in _users_to_drop(spec, ctx):
+            _psql(runner, f'DROP ROLE IF EXISTS "{user}"')
+    for folder in folders:
+        runner.remove_tree(folder)
+    dropped = set(_secrets_to_drop(spec, ctx))
+    for path in (root / CREDENTIALS_ENV, out / CREDENTIALS_ENV):  # else the next render would keep them
+        values = read_env(path)
+        if dropped & set(values):
+            kept = {k: v for k, v in values.items() if k not in dropped}
+            runner.write(path, format_env(kept, CREDENTIALS_HEADER).encode(), 0o600)
+
+
+def _psql(runner: Runner, statement: str) -> Any:
+    return runner.run(
+        ["docker", "exec", "ai-platform-postgres", "psql", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", statement]
+    )

@@ -1,0 +1,195 @@
+"""Folders of the owner's catalog (`services/NAME/`, searched after the built-in one), made two ways.
+
+`inv add --new NAME` bakes the cookiecutter template (asking its questions at a terminal, with free ports as
+defaults). `inv add --from-compose FILE --name NAME` turns an owner's compose file into such a folder, which render
+then treats like any catalog service: it sets labels, networks, restart policy and logging itself, routes the
+service's port through Caddy, and refuses what would reach past the container.
+
+The file is first checked by `docker compose config` (no engine needed). Then, per container: a port published
+beyond 127.0.0.1 is refused (Caddy routes to the service instead); `privileged`, `network_mode: host` and a mount of
+the Docker socket are refused unless --allow-privileged (then declared in service.yaml, where the owner sees them);
+an image that is not pinned is refused unless --allow-privileged; `build:` is refused (give an image). Every
+`${VAR}` the file uses becomes a secret of the service (generated into credentials.env), so no value of the file's
+environment is copied anywhere. Relative bind mounts land under the root's data/NAME/.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aiplatform.commands import INV, SUDO_INV
+from aiplatform.errors import UserError
+from aiplatform.host.runner import Runner
+from aiplatform.inputs.catalog import Catalog
+from aiplatform.inputs.images import image_problem
+from aiplatform.paths import COOKIECUTTER_DIR
+
+DROPPED = ("container_name", "restart", "networks", "logging", "labels", "ports", "healthcheck", "image", "expose")
+DATA = "@@AI_PLATFORM_DATA@@"  # stands for the root's data/ until the template is written
+SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+NAME = re.compile(r"[a-z][a-z0-9-]{0,40}")
+
+
+def bake_new(name: str, catalog: Catalog, target: Path, runner: Runner, interactive: bool) -> Path:
+    """Write `target/name/` from the cookiecutter template; returns the folder."""
+    from cookiecutter.exceptions import CookiecutterException
+    from cookiecutter.main import cookiecutter
+
+    _check_name(name, "NAME", catalog, target)
+    defaults = {"name": name, "host_port": _free_host_port(catalog), "ip_port": _free_ip_port(catalog)}
+    with tempfile.TemporaryDirectory(prefix="ai-platform-new-") as scratch:
+        try:
+            made = Path(cookiecutter(str(COOKIECUTTER_DIR), no_input=not interactive, output_dir=scratch,
+                                     extra_context=defaults))  # fmt: skip
+        except CookiecutterException as exc:  # its hook printed the rules the answers broke
+            raise UserError(
+                f"cookiecutter-service made nothing: {exc}.", f"Run `{INV} add --new {name}` again."
+            ) from None
+        if made.name != name:
+            raise UserError(f"The name was changed to {made.name!r} in the questions; it must stay {name!r}.")
+        for path in sorted(p for p in made.rglob("*") if p.is_file()):
+            runner.write(target / name / path.relative_to(made), path.read_bytes())
+    return target / name
+
+
+def _check_name(name: str, flag: str, catalog: Catalog, target: Path) -> None:
+    if not NAME.fullmatch(name):
+        raise UserError(f"{flag} {name!r}: lower-case letters, digits and dashes, starting with a letter.")
+    if name in catalog.services or (target / name).exists():
+        raise UserError(f"A service named {name!r} exists already ({catalog.folders.get(name, target / name)}).",
+                        "Choose another name.")  # fmt: skip
+
+
+def import_compose(
+    path: Path, name: str, catalog: Catalog, target: Path, runner: Runner, allow_privileged: bool = False
+) -> Path:
+    """Write `target/name/` (service.yaml + compose.yml.j2) from the compose file at `path`; returns the folder."""
+    _check_name(name, "--name", catalog, target)
+    checked = runner.run(["docker", "compose", "-f", str(path), "config", "--no-interpolate", "--format", "json"],
+                         check=False, changes=False)  # fmt: skip
+    if not checked.ok:
+        detail = (checked.stderr or checked.stdout).strip().splitlines()[-3:]
+        raise UserError(f"{path} is not a compose file `docker compose config` accepts: {' '.join(detail)}")
+    project = json.loads(checked.stdout)
+    services: dict[str, Any] = project.get("services") or {}
+    if not services:
+        raise UserError(f"{path} defines no service.")
+    taken = set(catalog.containers)
+    clash = sorted(set(services) & taken)
+    if clash:
+        raise UserError(f"{path}: {', '.join(clash)} is already a container of the catalog.", "Rename it in the file.")
+    spec: dict[str, Any] = {
+        "name": name,
+        "description": f"Imported from {path.name}.",
+        "tier": "apps",
+        "containers": {},
+    }
+    body: dict[str, Any] = {}
+    variables: set[str] = set()
+    route: dict[str, Any] | None = None
+    for cname, service in services.items():
+        container, extra, port = _container(path, cname, service, name, allow_privileged)
+        spec["containers"][cname] = container
+        body[cname] = extra
+        variables |= set(re.findall(r"(?<!\$)\$\{?([A-Za-z_][A-Za-z0-9_]*)", json.dumps(extra)))
+        if port and route is None:
+            route = {"subdomain": name, "ip_port": _free_ip_port(catalog), "upstream": f"{cname}:{port}"}
+    if route:
+        spec["route"] = route
+    if variables:
+        spec["secrets"] = [{"name": var, "format": "token", "description": f"${{{var}}} of {path.name}"}
+                           for var in sorted(variables)]  # fmt: skip
+    volumes = sorted(project.get("volumes") or {})
+    if volumes:
+        spec["volumes"] = volumes
+    folder = target / name
+    compose = {"services": body, **({"volumes": {v: {} for v in volumes}} if volumes else {})}
+    header = f"# Imported from {path} by `inv add --from-compose`: what is particular to {name}.\n"
+    runner.write(folder / "service.yaml", yaml.safe_dump(spec, sort_keys=False, width=120).encode())
+    text = yaml.safe_dump(compose, sort_keys=False, width=120)
+    for marker in ("{{", "{%", "{#"):  # the file's own braces stay text for Jinja
+        text = text.replace(marker, "{{ '" + marker + "' }}")
+    text = text.replace(DATA, "{{ paths.data }}")
+    runner.write(folder / "compose.yml.j2", (header + text).encode())
+    return folder
+
+
+def _container(
+    path: Path, cname: str, service: dict[str, Any], name: str, allow: bool
+) -> tuple[dict[str, Any], dict[str, Any], int | None]:
+    where = f"{path}: service {cname}"
+
+    def refuse(what: str, fix: str) -> None:
+        raise UserError(f"{where}: {what}.", fix)
+
+    privileges = []
+    if "build" in service:
+        refuse("`build:` is not supported", "Build the image yourself and give it as `image:` with a version tag.")
+    image = str(service.get("image") or "")
+    problem = image_problem(image) if image else "is missing"
+    if problem and not allow:
+        refuse(
+            f"image {image!r} {problem}", f"Pin it (name:1.2.3) or accept it: `{SUDO_INV} add ... --allow-privileged`."
+        )
+    if service.get("privileged"):
+        privileges.append("privileged")
+    if service.get("network_mode") == "host":
+        privileges.append("host-network")
+    if service.get("pid") == "host":
+        privileges.append("host-pid")
+    volumes = []
+    for volume in service.get("volumes") or []:
+        source, target, mode = volume.get("source", ""), volume.get("target", ""), volume.get("read_only")
+        if source in SOCKETS:
+            privileges.append("docker-socket")
+        if volume.get("type") == "bind" and Path(source).is_relative_to(path.parent.absolute()):
+            # relative in the file (compose made it absolute): the service's own data, under the root's data/
+            source = f"{DATA}/{name}/" + Path(source).relative_to(path.parent.absolute()).as_posix()
+        volumes.append(f"{source}:{target}" + (":ro" if mode else "") if source else target)
+    if privileges and not allow:
+        refuse(f"it asks for {', '.join(dict.fromkeys(privileges))}, which is root on this host",
+               f"Drop it from the file, or accept it with `{SUDO_INV} add ... --allow-privileged`.")  # fmt: skip
+    publish, port = [], None
+    for mapping in service.get("ports") or []:
+        port = port or int(mapping["target"])
+        if mapping.get("published"):
+            if mapping.get("host_ip") != "127.0.0.1":
+                refuse(f"port {mapping['published']} is published on every interface",
+                       "Publish it on 127.0.0.1 only (127.0.0.1:PORT:PORT); Caddy routes to the service.")  # fmt: skip
+            publish.append(f"127.0.0.1:{mapping['published']}:{mapping['target']}")
+    port = port or next((int(p) for p in service.get("expose") or []), None)
+    container: dict[str, Any] = {"image": image, "networks": ["ai-platform"], "host_ollama": True}
+    if port:
+        container["port"] = port
+    if publish:
+        container["publish"] = publish
+    health = service.get("healthcheck") or {}
+    if health.get("test") and not health.get("disable"):
+        test = health["test"]
+        container["healthcheck"] = ["CMD-SHELL", test] if isinstance(test, str) else list(test)
+        if container["healthcheck"][0] == "NONE":
+            del container["healthcheck"]
+    if privileges:
+        container["privileges"] = list(dict.fromkeys(privileges))
+    ignored = (*DROPPED, "privileged", "network_mode", "pid", "volumes")
+    extra = {key: value for key, value in service.items() if key not in ignored}
+    if volumes:
+        extra["volumes"] = volumes
+    return container, extra, port
+
+
+def _free_host_port(catalog: Catalog) -> int:
+    used = {int(p.split(":")[-2]) for spec in catalog.services.values() for c in spec.containers.values()
+            for p in c.publish}  # fmt: skip
+    return next(port for port in range(8100, 65535) if port not in used)
+
+
+def _free_ip_port(catalog: Catalog) -> int:
+    used = {spec.route.ip_port for spec in catalog.services.values() if spec.route}
+    return next(port for port in range(9443, 65535) if port not in used)

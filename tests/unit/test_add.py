@@ -1,0 +1,349 @@
+"""`inv add` and `inv remove` without a running platform: the menu (on a real pseudo-terminal and without one), what
+is refused and why, answers.yaml kept as its owner wrote it, compose files imported or refused key by key, the
+cookiecutter baked into the owner's catalog, and a broken folder that does not break the other commands.
+The same commands on a real engine are tests/integration/test_add.py."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aiplatform import paths
+from aiplatform.errors import UserError
+from aiplatform.host.runner import Runner
+from aiplatform.inputs.answers import with_list
+from aiplatform.inputs.catalog import load_catalog
+from aiplatform.inputs.context import Context
+from aiplatform.inputs.settings import Settings
+from aiplatform.manage import changes
+from aiplatform.manage.importer import import_compose
+from aiplatform.paths import TEMPLATES_DIR
+from aiplatform.render.platform import Platform
+from aiplatform.render.tree import render_tree
+
+from .conftest import run_inv
+from .test_questionnaire import _converse
+from .test_render import NO_GPU
+
+
+@pytest.fixture
+def owner(tmp_path, monkeypatch):
+    """A project of the owner's own: answers.yaml, generated/, a root and the user catalog, all under tmp_path."""
+    monkeypatch.setattr(paths, "USER_SERVICES_DIR", tmp_path / "services")
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("# my platform\ndomain: ''  # by IP\n\nservices:\n  - monitoring  # dashboards\n")
+    return tmp_path
+
+
+def _flags(home: Path) -> list[str]:
+    return ["--answers", str(home / "answers.yaml"), "--out", str(home / "generated"), "--root", str(home / "root")]
+
+
+# --- answers.yaml ---------------------------------------------------------------------------------------------------
+
+
+def test_answers_keep_comments_and_order_when_a_service_is_added_or_removed(tmp_path):
+    text = "# mine\ndomain: ai.example.com  # the public name\n\nservices:\n  - monitoring  # dashboards\nmodels: [a]\n"
+    added = with_list(text, tmp_path / "a.yaml", "services", add=["mlflow"])
+    assert added.startswith("# mine\ndomain: ai.example.com  # the public name\n\nservices:\n")
+    assert "- monitoring  # dashboards" in added and added.index("mlflow") < added.index("models:")
+    assert yaml.safe_load(added)["services"] == ["monitoring", "mlflow"]
+    removed = with_list(added, tmp_path / "a.yaml", "services", remove=["monitoring"])
+    assert yaml.safe_load(removed) == {"domain": "ai.example.com", "services": ["mlflow"], "models": ["a"]}
+    assert "# the public name" in removed
+
+
+def test_a_missing_list_starts_from_what_its_absence_meant(tmp_path):
+    assert yaml.safe_load(with_list("", tmp_path / "a.yaml", "services", add=["n8n"], default=["monitoring"])) == {
+        "services": ["monitoring", "n8n"]
+    }
+    with pytest.raises(UserError, match="must be a list"):
+        with_list("services: dify\n", tmp_path / "a.yaml", "services", add=["n8n"])
+
+
+# --- the menu -------------------------------------------------------------------------------------------------------
+
+
+def test_without_a_terminal_the_menu_is_printed_and_the_exit_code_is_2(owner):
+    result = run_inv("add", *_flags(owner))
+    assert result.returncode == 2
+    listed = [line.split(":")[0] for line in result.stdout.splitlines()[1:]]
+    assert listed == ["dify", "flowise", "jupyterhub", "milvus", "mlflow", "n8n"]  # not monitoring: enabled
+    mlflow = result.stdout.splitlines()[5]
+    assert "MLflow" in mlflow and "1 GB RAM, 5 GB disk, database mlflow" in mlflow and "https://" in mlflow
+    assert "no service named" in result.stderr and "add dify" in result.stderr
+
+
+def test_menu_rows_say_what_each_service_needs_and_where_it_will_be(owner):
+    ctx = Context(answers=owner / "answers.yaml", flags={"root": str(owner / "root"), "domain": "ai.example.com"})
+    rows = {row.name: row for row in changes.menu_rows(ctx)}
+    assert rows["mlflow"].url == "https://mlflow.ai.example.com"
+    assert rows["milvus"].url == "localhost:19530"  # no web page: its gRPC port on this host
+    assert "database dify" in rows["dify"].needs and "4 GB RAM" in rows["dify"].needs
+    assert set(rows) == {"dify", "flowise", "jupyterhub", "milvus", "mlflow", "n8n"}
+
+
+def _menu_number(owner: Path, name: str) -> str:
+    rows = changes.menu_rows(Context(answers=owner / "answers.yaml", flags={"root": str(owner / "root")}))
+    return str([row.name for row in rows].index(name) + 1)
+
+
+def _inv_at_terminal(owner: Path, *args: str, replies: list[tuple[str, str]]):
+    script = (
+        "import sys; from pathlib import Path; from aiplatform import paths; "
+        f"paths.USER_SERVICES_DIR = Path({str(owner / 'services')!r}); "
+        "from invoke import main; sys.argv = ['inv', *sys.argv[1:]]; main.program.run()"
+    )
+    return _converse([sys.executable, "-c", script, *args, *_flags(owner)], replies)
+
+
+def test_the_menu_at_a_real_terminal_asks_again_after_a_bad_choice(owner):
+    number = _menu_number(owner, "mlflow")
+    code, output, unanswered = _inv_at_terminal(
+        owner, "add", "--dry-run", replies=[("Add which", "42"), ("Add which", number)]
+    )
+    assert not unanswered, output
+    assert "'42' is not one of the choices" in output
+    assert code == 0, output
+    assert "mlflow" in output.split("Containers to create:")[1].splitlines()[0]
+    assert "Dry run: nothing was changed" in output
+    assert "mlflow" not in (owner / "answers.yaml").read_text()
+
+
+def test_q_in_the_menu_adds_nothing(owner):
+    code, output, unanswered = _inv_at_terminal(owner, "add", replies=[("Add which", "q")])
+    assert not unanswered and code == 1 and "Nothing added" in output
+
+
+def test_the_menu_takes_a_compose_file(owner):
+    compose = owner / "notes.yml"
+    compose.write_text(COMPOSE)
+    code, output, unanswered = _inv_at_terminal(
+        owner,
+        "add",
+        "--dry-run",
+        replies=[("Add which", "c"), ("Path of your compose file", str(compose)), ("Name of the service", "notes")],
+    )
+    assert not unanswered and code == 0, output
+    assert "notes" in output.split("Containers to create:")[1].splitlines()[0]
+    assert not (owner / "services").exists()  # a dry run made it in a scratch copy
+
+
+# --- what add and remove refuse -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["postgres"], 1, "'postgres' is a core service"),
+        (["nosuch"], 1, "nosuch"),
+        (["monitoring"], 0, "already enabled"),
+        (["jupyterhub"], 1, "error: 'jupyterhub' asks for docker-socket: that is root on this host."),
+        (["--from-compose", "x.yml"], 1, "--from-compose needs --name"),
+    ],
+)
+def test_add_refuses_with_the_reason(owner, args, code, message):
+    result = run_inv("add", *args, "--dry-run", *_flags(owner))
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_jupyterhub_is_added_once_its_privilege_is_accepted(owner):
+    result = run_inv("add", "jupyterhub", "--allow-privileged", "--dry-run", *_flags(owner))
+    assert result.returncode == 0, result.stderr
+    assert "jupyterhub" in result.stdout.split("Containers to create:")[1].splitlines()[0]
+
+
+def test_a_privileged_service_in_answers_without_consent_is_refused(owner, answers):
+    (owner / "answers.yaml").write_text("services: [jupyterhub]\n")
+    result = run_inv("settings", "--answers", str(owner / "answers.yaml"))
+    assert result.returncode == 1 and "docker-socket" in result.stderr and "--allow-privileged" in result.stderr
+    (owner / "answers.yaml").write_text("services: [monitoring]\nprivileged_services: [jupyterhb]\n")
+    result = run_inv("settings", "--answers", str(owner / "answers.yaml"))
+    assert result.returncode == 1 and "unknown service 'jupyterhb'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("service", "message"),
+    [("litellm", "'litellm' is a core service"), ("dify", "'dify' is not enabled"), ("nosuch", "nosuch")],
+)
+def test_remove_refuses_with_the_reason(owner, service, message):
+    result = run_inv("remove", service, "--dry-run", *_flags(owner))
+    assert result.returncode in (0, 1) and message in result.stderr, result.stderr
+    assert result.returncode == (0 if "not enabled" in message else 1)
+
+
+def test_remove_names_the_service_that_depends_on_it(owner):
+    folder = owner / "services" / "tracker"  # an owner's service that uses MLflow
+    folder.mkdir(parents=True)
+    (folder / "service.yaml").write_text(
+        "name: tracker\ndescription: Uses MLflow.\ntier: apps\ndepends_on: [mlflow]\n"
+        "containers:\n  tracker:\n    image: example/tracker:1.0.0\n"
+    )
+    (folder / "compose.yml.j2").write_text("services:\n  tracker: {}\n")
+    (owner / "answers.yaml").write_text("services: [monitoring, mlflow, tracker]\n")
+    result = run_inv("remove", "mlflow", "--dry-run", *_flags(owner))
+    assert result.returncode == 1
+    assert "tracker depends on 'mlflow'" in result.stderr and "remove tracker" in result.stderr
+
+
+def test_remove_dry_run_with_purge_lists_what_it_would_delete_with_sizes(owner):
+    (owner / "answers.yaml").write_text("services: [monitoring, mlflow]\n")
+    assert run_inv("render", "--no-input", *_flags(owner)).returncode == 0
+    shutil.copytree(owner / "generated", owner / "root")  # as deploy leaves it
+    artifacts = owner / "root" / "data" / "mlflow" / "artifacts"
+    artifacts.mkdir(parents=True)
+    (artifacts / "run.bin").write_bytes(b"x" * 3000)
+    result = run_inv("remove", "mlflow", "--purge", "--dry-run", *_flags(owner))
+    assert result.returncode == 0, result.stderr
+    purge = result.stdout.split("--purge deletes, for good")[1]
+    compact = re.sub(r"[\s│]", "", purge)  # the table folds long paths
+    assert f"folder3KB{artifacts}" in compact, purge  # 3000 bytes, in the first line of the folded cell
+    assert "database mlflow (Postgres)" in purge and "secret MLFLOW_DB_PASSWORD" in purge
+    assert "removed  docker/docker-compose.mlflow.yml" in result.stdout  # nothing runs here: no container to name
+    assert "mlflow" in (owner / "answers.yaml").read_text()  # a dry run
+
+
+# --- compose files --------------------------------------------------------------------------------------------------
+
+COMPOSE = """\
+services:
+  notes:
+    image: example/notes:2.1.0
+    ports: ["127.0.0.1:8123:8080"]
+    environment:
+      NOTES_TOKEN: ${NOTES_TOKEN}
+      GREETING: "{{ not jinja }}"
+    volumes: ["./uploads:/srv/uploads", "notes-db:/var/lib/notes"]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://localhost:8080/health"]
+volumes:
+  notes-db: {}
+"""
+
+
+def _import(tmp_path, text, allow=False, name="notes"):
+    source = tmp_path / "compose.yml"
+    source.write_text(text)
+    catalog = load_catalog(TEMPLATES_DIR / "services")
+    return import_compose(source, name, catalog, tmp_path / "services", Runner(), allow)
+
+
+def test_an_imported_compose_file_renders_with_the_platforms_keys(tmp_path):
+    folder = _import(tmp_path, COMPOSE)
+    catalog = load_catalog(TEMPLATES_DIR / "services", tmp_path / "services")
+    assert "notes" in catalog.optional and catalog.folders["notes"] == folder
+    settings = Settings(models=["m"], embedding_model="m", services=["notes"], root=tmp_path / "root")
+    secrets = {s.name: f"secret-{s.name}" for spec in catalog.enabled(["notes"]) for s in spec.secrets}
+    secrets |= {"ADMIN_PASSWORD": "x", "LITELLM_KEY_OPEN_WEBUI": "x"}
+    tree = render_tree(Platform(settings, "minimal", catalog, NO_GPU, "192.0.2.10", secrets))
+    compose = yaml.safe_load(tree["docker/docker-compose.notes.yml"].data)
+    notes = compose["services"]["notes"]
+    assert notes["labels"]["ai-platform.managed"] == "true" and notes["labels"]["ai-platform.service"] == "notes"
+    assert notes["networks"] == ["ai-platform"] and notes["restart"] == "unless-stopped"
+    assert notes["logging"]["driver"] == "json-file" and "host.docker.internal:host-gateway" in notes["extra_hosts"]
+    assert notes["ports"] == ["127.0.0.1:8123:8080"]
+    assert notes["environment"]["GREETING"] == "{{ not jinja }}"  # the file's braces are not Jinja's
+    assert notes["environment"]["NOTES_TOKEN"] == "${NOTES_TOKEN}"  # from credentials.env, where render puts it
+    assert [s.name for s in catalog.services["notes"].secrets] == ["NOTES_TOKEN"]
+    assert f"{tmp_path / 'root' / 'data' / 'notes' / 'uploads'}:/srv/uploads" in notes["volumes"]
+    assert "notes:8080" in tree["config/caddy/Caddyfile"].data.decode()
+
+
+REFUSED = {
+    "published on every interface": ('ports: ["127.0.0.1:8123:8080"]', 'ports: ["8123:8080"]'),
+    "privileged": ("image: example/notes:2.1.0", "image: example/notes:2.1.0\n    privileged: true"),
+    "host-network": ("image: example/notes:2.1.0", "image: example/notes:2.1.0\n    network_mode: host"),
+    "docker-socket": ("./uploads:/srv/uploads", "/var/run/docker.sock:/var/run/docker.sock"),
+    "'example/notes:latest'": ("example/notes:2.1.0", "example/notes:latest"),
+    "'example/notes'": ("example/notes:2.1.0", "example/notes"),
+    "`build:` is not supported": ("image: example/notes:2.1.0", "image: example/notes:2.1.0\n    build: ."),
+}
+
+
+@pytest.mark.parametrize("message", list(REFUSED))
+def test_each_risky_key_of_a_compose_file_is_refused_by_name(tmp_path, message):
+    old, new = REFUSED[message]
+    assert old in COMPOSE
+    with pytest.raises(UserError, match=message) as caught:
+        _import(tmp_path, COMPOSE.replace(old, new))
+    assert "service notes" in caught.value.message
+    assert not (tmp_path / "services" / "notes").exists()
+
+
+@pytest.mark.parametrize("message", ["privileged", "host-network", "docker-socket", "'example/notes:latest'"])
+def test_allow_privileged_accepts_all_but_public_ports_and_declares_them(tmp_path, message):
+    old, new = REFUSED[message]
+    folder = _import(tmp_path, COMPOSE.replace(old, new), allow=True)
+    spec = yaml.safe_load((folder / "service.yaml").read_text())
+    if message != "'example/notes:latest'":
+        assert spec["containers"]["notes"]["privileges"] == [message] or message == "privileged"
+    with pytest.raises(UserError, match="published on every interface"):
+        _import(tmp_path, COMPOSE.replace(*REFUSED["published on every interface"]), allow=True, name="other")
+
+
+def test_a_file_compose_refuses_is_refused_with_composes_words(tmp_path):
+    with pytest.raises(UserError, match="not a compose file `docker compose config` accepts"):
+        _import(tmp_path, "services:\n  notes:\n    image: [a, b]\n")
+    with pytest.raises(UserError, match="exists already"):
+        _import(tmp_path, COMPOSE, name="mlflow")
+    with pytest.raises(UserError, match="lower-case letters"):
+        _import(tmp_path, COMPOSE, name="Notes")
+
+
+# --- the cookiecutter -----------------------------------------------------------------------------------------------
+
+
+def test_add_new_bakes_the_cookiecutter_into_the_owners_catalog(owner):
+    result = run_inv("add", "--new", "notes-app", "--dry-run", *_flags(owner))
+    assert result.returncode == 0, result.stderr
+    assert "notes-app" in result.stdout.split("Containers to create:")[1].splitlines()[0]
+    assert not (owner / "services").exists()  # dry run: a scratch copy
+    made = Runner()
+    from aiplatform.manage.importer import bake_new
+
+    catalog = load_catalog(TEMPLATES_DIR / "services")
+    folder = bake_new("notes-app", catalog, owner / "services", made, interactive=False)
+    spec = yaml.safe_load((folder / "service.yaml").read_text())
+    used = {int(p.split(":")[-2]) for s in catalog.services.values() for c in s.containers.values() for p in c.publish}
+    assert int(spec["containers"]["notes-app"]["publish"][0].split(":")[1]) not in used  # a free port, not 8000
+    assert "notes-app" in load_catalog(TEMPLATES_DIR / "services", owner / "services").optional
+    with pytest.raises(UserError, match="exists already"):
+        bake_new("notes-app", catalog, owner / "services", made, interactive=False)
+
+
+# --- a broken folder ------------------------------------------------------------------------------------------------
+
+
+def test_a_broken_folder_is_reported_and_the_rest_keeps_working(owner):
+    folder = owner / "services" / "half"
+    folder.mkdir(parents=True)
+    (folder / "service.yaml").write_text("name: half\ndescription: [unclosed\n")
+    result = run_inv("settings", "--answers", str(owner / "answers.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "service folder 'half' left out" in result.stderr
+    result = run_inv("add", "half", "--dry-run", *_flags(owner))
+    assert result.returncode == 1 and "half" in result.stderr and "service.yaml" in result.stderr
+    (owner / "answers.yaml").write_text("services: [half]\n")
+    result = run_inv("render", "--no-input", *_flags(owner))
+    assert result.returncode == 1 and "the service 'half' cannot be used" in result.stderr
+
+
+def test_a_template_cannot_take_back_what_the_platform_sets(tmp_path):
+    services = tmp_path / "services"
+    shutil.copytree(TEMPLATES_DIR / "services", services)
+    compose = services / "n8n" / "compose.yml.j2"
+    for key, value in {"network_mode": "host", "restart": "always", "privileged": "true"}.items():
+        text = compose.read_text()
+        compose.write_text(text.replace("  n8n:\n", f"  n8n:\n    {key}: {value}\n", 1))
+        catalog = load_catalog(services)
+        settings = Settings(models=["m"], embedding_model="m", services=["n8n"])
+        with pytest.raises(UserError, match=key):
+            render_tree(Platform(settings, "minimal", catalog, NO_GPU, "192.0.2.10", {}))
+        compose.write_text(text)
