@@ -482,6 +482,112 @@ def _after_change(result: Any, out_dir: Path, no_configure: bool) -> None:
         console.out.print(tables.info_table(found))
 
 
+@platform_task(
+    help=_help(
+        "root",
+        "out",
+        "dry_run",
+        to="the folder the backup goes in (default: <root>/backups)",
+        only="only these services (comma-separated; the config and Postgres' roles always)",
+        remote="also copy it to this rclone remote, NAME:PATH, configured in rclone (default: the settings' remote)",
+        no_remote="do not copy it off the box, even when a remote is set",
+        schedule="daily, weekly or off: a systemd timer that runs the backup (and its off-box copy)",
+        list="list the backups (here and on the remote) and what each holds",
+    )
+)
+def backup(c, to=None, only=None, remote=None, no_remote=False, schedule=None, list=False, dry_run=False, root=None,
+           out=None):  # fmt: skip
+    """Back up databases, vector collections, data and config (with credentials) into <root>/backups; copy it off."""
+    from aiplatform.backup import remote as remotes
+    from aiplatform.backup import schedule as scheduling
+    from aiplatform.backup.manifest import complete_backups
+    from aiplatform.backup.take import BackupOptions, take_backup
+    from aiplatform.envfile import read_env
+    from aiplatform.generated import build
+    from aiplatform.host.runner import Runner
+    from aiplatform.paths import MASTER_ENV
+
+    target = build.rendered_root(_out(out), root)
+    ctx = _context(root=str(target))
+    runner = Runner(dry_run=dry_run)
+    dest = Path(to).expanduser().absolute() if to else target / "backups"
+    if schedule is not None:
+        if schedule not in ("daily", "weekly", "off"):
+            raise UserError(f"--schedule {schedule!r}: expected daily, weekly or off.")
+        for line in scheduling.install(schedule, target, runner):
+            console.out.print(line)
+        return
+    master = read_env(target / MASTER_ENV)
+    keep, encrypt = int(master.get("BACKUP_KEEP") or 7), master.get("BACKUP_ENCRYPT") == "true"
+    off_box = None
+    if remote and ":" not in remote:
+        raise UserError(f"--remote {remote!r}: expected an rclone remote and path, NAME:PATH.")
+    if not no_remote:
+        off_box = remotes.Remote(remote) if remote else remotes.from_root(target, runner)
+    if list:
+        on_remote = remotes.listed(off_box, runner) if off_box else []
+        console.out.print(tables.backups_table(complete_backups(dest), dest, on_remote, off_box), soft_wrap=True)
+        return
+    options = BackupOptions(target, dest, _services(only), keep, encrypt)
+    report = take_backup(options, ctx.catalog, runner, lambda line: console.err.print(f"  {line}", markup=False))
+    if dry_run:
+        console.out.print(f"Dry run: nothing was written and no container stopped ({report.path} not made).")
+        return
+    console.out.print(tables.backup_summary(report))
+    if off_box:
+        console.step(f"copying {report.path.name} to {off_box.target} (rclone), then `rclone check`")
+        copied = remotes.copy_off(report.path, off_box, runner)
+        console.out.print(tables.copy_summary(copied))
+
+
+@platform_task(
+    help=_help(
+        "root",
+        "yes",
+        "dry_run",
+        backup="the backup folder (or its name in <root>/backups)",
+        only="only these services (comma-separated; the config and Postgres' roles always)",
+    )
+)
+def restore(c, backup, only=None, yes=False, dry_run=False, root=None):
+    """Restore a backup: checksums verified first, secrets before data, services brought up and checked for health."""
+    from aiplatform.backup import restore as restoring
+    from aiplatform.envfile import read_env
+    from aiplatform.host.runner import Runner
+    from aiplatform.paths import CREDENTIALS_ENV
+
+    path = Path(backup).expanduser()
+    if not path.is_absolute() and not path.exists():
+        base = Path(root).expanduser().absolute() if root else _context().resolved.settings.root
+        path = base / "backups" / backup
+    path = path.absolute()
+    from aiplatform.backup.manifest import read_manifest
+
+    target = Path(root).expanduser().absolute() if root else Path(read_manifest(path).root)
+    manifest, items, replaced = restoring.plan(path, target, _services(only))
+    console.out.print(tables.restore_plan(path, manifest, replaced))
+    if dry_run:
+        console.out.print("Dry run: nothing was restored.")
+        return
+    if not yes:
+        prompts.confirm(f"Replace the above in {target} with the backup's?", "restore replaces data",
+                        f"{SUDO_INV} restore {path} --yes", f"{SUDO_INV} restore {path} --dry-run")  # fmt: skip
+    passphrase = ""
+    if manifest.encrypted:
+        given = _context(root=str(target)).resolved.settings.backup_passphrase
+        passphrase = (given.get_secret_value() if given else "") or read_env(target / CREDENTIALS_ENV).get(
+            "BACKUP_PASSPHRASE", ""
+        )
+        if not passphrase:
+            raise UserError(f"{path} is encrypted and no passphrase is at hand.",
+                            "Give it once: `sudo AI_PLATFORM_BACKUP_PASSPHRASE=... inv restore ...`.")  # fmt: skip
+    report = restoring.restore(path, target, items, manifest, Runner(), lambda line: console.err.print(
+        f"  {line}", markup=False), prompts.DeployConsole(sys.stdin.isatty()), passphrase)  # fmt: skip
+    console.out.print(tables.restore_summary(report))
+    if not report.ok:
+        raise Exit(code=1)
+
+
 @platform_task(help=_help("root", "out", "json", show_secrets="print the passwords too (the root's need sudo)"))
 def info(c, root=None, out=None, json_=False, show_secrets=False):
     """URLs and logins of every enabled service, and LiteLLM's API; passwords only with --show-secrets. No Docker."""

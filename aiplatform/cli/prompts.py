@@ -5,6 +5,7 @@ Everything here talks to the terminal; the tables it shows come from tables.py.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -140,6 +141,19 @@ class ChangeConsole(DeployConsole):
         from rich.prompt import Confirm
 
         return Confirm.ask(question, default=False, console=console.out)
+
+
+def confirm(question: str, what: str, yes_command: str, dry_run_command: str) -> None:
+    """Ask `question` at a terminal; no answer, or no terminal, is a UserError that changes nothing."""
+    if not sys.stdin.isatty():
+        raise UserError(
+            f"{what} and no one is at a terminal to confirm.",
+            f"Run `{yes_command}` (or see what it would do with `{dry_run_command}`).",
+        )
+    from rich.prompt import Confirm
+
+    if not Confirm.ask(question, default=False, console=console.out):
+        raise UserError("Cancelled: nothing was changed.", f"`{yes_command}` does it without asking.")
 
 
 def ask_text(question: str) -> str:

@@ -19,6 +19,10 @@ from aiplatform.paths import CREDENTIALS_ENV
 from aiplatform.render.platform import enabled_services, public_url
 
 if TYPE_CHECKING:
+    from aiplatform.backup.manifest import Manifest
+    from aiplatform.backup.remote import CopyReport, Remote
+    from aiplatform.backup.restore import RestoreReport
+    from aiplatform.backup.take import BackupReport
     from aiplatform.configure.info import Info
     from aiplatform.configure.model import Report, StepResult
     from aiplatform.engine.cleanup import CleanupPlan, CleanupResult
@@ -309,7 +313,8 @@ def cleanup_plan(plan: CleanupPlan) -> Group:
     if plan.root:
         lines.append(
             Text(
-                f"  root:       {plan.root[0]} ({_size(plan.root[1])}) — config, data/, backups/, logs/",
+                f"  root:       {plan.root[0]} ({_size(plan.root[1])}) — config, data/, logs/"
+                + (" (backups/ kept)" if plan.backups else ", backups/"),
                 style="bold red",
             )
         )
@@ -506,4 +511,70 @@ def change_summary(result: ChangeResult) -> Group:
         parts.append(Text(f"Removed {', '.join(result.removed)} (recorded in {result.answers}){kept}", style="bold"))
     if result.purged:
         parts.append(Text("Deleted: " + ", ".join(what for what, _ in result.purged)))
+    return Group(*parts)
+
+
+# --- backup and restore ------------------------------------------------------------------------------------------
+
+
+def backup_summary(report: BackupReport) -> Group:
+    manifest = report.manifest
+    table = Table(title=f"Backup {report.path}", title_justify="left")
+    for column in ("service", "item", "how", "size"):
+        table.add_column(column)
+    for item in manifest.items:
+        table.add_row(item.service, f"{item.kind} {item.name}", item.method, _size(item.size))
+    parts: list[Any] = [table]
+    for service, why in manifest.left_out.items():
+        parts.append(Text(f"  {service}: left out — {why}"))
+    for service, seconds in report.stopped.items():
+        parts.append(Text(f"  {service}: stopped {seconds:.1f} s for a consistent copy, then started again"))
+    if report.deleted:
+        parts.append(Text(f"Retention: deleted {', '.join(p.name for p in report.deleted)}"))
+    sealed = ", encrypted (gpg AES256; keep BACKUP_PASSPHRASE off the box)" if manifest.encrypted else ""
+    parts.append(
+        Text(f"{len(manifest.items)} items, {_size(manifest.size)}{sealed} in {report.seconds:.1f} s", style="bold")
+    )
+    return Group(*parts)
+
+
+def copy_summary(report: CopyReport) -> Text:
+    deleted = f"; deleted there: {', '.join(report.deleted)}" if report.deleted else ""
+    return Text(f"Copied to {report.target}, `rclone check` found no difference{deleted}", style="bold")
+
+
+def backups_table(backups: list[Path], dest: Path, on_remote: list[str], remote: Remote | None) -> Group:
+    """One line per backup, newest first (lines, not a table: names and times stay whole in a narrow terminal)."""
+    from aiplatform.backup.manifest import read_manifest
+
+    lines = [Text(f"Backups in {dest}" + (f" and on {remote.target}" if remote else ""), style="bold")]
+    for path in reversed(backups):
+        manifest = read_manifest(path)
+        copied = ("  copied off the box" if path.name in on_remote else "  not off the box") if remote else ""
+        lines.append(Text(f"{path.name}  {manifest.created}  {_size(manifest.size)}  "
+                          f"{', '.join(manifest.services)}{copied}"))  # fmt: skip
+    for name in sorted(set(on_remote) - {p.name for p in backups}, reverse=True):
+        lines.append(Text(f"{name}  only on {remote.target if remote else 'the remote'}"))
+    if len(lines) == 1:
+        lines.append(Text("  none yet"))
+    return Group(*lines)
+
+
+def restore_plan(backup: Path, manifest: Manifest, replaced: list[str]) -> Group:
+    lines = [
+        Text(f"Restore {backup} (taken {manifest.created} by ai-platform {manifest.tool_version})", style="bold"),
+        Text(f"Checksums: all {len(manifest.items)} files match the manifest"),
+        Text("Replaces, in this order:"),
+    ]
+    lines += [Text(f"  {what}") for what in replaced]
+    return Group(*lines)
+
+
+def restore_summary(report: RestoreReport) -> Group:
+    parts: list[Any] = []
+    if report.result is not None:
+        parts.append(deploy_report(report.result, None))
+    ok = "restored and healthy" if report.ok else "restored, but not everything is healthy (see above)"
+    parts.append(Text(f"{len(report.replaced)} items {ok}. Run `{INV} render` then `{INV} diff`: generated/ may "
+                      "differ from what the backup brought back.", style="bold"))  # fmt: skip
     return Group(*parts)

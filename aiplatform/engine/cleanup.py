@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiplatform.backup.manifest import complete_backups
 from aiplatform.commands import SUDO_INV
 from aiplatform.engine.docker import Docker, require_engine
 from aiplatform.errors import UserError
@@ -25,6 +26,7 @@ class CleanupPlan:
     volumes: list[tuple[str, int]] = field(default_factory=list)  # (name, bytes)
     images: list[str] = field(default_factory=list)
     root: tuple[Path, int] | None = None  # (path, bytes) with --purge
+    backups: Path | None = None  # the root's backups/, kept by --purge when it holds any
     legacy: list[Path] = field(default_factory=list)
     no_engine: str = ""  # why Docker was not looked at (a dry run on a box without an engine)
 
@@ -62,7 +64,10 @@ def make_plan(docker: Docker, root: Path, purge: bool, images: bool) -> CleanupP
                     "--purge will not delete it.",
                     "Check --root (or AI_PLATFORM_ROOT / root: in answers.yaml).",
                 )
-            plan.root = (root, dir_size(root))
+            backups = root / "backups"
+            if complete_backups(backups):  # what `inv restore` needs after a purge: never deleted with the rest
+                plan.backups = backups
+            plan.root = (root, dir_size(root) - (dir_size(backups) if plan.backups else 0))
     if images:
         plan.images = sorted({c.image for c in containers})
     return plan
@@ -83,7 +88,14 @@ def remove(docker: Docker, plan: CleanupPlan) -> CleanupResult:
     docker.remove_volumes([name for name, _ in plan.volumes])
     docker.remove_images(plan.images)
     if plan.root is not None:
-        docker.runner.remove_tree(plan.root[0])
+        root = plan.root[0]
+        for entry in sorted(root.iterdir()) if plan.backups else [root]:
+            if entry == plan.backups:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                docker.runner.remove_tree(entry)
+            else:
+                docker.runner.remove_file(entry)
     result.removed = True
     if docker.runner.dry_run or plan.no_engine:
         return result
@@ -107,6 +119,8 @@ def kept(docker: Docker, root: Path, purge: bool, images: bool) -> list[str]:
             out.append(f"{len(volumes)} volume(s): {', '.join(name for name, _ in volumes)} (--purge removes them)")
         if root.is_dir():
             out.append(f"{root} with data/ (--purge removes it)")
+    elif complete_backups(root / "backups"):
+        out.append(f"{root / 'backups'} with {len(complete_backups(root / 'backups'))} backup(s) (delete it by hand)")
     if not images:
         out.append("images (--images removes them)")
     out.append("Docker and every installed package")

@@ -71,6 +71,18 @@ class Project:
     def containers_of(self, services: list[str]) -> list[str]:
         return [name for name, c in self.containers.items() if c.service in services]
 
+    def data_folders(self, containers: list[str], root: Path) -> list[Path]:
+        """The folders under the root's data/ that these containers bind-mount (their data on the host)."""
+        data = root / "data"
+        found = {
+            Path(source)
+            for name in containers
+            if name in self.containers
+            for source in self.containers[name].mounts
+            if Path(source).is_relative_to(data) and Path(source) != data
+        }
+        return sorted(found)
+
     def default_timeout(self) -> int:
         """Seconds to wait for the whole project: the slowest start period plus room for its retries."""
         return max((c.start_period for c in self.containers.values()), default=0) + 60

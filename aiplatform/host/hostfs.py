@@ -77,3 +77,29 @@ def remove_tree(path: Path) -> None:
         pass
     except PermissionError:
         raise UserError(f"No permission to delete {path}.", "Run the command with sudo.") from None
+
+
+def make_dir(path: Path, mode: int) -> None:
+    """Create `path` (and its parents) and give it `mode` (a backup folder is 0700 from the start)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+        os.chmod(path, mode)
+    except PermissionError:
+        raise UserError(f"No permission to create {path}.", "Run the command with sudo.") from None
+
+
+def rename(source: Path, target: Path) -> None:
+    """Rename within one filesystem: atomic, so `target` is never half there."""
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        raise UserError(f"Cannot rename {source} to {target}: {exc.strerror}.") from None
+
+
+def open_output(path: Path, mode: int) -> int:
+    """A new file for a command's output, `mode` from the first byte (a dump is 0600 before it holds anything)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    except OSError as exc:
+        raise UserError(f"Cannot write {path}: {exc.strerror}.") from None

@@ -9,6 +9,7 @@ No other module imports hostfs.
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -124,6 +125,58 @@ class Runner:
         self.history.append(["rm", "-f", str(path)])
         if not self.dry_run:
             hostfs.remove_file(path)
+
+    def stream(
+        self,
+        argv: Sequence[str | Path],
+        *,
+        into: Path | None = None,
+        source: Path | None = None,
+        stdin_text: str | None = None,
+        env: Mapping[str, str] | None = None,
+        mode: int = 0o600,
+        timeout: float | None = None,
+    ) -> Result:
+        """Run argv with its stdout written to the file `into` (created with `mode`) and/or its stdin read from the
+        file `source` (or given as `stdin_text`, e.g. a passphrase): bytes, never held in memory (a database dump).
+        A failure is a UserError with its stderr."""
+        args = [str(part) for part in argv]
+        shown = shlex.join(args) + (f" < {source}" if source else "") + (f" > {into}" if into else "")
+        self.history.append([*args, *(["<", str(source)] if source else []), *([">", str(into)] if into else [])])
+        self.echo(("would run: " if self.dry_run else "") + shown)
+        if self.dry_run:
+            return Result(args, 0)
+        out = hostfs.open_output(into, mode) if into else subprocess.PIPE
+        given = {"input": stdin_text.encode()} if stdin_text is not None else {}
+        try:
+            with open(source, "rb") if source else open(os.devnull, "rb") as stdin:
+                proc = subprocess.run(args, **({} if given else {"stdin": stdin}), **given, stdout=out,  # type: ignore[call-overload]
+                                      stderr=subprocess.PIPE, env=None if env is None else dict(env), timeout=timeout,
+                                      check=False)  # fmt: skip
+        except FileNotFoundError:
+            raise UserError(f"`{args[0]}` is not installed (needed for: {shown}).") from None
+        except subprocess.TimeoutExpired:
+            raise UserError(f"`{shown}` did not finish within {timeout:g} s.") from None
+        finally:
+            if into:
+                os.close(out)
+        stdout = proc.stdout.decode(errors="replace") if isinstance(proc.stdout, bytes) else ""
+        result = Result(args, proc.returncode, stdout, proc.stderr.decode(errors="replace"))
+        if not result.ok:
+            detail = result.stderr.strip().splitlines()[-15:]
+            raise UserError(f"`{shown}` failed with exit code {result.returncode}:\n" + "\n".join(detail))
+        return result
+
+    def make_dir(self, path: Path, mode: int = 0o755) -> None:
+        self.history.append(["mkdir", "-m", f"{mode:04o}", str(path)])
+        if not self.dry_run:
+            hostfs.make_dir(path, mode)
+
+    def rename(self, source: Path, target: Path) -> None:
+        self.history.append(["mv", str(source), str(target)])
+        self.echo(("would rename " if self.dry_run else "rename ") + f"{source} -> {target}")
+        if not self.dry_run:
+            hostfs.rename(source, target)
 
     def start(self, argv: Sequence[str | Path]) -> subprocess.Popen[str] | None:
         """Start a long-running command in the background (None in a dry run); the caller waits for it."""

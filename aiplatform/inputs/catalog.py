@@ -206,6 +206,17 @@ class NeedsSpec(_Strict):
     disk_gb: float = Field(1, ge=0)
 
 
+class BackupSpec(_Strict):
+    """How `inv backup` copies a service consistently: its own dump where it has one, and its files (named volumes
+    and folders under data/) with its containers briefly stopped, copied while it runs, or left out — with why."""
+
+    dump: Literal["postgres", "qdrant"] | None = None
+    files: Literal["stop", "live", "skip"] = "stop"
+    skip: list[str] = Field(default_factory=list)  # volumes left out (what the service rebuilds)
+    extra: list[str] = Field(default_factory=list)  # folders under data/ no compose file mounts (spawned containers)
+    why: str = ""
+
+
 class ServiceSpec(_Strict):
     name: str = Field(pattern=_NAME)
     description: str
@@ -223,6 +234,7 @@ class ServiceSpec(_Strict):
     setup: list[SetupCall] = Field(default_factory=list)  # first-run steps that are single HTTP calls
     login: LoginSpec | None = None  # what `inv info` shows to sign in
     needs: NeedsSpec = Field(default_factory=NeedsSpec)  # RAM and disk, shown by the `inv add` menu
+    backup: BackupSpec = Field(default_factory=BackupSpec)
 
     @property
     def root_equivalent(self) -> list[str]:

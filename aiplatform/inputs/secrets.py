@@ -73,7 +73,9 @@ def _password(length: int) -> str:
 
 PLATFORM_SECRETS = (SecretSpec(name="ADMIN_PASSWORD", format="admin_password", description="admin of every web UI"),)
 # Secrets that exist only when the user gives them (no random default).
-OPTIONAL_SECRETS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TAILSCALE_AUTHKEY")
+OPTIONAL_SECRETS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TAILSCALE_AUTHKEY", "BACKUP_REMOTE_SECRET")
+# The backups' passphrase, generated once when backup_encrypt is on (keep a copy off the box: it opens them).
+BACKUP_PASSPHRASE = SecretSpec(name="BACKUP_PASSPHRASE", format="token", description="opens encrypted backups")
 
 
 def litellm_key_name(service: str) -> str:

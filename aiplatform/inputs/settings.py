@@ -29,7 +29,14 @@ from aiplatform.yamlfile import YamlDoc, load_yaml
 ENV_PREFIX = "AI_PLATFORM_"
 PROFILE_CHOICES = ("auto", *TIERS)
 # Values that are secrets: masked everywhere, never written to answers.yaml, stored only in credentials.env.
-SECRET_KEYS = ("admin_password", "openai_api_key", "anthropic_api_key", "tailscale_authkey")
+SECRET_KEYS = (
+    "admin_password",
+    "openai_api_key",
+    "anthropic_api_key",
+    "tailscale_authkey",
+    "backup_passphrase",
+    "backup_remote_secret",
+)
 # Keys a tier profile may not set: they choose the profile or say where things are.
 NOT_IN_PROFILE = ("root", "profile", *SECRET_KEYS)
 
@@ -83,6 +90,23 @@ class Settings(BaseModel):
     tailscale_authkey: SecretStr | None = Field(None, description="joins this host to a tailnet (setup, configure)")
     tailscale_hostname: str = Field("ai-platform", description="this host's name on the tailnet")
     tailscale_serve_litellm: bool = Field(False, description="also serve LiteLLM's API on the tailnet (port 8443)")
+    backup_keep: int = Field(7, ge=1, description="backups kept in <root>/backups (the oldest go first)")
+    backup_encrypt: bool = Field(False, description="encrypt each backup file with gpg (AES256, BACKUP_PASSPHRASE)")
+    backup_passphrase: SecretStr | None = Field(None, description="the backups' passphrase; unset = generated once")
+    backup_remote_type: str = Field(
+        "", pattern=r"^[a-z0-9]*$", description="rclone backend backups are copied to: drive, s3, webdav, ... (off)"
+    )
+    backup_remote_path: str = Field("ai-platform-backups", description="the folder on the remote")
+    backup_remote_options: dict[str, str] = Field(
+        default_factory=dict, description="the remote's non-secret rclone options, e.g. {scope: drive}"
+    )
+    backup_remote_secret: SecretStr | None = Field(
+        None, description="the remote's secret: service-account JSON, token, password or key (kept in credentials)"
+    )
+    backup_remote_secret_option: str = Field(
+        "", pattern=r"^[a-z0-9_]*$", description="the rclone option the secret fills (default: the backend's usual)"
+    )
+    backup_remote_keep: int = Field(14, ge=1, description="backups kept on the remote")
 
     @field_validator("*", mode="before")
     @classmethod

@@ -201,17 +201,9 @@ def purge_plan(spec: ServiceSpec, root: Path, docker: Docker, ctx: Context) -> l
 def data_folders(spec: ServiceSpec, root: Path) -> list[Path]:
     """The folders under data/ that the service's containers bind-mount (as its compose file in the root says)."""
     try:
-        project = load_project(root)
+        return load_project(root).data_folders(list(spec.containers), root)
     except UserError:
         return []
-    data = root / "data"
-    found = []
-    for name in spec.containers:
-        container = project.containers.get(name)
-        for source in container.mounts if container else ():
-            if Path(source).is_relative_to(data) and Path(source) != data:
-                found.append(Path(source))
-    return sorted(set(found))
 
 
 def _users_to_drop(spec: ServiceSpec, ctx: Context) -> list[str]:

@@ -4,6 +4,7 @@ master.env, the hardware reading, the secrets the enabled services want. No temp
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 from aiplatform import __version__
 from aiplatform.inputs.catalog import Catalog, SecretSpec, ServiceSpec
 from aiplatform.inputs.hardware import Hardware, HardwareReport
-from aiplatform.inputs.secrets import PLATFORM_SECRETS, service_secrets
+from aiplatform.inputs.secrets import BACKUP_PASSPHRASE, PLATFORM_SECRETS, service_secrets
 from aiplatform.inputs.settings import Settings
 from aiplatform.paths import TEMPLATES_DIR
 
@@ -123,6 +124,14 @@ def master_env(platform: Platform, services: list[ServiceSpec]) -> dict[str, obj
         "EMBEDDING_MODEL": settings.embedding_model,
         "TAILSCALE_HOSTNAME": settings.tailscale_hostname,
         "TAILSCALE_SERVE_LITELLM": settings.tailscale_serve_litellm,
+        # `inv backup` (and its timer) reads these from the root, as deploy applied them
+        "BACKUP_KEEP": settings.backup_keep,
+        "BACKUP_ENCRYPT": settings.backup_encrypt,
+        "BACKUP_REMOTE_TYPE": settings.backup_remote_type,
+        "BACKUP_REMOTE_PATH": settings.backup_remote_path,
+        "BACKUP_REMOTE_OPTIONS": json.dumps(settings.backup_remote_options, sort_keys=True),
+        "BACKUP_REMOTE_SECRET_OPTION": settings.backup_remote_secret_option,
+        "BACKUP_REMOTE_KEEP": settings.backup_remote_keep,
     }
     for name in platform.catalog.optional:
         values[f"ENABLE_{name.upper().replace('-', '_')}"] = name in enabled
@@ -138,6 +147,8 @@ def hardware_env(platform: Platform) -> dict[str, object]:
 def wanted_secrets(platform: Platform) -> list[SecretSpec]:
     """Every secret the enabled services need, platform secrets first."""
     found = list(PLATFORM_SECRETS)
+    if platform.settings.backup_encrypt:
+        found.append(BACKUP_PASSPHRASE)
     for spec in enabled_services(platform):
         found.extend(service_secrets(spec))
     return found

@@ -55,10 +55,13 @@ class Platform:
         """The owner's catalog of this platform (`inv add --from-compose` and `--new` write there)."""
         return f"{self.base}/services"
 
-    def inv(self, *args: str, check: bool = True):
+    def inv(self, *args: str, check: bool = True, env: dict[str, str] | None = None):
+        variables = {"AI_PLATFORM_USER_SERVICES": self.user_services, **(env or {})}
         command = (
-            f"cd {shlex.quote(self.project)} && AI_PLATFORM_USER_SERVICES={shlex.quote(self.user_services)} "
-            f"{shlex.quote(self.python)} -m invoke " + shlex.join(args)
+            f"cd {shlex.quote(self.project)} && "
+            + " ".join(f"{key}={shlex.quote(value)}" for key, value in variables.items())
+            + f" {shlex.quote(self.python)} -m invoke "
+            + shlex.join(args)
         )
         result = self.host.run(command)
         if check and result.rc != 0:
@@ -74,8 +77,8 @@ class Platform:
         images = {**self.images, **settings.pop("images", {})}
         self.write(self.answers, yaml.safe_dump({"services": ["monitoring"], "images": images, **settings}))
 
-    def render(self) -> None:
-        self.inv("render", "--no-input", "--answers", self.answers, "--root", self.root, "--out", self.out)
+    def render(self, env: dict[str, str] | None = None) -> None:
+        self.inv("render", "--no-input", "--answers", self.answers, "--root", self.root, "--out", self.out, env=env)
 
     def deploy(self, *args: str, check: bool = True, configure: bool = False):
         """`inv deploy`; without configure unless asked (test_configure runs the services it needs for it)."""

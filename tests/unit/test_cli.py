@@ -234,3 +234,40 @@ def test_the_renderer_is_pure_and_diff_and_deploy_do_not_load_it():
             m for m in _imports(PROJECT / "aiplatform" / module) if m.startswith(("aiplatform.render.tree", "jinja2"))
         }
         assert not heavy, (module, heavy)
+
+
+def test_a_question_without_a_terminal_names_the_flag_that_answers_it(monkeypatch):
+    import io
+
+    from aiplatform.cli import prompts
+    from aiplatform.errors import UserError
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    with pytest.raises(UserError) as caught:
+        prompts.confirm("Delete?", "cleanup deletes things", "inv cleanup --yes", "inv cleanup --dry-run")
+    assert caught.value.message == "cleanup deletes things and no one is at a terminal to confirm."
+    assert "`inv cleanup --yes`" in caught.value.fix and "`inv cleanup --dry-run`" in caught.value.fix
+
+
+def test_every_library_name_tasks_py_uses_exists():
+    """tasks.py is not type-checked (invoke reads its untyped signatures): a renamed function would only fail when a
+    user reaches that line."""
+    import importlib
+
+    tree = ast.parse((PROJECT / "tasks.py").read_text())
+    modules = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("aiplatform"):
+            for alias in node.names:
+                target = f"{node.module}.{alias.name}"
+                try:
+                    modules[alias.asname or alias.name] = importlib.import_module(target)
+                except ImportError:
+                    assert hasattr(importlib.import_module(node.module), alias.name), target
+    missing = [
+        f"{node.value.id}.{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+        and not hasattr(modules[node.value.id], node.attr)
+    ]  # fmt: skip
+    assert not missing

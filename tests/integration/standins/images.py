@@ -135,6 +135,7 @@ APP_PROTOCOLS = {
     "n8n": ("n8n", {}),
     "flowise": ("flowise", {}),
     "grafana": ("grafana", {"STANDIN_PROMETHEUS_URL": "http://prometheus:9090"}),
+    "qdrant": ("qdrant", {}),
 }
 HOST_LITELLM_PORT = 4001
 

@@ -14,6 +14,8 @@ error messages of the upstream version named below (facts from the research note
     flowise       Flowise 3.1.3: ping, account/register, auth/login (cookie `token` + `x-request-from: internal`), API
                   keys, credentials, /api/v1/metrics (Bearer API key)
     grafana       Grafana 12: /api/health, basic auth, /api/user, /api/datasources/uid/<uid>/health
+    qdrant        Qdrant 1.16: collections, points (upsert, scroll), collection snapshots (create, list, recover from a
+                  file:// location inside the snapshots path, delete), the `api-key` header
     litellm-keys  LiteLLM 1.89 key management as with a database (/key/generate, /key/list, /key/info) in front of a
                   real LiteLLM proxy without one: every other path is forwarded (setting `forward`), a virtual key
                   replaced by the master key, the answer streamed back unchanged
@@ -2079,6 +2081,127 @@ class LiteLLMKeys(AppHandler):
 # ======================================================================================================================
 # Entry points
 
+# ======================================================================================================================
+# Qdrant 1.16 REST API (lib/api/src/rest/schema.rs, src/actix/api/{collections,snapshot,update,retrieve}_api.rs): the
+# collections and points a test writes, and the collection snapshots `inv backup` takes and `inv restore` recovers.
+# A snapshot is a file under the snapshots path (/qdrant/snapshots/<collection>/), as upstream; recovering from a
+# file:// location accepts only a file inside that path, as upstream. Collections are kept in the storage volume.
+
+
+class Qdrant(AppHandler):
+    name = "qdrant"
+    defaults: ClassVar[dict[str, Any]] = {
+        "api_key": None,
+        "storage": "/qdrant/storage",
+        "snapshots": "/qdrant/snapshots",
+    }
+    routes = (
+        ("GET", "/readyz", "ready"),
+        ("GET", "/healthz", "ready"),
+        ("GET", "/collections", "collections"),
+        ("PUT", "/collections/(?P<name>[^/]+)", "create"),
+        ("PUT", "/collections/(?P<name>[^/]+)/points", "upsert"),
+        ("POST", "/collections/(?P<name>[^/]+)/points/scroll", "scroll"),
+        ("POST", "/collections/(?P<name>[^/]+)/snapshots", "snapshot"),
+        ("GET", "/collections/(?P<name>[^/]+)/snapshots", "snapshots"),
+        ("PUT", "/collections/(?P<name>[^/]+)/snapshots/recover", "recover"),
+        ("DELETE", "/collections/(?P<name>[^/]+)/snapshots/(?P<snapshot>[^/]+)", "delete_snapshot"),
+    )
+
+    @classmethod
+    def initial_state(cls, settings: dict) -> dict:
+        saved = os.path.join(settings["storage"], "standin-collections.json")
+        if os.path.exists(saved):
+            with open(saved) as handle:
+                return {"collections": json.load(handle)}
+        return {"collections": {}}
+
+    def save(self) -> None:
+        os.makedirs(self.settings["storage"], exist_ok=True)
+        with open(os.path.join(self.settings["storage"], "standin-collections.json"), "w") as handle:
+            json.dump(self.state["collections"], handle)
+
+    def error(self, status: int, message: str) -> Any:
+        return {"status": {"error": message}, "time": 0.0}
+
+    def authorize(self) -> None:
+        if self.route_path in ("/readyz", "/healthz") or not self.settings["api_key"]:
+            return
+        if self.headers.get("api-key") != self.settings["api_key"]:
+            raise Reply(401, "Must provide an API key or an Authorization bearer token")
+
+    def ok(self, result: Any) -> tuple:
+        return 200, {"result": result, "status": "ok", "time": 0.000_1}
+
+    def collection(self, name: str) -> dict:
+        if name not in self.state["collections"]:
+            raise Reply(404, self.error(404, f"Not found: Collection `{name}` doesn't exist!"))
+        return self.state["collections"][name]
+
+    def ready(self) -> tuple:
+        return 200, "all shards are ready"
+
+    def collections(self) -> tuple:
+        return self.ok({"collections": [{"name": name} for name in sorted(self.state["collections"])]})
+
+    def create(self, name: str) -> tuple:
+        if name in self.state["collections"]:
+            return 409, self.error(409, f"Wrong input: Collection `{name}` already exists!")
+        self.state["collections"][name] = {"config": self.data or {}, "points": {}}
+        self.save()
+        return self.ok(True)
+
+    def upsert(self, name: str) -> tuple:
+        points = self.collection(name)["points"]
+        for point in self.field("points") or []:
+            points[str(point["id"])] = point
+        self.save()
+        return self.ok({"operation_id": len(points), "status": "completed"})
+
+    def scroll(self, name: str) -> tuple:
+        points = sorted(self.collection(name)["points"].values(), key=lambda p: str(p["id"]))
+        return self.ok({"points": points, "next_page_offset": None})
+
+    def snapshot(self, name: str) -> tuple:
+        data = json.dumps(self.collection(name)).encode()
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d-%H-%M-%S")
+        snapshot = f"{name}-{secrets.randbelow(10**15)}-{stamp}.snapshot"
+        folder = os.path.join(self.settings["snapshots"], name)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, snapshot), "wb") as handle:
+            handle.write(data)
+        return self.ok({"name": snapshot, "creation_time": now_iso(), "size": len(data),
+                        "checksum": hashlib.sha256(data).hexdigest()})  # fmt: skip
+
+    def snapshots(self, name: str) -> tuple:
+        folder = os.path.join(self.settings["snapshots"], name)
+        names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        return self.ok([{"name": n, "size": os.path.getsize(os.path.join(folder, n))} for n in names])
+
+    def recover(self, name: str) -> tuple:
+        location = str(self.field("location") or "")
+        path = urlsplit(location).path if location.startswith("file://") else ""
+        root = os.path.realpath(self.settings["snapshots"])
+        if not path or not os.path.realpath(path).startswith(root + os.sep):
+            return 400, self.error(400, f"Bad request: Snapshot file {location!r} is not inside the snapshots path")
+        if not os.path.isfile(path):
+            return 404, self.error(404, f"Not found: Snapshot file {path} does not exist")
+        with open(path, "rb") as handle:
+            try:
+                self.state["collections"][name] = json.load(handle)
+            except ValueError:
+                return 400, self.error(400, "Bad request: the snapshot file is not a valid snapshot")
+        self.save()
+        return self.ok(True)
+
+    def delete_snapshot(self, name: str, snapshot: str) -> tuple:
+        path = os.path.join(self.settings["snapshots"], name, snapshot)
+        if not os.path.isfile(path):
+            return 404, self.error(404, f"Not found: Snapshot {snapshot} not found")
+        os.remove(path)
+        return self.ok(True)
+
+
 PROTOCOLS: dict[str, type[AppHandler]] = {
     "openwebui": OpenWebUI,
     "dify": Dify,
@@ -2086,6 +2209,7 @@ PROTOCOLS: dict[str, type[AppHandler]] = {
     "flowise": Flowise,
     "grafana": Grafana,
     "litellm-keys": LiteLLMKeys,
+    "qdrant": Qdrant,
 }
 
 
@@ -2212,6 +2336,8 @@ def settings_from_environ(protocol: str, environ: dict | os._Environ) -> dict:
             "master_key": environ.get("LITELLM_MASTER_KEY") or None,
             "forward": environ.get("STANDIN_FORWARD") or None,
         }
+    elif protocol == "qdrant":
+        settings |= {"api_key": environ.get("QDRANT__SERVICE__API_KEY") or None}
     else:
         raise KeyError(protocol)
     return settings

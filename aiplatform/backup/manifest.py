@@ -1,0 +1,107 @@
+"""A backup is a folder `backup-<time>/` under `<root>/backups/` (or --to): one file per item and `manifest.json`,
+written last, listing each file with its size and sha256, the images (with digests) the platform ran, the Postgres
+version the dumps come from and the tool's version. A folder without a manifest is a backup that did not finish:
+taken ones are written as `backup-<time>.partial/` and renamed only once complete, so restore never takes half of
+one for whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aiplatform.commands import SUDO_INV
+from aiplatform.errors import UserError
+
+MANIFEST = "manifest.json"
+PREFIX = "backup-"
+PARTIAL = ".partial"
+FORMAT = 1
+
+
+class Item(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service: str
+    kind: Literal["config", "postgres-globals", "postgres", "qdrant", "volume", "folder"]
+    name: str  # the database, collection, volume, or folder (relative to data/)
+    file: str  # relative to the backup folder
+    size: int
+    sha256: str
+    method: str  # how it was taken consistently: dump, snapshot, stopped, live
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: int = FORMAT
+    tool_version: str
+    created: str  # ISO time, this host's zone
+    root: str
+    services: list[str]
+    items: list[Item] = Field(default_factory=list)
+    images: dict[str, dict[str, str]] = Field(default_factory=dict)  # container -> {image, digest}
+    postgres_version: int | None = None  # server_version_num of the dumps' cluster, e.g. 160004
+    encrypted: bool = False  # every item file is gpg-encrypted (AES256, passphrase BACKUP_PASSPHRASE)
+    left_out: dict[str, str] = Field(default_factory=dict)  # service -> what was not copied and why
+
+    @property
+    def size(self) -> int:
+        return sum(item.size for item in self.items)
+
+    def to_json(self) -> bytes:
+        return (json.dumps(self.model_dump(), indent=2, sort_keys=True) + "\n").encode()
+
+
+def new_name(now: datetime | None = None) -> str:
+    return PREFIX + (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def complete_backups(folder: Path) -> list[Path]:
+    """The finished backups in `folder`, oldest first (the name sorts by time)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(PREFIX) and (p / MANIFEST).is_file()
+                  and not p.name.endswith(PARTIAL))  # fmt: skip
+
+
+def read_manifest(backup: Path) -> Manifest:
+    """The manifest of a finished backup; an unfinished or foreign folder is a UserError saying which."""
+    if not backup.is_dir():
+        raise UserError(f"{backup} is not a folder.", f"`{SUDO_INV} backup --list` shows the backups.")
+    if backup.name.endswith(PARTIAL) or not (backup / MANIFEST).is_file():
+        raise UserError(
+            f"{backup} is not a complete backup: it has no {MANIFEST} (a backup interrupted before it finished).",
+            "Restore another one; `inv backup` deletes unfinished ones.",
+        )
+    try:
+        return Manifest.model_validate_json((backup / MANIFEST).read_bytes())
+    except (ValidationError, ValueError) as exc:
+        raise UserError(f"{backup / MANIFEST} is not a manifest this tool wrote: {str(exc).splitlines()[0]}.") from None
+
+
+def verify(backup: Path, manifest: Manifest) -> list[str]:
+    """Every problem with the backup's files: missing, wrong size, wrong sha256 (each names the file)."""
+    problems = []
+    for item in manifest.items:
+        path = backup / item.file
+        if not path.is_file():
+            problems.append(f"{item.file}: missing")
+        elif path.stat().st_size != item.size:
+            problems.append(f"{item.file}: {path.stat().st_size} bytes, the manifest says {item.size}")
+        elif sha256_of(path) != item.sha256:
+            problems.append(f"{item.file}: sha256 differs from the manifest's (the file is corrupted)")
+    return problems

@@ -1,0 +1,171 @@
+"""`inv restore BACKUP`: the platform as the backup holds it, into the same root or a fresh one at the same path.
+
+First every file is checked against the manifest (a missing or corrupted one refuses the restore, naming it) and the
+Postgres the dumps come from against the one that will read them (a newer major version is refused: pg_restore of a
+newer dump fails half-way). Then, once confirmed: the config with credentials.env first (so keys such as
+N8N_ENCRYPTION_KEY and LITELLM_SALT_KEY match the data restored next), the containers created (not started), each
+volume and data folder emptied and refilled, Postgres started alone for the roles and the databases (each dropped
+and recreated from its dump), Qdrant for its collections, then everything up, waiting for health.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiplatform.backup.manifest import Item, Manifest, read_manifest, verify
+from aiplatform.backup.qdrant import Qdrant
+from aiplatform.backup.take import POSTGRES, psql
+from aiplatform.commands import SUDO_INV
+from aiplatform.engine import deploy as deploying
+from aiplatform.engine.docker import Docker
+from aiplatform.engine.project import load_project
+from aiplatform.envfile import read_env
+from aiplatform.errors import UserError
+from aiplatform.host.runner import Runner
+from aiplatform.paths import CREDENTIALS_ENV
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RestoreReport:
+    manifest: Manifest
+    replaced: list[str]  # what was (or, in a dry run, would be) replaced
+    result: deploying.DeployResult | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.result is None or self.result.ok
+
+
+def newer_major(dump: int | None, server: int | None) -> str | None:
+    """Why a dump of Postgres `dump` (server_version_num) cannot go into `server`, or None."""
+    if dump is None or server is None:
+        return None
+    if dump // 10000 > server // 10000:
+        return (
+            f"the dumps come from Postgres {dump // 10000} and this platform runs Postgres {server // 10000}: "
+            "pg_restore cannot read a newer major version's dump"
+        )
+    return None
+
+
+def plan(backup: Path, root: Path, only: list[str] | None) -> tuple[Manifest, list[Item], list[str]]:
+    """The manifest, the items to restore and what they replace; a bad backup is a UserError, nothing done."""
+    manifest = read_manifest(backup)
+    if Path(manifest.root) != root:
+        raise UserError(
+            f"{backup} is a backup of {manifest.root}, not of {root}: its compose files name that root's paths.",
+            f"Restore it to {manifest.root} (`{SUDO_INV} restore {backup} --root {manifest.root}`).",
+        )
+    problems = verify(backup, manifest)
+    if problems:
+        raise UserError(
+            f"{backup} does not match its manifest, so nothing was restored: " + "; ".join(problems[:5]) + ".",
+            "Restore another backup (`inv backup --list`).",
+        )
+    if only and (unknown := sorted(set(only) - {i.service for i in manifest.items} - {"platform"})):
+        raise UserError(f"--only names {', '.join(unknown)}, not in {backup} ({', '.join(manifest.services)}).")
+    items = [i for i in manifest.items if not only or i.service in only or i.kind in ("config", "postgres-globals")]
+    replaced = [_describe(i, root) for i in items]
+    return manifest, items, replaced
+
+
+def _describe(item: Item, root: Path) -> str:
+    return {
+        "config": f"{root}/config, docker/, scripts/ (credentials.env included)",
+        "postgres-globals": "Postgres roles and their passwords",
+        "postgres": f"database {item.name}",
+        "qdrant": f"Qdrant collection {item.name}",
+        "volume": f"volume ai-platform_{item.name}",
+        "folder": f"{root}/data/{item.name}",
+    }[item.kind]
+
+
+def restore(
+    backup: Path, root: Path, items: list[Item], manifest: Manifest, runner: Runner, progress: Progress,
+    ui: deploying.DeployUI, passphrase: str = "",
+) -> RestoreReport:  # fmt: skip
+    """Put the items back (see the module's docstring); returns the health of what came up."""
+    report = RestoreReport(manifest, [_describe(i, root) for i in items])
+    with tempfile.TemporaryDirectory(prefix="ai-platform-restore-") as scratch:
+        opened = _Opener(backup, Path(scratch), runner, passphrase if manifest.encrypted else "")
+        for item in [i for i in items if i.kind == "config"]:  # secrets first
+            progress(f"config and credentials into {root}")
+            runner.make_dir(root, 0o755)
+            runner.stream(["tar", "--numeric-owner", "-C", str(root), "-xzf", "-"], source=opened(item))
+        project = load_project(root)
+        docker = Docker(runner, project.compose_files, project.env_files)
+        docker.ensure_networks()
+        compose = docker.compose_command()
+        progress("stopping the platform's containers and creating the missing ones (not started)")
+        runner.run([*compose, "stop"])
+        runner.run([*compose, "create"])
+        volumes = dict(docker.volumes())
+        for item in [i for i in items if i.kind in ("volume", "folder")]:
+            target = Path(volumes[f"ai-platform_{item.name}"]) if item.kind == "volume" else root / "data" / item.name
+            progress(f"{item.service}: {item.kind} {item.name}")
+            runner.remove_tree(target)
+            runner.make_dir(target, 0o755)
+            runner.stream(["tar", "--numeric-owner", "-C", str(target), "-xzf", "-"], source=opened(item))
+        databases = [i for i in items if i.kind in ("postgres-globals", "postgres")]
+        if databases:
+            _postgres(databases, manifest, compose, runner, progress, opened)
+        collections = [i for i in items if i.kind == "qdrant"]
+        if collections:
+            runner.run([*compose, "up", "--detach", "--wait", "qdrant"])
+            client = Qdrant(runner, read_env(root / CREDENTIALS_ENV).get("QDRANT_API_KEY", ""))
+            for item in collections:
+                progress(f"qdrant: collection {item.name}")
+                archive = opened(item)
+                with tarfile.open(archive) as tar:
+                    name = tar.getnames()[0]
+                client.recover(item.name, archive, name)
+    progress("starting everything and waiting for health")
+    report.result = deploying.bring_up(docker, project, list(project.containers), list(project.containers),
+                                       project.default_timeout(), ui.progress)  # fmt: skip
+    report.result.root = root
+    report.result.failures = deploying.masked_failures(report.result, root)
+    return report
+
+
+def _postgres(
+    items: list[Item], manifest: Manifest, compose: list[str], runner: Runner, progress: Progress,
+    opened: Callable[[Item], Path],
+) -> None:  # fmt: skip
+    runner.run([*compose, "up", "--detach", "--wait", "postgres"])
+    server = psql(runner, "show server_version_num")
+    refused = newer_major(manifest.postgres_version, int(server) if server.isdigit() else None)
+    if refused:
+        raise UserError(f"Databases not restored: {refused}.", "Restore into a platform whose Postgres is as new.")
+    for item in items:
+        progress(f"{item.service}: {'roles' if item.kind == 'postgres-globals' else 'database ' + item.name}")
+        if item.kind == "postgres-globals":  # roles that exist already: their passwords are set again
+            runner.stream(["docker", "exec", "-i", POSTGRES, "psql", "-q", "-U", "postgres", "-d", "postgres"],
+                          source=opened(item))  # fmt: skip
+            continue
+        runner.run(["docker", "exec", POSTGRES, "dropdb", "-U", "postgres", "--if-exists", "--force", item.name])
+        runner.stream(["docker", "exec", "-i", POSTGRES, "pg_restore", "-U", "postgres", "--create",
+                       "--exit-on-error", "-d", "postgres"], source=opened(item))  # fmt: skip
+
+
+class _Opener:
+    """An item's file, decrypted into the scratch folder first when the backup is encrypted."""
+
+    def __init__(self, backup: Path, scratch: Path, runner: Runner, passphrase: str) -> None:
+        self.backup, self.scratch, self.runner, self.passphrase = backup, scratch, runner, passphrase
+
+    def __call__(self, item: Item) -> Path:
+        path = self.backup / item.file
+        if not self.passphrase:
+            return path
+        plain = self.scratch / Path(item.file).name.removesuffix(".gpg")
+        self.runner.stream(["gpg", "--batch", "--yes", "--quiet", "--decrypt", "--passphrase-fd", "0",
+                            "--pinentry-mode", "loopback", "-o", str(plain), str(path)],
+                           stdin_text=self.passphrase)  # fmt: skip
+        return plain

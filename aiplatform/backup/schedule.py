@@ -1,0 +1,59 @@
+"""`inv backup --schedule daily|weekly|off`: a systemd service and timer that run `inv backup --yes` for this root
+(Persistent, so a run missed while the box was off happens at boot; spread over an hour), logging to
+<root>/logs/backup.log. Units are rendered from templates/platform/systemd/ and written by the runner."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiplatform import __version__
+from aiplatform.host.runner import Runner
+from aiplatform.paths import PROJECT_DIR, TEMPLATES_DIR
+from aiplatform.render.templates import environment, render_template
+
+UNIT_DIR = Path("/etc/systemd/system")
+SERVICE = "ai-platform-backup.service"
+TIMER = "ai-platform-backup.timer"
+SCHEDULES = {"daily": "daily", "weekly": "weekly"}
+
+
+@dataclass
+class Units:
+    service: str
+    timer: str
+
+
+def units(schedule: str, root: Path, python: str = sys.executable, project: Path = PROJECT_DIR) -> Units:
+    """The two unit files for `schedule` (daily or weekly)."""
+    env = environment((TEMPLATES_DIR,))
+    command = [python, "-m", "invoke", "--search-root", str(project), "backup", "--yes", "--root", str(root)]
+    context = {
+        "header": f"Written by `inv backup --schedule {schedule}` (ai-platform {__version__}); `off` removes it.",
+        "root": root,
+        "project": project,
+        "command": command,
+        "log": root / "logs" / "backup.log",
+        "schedule": SCHEDULES[schedule],
+    }
+    return Units(
+        render_template(env, "platform/systemd/ai-platform-backup.service.j2", context),
+        render_template(env, "platform/systemd/ai-platform-backup.timer.j2", context),
+    )
+
+
+def install(schedule: str, root: Path, runner: Runner, unit_dir: Path = UNIT_DIR) -> list[str]:
+    """Write and enable the timer, or (off) disable and remove it. Returns what changed."""
+    if schedule == "off":
+        runner.run(["systemctl", "disable", "--now", TIMER], check=False)
+        for name in (TIMER, SERVICE):
+            runner.remove_file(unit_dir / name)
+        runner.run(["systemctl", "daemon-reload"], check=False)
+        return [f"removed {unit_dir / TIMER} and {unit_dir / SERVICE}"]
+    made = units(schedule, root)
+    runner.write(unit_dir / SERVICE, made.service.encode(), 0o644)
+    runner.write(unit_dir / TIMER, made.timer.encode(), 0o644)
+    runner.run(["systemctl", "daemon-reload"])
+    runner.run(["systemctl", "enable", "--now", TIMER])
+    return [f"{unit_dir / TIMER}: {schedule}, logs in {root / 'logs' / 'backup.log'}"]
