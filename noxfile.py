@@ -57,7 +57,7 @@ def _install_tools(session: nox.Session, *tools: str) -> None:
 @nox.session
 def validate(session: nox.Session) -> None:
     """Each rendered artifact checked by its real consumer: compose, Caddy, promtool, systemd, LiteLLM, iptables."""
-    _install_tools(session, "docker", "compose", "promtool", "systemd-analyze", "ss", "iptables")
+    _install_tools(session, "docker", "compose", "promtool", "systemd-analyze", "ss", "iptables", "gpg")
     # The LiteLLM proxy and Caddy of the releases the catalog's images run (both on PyPI).
     _install(
         session,
@@ -76,7 +76,7 @@ def integration(session: nox.Session) -> None:
             "integration creates and deletes ai-platform containers, networks and volumes: run it on a disposable "
             "host with CI=true or `nox -s integration -- --disposable`"
         )
-    _install_tools(session, "docker", "compose", "dockerd", "debootstrap", "ss")
+    _install_tools(session, "docker", "compose", "dockerd", "debootstrap", "ss", "rclone")
     # configure's chat goes through the real LiteLLM proxy, run on the host (tests/real_litellm.py)
     _install(session, f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}")
     session.run(

@@ -588,6 +588,66 @@ def restore(c, backup, only=None, yes=False, dry_run=False, root=None):
         raise Exit(code=1)
 
 
+@platform_task(
+    help=_help(
+        "answers",
+        "root",
+        "out",
+        "yes",
+        "json",
+        check="only list what would change (nothing is pulled, written or restarted)",
+        postgres_major="allow a Postgres major-version change: dump, new cluster, restore (the old data is kept)",
+        timeout="seconds to wait for health before rolling back (default: as deploy)",
+    )
+)
+def upgrade(
+    c, check=False, yes=False, postgres_major=False, timeout=None, json_=False, answers=None, root=None, out=None
+):
+    """Move to the images the catalog now pins: backup first, pull, lock digests, deploy; roll back if unhealthy."""
+    from aiplatform.backup.take import BackupOptions, take_backup
+    from aiplatform.envfile import read_env
+    from aiplatform.host.runner import Runner
+    from aiplatform.manage import upgrade as upgrading
+    from aiplatform.paths import MASTER_ENV
+
+    out_dir = _out(out)
+
+    def make_context() -> Context:
+        return _context(answers, root, None, None, out=out_dir, answers_must_exist=False)
+
+    runner = Runner()
+    plan = upgrading.make_plan(make_context, out_dir, runner)
+    if json_:
+        _print_json({"root": str(plan.root), "changes": [change.__dict__ for change in plan.changes]})
+    else:
+        console.out.print(tables.upgrade_plan(plan), soft_wrap=True)
+    if check or not plan.pending:
+        return
+    if not yes:
+        prompts.confirm("Back up, then upgrade these containers?", "upgrade restarts services",
+                        f"{SUDO_INV} upgrade --yes", f"{INV} upgrade --check")  # fmt: skip
+
+    def backup() -> Path:
+        master = read_env(plan.root / MASTER_ENV)
+        options = BackupOptions(plan.root, plan.root / "backups", None, int(master.get("BACKUP_KEEP") or 7),
+                                master.get("BACKUP_ENCRYPT") == "true")  # fmt: skip
+        report = take_backup(options, make_context().catalog, runner, lambda line: console.err.print(f"  {line}"))
+        return report.path
+
+    if timeout is not None and not str(timeout).isdigit():
+        raise UserError(f"--timeout {timeout!r}: expected a number of seconds, like --timeout 300.")
+    result = upgrading.upgrade(make_context, out_dir, plan, runner, prompts.DeployConsole(sys.stdin.isatty()), backup,
+                               console.step, postgres_major, int(timeout) if timeout else None)  # fmt: skip
+    if result.ok:
+        console.out.print(tables.deploy_report(result.deployed, None))
+        console.out.print(f"Upgraded; backup taken first: {result.backup}")
+        return
+    if result.rolled_back is not None:
+        console.out.print(tables.deploy_report(result.rolled_back, None))
+    console.error(upgrading.explain_rollback(result))
+    raise Exit(code=1)
+
+
 @platform_task(help=_help("root", "out", "json", show_secrets="print the passwords too (the root's need sudo)"))
 def info(c, root=None, out=None, json_=False, show_secrets=False):
     """URLs and logins of every enabled service, and LiteLLM's API; passwords only with --show-secrets. No Docker."""

@@ -22,6 +22,7 @@ MANIFEST = "manifest.json"
 PREFIX = "backup-"
 PARTIAL = ".partial"
 FORMAT = 1
+LAST = Path("logs/backup-last.json")  # the last backup's outcome, for status and doctor
 
 
 class Item(BaseModel):
@@ -105,3 +106,30 @@ def verify(backup: Path, manifest: Manifest) -> list[str]:
         elif sha256_of(path) != item.sha256:
             problems.append(f"{item.file}: sha256 differs from the manifest's (the file is corrupted)")
     return problems
+
+
+def read_last(root: Path) -> dict[str, object] | None:
+    """What the last backup of this root recorded (when, ok or the error, where, how big), or None."""
+    try:
+        data = json.loads((root / LAST).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def describe_last(root: Path, now: datetime | None = None) -> tuple[str, str]:
+    """(ok | warn | fail, one line) on the last backup: none, failed, older than 8 days, or fine."""
+    last = read_last(root)
+    if last is None:
+        return "warn", "no backup yet"
+    try:
+        when = datetime.fromisoformat(str(last.get("finished")))
+    except ValueError:
+        return "warn", f"{root / LAST} is not one this tool wrote"
+    age = ((now or datetime.now().astimezone()) - when).total_seconds()
+    ago = f"{age / 86400:.1f} days ago" if age >= 86400 else f"{age / 3600:.1f} h ago"
+    if not last.get("ok"):
+        return "fail", f"the last backup failed {ago}: {last.get('error')}"
+    size = int(str(last.get("size") or 0))
+    line = f"{ago}, {size / 1e6:.1f} MB, {last.get('path')}"
+    return ("warn" if age > 8 * 86400 else "ok"), line

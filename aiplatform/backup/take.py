@@ -19,7 +19,17 @@ from datetime import datetime
 from pathlib import Path
 
 from aiplatform import __version__
-from aiplatform.backup.manifest import MANIFEST, PARTIAL, PREFIX, Item, Manifest, complete_backups, new_name, sha256_of
+from aiplatform.backup.manifest import (
+    LAST,
+    MANIFEST,
+    PARTIAL,
+    PREFIX,
+    Item,
+    Manifest,
+    complete_backups,
+    new_name,
+    sha256_of,
+)
 from aiplatform.backup.qdrant import Qdrant
 from aiplatform.commands import SUDO_INV
 from aiplatform.engine.docker import Docker
@@ -32,7 +42,6 @@ from aiplatform.inputs.catalog import Catalog, ServiceSpec
 from aiplatform.paths import CREDENTIALS_ENV, STAMP_FILE
 
 POSTGRES = "ai-platform-postgres"
-LAST = Path("logs/backup-last.json")  # what status and doctor show: when, ok or why not, where, how big
 CONFIG_PARTS = ("config", "docker", "scripts", STAMP_FILE.as_posix())
 Progress = Callable[[str], None]
 
@@ -238,11 +247,3 @@ def record_last(runner: Runner, root: Path, ok: bool, **facts: object) -> None:
               **{key: str(value) if isinstance(value, Path) else value for key, value in facts.items()}}  # fmt: skip
     if (root / "logs").parent.is_dir():
         runner.write(root / LAST, (json.dumps(record, indent=2) + "\n").encode(), 0o644)
-
-
-def read_last(root: Path) -> dict[str, object] | None:
-    try:
-        data = json.loads((root / LAST).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from aiplatform.inputs.hardware import HardwareReport
     from aiplatform.inputs.settings import Resolved
     from aiplatform.manage.changes import ChangeResult, MenuRow
+    from aiplatform.manage.upgrade import UpgradePlan
 
 
 def hardware_table(report: HardwareReport, source: str) -> Table:
@@ -264,6 +265,8 @@ def status_table(report: StatusReport) -> Group:
             Text("DRIFT", style="yellow") if row.drift else "",
         )
     parts: list[Any] = [table]
+    status, line = report.backup
+    parts.append(Text(f"Last backup: {line}", style={"ok": "", "warn": "yellow"}.get(status, "red")))
     if any(row.drift for row in report.rows):
         parts.append(
             Text(f"Drift: running containers differ from generated/: run `{SUDO_INV} deploy`.", style="yellow")
@@ -578,3 +581,17 @@ def restore_summary(report: RestoreReport) -> Group:
     parts.append(Text(f"{len(report.replaced)} items {ok}. Run `{INV} render` then `{INV} diff`: generated/ may "
                       "differ from what the backup brought back.", style="bold"))  # fmt: skip
     return Group(*parts)
+
+
+def upgrade_plan(plan: UpgradePlan) -> Group:
+    """One line per container that would change (lines: image references stay whole)."""
+    lines = [Text(f"Images of {plan.root}", style="bold")]
+    for change in plan.pending:
+        was = f"{change.running}" + (f" ({change.running_digest[:19]})" if change.running_digest else "")
+        lines.append(Text(f"  {change.container}: {change.kind}: {was or '-'} -> {change.target}"))
+    same = len(plan.changes) - len(plan.pending)
+    lines.append(Text(f"{len(plan.pending)} to change, {same} already on the image generated/ names", style="bold"))
+    if plan.postgres:
+        lines.append(Text(f"Postgres {plan.postgres[0]} -> {plan.postgres[1]}: a major-version change "
+                          "(`--postgres-major` moves the data with a dump)", style="yellow"))  # fmt: skip
+    return Group(*lines)

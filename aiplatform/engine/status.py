@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from aiplatform.backup.manifest import describe_last
 from aiplatform.engine.docker import ContainerInfo, Docker
 from aiplatform.engine.project import load_project
 from aiplatform.generated.diff import diff_trees
@@ -42,6 +43,7 @@ class StatusReport:
     rows: list[Row]
     orphans: list[ContainerInfo]
     root_differs: list[str]
+    backup: tuple[str, str] = ("warn", "no backup yet")  # (ok | warn | fail, the last backup in one line)
 
     @property
     def healthy(self) -> bool:
@@ -53,6 +55,7 @@ class StatusReport:
             "services": [row.as_dict() for row in self.rows],
             "orphans": [{"name": c.name, "service": c.service, "state": c.state} for c in self.orphans],
             "root_differs_from_generated": self.root_differs,
+            "last_backup": {"status": self.backup[0], "detail": self.backup[1]},
         }
 
 
@@ -86,4 +89,4 @@ def platform_status(out: Path, root: Path, catalog: Catalog, docker: Docker) -> 
         rows.append(Row(name, spec.service, state, healthy, current.image, current.ports, url.get("local", ""), drift))
     orphans = [c for c in running.values() if c.managed]
     differs = [f"{item.status} {item.path}" for item in diff_trees(out, root).files] if root.is_dir() else []
-    return StatusReport(rows, orphans, differs)
+    return StatusReport(rows, orphans, differs, describe_last(root))

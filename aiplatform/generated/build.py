@@ -58,6 +58,7 @@ def shell_platform(ctx: Context, host_ip: str | None = None) -> Platform:
         host_ip=host_ip or primary_ip(),
         secrets={},
         templates_dir=ctx.services_dir.parent,
+        locked=ctx.locked,
     )
 
 
@@ -94,7 +95,7 @@ def current_inputs(ctx: Context, host_ip: str) -> str:
     }
     templates = ctx.services_dir.parent if ctx.services_dir.parent.exists() else TEMPLATES_DIR
     profiles = ctx.profiles_dir if ctx.profiles_dir.exists() else PROFILES_DIR
-    answers = [ctx.answers] if ctx.answers else []
+    answers = [ctx.answers, ctx.lockfile] if ctx.answers else [ctx.lockfile]
     user = [ctx.user_services_dir] if ctx.user_services_dir and ctx.user_services_dir.is_dir() else []
     return inputs_hash(parts, [templates, profiles, *user], answers)
 

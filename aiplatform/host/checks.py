@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 
+from aiplatform.backup.manifest import describe_last
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine.docker import ContainerInfo, Docker
 from aiplatform.engine.project import Project
@@ -89,6 +90,13 @@ def ports(project: Project, running: list[ContainerInfo]) -> list[Check]:
                 )
             )
     return found
+
+
+def last_backup(root: Path) -> Check:
+    """How old the last backup is and whether it worked (<root>/logs/backup-last.json)."""
+    status, line = describe_last(root)
+    fix = "" if status == "ok" else f"Run `{SUDO_INV} backup` (and `{SUDO_INV} backup --schedule daily`)."
+    return Check("backup", status, line, fix)
 
 
 def disk(root: Path) -> Check:

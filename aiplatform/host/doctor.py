@@ -69,6 +69,8 @@ def run_doctor(
     else:
         found += checks.ports(project, docker.containers() if docker_ok else [])
     found.append(checks.disk(root))
+    if (root / ".aiplatform.json").is_file():  # deployed: its data is worth a backup
+        found.append(checks.last_backup(root))
     for legacy in checks.legacy_roots():
         found.append(
             Check(

@@ -18,6 +18,7 @@ from aiplatform.errors import UserError
 from aiplatform.generated.stamp import read_stamp
 from aiplatform.inputs.catalog import Catalog, load_catalog
 from aiplatform.inputs.hardware import Hardware, free_disk_gb, hardware_from_env, read_hardware
+from aiplatform.inputs.images import LOCKFILE, read_lock
 from aiplatform.inputs.settings import Resolved, resolve_settings
 from aiplatform.paths import (
     ANSWERS_FILE,
@@ -109,6 +110,15 @@ class Context:
             else:
                 self._hardware[root] = (read_hardware(root, self.nvml), "measured now")
         return self._hardware[root]
+
+    @property
+    def lockfile(self) -> Path:
+        """images.lock beside the answers file: the digests `inv upgrade` pulled, which render pins images to."""
+        return (self.answers.parent if self.answers else paths.PROJECT_DIR) / LOCKFILE
+
+    @cached_property
+    def locked(self) -> dict[str, str]:
+        return read_lock(self.lockfile)
 
     @property
     def hardware(self) -> Hardware:

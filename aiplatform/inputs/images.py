@@ -7,7 +7,12 @@ version (`16`, `16-alpine`). A tag of the owner's own making (`test`, `2026-11-l
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+
+from aiplatform.commands import SUDO_INV
+from aiplatform.errors import UserError
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?"
@@ -73,3 +78,33 @@ def mirror_problem(mirror: str) -> str | None:
     if mirror and not MIRROR.match(mirror):
         return "is not a registry address like registry.local:5000 or registry.local/mirror"
     return None
+
+
+LOCKFILE = "images.lock"  # {"images": {"name:tag": "sha256:..."}}: written by `inv upgrade`, read by render
+_SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def read_lock(path: Path) -> dict[str, str]:
+    """image reference -> the digest it was pulled at; a file not written by `inv upgrade` is a UserError."""
+    if not path.is_file():
+        return {}
+    try:
+        images = json.loads(path.read_text(encoding="utf-8"))["images"]
+        if not all(isinstance(k, str) and isinstance(v, str) and _SHA256.fullmatch(v) for k, v in images.items()):
+            raise ValueError("not image -> sha256 digest")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(
+            f"{path} is not a lockfile `inv upgrade` wrote ({exc}).",
+            f"Delete it (render then uses the tags) or run `{SUDO_INV} upgrade` again.",
+        ) from None
+    return dict(images)
+
+
+def format_lock(images: dict[str, str]) -> bytes:
+    return (json.dumps({"images": dict(sorted(images.items()))}, indent=2) + "\n").encode()
+
+
+def locked_image(image: str, locked: dict[str, str]) -> str:
+    """`image@sha256:...` when the lockfile holds a digest for exactly this reference, else the reference."""
+    digest = locked.get(image)
+    return f"{image}@{digest}" if digest and "@" not in image else image

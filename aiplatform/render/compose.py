@@ -19,6 +19,7 @@ import yaml
 from aiplatform.errors import UserError
 from aiplatform.generated.files import RenderedFile, Tree
 from aiplatform.inputs.catalog import PRIVILEGES, ContainerSpec, ServiceSpec
+from aiplatform.inputs.images import locked_image
 from aiplatform.inputs.settings import Settings
 from aiplatform.render.confighash import LABEL, build_file, config_hash_of, hashed_files
 from aiplatform.render.platform import Platform
@@ -126,7 +127,9 @@ def container_defaults(
     """What every container gets from service.yaml and settings, before the template's own keys."""
     settings = platform.settings
     out: dict[str, Any] = {
-        "image": resolve_image(cname, cspec.build.tag if cspec.build else cspec.image, settings),
+        "image": locked_image(
+            resolve_image(cname, cspec.build.tag if cspec.build else cspec.image, settings), dict(platform.locked)
+        ),
         "container_name": f"ai-platform-{cname}",
         "restart": "no" if cspec.oneshot else "unless-stopped",
         "networks": list(cspec.networks),

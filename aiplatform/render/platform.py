@@ -7,7 +7,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ class Platform:
     secrets: Mapping[str, str]
     templates_dir: Path = TEMPLATES_DIR
     version: str = __version__
+    locked: Mapping[str, str] = field(default_factory=dict)  # image -> digest, from images.lock (`inv upgrade`)
 
     @property
     def address(self) -> str:
