@@ -44,6 +44,37 @@ _HOSTNAME = re.compile(r"(?=.{1,253}\Z)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Z
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+class OllamaNode(BaseModel):
+    """One more host that runs only Ollama (`inv setup --node`): LiteLLM spreads the models it serves over it too."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = Field(description="its host name or IP, as the platform host reaches it")
+    port: int = Field(11434, ge=1, le=65535)
+    name: str = Field("", pattern=r"^([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?)?$", description="default: from the address")
+    weight: int = Field(1, ge=1, le=100, description="its share of the requests, against the others' weights")
+    models: list[str] = Field(default_factory=list, description="the platform's models it serves (default: all)")
+    gpu: bool = Field(True, description="it has an NVIDIA GPU (Prometheus scrapes its GPU exporter)")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not (is_ip(value) or (_HOSTNAME.fullmatch(value) and not value.rstrip(".").split(".")[-1].isdigit())):
+            raise ValueError("expected a host name or an IP address, like gpu2.lan or 192.168.1.21")
+        return value
+
+    @property
+    def label(self) -> str:
+        """Its name in model ids, scripts and tables."""
+        return self.name or re.sub(r"[^a-z0-9]+", "-", self.address).strip("-")
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"http://{host}:{self.port}"
+
+
 class Settings(BaseModel):
     """The merged settings. Keys are the answers.yaml keys; AI_PLATFORM_<KEY upper-cased> sets one from the env."""
 
@@ -86,6 +117,10 @@ class Settings(BaseModel):
     redis_maxmemory: str = Field("512mb", description="Redis memory limit; cache keys are evicted first (volatile-lru)")
     jupyter_notebook_image: str = Field(
         "quay.io/jupyter/minimal-notebook:2024-12-23", description="the image of each JupyterHub user's notebook"
+    )
+    ollama_local: bool = Field(True, description="this host's Ollama serves the models too (off: a host without GPU)")
+    ollama_nodes: list[OllamaNode] = Field(
+        default_factory=list, description="more Ollama hosts LiteLLM spreads the models over (inv setup --node)"
     )
     tailscale_authkey: SecretStr | None = Field(None, description="joins this host to a tailnet (setup, configure)")
     tailscale_hostname: str = Field("ai-platform", description="this host's name on the tailnet")
@@ -512,8 +547,39 @@ def _explain(exc: ValidationError, layers: list[Layer]) -> UserError:
     return UserError(f"{layer.where(key)}: key {key!r}{detail}: {message}; got {shown}.", layer.fix(key))
 
 
+def _check_nodes(settings: Settings, layers: list[Layer]) -> None:
+    layer = _highest(layers, "ollama_nodes") or _highest(layers, "ollama_local") or layers[0]
+    seen: dict[str, int] = {}
+    for index, node in enumerate(settings.ollama_nodes):
+        entry = f"ollama_nodes[{index}] ({node.address}:{node.port})"
+        for key in (f"{node.address}:{node.port}", f"name {node.label}"):
+            if key in seen:
+                raise UserError(f"{layer.where('ollama_nodes')}: {entry} repeats ollama_nodes[{seen[key]}] ({key}).",
+                                "Give each node once, with its own name.")  # fmt: skip
+            seen[key] = index
+        if node.label == "local":
+            raise UserError(f"{layer.where('ollama_nodes')}: {entry}: the name 'local' is this host's own Ollama.",
+                            "Give the node another `name:`.")  # fmt: skip
+        unknown = [m for m in node.models if m not in settings.models]
+        if unknown:
+            raise UserError(
+                f"{layer.where('ollama_nodes')}: {entry} serves {', '.join(map(repr, unknown))}, not one of the "
+                f"platform's models ({', '.join(settings.models)}).",
+                "Add it to `models:` or take it off the node's list.",
+            )
+    if not settings.ollama_local and not settings.ollama_nodes:
+        raise UserError(f"{layer.where('ollama_local')}: ollama_local is false and there is no ollama_nodes entry: "
+                        "nothing would serve the models.", "Add a node (`inv setup --node` on it) or turn "
+                        "ollama_local back on.")  # fmt: skip
+    served = {m for n in settings.ollama_nodes for m in (n.models or settings.models)}
+    if not settings.ollama_local and (missing := [m for m in settings.models if m not in served]):
+        raise UserError(f"{layer.where('ollama_nodes')}: no node serves {', '.join(missing)} and ollama_local is "
+                        "false.", "List it in a node's `models:` (or leave a node's list empty: all).")  # fmt: skip
+
+
 def _check_combinations(settings: Settings, layers: list[Layer]) -> None:
     """Values fine alone that cannot work together."""
+    _check_nodes(settings, layers)
     if settings.ssl_mode == "letsencrypt" and (not settings.domain or is_ip(settings.domain)):
         layer = _highest(layers, "ssl_mode") or layers[0]
         raise UserError(

@@ -56,6 +56,43 @@ def ollama_base_url(settings: Settings) -> str:
     return f"http://host.docker.internal:{settings.ollama_port}"
 
 
+@dataclass(frozen=True)
+class PoolNode:
+    """One Ollama that LiteLLM sends requests to: this host's own ("local") or an `ollama_nodes` entry."""
+
+    label: str
+    url: str  # what LiteLLM calls (this host's: through host.docker.internal)
+    weight: int
+    models: tuple[str, ...]
+    gpu: bool = True
+
+
+def ollama_pool(settings: Settings) -> list[PoolNode]:
+    pool = [PoolNode("local", ollama_base_url(settings), 1, tuple(settings.models))] if settings.ollama_local else []
+    for node in settings.ollama_nodes:
+        pool.append(PoolNode(node.label, node.url, node.weight, tuple(node.models or settings.models), node.gpu))
+    return pool
+
+
+def node_firewall_context(node: PoolNode, platform_host: str, settings: Settings) -> dict[str, object]:
+    """What a node's firewall script needs: the ports it admits from the platform host (Ollama, the exporters)."""
+    try:
+        family: int | None = ipaddress.ip_address(platform_host).version
+    except ValueError:
+        family = None  # a host name
+    ports = [urlsplit_port(node.url), 9100, *([9400] if node.gpu else [])]
+    return {"node_label": node.label, "node_gpu": node.gpu, "platform_host": platform_host,
+            "platform_family": family, "ports": ports, "settings": settings}  # fmt: skip
+
+
+def node_entry(node: PoolNode) -> dict[str, object]:
+    return {"name": node.label, "url": node.url, "models": list(node.models), "gpu": node.gpu}
+
+
+def urlsplit_port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
 def routes(platform: Platform, services: list[ServiceSpec]) -> list[dict[str, Any]]:
     """Caddy site blocks: one per enabled service with a route, with the address it is served at."""
     out = []
@@ -125,6 +162,9 @@ def master_env(platform: Platform, services: list[ServiceSpec]) -> dict[str, obj
         "EMBEDDING_MODEL": settings.embedding_model,
         "TAILSCALE_HOSTNAME": settings.tailscale_hostname,
         "TAILSCALE_SERVE_LITELLM": settings.tailscale_serve_litellm,
+        # the Ollama hosts LiteLLM spreads the models over (doctor and status check each)
+        "OLLAMA_LOCAL": settings.ollama_local,
+        "OLLAMA_NODES": json.dumps([node_entry(n) for n in ollama_pool(settings) if n.label != "local"]),
         # `inv backup` (and its timer) reads these from the root, as deploy applied them
         "BACKUP_KEEP": settings.backup_keep,
         "BACKUP_ENCRYPT": settings.backup_encrypt,

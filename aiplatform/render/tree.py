@@ -25,8 +25,10 @@ from aiplatform.render.platform import (
     enabled_services,
     hardware_env,
     master_env,
+    node_firewall_context,
     ollama_base_url,
     ollama_needs_firewall,
+    ollama_pool,
     public_url,
     routes,
 )
@@ -57,6 +59,11 @@ def render_tree(platform: Platform) -> Tree:
     if context["ollama_firewall"]:
         script = render_template(env, "platform/ollama-firewall.sh.j2", context)
         tree["scripts/ollama-firewall.sh"] = RenderedFile(script.encode(), 0o755)
+    for node in context["ollama_pool"]:  # each node's own firewall, for its owner to read (setup --node runs it)
+        if node.label != "local":
+            node_context = {**context, **node_firewall_context(node, platform.host_ip, platform.settings)}
+            script = render_template(env, "platform/ollama-node-firewall.sh.j2", node_context)
+            tree[f"scripts/nodes/{node.label}/ollama-firewall.sh"] = RenderedFile(script.encode(), 0o755)
     tree[".gitignore"] = RenderedFile(b"# Secrets stay out of version control.\nconfig/credentials.env\n")
     return dict(sorted(tree.items()))
 
@@ -82,6 +89,8 @@ def _context(platform: Platform, services: list[ServiceSpec]) -> dict[str, Any]:
         "secret_names": sorted(platform.secrets),
         "ollama_base_url": ollama_base_url(settings),
         "ollama_firewall": ollama_needs_firewall(settings),
+        "ollama_pool": ollama_pool(settings),
+        "ollama_pooled": len(ollama_pool(settings)) > 1,
         "public_url": lambda name: public_url(platform, platform.catalog.services[name]),
         "public_host": lambda name: re.sub(r"^https?://", "", public_url(platform, platform.catalog.services[name])),
         "version": platform.version,

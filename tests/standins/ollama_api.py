@@ -30,7 +30,8 @@ Every model does everything (chat and embeddings).
 Knobs: `models` already present; `version_status` (e.g. 500); `fail_pull` {model: message}: a few progress lines,
 then {"error": message} mid-stream with HTTP 200, as Ollama does; `cut_pull` {model, ...}: the stream ends after a few
 progress lines with neither "success" nor an error (a server that went away); `latency`: seconds waited before every
-chat, generate and embed answer; `line_delay`: seconds between streamed NDJSON lines (pull and chat); `fail_chat`
+chat, generate and embed answer; `parallel`: how many of those are worked on at once, the others queued (as
+OLLAMA_NUM_PARALLEL; 0: no limit); `line_delay`: seconds between streamed NDJSON lines (pull and chat); `fail_chat`
 {model, ...} (":latest" or not): chat and generate answer 500 {"error": ...}, as when the model runner crashes;
 `embedding_dimension` (default 8); `start(delay=...)` binds the port only after the delay (the port is reserved up
 front so `.url` is known); `stop()` closes the port (connections are refused) and drops answers still waiting or
@@ -108,12 +109,15 @@ class OllamaStandIn:
         latency: float = 0.0,
         fail_chat: set[str] | None = None,
         embedding_dimension: int = 8,
+        parallel: int = 0,
     ) -> None:
         self.version, self.version_status = version, version_status
         self.fail_pull, self.cut_pull = dict(fail_pull or {}), set(cut_pull or ())
         self.host, self.port = host, port
         self.layer_size, self.chunks, self.line_delay = layer_size, chunks, line_delay
         self.latency, self.fail_chat, self.embedding_dimension = latency, set(fail_chat or ()), embedding_dimension
+        # OLLAMA_NUM_PARALLEL: at most this many answers are worked on at once, the rest wait their turn (0: no limit)
+        self._slots = threading.BoundedSemaphore(parallel) if parallel > 0 else None
         self.models: dict[str, dict[str, Any]] = {}
         for name in models:
             self.add_model(name)
@@ -389,8 +393,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _ready(self, model: str) -> bool:
         """Wait `latency` (stop() cuts the wait and drops the answer); then 404 unless the model is present."""
-        if self.stand_in.latency > 0 and self.stopping.wait(self.stand_in.latency):
-            raise _Dropped
+        slots = self.stand_in._slots
+        if slots is not None:
+            while not slots.acquire(timeout=0.05):  # queued behind the requests being answered
+                if self.stopping.is_set():
+                    raise _Dropped
+        try:
+            if self.stand_in.latency > 0 and self.stopping.wait(self.stand_in.latency):
+                raise _Dropped
+        finally:
+            if slots is not None:
+                slots.release()
         if not model:
             self._json(400, {"error": "model is required"})
             return False

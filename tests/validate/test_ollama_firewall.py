@@ -122,3 +122,65 @@ def test_firewall_admits_loopback_and_docker_bridges_only(network, tmp_path, pol
         listener.terminate()
         listener.wait(timeout=5)
     assert Path(script).read_text().startswith("#!/bin/sh")
+
+
+@pytest.fixture
+def node_network():
+    """node <-veth-> platform host (10.98.0.0/24), node <-veth-> another LAN host (10.97.0.0/24)."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("network namespaces need root (nox -s validate runs as root in CI)")
+        pytest.skip("network namespaces need root")
+    require("ip")
+    require("iptables")
+    tag = str(os.getpid())[-5:]
+    node, platform, lan = f"aipn{tag}", f"aipp{tag}", f"aipq{tag}"
+    commands = [
+        *(["ip", "netns", "add", name] for name in (node, platform, lan)),
+        ["ip", "link", "add", f"np{tag}", "netns", node, "type", "veth", "peer", "name", f"pn{tag}", "netns", platform],
+        ["ip", "link", "add", f"nl{tag}", "netns", node, "type", "veth", "peer", "name", f"ln{tag}", "netns", lan],
+        ["ip", "-n", node, "addr", "add", "10.98.0.1/24", "dev", f"np{tag}"],
+        ["ip", "-n", platform, "addr", "add", "10.98.0.2/24", "dev", f"pn{tag}"],
+        ["ip", "-n", node, "addr", "add", "10.97.0.1/24", "dev", f"nl{tag}"],
+        ["ip", "-n", lan, "addr", "add", "10.97.0.2/24", "dev", f"ln{tag}"],
+    ]
+    for name, link in ((node, f"np{tag}"), (node, f"nl{tag}"), (platform, f"pn{tag}"), (lan, f"ln{tag}")):
+        commands.append(["ip", "-n", name, "link", "set", link, "up"])
+    commands += [["ip", "-n", name, "link", "set", "lo", "up"] for name in (node, platform, lan)]
+    try:
+        for command in commands:
+            sh(*command)
+        yield node, platform, lan
+    finally:
+        for name in (node, platform, lan):
+            sh("ip", "netns", "del", name, check=False)
+
+
+def test_a_nodes_firewall_admits_the_platform_host_and_not_the_lan(node_network, tmp_path):
+    node, platform, lan = node_network
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("ollama_nodes: [{address: 10.98.0.1, name: gpu2}]\n")
+    ctx = Context(answers=answers, flags={"root": str(tmp_path / "root")}, environ={}, nvml=fake_nvml([]))
+    tree = render_platform(ctx, tmp_path / "generated", host_ip="10.98.0.2").tree  # the platform host's address
+    script = tmp_path / "node-firewall.sh"
+    script.write_bytes(tree["scripts/nodes/gpu2/ollama-firewall.sh"].data)
+    listener = subprocess.Popen(
+        ["ip", "netns", "exec", node, "python3", "-m", "http.server", str(PORT), "--bind", "::"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not reaches(node, "127.0.0.1") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert reaches(lan, "10.97.0.1"), "without the rule, the LAN reaches the node's Ollama"
+        for _ in range(2):
+            sh("ip", "netns", "exec", node, "/bin/sh", str(script))
+        assert reaches(platform, "10.98.0.1")  # LiteLLM, from the platform host
+        assert reaches(node, "127.0.0.1")
+        assert not reaches(lan, "10.97.0.1")  # another host on the LAN
+        rules = sh("ip", "netns", "exec", node, "iptables", "-w", "-S").stdout
+        assert rules.count(f"--dport {PORT} -j AI_PLATFORM_NODE") == 1 and "--dport 9100" in rules
+    finally:
+        listener.terminate()
+        listener.wait(timeout=5)

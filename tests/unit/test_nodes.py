@@ -1,0 +1,112 @@
+"""More Ollama hosts behind the one LiteLLM: the `ollama_nodes` setting and what render makes of it (each model once
+per host that serves it, the router settings of a pool, Prometheus' targets, each node's firewall script). LiteLLM
+loading these configs for real, and failing over between two Ollama stand-ins, is tests/validate/test_ollama_pool.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from aiplatform.envfile import parse_env
+from aiplatform.errors import UserError
+from aiplatform.generated.build import render_platform
+from aiplatform.inputs.context import Context
+
+from .conftest import fake_nvml
+
+MODELS = ["llama3.2:3b", "nomic-embed-text", "qwen2.5:7b"]
+
+
+def _ctx(tmp_path, answers: dict) -> Context:
+    path = tmp_path / "answers.yaml"
+    path.write_text(yaml.safe_dump({"models": MODELS, **answers}))
+    return Context(answers=path, flags={"root": str(tmp_path / "root")}, environ={}, nvml=fake_nvml([]))
+
+
+def _render(tmp_path, answers: dict):
+    return render_platform(_ctx(tmp_path, answers), tmp_path / "generated", host_ip="192.0.2.10").tree
+
+
+TWO = [{"address": "192.0.2.21"}, {"address": "gpu3.lan", "port": 11500, "weight": 3, "models": ["qwen2.5:7b"]}]
+
+
+def _deployments(tree) -> dict[str, list[tuple[str, str, int | None]]]:
+    config = yaml.safe_load(tree["config/litellm/config.yaml"].data)
+    found: dict[str, list] = {}
+    for entry in config["model_list"]:
+        params, info = entry["litellm_params"], entry.get("model_info", {})
+        found.setdefault(entry["model_name"], []).append((info.get("id"), params["api_base"], params.get("weight")))
+    return found
+
+
+def test_each_model_is_listed_once_per_host_that_serves_it(tmp_path):
+    tree = _render(tmp_path, {"ollama_nodes": TWO})
+    deployments = _deployments(tree)
+    assert deployments["llama3.2:3b"] == [
+        ("llama3.2:3b@local", "os.environ/OLLAMA_BASE_URL", 1),
+        ("llama3.2:3b@192-0-2-21", "http://192.0.2.21:11434", 1),
+    ]
+    assert deployments["qwen2.5:7b"] == [
+        ("qwen2.5:7b@local", "os.environ/OLLAMA_BASE_URL", 1),
+        ("qwen2.5:7b@192-0-2-21", "http://192.0.2.21:11434", 1),
+        ("qwen2.5:7b@gpu3-lan", "http://gpu3.lan:11500", 3),
+    ]
+    config = yaml.safe_load(tree["config/litellm/config.yaml"].data)
+    embed = [e for e in config["model_list"] if e["model_name"] == "nomic-embed-text"]
+    assert {e["model_info"]["mode"] for e in embed} == {"embedding"} and len(embed) == 2
+    router = config["router_settings"]
+    assert router["routing_strategy"] == "simple-shuffle" and router["enable_health_check_routing"] is True
+    assert router["enable_weighted_failover"] is True and router["num_retries"] >= 1
+    assert config["general_settings"]["background_health_checks"] is True
+    chat = next(e for e in config["model_list"] if e["model_name"] == "llama3.2:3b")
+    assert chat["model_info"]["health_check_max_tokens"] == 1
+
+
+def test_without_this_hosts_ollama_only_the_nodes_serve(tmp_path):
+    nodes = [*TWO, {"address": "10.0.0.9", "name": "big"}]
+    deployments = _deployments(_render(tmp_path, {"ollama_local": False, "ollama_nodes": nodes}))
+    ids = [d[0] for d in deployments["qwen2.5:7b"]]
+    assert ids == ["qwen2.5:7b@192-0-2-21", "qwen2.5:7b@gpu3-lan", "qwen2.5:7b@big"]
+    assert all(base != "os.environ/OLLAMA_BASE_URL" for model in deployments.values() for _, base, _ in model)
+
+
+def test_one_host_renders_as_before_no_pool_settings(tmp_path):
+    config = yaml.safe_load(_render(tmp_path, {})["config/litellm/config.yaml"].data)
+    assert "router_settings" not in config and "background_health_checks" not in config["general_settings"]
+    assert all("id" not in e.get("model_info", {}) for e in config["model_list"])
+
+
+def test_prometheus_scrapes_every_nodes_exporters_and_each_node_has_its_firewall(tmp_path):
+    tree = _render(tmp_path, {"ollama_nodes": [*TWO[:1], {**TWO[1], "gpu": False}]})
+    prometheus = yaml.safe_load(tree["config/prometheus/prometheus.yml"].data)
+    targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in prometheus["scrape_configs"]}
+    assert targets["node-192-0-2-21"] == ["192.0.2.21:9100"] and targets["gpu-192-0-2-21"] == ["192.0.2.21:9400"]
+    assert targets["node-gpu3-lan"] == ["gpu3.lan:9100"] and "gpu-gpu3-lan" not in targets
+    script = tree["scripts/nodes/gpu3-lan/ollama-firewall.sh"]
+    text = script.data.decode()
+    assert script.mode == 0o755 and "platform=192.0.2.10" in text and "--dport 11500" in text
+    assert "--dport 9400" not in text and "--dport 9100" in text
+    nodes = json.loads(parse_env(tree["config/master.env"].data.decode())["OLLAMA_NODES"])
+    assert [n["name"] for n in nodes] == ["192-0-2-21", "gpu3-lan"] and nodes[1]["models"] == ["qwen2.5:7b"]
+
+
+@pytest.mark.parametrize(
+    ("nodes", "local", "message"),
+    [
+        ([{"address": "not a host!"}], True, "ollama_nodes'[0][address]: expected a host name or an IP address"),
+        ([{"address": "10.0.0.5"}, {"address": "10.0.0.5"}], True, "ollama_nodes[1] (10.0.0.5:11434) repeats"),
+        ([{"address": "10.0.0.5", "models": ["mistral"]}], True, "serves 'mistral', not one of the platform's"),
+        ([{"address": "10.0.0.5", "name": "local"}], True, "the name 'local' is this host's own Ollama"),
+        ([], False, "nothing would serve the models"),
+        ([{"address": "10.0.0.5", "models": ["qwen2.5:7b"]}], False, "no node serves llama3.2:3b, nomic-embed-text"),
+        ([{"address": "10.0.0.5", "port": 0}], True, "ollama_nodes'[0][port]"),
+    ],
+)
+def test_a_bad_node_entry_is_named(tmp_path, nodes, local, message):
+    with pytest.raises(UserError) as caught:
+        _ctx(tmp_path, {"ollama_nodes": nodes, "ollama_local": local}).resolved  # noqa: B018
+    assert message in caught.value.message
+    assert "answers.yaml" in caught.value.message

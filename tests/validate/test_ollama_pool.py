@@ -1,0 +1,118 @@
+"""Several Ollama hosts behind the real LiteLLM proxy (tests/real_litellm.py): the rendered configs with two and three
+nodes load in LiteLLM's own loader with every deployment kept, and with two Ollama stand-ins (a fixed latency, one
+request at a time each, as OLLAMA_NUM_PARALLEL=1) the requests spread over both; stopping one mid-run loses no
+request (each is retried on the other), LiteLLM's health check then marks it down, and it serves again once back."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from aiplatform.envfile import read_env
+from aiplatform.generated.build import render_platform
+from aiplatform.inputs.context import Context
+from tests.real_litellm import litellm_proxy
+from tests.standins.ollama_api import OllamaStandIn, free_port
+
+from ..unit.conftest import fake_nvml
+
+MODELS = ["llama3.2:3b", "nomic-embed-text"]
+
+
+def render_pool(tmp_path: Path, nodes: list[dict], local: bool = True) -> Path:
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(yaml.safe_dump({"models": MODELS, "ollama_local": local, "ollama_nodes": nodes}))
+    ctx = Context(answers=answers, flags={"root": str(tmp_path / "root")}, environ={}, nvml=fake_nvml([]))
+    out = tmp_path / "generated"
+    from aiplatform.generated.write import write_tree
+
+    write_tree(out, render_platform(ctx, out, host_ip="192.0.2.10").tree)
+    return out
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_litellms_loader_keeps_every_deployment(tmp_path, count, monkeypatch):
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from litellm.proxy.proxy_server import ProxyConfig
+
+    nodes = [{"address": f"10.0.0.{n}"} for n in range(1, count)]
+    out = render_pool(tmp_path, nodes)
+    config = yaml.safe_load((out / "config/litellm/config.yaml").read_text())
+    config["general_settings"].pop("database_url")
+    config["general_settings"]["background_health_checks"] = False  # no event loop task left behind
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    for key, value in read_env(out / "config/credentials.env").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:11434")
+    router, model_list, _ = asyncio.run(ProxyConfig().load_config(router=None, config_file_path=str(path)))
+    assert len(model_list) == len(MODELS) * count  # none dropped by the loader
+    assert router.routing_strategy == "simple-shuffle" and router.enable_weighted_failover
+    ids = sorted(d["model_info"]["id"] for d in router.get_model_list())
+    assert ids == sorted(f"{m}@{n}" for m in MODELS for n in ["local", *[f"10-0-0-{i}" for i in range(1, count)]])
+
+
+def _chat(url: str, key: str, model: str = "llama3.2:3b", retries: list | None = None) -> tuple[int, str]:
+    answer = httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"model": model, "messages": [{"role": "user", "content": "hello"}]},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+    if retries is not None:
+        retries.append(answer.headers.get("x-litellm-attempted-retries"))
+    return answer.status_code, answer.headers.get("x-litellm-model-id", "")
+
+
+def _unhealthy(url: str, key: str) -> set[str]:
+    health = httpx.get(f"{url}/health", headers={"Authorization": f"Bearer {key}"}, timeout=30).json()
+    return {e.get("model_id", "") for e in health.get("unhealthy_endpoints", [])}
+
+
+def test_two_stand_in_nodes_share_the_load_and_fail_over(tmp_path):
+    a_port, b_port = free_port(), free_port()
+    nodes = [{"address": "127.0.0.1", "port": port, "name": name} for name, port in (("a", a_port), ("b", b_port))]
+    out = render_pool(tmp_path, nodes, local=False)
+    key = read_env(out / "config/credentials.env")["LITELLM_MASTER_KEY"]
+    with (
+        OllamaStandIn(models=MODELS, port=a_port, latency=0.1, parallel=1),
+        OllamaStandIn(models=MODELS, port=b_port, latency=0.1, parallel=1) as b,
+        litellm_proxy(out, tmp_path / "litellm", "http://127.0.0.1:9") as url,
+    ):
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            first = list(pool.map(lambda _: _chat(url, key), range(24)))
+        served = Counter(model_id for status, model_id in first)
+        assert {status for status, _ in first} == {200}
+        assert served["llama3.2:3b@a"] >= 6 and served["llama3.2:3b@b"] >= 6, served  # both take a share
+
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            running = [pool.submit(_chat, url, key) for _ in range(30)]
+            time.sleep(0.5)
+            b.stop()  # mid-run: answers b was working on are dropped, its port refuses
+            during = [f.result() for f in running]
+        assert [s for s, _ in during if s != 200] == [], Counter(during)  # every request answered, by a
+        assert len(b.chats) > 0 and during[-1][1] == "llama3.2:3b@a"
+
+        deadline = time.monotonic() + 40  # the next background health check (every 15 s) marks b down
+        while "llama3.2:3b@b" not in _unhealthy(url, key) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert "llama3.2:3b@b" in _unhealthy(url, key)
+        retried: list = []
+        after = [_chat(url, key, retries=retried) for _ in range(8)]
+        assert {m for _, m in after} == {"llama3.2:3b@a"} and set(retried) == {"0"}  # b is not even tried
+
+        b.restart()
+        deadline = time.monotonic() + 40
+        while "llama3.2:3b@b" in _unhealthy(url, key) and time.monotonic() < deadline:
+            time.sleep(1)
+        back = Counter(m for _, m in (_chat(url, key) for _ in range(16)))
+        assert back["llama3.2:3b@b"] > 0, back  # in the pool again
+        pinned = {_chat(url, key, "llama3.2:3b@b")[1] for _ in range(3)}
+        assert pinned == {"llama3.2:3b@b"}  # the model id pins a request to one node (configure's per-node chat)
