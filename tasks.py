@@ -117,6 +117,16 @@ def _context(
     return Context(answers=Path(answers) if answers else ANSWERS_FILE, flags=flags, generated=out, **kwargs)
 
 
+def _is_host(text: str) -> bool:
+    from aiplatform.inputs.settings import OllamaNode
+
+    try:
+        OllamaNode(address=text)
+    except ValueError:
+        return False
+    return True
+
+
 def _report_broken(ctx: Context) -> None:
     """Name the catalog folders that were left out (each command that does not use them keeps working)."""
     for name, (message, _fix) in ctx.catalog.broken.items():
@@ -730,6 +740,8 @@ def cleanup(c, root=None, yes=False, dry_run=False, purge=False, images=False):
         models="models to pull instead of the tier's (comma-separated)",
         docker_source="docker (Docker's apt repository, default) or distro (Debian/Ubuntu packages)",
         apparmor="auto (only after a denial), always or never: the AppArmor profile for ollama",
+        node="prepare this box as an Ollama node of a platform (with --platform-host): no platform container",
+        platform_host="the platform host's address, the only one the node's firewall admits (with --node)",
     ),
     iterable=["set"],
 )
@@ -745,6 +757,8 @@ def setup(
     models=None,
     docker_source="docker",
     apparmor="auto",
+    node=False,
+    platform_host=None,
     set=None,
 ):
     """Prepare the host: Docker, NVIDIA toolkit, Ollama as a systemd service whose API answers, the tier's models."""
@@ -758,7 +772,15 @@ def setup(
     for flag, (value, allowed) in choices.items():
         if value not in allowed:
             raise UserError(f"--{flag.replace('_', '-')} {value!r}: expected one of {', '.join(allowed)}.")
+    if bool(node) != bool(platform_host):
+        raise UserError(
+            "--node and --platform-host go together: a node admits Ollama only from its platform host.",
+            f"`{SUDO_INV} setup --node --platform-host 192.168.1.10` (the platform host's address).",
+        )
+    if platform_host and not _is_host(platform_host):
+        raise UserError(f"--platform-host {platform_host!r}: expected a host name or an IP address.")
     options = SetupOptions(
+        node=platform_host or "",
         skip_docker=skip_docker,
         skip_nvidia=skip_nvidia,
         skip_ollama=skip_ollama,

@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import shutil
+import socket
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ from aiplatform.inputs.context import Context
 from aiplatform.inputs.hardware import format_profile_env, report_for
 from aiplatform.inputs.settings import Settings
 from aiplatform.paths import GENERATED_DIR, HARDWARE_PROFILE
+from aiplatform.render.tree import node_firewall_script
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 OLLAMA_DROPIN = Path(ollama.OVERRIDE)
@@ -72,6 +74,8 @@ class HostFacts:
     apparmor_enabled: bool = False
     apparmor_denies_ollama: bool = False  # the journal shows an AppArmor denial for ollama
     apparmor_profile: str | None = None
+    node_exporter_active: bool = False  # prometheus-node-exporter's service runs (a node)
+    gpu_exporter_running: bool = False  # the node's GPU exporter container runs
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,8 @@ class SetupOptions:
     docker_source: str = "docker"  # docker | distro
     apparmor: str = "auto"  # auto | always | never
     tailscale: bool = False  # an auth key is known: install tailscale
+    node: str = ""  # set up an Ollama node for the platform host at this address (setup --node --platform-host)
+    gpu_exporter_image: str = ""  # a node's GPU exporter: the catalog's dcgm-exporter image
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,10 @@ class OllamaFiles:
     firewall_script: str | None
     firewall_path: Path | None
     apparmor_profile: str
+    firewall_note: str = (
+        "firewall: Ollama's port admitted only from loopback and Docker's bridges ({path}); "
+        "`ollama_expose_lan: true` in settings skips it"
+    )
 
 
 # --- daemon.json -------------------------------------------------------------------------------------------------
@@ -188,11 +198,37 @@ def plan_setup(
             f"Install Docker, the NVIDIA toolkit and Ollama by hand, then use `{INV} doctor` to check.",
         )
     steps = [hardware_step]
-    steps.append(_docker_step(facts, options, settings))
+    if options.node and not facts.gpu:
+        steps.append(Step("docker", skipped="a node without a GPU runs no container"))
+    else:
+        steps.append(_docker_step(facts, options, settings))
     steps.append(_nvidia_step(facts, options))
     steps.append(_ollama_step(facts, options, files))
-    steps.append(_tailscale_step(facts, options))
+    if options.node:
+        steps.append(_exporters_step(facts, options.gpu_exporter_image))
+    else:
+        steps.append(_tailscale_step(facts, options))
     return steps
+
+
+GPU_EXPORTER = "ai-platform-node-gpu-exporter"
+
+
+def _exporters_step(facts: HostFacts, image: str) -> Step:
+    """A node's metrics for the platform's Prometheus: node-exporter (Debian's package) and, with a GPU, NVIDIA's
+    GPU exporter (the catalog's pinned image, one container); both admitted only from the platform host."""
+    step = Step("exporters")
+    if "prometheus-node-exporter" not in facts.installed:
+        step.actions += [run(*APT, "update"), run(*APT, "install", "-y", "prometheus-node-exporter")]
+    if not facts.node_exporter_active:
+        step.actions.append(run("systemctl", "enable", "--now", "prometheus-node-exporter"))
+    if facts.gpu and not facts.gpu_exporter_running:
+        step.actions += [
+            run("docker", "rm", "--force", GPU_EXPORTER),
+            run("docker", "run", "--detach", "--name", GPU_EXPORTER, "--restart", "unless-stopped", "--gpus", "all",
+                "--cap-add", "SYS_ADMIN", "--publish", "9400:9400", "--label", "ai-platform.node=true", image),
+        ]  # fmt: skip
+    return step
 
 
 def _tailscale_step(facts: HostFacts, options: SetupOptions) -> Step:
@@ -318,10 +354,7 @@ def _ollama_step(facts: HostFacts, options: SetupOptions, files: OllamaFiles) ->
     if files.firewall_path and files.firewall_script and facts.ollama_firewall_script != files.firewall_script:
         step.actions.append(write(files.firewall_path, files.firewall_script, 0o755))
         step.actions.append(run("/bin/sh", str(files.firewall_path)))
-        step.notes.append(
-            f"firewall: Ollama's port admitted only from loopback and Docker's bridges ({files.firewall_path}); "
-            "`ollama_expose_lan: true` in settings skips it"
-        )
+        step.notes.append(files.firewall_note.format(path=files.firewall_path))
     if facts.ollama_dropin != files.dropin:
         step.actions.append(write(OLLAMA_DROPIN, files.dropin))
         restart = True
@@ -366,7 +399,7 @@ def probe(runner: Runner, gpu: bool, firewall_path: Path | None) -> HostFacts:
         return result.stdout if result.ok else ""
 
     release = _os_release(Path("/etc/os-release"))
-    wanted = (*CONFLICTING, *DOCKER_CE, "nvidia-container-toolkit")
+    wanted = (*CONFLICTING, *DOCKER_CE, "nvidia-container-toolkit", "prometheus-node-exporter")
     listing = out("dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *wanted)
     installed = frozenset(line.split()[0] for line in listing.splitlines() if line.endswith(" installed"))
     docker_ok = ok("docker", "info")
@@ -391,6 +424,9 @@ def probe(runner: Runner, gpu: bool, firewall_path: Path | None) -> HostFacts:
         apparmor_denies_ollama='apparmor="DENIED"'
         in out("journalctl", "-k", "-g", "ollama", "--no-pager", "-n", "200"),
         apparmor_profile=_read(APPARMOR_PROFILE),
+        node_exporter_active=out("systemctl", "is-active", "prometheus-node-exporter").strip() == "active",
+        gpu_exporter_running=docker_ok
+        and out("docker", "ps", "--filter", f"name=^{GPU_EXPORTER}$", "--format", "{{.Names}}").strip() == GPU_EXPORTER,
     )
 
 
@@ -468,7 +504,8 @@ def run_setup(
     root: Path = settings.root
     hardware = ctx.hardware
     report = report_for(hardware, ctx.profiles_dir)
-    tree = build.render_platform(ctx, GENERATED_DIR).tree
+    rendered = build.render_platform(ctx, GENERATED_DIR)
+    tree = rendered.tree
     firewall = tree.get("scripts/ollama-firewall.sh")
     files = OllamaFiles(
         dropin=tree["config/ollama/override.conf"].data.decode(),
@@ -476,9 +513,21 @@ def run_setup(
         firewall_path=root / "scripts/ollama-firewall.sh" if firewall else None,
         apparmor_profile=tree["config/ollama/apparmor-ollama"].data.decode(),
     )
+    if options.node:  # the same drop-in; its firewall admits the platform host instead of Docker's bridges
+        files = replace(
+            files,
+            firewall_script=node_firewall_script(
+                rendered.platform, options.node, hardware.gpu_available, socket.gethostname()
+            ),
+            firewall_path=root / "scripts/ollama-firewall.sh",
+            firewall_note=f"firewall: Ollama's port and the exporters' admitted only from loopback and the platform "
+            f"host {options.node} ({{path}})",
+        )
+        monitoring = ctx.catalog.services["monitoring"].containers["dcgm-exporter"]
+        options = replace(options, gpu_exporter_image=settings.images.get("dcgm-exporter", monitoring.image))
     facts = probe(runner, hardware.gpu_available, files.firewall_path)
     keys = parse_env(tree["config/credentials.env"].data.decode(), "credentials.env")
-    options = replace(options, tailscale=options.tailscale or "TAILSCALE_AUTHKEY" in keys)
+    options = replace(options, tailscale=not options.node and (options.tailscale or "TAILSCALE_AUTHKEY" in keys))
     first = hardware_step(root / HARDWARE_PROFILE, format_profile_env(report, __version__))
     steps = plan_setup(facts, options, settings, files, first)
     ui.plan(steps)
@@ -508,6 +557,8 @@ def run_setup(
         with ui.pull_progress() as progress:
             result.pull = ollama.pull_models(url, wanted, sizes_gb=sizes, free_bytes=free_bytes, progress=progress)
     result.checks = final_checks(runner, hardware.gpu_available, result, root / HARDWARE_PROFILE, wanted, skip_models)
+    if options.node and not hardware.gpu_available:  # no Docker on such a node
+        result.checks = [c for c in result.checks if c.name not in ("docker", "compose v2")]
     return result
 
 

@@ -22,6 +22,7 @@ from aiplatform.render.compose import compose_file, resolve_image
 from aiplatform.render.confighash import build_file
 from aiplatform.render.platform import (
     Platform,
+    PoolNode,
     enabled_services,
     hardware_env,
     master_env,
@@ -61,11 +62,25 @@ def render_tree(platform: Platform) -> Tree:
         tree["scripts/ollama-firewall.sh"] = RenderedFile(script.encode(), 0o755)
     for node in context["ollama_pool"]:  # each node's own firewall, for its owner to read (setup --node runs it)
         if node.label != "local":
-            node_context = {**context, **node_firewall_context(node, platform.host_ip, platform.settings)}
-            script = render_template(env, "platform/ollama-node-firewall.sh.j2", node_context)
+            script = _node_firewall(env, context, node, platform)
             tree[f"scripts/nodes/{node.label}/ollama-firewall.sh"] = RenderedFile(script.encode(), 0o755)
     tree[".gitignore"] = RenderedFile(b"# Secrets stay out of version control.\nconfig/credentials.env\n")
     return dict(sorted(tree.items()))
+
+
+def _node_firewall(
+    env: jinja2.Environment, context: dict[str, Any], node: PoolNode, platform: Platform, platform_host: str = ""
+) -> str:
+    node_context = {**context, **node_firewall_context(node, platform_host or platform.host_ip, platform.settings)}
+    return render_template(env, "platform/ollama-node-firewall.sh.j2", node_context)
+
+
+def node_firewall_script(platform: Platform, platform_host: str, gpu: bool, label: str) -> str:
+    """The firewall of this host as an Ollama node of the platform at `platform_host` (`inv setup --node`)."""
+    env = environment((*platform.catalog.template_roots, platform.templates_dir))
+    settings = platform.settings
+    node = PoolNode(label, f"http://localhost:{settings.ollama_port}", 1, tuple(settings.models), gpu)
+    return _node_firewall(env, _context(platform, enabled_services(platform)), node, platform, platform_host)
 
 
 def _context(platform: Platform, services: list[ServiceSpec]) -> dict[str, Any]:

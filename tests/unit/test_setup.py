@@ -308,3 +308,68 @@ def test_inv_setup_dry_run_on_this_host_changes_nothing(tmp_path):
     assert "ollama    to do" in result.stdout
     assert f"would write {OLLAMA_DROPIN} (mode 0644):" in result.stderr
     assert '    Environment="OLLAMA_HOST=0.0.0.0:11434"' in result.stderr
+
+
+# --- a node (setup --node --platform-host) -----------------------------------------------------------------------
+
+NODE_FILES = OllamaFiles(
+    dropin=FILES.dropin,
+    firewall_script="#!/bin/sh\n# admits 192.0.2.10\n",
+    firewall_path=FIREWALL,
+    apparmor_profile=FILES.apparmor_profile,
+    firewall_note="firewall: admitted only from the platform host ({path})",
+)
+
+
+def node_plan(facts: HostFacts) -> list[Step]:
+    options = SetupOptions(node="192.0.2.10", gpu_exporter_image="nvcr.io/nvidia/k8s/dcgm-exporter:4.5.3")
+    return plan_setup(facts, options, SETTINGS, NODE_FILES, Step("hardware"))
+
+
+def test_a_node_without_a_gpu_gets_ollama_its_firewall_and_node_exporter_no_docker():
+    facts = HostFacts(os_id="debian", codename="bookworm")
+    steps = {step.name: step for step in node_plan(facts)}
+    assert steps["docker"].skipped == "a node without a GPU runs no container" and not steps["docker"].actions
+    assert "tailscale" not in steps
+    ollama = [a.describe() for a in steps["ollama"].actions]
+    assert ollama[:3] == [
+        "sh -c 'curl -fsSL https://ollama.com/install.sh | sh'",
+        f"write {FIREWALL}",
+        f"/bin/sh {FIREWALL}",
+    ]
+    assert steps["ollama"].actions[1].data == NODE_FILES.firewall_script.encode()
+    assert steps["ollama"].notes == [f"firewall: admitted only from the platform host ({FIREWALL})"]
+    assert [a.describe() for a in steps["exporters"].actions] == [
+        "env DEBIAN_FRONTEND=noninteractive apt-get update",
+        "env DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus-node-exporter",
+        "systemctl enable --now prometheus-node-exporter",
+    ]
+
+
+def test_a_node_with_a_gpu_also_runs_the_gpu_exporter_and_a_second_run_plans_nothing():
+    facts = HostFacts(os_id="ubuntu", codename="noble", gpu=True, nvidia_smi_ok=True)
+    exporters = next(s for s in node_plan(facts) if s.name == "exporters")
+    run_gpu = exporters.actions[-1].describe()
+    assert run_gpu.startswith("docker run --detach --name ai-platform-node-gpu-exporter --restart unless-stopped")
+    assert "--gpus all" in run_gpu and run_gpu.endswith("nvcr.io/nvidia/k8s/dcgm-exporter:4.5.3")
+    done = HostFacts(**{**DONE.__dict__, "installed": DONE.installed | {"prometheus-node-exporter"},
+                        "node_exporter_active": True, "gpu_exporter_running": True,
+                        "ollama_firewall_script": NODE_FILES.firewall_script})  # fmt: skip
+    assert commands(node_plan(done)) == []
+
+
+def test_inv_setup_node_dry_run_shows_the_firewall_for_the_platform_host(tmp_path):
+    from .conftest import run_inv
+
+    root = tmp_path / "root"
+    result = run_inv("setup", "--node", "--platform-host", "192.0.2.10", "--dry-run", "--root", str(root),
+                     "--skip-models")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "exporters" in result.stdout and "tailscale" not in result.stdout
+    assert f"would write {root}/scripts/ollama-firewall.sh (mode 0755):" in result.stderr  # a fresh root
+    assert "platform=192.0.2.10" in result.stderr and "AI_PLATFORM_NODE" in result.stderr
+    assert not root.exists()
+    refused = run_inv("setup", "--node", "--dry-run")
+    assert refused.returncode == 1 and "--node and --platform-host go together" in refused.stderr
+    bad = run_inv("setup", "--node", "--platform-host", "not a host", "--dry-run")
+    assert bad.returncode == 1 and "--platform-host 'not a host'" in bad.stderr
