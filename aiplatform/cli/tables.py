@@ -267,6 +267,13 @@ def status_table(report: StatusReport) -> Group:
     parts: list[Any] = [table]
     status, line = report.backup
     parts.append(Text(f"Last backup: {line}", style={"ok": "", "warn": "yellow"}.get(status, "red")))
+    for node in report.nodes:
+        state = f"Ollama {node.version}" if node.reachable else f"does not answer ({node.error})"
+        extra = [f"missing {', '.join(node.missing)}"] if node.missing else []
+        extra += [f"GPU {node.gpu}"] if node.gpu else []
+        extra += ["down for LiteLLM (no requests)"] if node.down_in_litellm else []
+        style = "red" if not node.reachable else "yellow" if node.missing or node.down_in_litellm else ""
+        parts.append(Text(f"Node {node.name} ({node.url}): " + "; ".join([state, *extra]), style=style))
     if any(row.drift for row in report.rows):
         parts.append(
             Text(f"Drift: running containers differ from generated/: run `{SUDO_INV} deploy`.", style="yellow")

@@ -9,6 +9,7 @@ run, an app's calls are refused by LiteLLM — configure runs at the end of ever
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -32,10 +33,20 @@ def api(facts: Facts) -> Api:
     return client
 
 
+def pool(facts: Facts) -> list[str]:
+    """The Ollama hosts serving the chat model, when LiteLLM spreads over more than one (else none)."""
+    nodes = json.loads(facts.master.get("OLLAMA_NODES") or "[]")
+    local = facts.master.get("OLLAMA_LOCAL", "true") == "true"
+    if len(nodes) + local < 2:
+        return []
+    return (["local"] if local else []) + [n["name"] for n in nodes if facts.chat_model in n.get("models", [])]
+
+
 def steps(facts: Facts) -> list[Step]:
     found: list[Step] = [("models listed", models_listed)]
     if facts.chat_model:
         found.append(("chat through LiteLLM → Ollama", chat))
+        found += [(f"chat on {host} (pinned)", _pinned_chat(host)) for host in pool(facts)]
     if facts.embedding_model:
         found.append(("embeddings through LiteLLM → Ollama", embeddings))
     found += [(f"key for {service}", _key_step(service)) for service in facts.key_consumers()]
@@ -54,15 +65,29 @@ def models_listed(ctx: StepContext) -> Outcome:
     return ok(f"{len(ctx.facts.litellm_models)} model(s): {', '.join(ctx.facts.litellm_models)}")
 
 
-def chat(ctx: StepContext) -> Outcome:
-    model = ctx.facts.chat_model
+def _pinned_chat(host: str) -> Any:
+    def step(ctx: StepContext) -> Outcome:  # `model: <name>@<host>` (its model_info id) reaches that host only
+        return chat(ctx, f"{ctx.facts.chat_model}@{host}")
+
+    return step
+
+
+def chat(ctx: StepContext, model: str = "") -> Outcome:
+    model = model or ctx.facts.chat_model
     client = api(ctx.facts)
     body = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 24, "stream": False}
     started = time.monotonic()
     response = client.post("/v1/chat/completions", json=body)
     seconds = time.monotonic() - started
+    if not response.is_success and "@" in model and not model.endswith("@local"):
+        node = model.rsplit("@", 1)[1]
+        raise StepFailed(
+            f"the node {node} did not answer through LiteLLM (HTTP {response.status_code}: "
+            f"{excerpt(response.text, 300)})",
+            f"`{INV} doctor` checks each node; on the node, `{SUDO_INV} setup --node --platform-host ...` fixes it.",
+        )
     if not response.is_success:
-        raise _hop_failure(ctx.facts, client, response, model)
+        raise _hop_failure(ctx.facts, client, response, model.removesuffix("@local"))
     answer = client.json(response, "POST /v1/chat/completions")
     tokens = int((answer.get("usage") or {}).get("completion_tokens") or 0)
     text = ((answer.get("choices") or [{}])[0].get("message") or {}).get("content") or ""

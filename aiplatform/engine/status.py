@@ -19,6 +19,7 @@ from aiplatform.engine.project import load_project
 from aiplatform.generated.diff import diff_trees
 from aiplatform.generated.files import read_tree
 from aiplatform.generated.stamp import read_stamp
+from aiplatform.host.nodes import NodeState, node_states
 from aiplatform.inputs.catalog import Catalog
 from aiplatform.render.confighash import expected_hashes
 
@@ -44,6 +45,7 @@ class StatusReport:
     orphans: list[ContainerInfo]
     root_differs: list[str]
     backup: tuple[str, str] = ("warn", "no backup yet")  # (ok | warn | fail, the last backup in one line)
+    nodes: list[NodeState] = field(default_factory=list)  # the Ollama nodes LiteLLM spreads the models over
 
     @property
     def healthy(self) -> bool:
@@ -56,6 +58,7 @@ class StatusReport:
             "orphans": [{"name": c.name, "service": c.service, "state": c.state} for c in self.orphans],
             "root_differs_from_generated": self.root_differs,
             "last_backup": {"status": self.backup[0], "detail": self.backup[1]},
+            "nodes": [node.as_dict() for node in self.nodes],
         }
 
 
@@ -89,4 +92,4 @@ def platform_status(out: Path, root: Path, catalog: Catalog, docker: Docker) -> 
         rows.append(Row(name, spec.service, state, healthy, current.image, current.ports, url.get("local", ""), drift))
     orphans = [c for c in running.values() if c.managed]
     differs = [f"{item.status} {item.path}" for item in diff_trees(out, root).files] if root.is_dir() else []
-    return StatusReport(rows, orphans, differs, describe_last(root))
+    return StatusReport(rows, orphans, differs, describe_last(root), node_states(out))

@@ -10,6 +10,7 @@ from aiplatform.engine.project import load_project
 from aiplatform.errors import UserError
 from aiplatform.host import checks
 from aiplatform.host.checks import Check
+from aiplatform.host.nodes import node_checks, node_states
 from aiplatform.host.ollama import Budgets, wait_for_ollama
 from aiplatform.host.runner import Runner
 from aiplatform.host.setup import systemd_running
@@ -69,6 +70,7 @@ def run_doctor(
     else:
         found += checks.ports(project, docker.containers() if docker_ok else [])
     found.append(checks.disk(root))
+    found += node_checks(node_states(out))
     if (root / ".aiplatform.json").is_file():  # deployed: its data is worth a backup
         found.append(checks.last_backup(root))
     for legacy in checks.legacy_roots():

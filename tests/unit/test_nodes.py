@@ -110,3 +110,22 @@ def test_a_bad_node_entry_is_named(tmp_path, nodes, local, message):
         _ctx(tmp_path, {"ollama_nodes": nodes, "ollama_local": local}).resolved  # noqa: B018
     assert message in caught.value.message
     assert "answers.yaml" in caught.value.message
+
+
+def test_doctor_names_each_node_its_missing_models_and_an_unreachable_one(tmp_path):
+    from aiplatform.host.nodes import node_checks, node_states
+    from tests.standins.ollama_api import OllamaStandIn, free_port
+
+    silent = free_port()
+    with OllamaStandIn(models=["llama3.2:3b"]) as node:
+        port = int(node.url.rsplit(":", 1)[1])
+        nodes = [{"address": "127.0.0.1", "port": port, "name": "gpu2", "gpu": False},
+                 {"address": "127.0.0.1", "port": silent, "name": "gpu3", "gpu": False}]  # fmt: skip
+        tree = _render(tmp_path, {"ollama_nodes": nodes})
+        (tmp_path / "generated/config").mkdir(parents=True)
+        (tmp_path / "generated/config/master.env").write_bytes(tree["config/master.env"].data)
+        checks = {c.name: c for c in node_checks(node_states(tmp_path / "generated"))}
+    assert checks["node gpu2"].status == "warn" and "Ollama 0.6.5" in checks["node gpu2"].detail
+    assert "missing nomic-embed-text, qwen2.5:7b" in checks["node gpu2"].detail
+    assert "--models nomic-embed-text,qwen2.5:7b" in checks["node gpu2"].fix
+    assert checks["node gpu3"].status == "fail" and "does not answer" in checks["node gpu3"].detail

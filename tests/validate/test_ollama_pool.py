@@ -17,6 +17,7 @@ import yaml
 
 from aiplatform.envfile import read_env
 from aiplatform.generated.build import render_platform
+from aiplatform.host.nodes import node_states
 from aiplatform.inputs.context import Context
 from tests.real_litellm import litellm_proxy
 from tests.standins.ollama_api import OllamaStandIn, free_port
@@ -104,6 +105,9 @@ def test_two_stand_in_nodes_share_the_load_and_fail_over(tmp_path):
         while "llama3.2:3b@b" not in _unhealthy(url, key) and time.monotonic() < deadline:
             time.sleep(1)
         assert "llama3.2:3b@b" in _unhealthy(url, key)
+        states = {n.name: n for n in node_states(out, litellm_url=url)}  # what doctor and status show
+        assert states["a"].reachable and states["a"].down_in_litellm is False and states["a"].version == "0.6.5"
+        assert not states["b"].reachable and states["b"].down_in_litellm is True
         retried: list = []
         after = [_chat(url, key, retries=retried) for _ in range(8)]
         assert {m for _, m in after} == {"llama3.2:3b@a"} and set(retried) == {"0"}  # b is not even tried
@@ -116,3 +120,35 @@ def test_two_stand_in_nodes_share_the_load_and_fail_over(tmp_path):
         assert back["llama3.2:3b@b"] > 0, back  # in the pool again
         pinned = {_chat(url, key, "llama3.2:3b@b")[1] for _ in range(3)}
         assert pinned == {"llama3.2:3b@b"}  # the model id pins a request to one node (configure's per-node chat)
+
+
+def test_configure_chats_once_on_each_node_pinned_to_it(tmp_path):
+    from aiplatform.configure.litellm import PROMPT
+    from aiplatform.configure.run import run_configure
+    from aiplatform.host.runner import Runner
+    from tests.configure_platform import MODELS as PLATFORM_MODELS
+    from tests.configure_platform import deploy_files, facts_for, stand_ins
+
+    ports = {"a": free_port(), "b": free_port()}
+    nodes = [{"address": "127.0.0.1", "port": port, "name": name} for name, port in ports.items()]
+    out, root = deploy_files(tmp_path, ollama_nodes=nodes)
+    with (
+        OllamaStandIn(models=PLATFORM_MODELS) as local,
+        OllamaStandIn(models=PLATFORM_MODELS, port=ports["a"]) as a,
+        OllamaStandIn(models=PLATFORM_MODELS, port=ports["b"]) as b,
+        litellm_proxy(out, tmp_path / "litellm", local.url) as litellm,
+        stand_ins(root, litellm) as services,
+    ):
+        quiet = Runner(echo=lambda _: None)
+        report = run_configure(facts_for(root, services), quiet, lambda step: None, ["litellm"])
+        table = {s.step: s for s in report.steps}
+        for host, ollama in (("local", local), ("a", a), ("b", b)):
+            step = table[f"chat on {host} (pinned)"]
+            assert step.result == "ok" and f"llama3.2:3b@{host}: HTTP 200 in" in step.detail, step
+            asked = [c for c in ollama.chats if c.body.get("messages", [{}])[-1].get("content") == PROMPT]
+            assert asked, f"the pinned chat did not reach {host}"
+        b.stop()
+        again = {s.step: s for s in run_configure(facts_for(root, services), quiet, lambda s: None, ["litellm"]).steps}
+        assert again["chat on b (pinned)"].result == "FAILED" and "the node b did not answer" in again[
+            "chat on b (pinned)"].detail  # fmt: skip
+        assert again["chat on a (pinned)"].result == "ok"
