@@ -97,9 +97,11 @@ def _docker_error() -> str | None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Print the benchmarks: render always, deploy on a disposable host with a Docker engine (`-- --disposable`)."""
-    _install(session)
+    """Print the benchmarks: render and the Ollama pool always, deploy on a disposable host (`-- --disposable`)."""
+    _install(session, f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}")
     session.run("python", "benchmarks/render_bench.py")
+    # the real LiteLLM proxy over one and two Ollama stand-ins: requests/s, their ratio, LiteLLM's added latency
+    session.run("python", "benchmarks/pool_bench.py", env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})
     if not (IN_CI or "--disposable" in session.posargs):
         session.log(
             "deploy benchmark skipped: it creates and deletes ai-platform containers, networks and volumes; run it on "
