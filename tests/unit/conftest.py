@@ -76,8 +76,9 @@ def run_inv(*args: str, cwd: Path = PROJECT, env: dict | None = None, stdin: str
     out, err = io.StringIO(), io.StringIO()
     code = 0
     saved_env, saved_stdin, saved_cwd = dict(os.environ), sys.stdin, Path.cwd()
+    clean = _clean_environ(env)  # read before the clear below
     os.environ.clear()
-    os.environ.update(_clean_environ(env))
+    os.environ.update(clean)
     sys.stdin = io.StringIO(stdin or "")
     os.chdir(cwd)
     try:
