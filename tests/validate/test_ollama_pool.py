@@ -1,7 +1,8 @@
 """Several Ollama hosts behind the real LiteLLM proxy (tests/real_litellm.py): the rendered configs with two and three
 nodes load in LiteLLM's own loader with every deployment kept, and with two Ollama stand-ins (a fixed latency, one
 request at a time each, as OLLAMA_NUM_PARALLEL=1) the requests spread over both; stopping one mid-run loses no
-request (each is retried on the other), LiteLLM's health check then marks it down, and it serves again once back."""
+request (each is retried on the other), LiteLLM's health check (one token per chat model) then marks it down, and it
+serves again once back."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ def test_two_stand_in_nodes_share_the_load_and_fail_over(tmp_path):
     out = render_pool(tmp_path, nodes, local=False)
     key = read_env(out / "config/credentials.env")["LITELLM_MASTER_KEY"]
     with (
-        OllamaStandIn(models=MODELS, port=a_port, latency=0.1, parallel=1),
+        OllamaStandIn(models=MODELS, port=a_port, latency=0.1, parallel=1) as a,
         OllamaStandIn(models=MODELS, port=b_port, latency=0.1, parallel=1) as b,
         litellm_proxy(out, tmp_path / "litellm", "http://127.0.0.1:9") as url,
     ):
@@ -105,6 +106,11 @@ def test_two_stand_in_nodes_share_the_load_and_fail_over(tmp_path):
         while "llama3.2:3b@b" not in _unhealthy(url, key) and time.monotonic() < deadline:
             time.sleep(1)
         assert "llama3.2:3b@b" in _unhealthy(url, key)
+        chats = [c.body for c in a.chats if c.endpoint == "/api/chat"]
+        checks = [c for c in chats if c["messages"][-1]["content"] != "hello"]  # LiteLLM's own, not the test's
+        assert checks and {c.get("options", {}).get("num_predict") for c in checks} == {1}  # one token per check
+        embeds = [c.body for c in a.chats if c.endpoint == "/api/embed"]  # the embedding model's check: no token
+        assert embeds and all("options" not in c or "num_predict" not in c["options"] for c in embeds)
         states = {n.name: n for n in node_states(out, litellm_url=url)}  # what doctor and status show
         assert states["a"].reachable and states["a"].down_in_litellm is False and states["a"].version == "0.6.5"
         assert not states["b"].reachable and states["b"].down_in_litellm is True
