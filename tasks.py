@@ -575,6 +575,7 @@ def restore(c, backup, only=None, yes=False, dry_run=False, root=None):
 
     target = Path(root).expanduser().absolute() if root else Path(read_manifest(path).root)
     manifest, items, replaced = restoring.plan(path, target, _services(only))
+    restoring.refuse_newer_dumps(manifest, items, Runner(dry_run=dry_run))
     console.out.print(tables.restore_plan(path, manifest, replaced))
     if dry_run:
         console.out.print("Dry run: nothing was restored.")

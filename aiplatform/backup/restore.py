@@ -55,6 +55,23 @@ def newer_major(dump: int | None, server: int | None) -> str | None:
     return None
 
 
+def refuse_newer_dumps(manifest: Manifest, items: list[Item], runner: Runner) -> None:
+    """Before anything changes: dumps from a newer Postgres major than the running one are refused (a stopped or
+    missing Postgres is checked again once restore has started it)."""
+    if not any(i.kind == "postgres" for i in items):
+        return
+    asked = runner.run(["docker", "exec", POSTGRES, "psql", "-U", "postgres", "-tAc", "show server_version_num"],
+                       changes=False, check=False)  # fmt: skip
+    server = asked.stdout.strip() if asked.ok else ""
+    refused = newer_major(manifest.postgres_version, int(server) if server.isdigit() else None)
+    if refused:
+        raise UserError(
+            f"Nothing was restored: {refused}.",
+            f"Restore it on a platform whose Postgres is as new: update the tool, then `{SUDO_INV} upgrade "
+            "--postgres-major`.",
+        )
+
+
 def plan(backup: Path, root: Path, only: list[str] | None) -> tuple[Manifest, list[Item], list[str]]:
     """The manifest, the items to restore and what they replace; a bad backup is a UserError, nothing done."""
     manifest = read_manifest(backup)

@@ -128,6 +128,23 @@ def test_a_corrupted_file_is_refused_with_its_name(deployed, host):
     assert _rows(platform) == before
 
 
+def test_dumps_of_a_newer_postgres_are_refused_before_anything_changes(deployed, host):
+    platform = deployed
+    backup = _latest(platform, host)
+    copy = f"{platform.base}/from-postgres-99"
+    host.run_expect([0], f"cp -a {backup} {copy}")
+    manifest = json.loads(host.check_output(f"cat {copy}/manifest.json"))
+    manifest["postgres_version"] = 990001  # as a backup taken on a platform already on Postgres 99
+    host.run_expect([0], f"echo {shlex.quote(json.dumps(manifest))} > {copy}/manifest.json")
+    before = (_rows(platform), host.check_output("docker ps -q --no-trunc | sort"), platform.credentials())
+    for dry in ([], ["--dry-run"]):
+        refused = platform.inv("restore", copy, "--yes", "--root", platform.root, *dry, check=False)
+        assert refused.rc == 1 and "Postgres 99" in refused.stderr and "Nothing was restored" in refused.stderr
+        assert "upgrade --postgres-major" in refused.stderr and "Traceback" not in refused.stderr
+    after = (_rows(platform), host.check_output("docker ps -q --no-trunc | sort"), platform.credentials())
+    assert after == before  # the same containers (none stopped or recreated), rows and secrets
+
+
 def test_an_interrupted_backup_is_never_taken_for_a_finished_one(deployed, host):
     platform = deployed
     proc = subprocess.Popen(

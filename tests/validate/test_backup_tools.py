@@ -44,10 +44,18 @@ class _Writer(Runner):
         return subprocess.CompletedProcess(argv, 0)
 
 
-def test_gpg_encrypts_each_file_and_restore_opens_it(tmp_path, monkeypatch):
+@pytest.fixture
+def gnupg_home(tmp_path, monkeypatch):
+    """A keyring of the test's own (none of the machine's is read or written); its gpg-agent stopped afterwards."""
     require("gpg")
-    (tmp_path / "gnupg").mkdir(mode=0o700)
-    monkeypatch.setenv("GNUPGHOME", str(tmp_path / "gnupg"))  # no keyring of the machine's is read or written
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    monkeypatch.setenv("GNUPGHOME", str(home))
+    yield home
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], check=False, capture_output=True)
+
+
+def test_gpg_encrypts_each_file_and_restore_opens_it(tmp_path, gnupg_home):
     folder = tmp_path / "backup"
     folder.mkdir()
     manifest = Manifest(tool_version="0", created="now", root="/r", services=["n8n"], encrypted=True)
