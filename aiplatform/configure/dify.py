@@ -14,7 +14,6 @@ import base64
 import time
 from typing import Any
 
-from aiplatform.commands import INV
 from aiplatform.configure.facts import Facts
 from aiplatform.configure.http import Api, excerpt
 from aiplatform.configure.model import Outcome, StepFailed, StepSkipped, already, done, ok
@@ -38,15 +37,8 @@ def steps(facts: Facts) -> list[Step]:
     ]
 
 
-def _api(ctx: StepContext) -> Api:
-    if "api" not in ctx.state:
-        ctx.state["api"] = Api("Dify", "dify-api", ctx.facts.local_url("dify-api"), timeout=120)
-    api: Api = ctx.state["api"]
-    return api
-
-
 def setup(ctx: StepContext) -> Outcome:
-    api, facts = _api(ctx), ctx.facts
+    api, facts = ctx.api("Dify", "dify-api", timeout=120), ctx.facts
     if api.json(api.get("/console/api/setup"), "GET /console/api/setup").get("step") == "finished":
         return already("set up")
     ctx.act(f"set Dify up with the admin {facts.admin_email}")
@@ -65,16 +57,11 @@ def setup(ctx: StepContext) -> Outcome:
 
 
 def login(ctx: StepContext) -> Outcome:
-    api, facts = _api(ctx), ctx.facts
+    api, facts = ctx.api("Dify", "dify-api", timeout=120), ctx.facts
     password = base64.b64encode(facts.admin_password.encode()).decode()
     answer = api.post("/console/api/login", json={"email": facts.admin_email, "password": password})
     if answer.status_code in (400, 401, 429):
-        raise StepFailed(
-            f"Dify refuses {facts.admin_email} with the ADMIN_PASSWORD of credentials.env (HTTP {answer.status_code}: "
-            f"{excerpt(answer.text, 120)}).",
-            "Set this account's password to ADMIN_PASSWORD in Dify (its profile page; "
-            f"`{INV} info --show-secrets` shows it), then run configure again.",
-        )
+        raise api.password_refused(answer, facts.admin_email, " (its profile page)")
     if api.json(answer, "POST /console/api/login").get("result") != "success":
         raise api.unexpected(answer, "POST /console/api/login")
     csrf = api.cookies.get("__Host-csrf_token") or api.cookies.get("csrf_token")
@@ -85,7 +72,7 @@ def login(ctx: StepContext) -> Outcome:
 
 
 def plugin(ctx: StepContext) -> Outcome:
-    api = _api(ctx)
+    api = ctx.api("Dify", "dify-api", timeout=120)
     if _installed(api):
         return already(PLUGIN)
     ctx.act(f"install {PLUGIN} from Dify's marketplace")
@@ -136,7 +123,7 @@ def _wait_for_task(api: Api, task_id: str) -> None:
 
 
 def _provider_ready(ctx: StepContext) -> Api:
-    api = _api(ctx)
+    api = ctx.api("Dify", "dify-api", timeout=120)
     if not _installed(api):
         raise StepSkipped(f"the model provider plugin {PLUGIN} is not installed (see the step above)")
     return api

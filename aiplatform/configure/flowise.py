@@ -4,9 +4,7 @@
 
 from __future__ import annotations
 
-from aiplatform.commands import INV
 from aiplatform.configure.facts import Facts
-from aiplatform.configure.http import Api, excerpt
 from aiplatform.configure.model import Outcome, StepFailed, already, done, ok
 from aiplatform.configure.steps import Step, StepContext
 from aiplatform.inputs.secrets import litellm_key_name
@@ -18,23 +16,11 @@ def steps(facts: Facts) -> list[Step]:
     return [("admin signs in", login), ("LiteLLM credential", credential)]
 
 
-def _api(ctx: StepContext) -> Api:
-    if "api" not in ctx.state:
-        ctx.state["api"] = Api("Flowise", "flowise", ctx.facts.local_url("flowise"))
-    api: Api = ctx.state["api"]
-    return api
-
-
 def login(ctx: StepContext) -> Outcome:
-    api, facts = _api(ctx), ctx.facts
+    api, facts = ctx.api("Flowise", "flowise"), ctx.facts
     answer = api.post("/api/v1/auth/login", json={"email": facts.admin_email, "password": facts.admin_password})
     if answer.status_code in (400, 401, 404):
-        raise StepFailed(
-            f"Flowise refuses {facts.admin_email} with the ADMIN_PASSWORD of credentials.env (HTTP "
-            f"{answer.status_code}: {excerpt(answer.text, 120)}).",
-            f"Set the account's password to ADMIN_PASSWORD in Flowise (`{INV} info --show-secrets` shows it), then "
-            "run configure again.",
-        )
+        raise api.password_refused(answer, facts.admin_email)
     api.json(answer, "POST /api/v1/auth/login")
     if "token" not in api.cookies:
         raise StepFailed("Flowise's login set no token cookie.")
@@ -43,7 +29,7 @@ def login(ctx: StepContext) -> Outcome:
 
 
 def credential(ctx: StepContext) -> Outcome:
-    api = _api(ctx)
+    api = ctx.api("Flowise", "flowise")
     listed = api.json(api.get("/api/v1/credentials", params={"credentialName": "openAIApi"}), "GET credentials")
     if any(item.get("name") == CREDENTIAL for item in listed):
         return already(repr(CREDENTIAL))

@@ -76,6 +76,15 @@ class Api:
                 f"{self.service}: {what} answered HTTP {response.status_code} but not JSON: {excerpt(response.text)}"
             ) from None
 
+    def password_refused(self, response: httpx.Response, email: str, where: str = "") -> StepFailed:
+        """The admin's sign-in refused: the account's password is no longer ADMIN_PASSWORD (changed by hand)."""
+        return StepFailed(
+            f"{self.service} refuses {email} with the ADMIN_PASSWORD of credentials.env (HTTP {response.status_code}: "
+            f"{excerpt(response.text, 120)}).",
+            f"Set this account's password to ADMIN_PASSWORD in {self.service}{where} (`{INV} info --show-secrets` "
+            "shows it), then run configure again.",
+        )
+
     def unexpected(self, response: httpx.Response, what: str, fix: str = "") -> StepFailed:
         return StepFailed(
             f"{self.service}: {what} answered HTTP {response.status_code}: {excerpt(response.text)}",

@@ -4,9 +4,8 @@ at LiteLLM with n8n's own key (public API, as n8n 2.41 answers it: controllers/a
 
 from __future__ import annotations
 
-from aiplatform.commands import INV
 from aiplatform.configure.facts import Facts
-from aiplatform.configure.http import Api, excerpt
+from aiplatform.configure.http import Api
 from aiplatform.configure.model import Outcome, StepFailed, already, done, ok
 from aiplatform.configure.secrets import store_secret
 from aiplatform.configure.steps import Step, StepContext
@@ -23,23 +22,11 @@ def steps(facts: Facts) -> list[Step]:
     return [("admin signs in", login), ("API key for the platform", api_key), ("LiteLLM credential", credential)]
 
 
-def _api(ctx: StepContext) -> Api:
-    if "api" not in ctx.state:
-        ctx.state["api"] = Api("n8n", "n8n", ctx.facts.local_url("n8n"))
-    api: Api = ctx.state["api"]
-    return api
-
-
 def login(ctx: StepContext) -> Outcome:
-    api, facts = _api(ctx), ctx.facts
+    api, facts = ctx.api("n8n", "n8n"), ctx.facts
     answer = api.post("/rest/login", json={"emailOrLdapLoginId": facts.admin_email, "password": facts.admin_password})
     if answer.status_code in (400, 401, 429):
-        raise StepFailed(
-            f"n8n refuses {facts.admin_email} with the ADMIN_PASSWORD of credentials.env (HTTP {answer.status_code}: "
-            f"{excerpt(answer.text, 120)}).",
-            f"Set the owner's password to ADMIN_PASSWORD in n8n (`{INV} info --show-secrets` shows it), then run "
-            "configure again.",
-        )
+        raise api.password_refused(answer, facts.admin_email)
     api.json(answer, "POST /rest/login")
     if "n8n-auth" not in api.cookies:
         raise StepFailed("n8n's login set no n8n-auth cookie.")
@@ -53,7 +40,7 @@ def _public(ctx: StepContext, key: str) -> Api:
 
 
 def api_key(ctx: StepContext) -> Outcome:
-    api, facts = _api(ctx), ctx.facts
+    api, facts = ctx.api("n8n", "n8n"), ctx.facts
     listed = api.json(api.get("/rest/api-keys"), "GET /rest/api-keys").get("data") or {}
     items = listed.get("items", []) if isinstance(listed, dict) else listed
     ours = [item for item in items if item.get("label") == KEY_LABEL]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiplatform.commands import INV
 from aiplatform.configure import litellm
 from aiplatform.configure.facts import Facts
 from aiplatform.configure.http import Api
@@ -32,15 +31,8 @@ def steps(facts: Facts) -> list[Step]:
     ]
 
 
-def _api(ctx: StepContext) -> Api:
-    if "api" not in ctx.state:
-        ctx.state["api"] = Api("Open WebUI", "open-webui", ctx.facts.local_url("open-webui"))
-    api: Api = ctx.state["api"]
-    return api
-
-
 def admin(ctx: StepContext) -> Outcome:
-    api, facts = _api(ctx), ctx.facts
+    api, facts = ctx.api("Open WebUI", "open-webui"), ctx.facts
     credentials = {"email": facts.admin_email, "password": facts.admin_password}
     config = api.json(api.get("/api/config"), "GET /api/config")
     if config.get("onboarding"):  # no user yet: the first one to sign up becomes the admin
@@ -50,12 +42,7 @@ def admin(ctx: StepContext) -> Outcome:
         return done(f"admin {facts.admin_email} created")
     response = api.post("/api/v1/auths/signin", json=credentials)
     if response.status_code in (400, 401, 403):
-        raise StepFailed(
-            f"Open WebUI refuses {facts.admin_email} with the ADMIN_PASSWORD of credentials.env "
-            f"(HTTP {response.status_code}): the account was made or changed by hand.",
-            "Sign in to Open WebUI as its admin and set this account's password to ADMIN_PASSWORD "
-            f"(`{INV} info --show-secrets` shows it), then run configure again.",
-        )
+        raise api.password_refused(response, facts.admin_email)
     answer = api.json(response, "sign-in")
     if answer.get("role") != "admin":
         role = answer.get("role")
@@ -69,7 +56,7 @@ def _token(api: Api, answer: dict[str, Any]) -> None:
 
 
 def litellm_connection(ctx: StepContext) -> Outcome:
-    api = _api(ctx)
+    api = ctx.api("Open WebUI", "open-webui")
     key = ctx.facts.secret(litellm_key_name("open-webui"))
     config = api.json(api.get("/openai/config"), "GET /openai/config")
     urls, keys = config.get("OPENAI_API_BASE_URLS") or [], config.get("OPENAI_API_KEYS") or []
@@ -88,7 +75,7 @@ def litellm_connection(ctx: StepContext) -> Outcome:
 
 
 def ollama_off(ctx: StepContext) -> Outcome:
-    api = _api(ctx)
+    api = ctx.api("Open WebUI", "open-webui")
     config = api.json(api.get("/ollama/config"), "GET /ollama/config")
     if not config.get("ENABLE_OLLAMA_API"):
         return already("chats go through LiteLLM only")
@@ -103,7 +90,7 @@ def ollama_off(ctx: StepContext) -> Outcome:
 
 
 def models_listed(ctx: StepContext) -> Outcome:
-    api = _api(ctx)
+    api = ctx.api("Open WebUI", "open-webui")
     if ctx.dry_run:  # it lists through its own key: one this run would register is not known to LiteLLM yet
         gateway = litellm.api(ctx.facts)
         if (
@@ -127,7 +114,7 @@ def models_listed(ctx: StepContext) -> Outcome:
 
 
 def default_model(ctx: StepContext) -> Outcome:
-    api, model = _api(ctx), ctx.facts.chat_model
+    api, model = ctx.api("Open WebUI", "open-webui"), ctx.facts.chat_model
     config = api.json(api.get("/api/v1/configs/models"), "GET /api/v1/configs/models")
     if config.get("DEFAULT_MODELS") == model:
         return already(model)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiplatform.configure.facts import Facts
+from aiplatform.configure.http import Api
 from aiplatform.configure.model import Outcome, StepFailed, StepResult, StepSkipped, WouldDo
 from aiplatform.host.runner import Runner
 
@@ -21,6 +22,13 @@ class StepContext:
     @property
     def dry_run(self) -> bool:
         return self.runner.dry_run
+
+    def api(self, service: str, container: str, timeout: float = 30.0) -> Api:
+        """The service's API client, made by its first step and shared by the rest (its session: cookies, token)."""
+        if "api" not in self.state:
+            self.state["api"] = Api(service, container, self.facts.local_url(container), timeout)
+        api: Api = self.state["api"]
+        return api
 
     def act(self, what: str) -> None:
         """Say what the step is about to change; in a dry run the step stops here with "would <what>"."""
