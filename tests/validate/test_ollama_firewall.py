@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,16 +29,32 @@ def reaches(namespace: str, address: str) -> bool:
     return sh("ip", "netns", "exec", namespace, "python3", "-c", probe, check=False).returncode == 0
 
 
-@pytest.fixture
-def network():
-    """host <-veth-> lan (10.99.0.0/24), host <-bridge br-aiptest-> container (172.31.99.0/24)."""
+def _namespaces_possible() -> str:
+    """A tag for this run's namespace and link names; skips (fails in CI) where namespaces cannot be made."""
     if os.geteuid() != 0:
         if os.environ.get("CI"):
             pytest.fail("network namespaces need root (nox -s validate runs as root in CI)")
         pytest.skip("network namespaces need root")
     require("ip")
     require("iptables")
-    tag = str(os.getpid())[-5:]
+    return str(os.getpid())[-5:]
+
+
+def _made(names: tuple[str, ...], commands: list[list[str]]) -> Iterator[tuple[str, ...]]:
+    """Run the commands that make the namespaces `names`, yield them, delete them afterwards."""
+    try:
+        for command in commands:
+            sh(*command)
+        yield names
+    finally:
+        for name in names:
+            sh("ip", "netns", "del", name, check=False)
+
+
+@pytest.fixture
+def network():
+    """host <-veth-> lan (10.99.0.0/24), host <-bridge br-aiptest-> container (172.31.99.0/24)."""
+    tag = _namespaces_possible()
     host, lan, box = f"aiph{tag}", f"aipl{tag}", f"aipc{tag}"
     commands = [
         *(["ip", "netns", "add", name] for name in (host, lan, box)),
@@ -62,13 +79,7 @@ def network():
         (box, f"vc{tag}"),
     ):
         commands.append(["ip", "-n", name, "link", "set", link, "up"])
-    try:
-        for command in commands:
-            sh(*command)
-        yield host, lan, box
-    finally:
-        for name in (host, lan, box):
-            sh("ip", "netns", "del", name, check=False)
+    yield from _made((host, lan, box), commands)
 
 
 # What ufw (and firewalld) leave in INPUT: policy DROP, loopback and established traffic accepted, nothing else.
@@ -127,13 +138,7 @@ def test_firewall_admits_loopback_and_docker_bridges_only(network, tmp_path, pol
 @pytest.fixture
 def node_network():
     """node <-veth-> platform host (10.98.0.0/24), node <-veth-> another LAN host (10.97.0.0/24)."""
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("network namespaces need root (nox -s validate runs as root in CI)")
-        pytest.skip("network namespaces need root")
-    require("ip")
-    require("iptables")
-    tag = str(os.getpid())[-5:]
+    tag = _namespaces_possible()
     node, platform, lan = f"aipn{tag}", f"aipp{tag}", f"aipq{tag}"
     commands = [
         *(["ip", "netns", "add", name] for name in (node, platform, lan)),
@@ -147,13 +152,7 @@ def node_network():
     for name, link in ((node, f"np{tag}"), (node, f"nl{tag}"), (platform, f"pn{tag}"), (lan, f"ln{tag}")):
         commands.append(["ip", "-n", name, "link", "set", link, "up"])
     commands += [["ip", "-n", name, "link", "set", "lo", "up"] for name in (node, platform, lan)]
-    try:
-        for command in commands:
-            sh(*command)
-        yield node, platform, lan
-    finally:
-        for name in (node, platform, lan):
-            sh("ip", "netns", "del", name, check=False)
+    yield from _made((node, platform, lan), commands)
 
 
 def test_a_nodes_firewall_admits_the_platform_host_and_not_the_lan(node_network, tmp_path):
