@@ -22,18 +22,13 @@ import time
 from pathlib import Path
 
 import httpx
-import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
 from aiplatform.envfile import read_env  # noqa: E402
-from aiplatform.generated.build import render_platform  # noqa: E402
-from aiplatform.generated.write import write_tree  # noqa: E402
-from aiplatform.inputs.context import Context  # noqa: E402
-from tests.real_litellm import litellm_proxy  # noqa: E402
+from tests.real_litellm import litellm_proxy, render_pool  # noqa: E402
 from tests.standins.ollama_api import OllamaStandIn, free_port  # noqa: E402
-from tests.unit.conftest import fake_nvml  # noqa: E402
 
 MODELS = ["llama3.2:3b", "nomic-embed-text"]
 BODY = {"model": "llama3.2:3b", "messages": [{"role": "user", "content": "hello"}], "stream": False}
@@ -41,12 +36,7 @@ BODY = {"model": "llama3.2:3b", "messages": [{"role": "user", "content": "hello"
 
 def render(folder: Path, ports: list[int]) -> Path:
     nodes = [{"address": "127.0.0.1", "port": port, "name": f"n{i}"} for i, port in enumerate(ports)]
-    answers = folder / "answers.yaml"
-    answers.write_text(yaml.safe_dump({"models": MODELS, "ollama_local": False, "ollama_nodes": nodes}))
-    ctx = Context(answers=answers, flags={"root": str(folder / "root")}, environ={}, nvml=fake_nvml([]))
-    out = folder / "generated"
-    write_tree(out, render_platform(ctx, out, host_ip="127.0.0.1").tree)
-    return out
+    return render_pool(folder, nodes, MODELS, local=False, host_ip="127.0.0.1")
 
 
 def throughput(url: str, key: str, requests: int, concurrency: int) -> tuple[float, int]:

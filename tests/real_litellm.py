@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,14 +22,25 @@ import pytest
 import yaml
 
 from aiplatform.envfile import read_env
+from aiplatform.generated.build import render_platform
+from aiplatform.generated.write import write_tree
+from aiplatform.inputs.context import Context
+from tests.standins.ollama_api import free_port
+from tests.unit.conftest import fake_nvml
 
 WITHOUT_DATABASE = ("DATABASE_URL", "STORE_MODEL_IN_DB")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def render_pool(folder: Path, nodes: list[dict], models: list[str], local: bool = True, host_ip: str = "192.0.2.10"
+                ) -> Path:  # fmt: skip
+    """Render the platform for `models` served by Ollama `nodes` (and the host's own when `local`) into
+    folder/generated, for the root folder/root; returns generated/."""
+    answers = folder / "answers.yaml"
+    answers.write_text(yaml.safe_dump({"models": models, "ollama_local": local, "ollama_nodes": nodes}))
+    ctx = Context(answers=answers, flags={"root": str(folder / "root")}, environ={}, nvml=fake_nvml([]))
+    out = folder / "generated"
+    write_tree(out, render_platform(ctx, out, host_ip=host_ip).tree)
+    return out
 
 
 def container_environment(rendered: Path) -> dict[str, str]:

@@ -17,6 +17,7 @@ import pytest
 
 from aiplatform.backup.qdrant import Qdrant
 from aiplatform.host.runner import Runner
+from tests.standins.ollama_api import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -167,16 +168,10 @@ def test_an_interrupted_backup_is_never_taken_for_a_finished_one(deployed, host)
     assert not host.file(partial).exists
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def webdav(tmp_path):
     """`rclone serve webdav` on loopback with a user and password: the stand-in of a cloud remote."""
-    port = _free_port()
+    port = free_port()
     store = tmp_path / "remote"
     store.mkdir()
     proc = subprocess.Popen(["rclone", "serve", "webdav", str(store), "--addr", f"127.0.0.1:{port}", "--user",

@@ -18,7 +18,7 @@ import pytest
 
 from aiplatform.generated.build import render_platform
 from aiplatform.inputs.context import Context
-from tests.real_litellm import free_port
+from tests.standins.ollama_api import free_port
 
 from ..unit.conftest import fake_nvml
 from .conftest import require

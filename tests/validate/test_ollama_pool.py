@@ -10,33 +10,17 @@ import asyncio
 import concurrent.futures
 import time
 from collections import Counter
-from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
 from aiplatform.envfile import read_env
-from aiplatform.generated.build import render_platform
 from aiplatform.host.nodes import node_states
-from aiplatform.inputs.context import Context
-from tests.real_litellm import litellm_proxy
+from tests.real_litellm import litellm_proxy, render_pool
 from tests.standins.ollama_api import OllamaStandIn, free_port
 
-from ..unit.conftest import fake_nvml
-
 MODELS = ["llama3.2:3b", "nomic-embed-text"]
-
-
-def render_pool(tmp_path: Path, nodes: list[dict], local: bool = True) -> Path:
-    answers = tmp_path / "answers.yaml"
-    answers.write_text(yaml.safe_dump({"models": MODELS, "ollama_local": local, "ollama_nodes": nodes}))
-    ctx = Context(answers=answers, flags={"root": str(tmp_path / "root")}, environ={}, nvml=fake_nvml([]))
-    out = tmp_path / "generated"
-    from aiplatform.generated.write import write_tree
-
-    write_tree(out, render_platform(ctx, out, host_ip="192.0.2.10").tree)
-    return out
 
 
 @pytest.mark.parametrize("count", [2, 3])
@@ -45,7 +29,7 @@ def test_litellms_loader_keeps_every_deployment(tmp_path, count, monkeypatch):
     from litellm.proxy.proxy_server import ProxyConfig
 
     nodes = [{"address": f"10.0.0.{n}"} for n in range(1, count)]
-    out = render_pool(tmp_path, nodes)
+    out = render_pool(tmp_path, nodes, MODELS)
     config = yaml.safe_load((out / "config/litellm/config.yaml").read_text())
     config["general_settings"].pop("database_url")
     config["general_settings"]["background_health_checks"] = False  # no event loop task left behind
@@ -81,7 +65,7 @@ def _unhealthy(url: str, key: str) -> set[str]:
 def test_two_stand_in_nodes_share_the_load_and_fail_over(tmp_path):
     a_port, b_port = free_port(), free_port()
     nodes = [{"address": "127.0.0.1", "port": port, "name": name} for name, port in (("a", a_port), ("b", b_port))]
-    out = render_pool(tmp_path, nodes, local=False)
+    out = render_pool(tmp_path, nodes, MODELS, local=False)
     key = read_env(out / "config/credentials.env")["LITELLM_MASTER_KEY"]
     with (
         OllamaStandIn(models=MODELS, port=a_port, latency=0.1, parallel=1) as a,
