@@ -560,7 +560,8 @@ def backup(c, to=None, only=None, remote=None, no_remote=False, schedule=None, l
     )
 )
 def restore(c, backup, only=None, yes=False, dry_run=False, root=None):
-    """Restore a backup: checksums verified first, secrets before data, services brought up and checked for health."""
+    """Restore a backup: checksums and Postgres version checked first, secrets before data, services brought up and
+    checked for health."""
     from aiplatform.backup import restore as restoring
     from aiplatform.envfile import read_env
     from aiplatform.host.runner import Runner
