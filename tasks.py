@@ -517,7 +517,8 @@ def backup(c, to=None, only=None, remote=None, no_remote=False, schedule=None, l
     from aiplatform.host.runner import Runner
     from aiplatform.paths import MASTER_ENV
 
-    target = build.rendered_root(_out(out), root)
+    # The deployed root is all a backup reads: --root needs no generated/ (the timer's unit passes it)
+    target = Path(root).expanduser().absolute() if root else build.rendered_root(_out(out))
     ctx = _context(root=str(target))
     runner = Runner(dry_run=dry_run)
     dest = Path(to).expanduser().absolute() if to else target / "backups"

@@ -28,7 +28,7 @@ class Units:
 def units(schedule: str, root: Path, python: str = sys.executable, project: Path = PROJECT_DIR) -> Units:
     """The two unit files for `schedule` (daily or weekly)."""
     env = environment((TEMPLATES_DIR,))
-    command = [python, "-m", "invoke", "--search-root", str(project), "backup", "--yes", "--root", str(root)]
+    command = [python, "-m", "invoke", "--search-root", str(project), "backup", "--root", str(root)]
     context = {
         "header": f"Written by `inv backup --schedule {schedule}` (ai-platform {__version__}); `off` removes it.",
         "root": root,

@@ -6,6 +6,8 @@ tests/validate/test_backup_tools.py."""
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -128,12 +130,22 @@ def test_the_timer_units_run_the_backup_for_this_root_and_off_removes_them(tmp_p
     assert ["systemctl", "enable", "--now", schedule.TIMER] in runner.history
     units = schedule.units("weekly", Path("/srv/ai root"))
     assert "OnCalendar=weekly" in units.timer and "Persistent=true" in units.timer
-    assert '"backup" "--yes" "--root" "/srv/ai root"' in units.service
+    assert '"backup" "--root" "/srv/ai root"' in units.service
     assert "StandardOutput=append:/srv/ai root/logs/backup.log" in units.service
     off = Runner(dry_run=True, echo=lambda _: None)
     schedule.install("off", Path("/srv/ai root"), off, unit_dir=tmp_path)
     assert ["systemctl", "disable", "--now", schedule.TIMER] in off.history
     assert ["rm", "-f", str(tmp_path / schedule.TIMER)] in off.history
+
+
+def test_the_timers_command_is_one_inv_accepts(tmp_path):
+    """The service's ExecStart run as systemd would run it (on a root with no platform yet): the task starts and
+    answers with its own message, so every flag it passes exists."""
+    root = tmp_path / "empty root"
+    service = schedule.units("daily", root).service
+    command = shlex.split(next(line for line in service.splitlines() if line.startswith("ExecStart=")).split("=", 1)[1])
+    ran = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert ran.returncode == 1 and f"{root} holds no deployed platform" in ran.stderr, ran.stderr
 
 
 DIGEST = "sha256:" + "ab" * 32
