@@ -76,7 +76,7 @@ def integration(session: nox.Session) -> None:
             "integration creates and deletes ai-platform containers, networks and volumes: run it on a disposable "
             "host with CI=true or `nox -s integration -- --disposable`"
         )
-    _install_tools(session, "docker", "compose", "dockerd", "debootstrap", "ss", "rclone")
+    _install_tools(session, "docker", "compose", "dockerd", "debootstrap", "ss", "rclone", "gpg")
     # configure's chat goes through the real LiteLLM proxy, run on the host (tests/real_litellm.py)
     _install(session, f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}")
     session.run(

@@ -133,6 +133,18 @@ def _report_broken(ctx: Context) -> None:
         console.warn(f"service folder {name!r} left out: {message}")
 
 
+def _seconds(timeout: str | None) -> int | None:
+    """--timeout as a number of seconds (None: not given)."""
+    if timeout is not None and not str(timeout).isdigit():
+        raise UserError(f"--timeout {timeout!r}: expected a number of seconds, like --timeout 300.")
+    return int(timeout) if timeout else None
+
+
+def _progress(line: str) -> None:
+    """One line of progress of a long task (backup, restore), on stderr."""
+    console.err.print(f"  {line}", markup=False)
+
+
 def _out(out: str | None) -> Path:
     return Path(out) if out else GENERATED_DIR
 
@@ -277,15 +289,14 @@ def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=
     from aiplatform.generated.stamp import read_stamp
     from aiplatform.host.runner import Runner
 
-    if timeout is not None and not str(timeout).isdigit():
-        raise UserError(f"--timeout {timeout!r}: expected a number of seconds, like --timeout 300.")
+    seconds = _seconds(timeout)
     out_dir = _out(out)
     options = deploying.DeployOptions(
         out=out_dir,
         root=build.rendered_root(out_dir, root),
         yes=yes,
         dry_run=dry_run,
-        timeout=int(timeout) if timeout else None,
+        timeout=seconds,
         only=_services(only),
     )
     ui = prompts.DeployConsole(interactive=sys.stdin.isatty())
@@ -512,10 +523,8 @@ def backup(c, to=None, only=None, remote=None, no_remote=False, schedule=None, l
     from aiplatform.backup import schedule as scheduling
     from aiplatform.backup.manifest import complete_backups
     from aiplatform.backup.take import BackupOptions, take_backup
-    from aiplatform.envfile import read_env
     from aiplatform.generated import build
     from aiplatform.host.runner import Runner
-    from aiplatform.paths import MASTER_ENV
 
     # The deployed root is all a backup reads: --root needs no generated/ (the timer's unit passes it)
     target = Path(root).expanduser().absolute() if root else build.rendered_root(_out(out))
@@ -528,8 +537,6 @@ def backup(c, to=None, only=None, remote=None, no_remote=False, schedule=None, l
         for line in scheduling.install(schedule, target, runner):
             console.out.print(line)
         return
-    master = read_env(target / MASTER_ENV)
-    keep, encrypt = int(master.get("BACKUP_KEEP") or 7), master.get("BACKUP_ENCRYPT") == "true"
     off_box = None
     if remote and ":" not in remote:
         raise UserError(f"--remote {remote!r}: expected an rclone remote and path, NAME:PATH.")
@@ -539,8 +546,7 @@ def backup(c, to=None, only=None, remote=None, no_remote=False, schedule=None, l
         on_remote = remotes.listed(off_box, runner) if off_box else []
         console.out.print(tables.backups_table(complete_backups(dest), dest, on_remote, off_box), soft_wrap=True)
         return
-    options = BackupOptions(target, dest, _services(only), keep, encrypt)
-    report = take_backup(options, ctx.catalog, runner, lambda line: console.err.print(f"  {line}", markup=False))
+    report = take_backup(BackupOptions.for_root(target, dest, _services(only)), ctx.catalog, runner, _progress)
     if dry_run:
         console.out.print(f"Dry run: nothing was written and no container stopped ({report.path} not made).")
         return
@@ -564,9 +570,7 @@ def restore(c, backup, only=None, yes=False, dry_run=False, root=None):
     """Restore a backup: checksums and Postgres version checked first, secrets before data, services brought up and
     checked for health."""
     from aiplatform.backup import restore as restoring
-    from aiplatform.envfile import read_env
     from aiplatform.host.runner import Runner
-    from aiplatform.paths import CREDENTIALS_ENV
 
     path = Path(backup).expanduser()
     if not path.is_absolute() and not path.exists():
@@ -578,6 +582,8 @@ def restore(c, backup, only=None, yes=False, dry_run=False, root=None):
     target = Path(root).expanduser().absolute() if root else Path(read_manifest(path).root)
     manifest, items, replaced = restoring.plan(path, target, _services(only))
     restoring.refuse_newer_dumps(manifest, items, Runner(dry_run=dry_run))
+    given = _context(root=str(target)).resolved.settings.backup_passphrase if manifest.encrypted else None
+    passphrase = restoring.passphrase_for(path, manifest, target, given.get_secret_value() if given else "")
     console.out.print(tables.restore_plan(path, manifest, replaced))
     if dry_run:
         console.out.print("Dry run: nothing was restored.")
@@ -585,17 +591,8 @@ def restore(c, backup, only=None, yes=False, dry_run=False, root=None):
     if not yes:
         prompts.confirm(f"Replace the above in {target} with the backup's?", "restore replaces data",
                         f"{SUDO_INV} restore {path} --yes", f"{SUDO_INV} restore {path} --dry-run")  # fmt: skip
-    passphrase = ""
-    if manifest.encrypted:
-        given = _context(root=str(target)).resolved.settings.backup_passphrase
-        passphrase = (given.get_secret_value() if given else "") or read_env(target / CREDENTIALS_ENV).get(
-            "BACKUP_PASSPHRASE", ""
-        )
-        if not passphrase:
-            raise UserError(f"{path} is encrypted and no passphrase is at hand.",
-                            "Give it once: `sudo AI_PLATFORM_BACKUP_PASSPHRASE=... inv restore ...`.")  # fmt: skip
-    report = restoring.restore(path, target, items, manifest, Runner(), lambda line: console.err.print(
-        f"  {line}", markup=False), prompts.DeployConsole(sys.stdin.isatty()), passphrase)  # fmt: skip
+    report = restoring.restore(path, target, items, manifest, Runner(), _progress,
+                               prompts.DeployConsole(sys.stdin.isatty()), passphrase)  # fmt: skip
     console.out.print(tables.restore_summary(report))
     if not report.ok:
         raise Exit(code=1)
@@ -618,11 +615,10 @@ def upgrade(
 ):
     """Move to the images the catalog now pins: backup first, pull, lock digests, deploy; roll back if unhealthy."""
     from aiplatform.backup.take import BackupOptions, take_backup
-    from aiplatform.envfile import read_env
     from aiplatform.host.runner import Runner
     from aiplatform.manage import upgrade as upgrading
-    from aiplatform.paths import MASTER_ENV
 
+    seconds = _seconds(timeout)
     out_dir = _out(out)
 
     def make_context() -> Context:
@@ -641,16 +637,10 @@ def upgrade(
                         f"{SUDO_INV} upgrade --yes", f"{INV} upgrade --check")  # fmt: skip
 
     def backup() -> Path:
-        master = read_env(plan.root / MASTER_ENV)
-        options = BackupOptions(plan.root, plan.root / "backups", None, int(master.get("BACKUP_KEEP") or 7),
-                                master.get("BACKUP_ENCRYPT") == "true")  # fmt: skip
-        report = take_backup(options, make_context().catalog, runner, lambda line: console.err.print(f"  {line}"))
-        return report.path
+        return take_backup(BackupOptions.for_root(plan.root), make_context().catalog, runner, _progress).path
 
-    if timeout is not None and not str(timeout).isdigit():
-        raise UserError(f"--timeout {timeout!r}: expected a number of seconds, like --timeout 300.")
     result = upgrading.upgrade(make_context, out_dir, plan, runner, prompts.DeployConsole(sys.stdin.isatty()), backup,
-                               console.step, postgres_major, int(timeout) if timeout else None)  # fmt: skip
+                               console.step, postgres_major, seconds)  # fmt: skip
     if result.ok:
         console.out.print(tables.deploy_report(result.deployed, None))
         console.out.print(f"Upgraded; backup taken first: {result.backup}")

@@ -19,7 +19,7 @@ from pathlib import Path
 from aiplatform.backup.manifest import Item, Manifest, read_manifest, verify
 from aiplatform.backup.qdrant import Qdrant
 from aiplatform.backup.take import POSTGRES, psql
-from aiplatform.commands import SUDO_INV
+from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine import deploy as deploying
 from aiplatform.engine.docker import Docker
 from aiplatform.engine.project import load_project
@@ -70,6 +70,20 @@ def refuse_newer_dumps(manifest: Manifest, items: list[Item], runner: Runner) ->
             f"Restore it on a platform whose Postgres is as new: update the tool, then `{SUDO_INV} upgrade "
             "--postgres-major`.",
         )
+
+
+def passphrase_for(backup: Path, manifest: Manifest, root: Path, given: str = "") -> str:
+    """What opens an encrypted backup: the one given (setting backup_passphrase), else the root's BACKUP_PASSPHRASE;
+    "" for a backup that is not encrypted. None at hand is a UserError, before anything changes."""
+    if not manifest.encrypted:
+        return ""
+    passphrase = given or read_env(root / CREDENTIALS_ENV).get("BACKUP_PASSPHRASE", "")
+    if not passphrase:
+        raise UserError(
+            f"{backup} is encrypted and no passphrase is at hand ({root / CREDENTIALS_ENV} has no BACKUP_PASSPHRASE).",
+            f"Give it once: `sudo AI_PLATFORM_BACKUP_PASSPHRASE=... {INV} restore ...`.",
+        )
+    return passphrase
 
 
 def plan(backup: Path, root: Path, only: list[str] | None) -> tuple[Manifest, list[Item], list[str]]:

@@ -39,7 +39,7 @@ from aiplatform.errors import UserError
 from aiplatform.generated.stamp import read_stamp
 from aiplatform.host.runner import Runner
 from aiplatform.inputs.catalog import Catalog, ServiceSpec
-from aiplatform.paths import CREDENTIALS_ENV, STAMP_FILE
+from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV, STAMP_FILE
 
 POSTGRES = "ai-platform-postgres"
 CONFIG_PARTS = ("config", "docker", "scripts", STAMP_FILE.as_posix())
@@ -53,6 +53,13 @@ class BackupOptions:
     only: list[str] | None = None
     keep: int = 7
     encrypt: bool = False
+
+    @classmethod
+    def for_root(cls, root: Path, dest: Path | None = None, only: list[str] | None = None) -> BackupOptions:
+        """As the root's master.env sets them (BACKUP_KEEP, BACKUP_ENCRYPT)."""
+        master = read_env(root / MASTER_ENV)
+        keep, encrypt = int(master.get("BACKUP_KEEP") or 7), master.get("BACKUP_ENCRYPT") == "true"
+        return cls(root, dest or root / "backups", only, keep, encrypt)
 
 
 @dataclass

@@ -25,8 +25,8 @@ from aiplatform.engine.docker import Docker
 from aiplatform.engine.project import load_project
 from aiplatform.errors import UserError
 from aiplatform.generated import build
-from aiplatform.generated.files import read_tree
-from aiplatform.generated.write import write_tree
+from aiplatform.generated.files import Tree, read_tree
+from aiplatform.generated.write import render_lock, write_tree
 from aiplatform.host.runner import Runner
 from aiplatform.inputs.context import Context
 from aiplatform.inputs.images import format_lock, read_lock
@@ -147,44 +147,59 @@ def upgrade(
     previous_tree = read_tree(out) if out.is_dir() else {}
     progress("backing up first")
     result.backup = take_backup()
-    for change in plan.pending:
-        reference = change.target.split("@")[0]
-        if runner.run(["docker", "image", "inspect", reference], changes=False, check=False).ok:
+    for change in plan.pending:  # the exact target: a new digest of a tag already here is pulled too
+        if runner.run(["docker", "image", "inspect", change.target], changes=False, check=False).ok:
             continue
-        progress(f"pulling {reference}")
-        runner.run(["docker", "pull", reference], timeout=3600)
-        result.pulled.append(reference)
+        progress(f"pulling {change.target}")
+        runner.run(["docker", "pull", change.target], timeout=3600)
+        result.pulled.append(change.target)
     locked = read_lock(lockfile)
-    locked |= {ref: digest for c in plan.pending if (digest := _digest(runner, ref := c.target.split("@")[0]))}
+    for change in plan.pending:
+        reference, _, wanted = change.target.partition("@")
+        if digest := wanted or _digest(runner, reference):
+            locked[reference] = digest
     if locked:
         runner.write(lockfile, format_lock(locked), 0o644)
-    build.render_command(make_context(), out, interactive=False)
     data = plan.root / "data" / "postgres"
     kept = plan.root / "data" / f"postgres-{plan.postgres[0]}" if plan.postgres else None
-    if kept is not None:  # a new cluster for the new major; the old folder stays, untouched
-        progress(f"moving {data} aside to {kept}: the new Postgres starts an empty cluster")
-        runner.run(["docker", "rm", "--force", "ai-platform-postgres"])
-        runner.rename(data, kept)
     options = deploying.DeployOptions(out=out, root=plan.root, yes=True, timeout=timeout)
-    result.deployed = deploying.deploy(options, runner, build.stale_reason(out), ui)
-    if result.deployed.ok:
-        if kept is not None:
+    try:
+        build.render_command(make_context(), out, interactive=False)
+        if kept is not None:  # a new cluster for the new major; the old folder stays, untouched
+            progress(f"moving {data} aside to {kept}: the new Postgres starts an empty cluster")
+            runner.run(["docker", "rm", "--force", "ai-platform-postgres"])
+            runner.rename(data, kept)
+        result.deployed = deploying.deploy(options, runner, build.stale_reason(out), ui)
+        if result.deployed.ok and kept is not None:
             progress("restoring every database from the backup into the new cluster")
             _restore_databases(result.backup, plan.root, runner, ui, progress)
+    except UserError as error:  # a step that stopped half-way: the same way back, then the reason
+        progress(f"upgrade stopped ({error.message}): rolling back to the previous images")
+        _roll_back(out, previous_tree, lockfile, previous_lock, data, kept, runner)
+        deploying.deploy(options, runner, None, ui)
+        raise
+    if result.deployed.ok:
         return result
     result.failed = [f.container for f in result.deployed.failures] + result.deployed.not_started
     progress(f"{', '.join(result.failed)} did not become healthy: rolling back to the previous images")
-    if previous_lock is None:
+    _roll_back(out, previous_tree, lockfile, previous_lock, data, kept, runner)
+    result.rolled_back = deploying.deploy(options, runner, None, ui)  # the previous tree, on purpose
+    return result
+
+
+def _roll_back(out: Path, tree: Tree, lockfile: Path, lock: bytes | None, data: Path, kept: Path | None,
+               runner: Runner) -> None:  # fmt: skip
+    """The previous images.lock and generated/ back in place, and the previous Postgres folder when it was moved."""
+    if lock is None:
         runner.remove_file(lockfile)
     else:
-        runner.write(lockfile, previous_lock, 0o644)
-    write_tree(out, previous_tree)
-    if kept is not None:
+        runner.write(lockfile, lock, 0o644)
+    with render_lock(out):
+        write_tree(out, tree)
+    if kept is not None and kept.exists():
         runner.run(["docker", "rm", "--force", "ai-platform-postgres"])
         runner.remove_tree(data)
         runner.rename(kept, data)
-    result.rolled_back = deploying.deploy(options, runner, None, ui)  # the previous tree, on purpose
-    return result
 
 
 def _restore_databases(
@@ -194,7 +209,8 @@ def _restore_databases(
 
     manifest, items, _ = restoring.plan(backup, root, None)
     databases = [i for i in items if i.kind in ("postgres-globals", "postgres")]
-    restoring.restore(backup, root, databases, manifest, runner, progress, ui)
+    passphrase = restoring.passphrase_for(backup, manifest, root)  # the backup taken just now, with this root's
+    restoring.restore(backup, root, databases, manifest, runner, progress, ui, passphrase)
 
 
 def explain_rollback(result: UpgradeResult) -> str:

@@ -5,6 +5,8 @@ then done through dump → new cluster → restore when asked (the real Postgres
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -58,7 +60,10 @@ def test_an_upgrade_that_never_becomes_healthy_rolls_back(running, host, standin
 def test_a_postgres_major_change_is_refused_then_moved_with_a_dump(running, host, standins):
     newer = "aiplatform-standin/postgres:16.4"  # the same real Postgres, tagged as a new major
     host.run_expect([0], f"docker tag {standins['test']['postgres']} {newer}")
-    running.answer(services=["n8n"], images={"postgres": newer})
+    running.answer(services=["n8n"], backup_encrypt=True)  # the dumps the move restores are gpg-encrypted
+    running.render()
+    running.deploy()
+    running.answer(services=["n8n"], images={"postgres": newer}, backup_encrypt=True)
     check = _upgrade(running, "--check")
     assert "Postgres 15 -> 16" in check.stdout
     refused = _upgrade(running, "--yes", check=False)
@@ -66,6 +71,8 @@ def test_a_postgres_major_change_is_refused_then_moved_with_a_dump(running, host
     assert running.inspect("postgres")["Config"]["Image"] == standins["test"]["postgres"]
     moved = _upgrade(running, "--yes", "--postgres-major")
     assert "restoring every database" in moved.stdout + moved.stderr
+    taken = host.check_output(f"ls -1d {running.root}/backups/backup-* | tail -1")
+    assert json.loads(host.check_output(f"cat {taken}/manifest.json"))["encrypted"] is True
     assert running.inspect("postgres")["Config"]["Image"] == newer
     assert _kept(running) == "7"
     assert host.file(f"{running.root}/data/postgres-15").is_directory  # the old cluster, kept

@@ -171,3 +171,43 @@ def test_the_lockfile_is_an_input_and_a_bad_one_is_named(tmp_path):
     ctx.lockfile.write_text('{"images": {"redis:7.4.1": "latest"}}')
     with pytest.raises(UserError, match=r"images\.lock is not a lockfile `inv upgrade` wrote"):
         read_lock(ctx.lockfile)
+
+
+def test_an_upgrade_stopped_by_an_error_rolls_back_then_says_why(tmp_path, monkeypatch):
+    """deploy raising half-way (compose failed, a preflight refusal): the previous generated/ and images.lock come
+    back and are deployed again before the error reaches the user; the exact target (a new digest of a tag this host
+    has) is what is pulled and locked."""
+    from aiplatform.engine import deploy as deploying
+    from aiplatform.generated.build import render_command
+    from aiplatform.generated.files import read_tree
+    from aiplatform.manage import upgrade as upgrading
+
+    ctx, out = _ctx(tmp_path), tmp_path / "generated"
+    render_command(ctx, out, interactive=False)
+    (out / "config" / "previous.txt").write_text("only in the previous generated/\n")
+    previous = read_tree(out)
+    ctx.lockfile.write_bytes(format_lock({"redis:7.4.1": DIGEST}))
+    target = "redis:7.4.1@sha256:" + "cd" * 32
+    plan = upgrading.UpgradePlan(
+        tmp_path / "root", [upgrading.Change("redis", "redis:7.4.1", DIGEST, target, "new digest")]
+    )
+    deployed: list[Path] = []
+
+    def deploy(options, runner, stale, ui):
+        deployed.append(options.out)
+        if len(deployed) == 1:
+            raise UserError("docker compose up failed: the engine went away.")
+        return None  # what the rollback deploy returns is not read on this path
+
+    monkeypatch.setattr(deploying, "deploy", deploy)
+    echoed: list[str] = []
+    runner, said = Runner(dry_run=True, echo=echoed.append), []
+    with pytest.raises(UserError, match="docker compose up failed"):
+        upgrading.upgrade(lambda: _ctx(tmp_path), out, plan, runner, None, lambda: tmp_path / "backup", said.append)
+    assert ["docker", "pull", target] in runner.history  # the digest wanted, not the tag this host already has
+    writes = [i for i, line in enumerate(echoed) if line.startswith(f"would write {ctx.lockfile}")]
+    assert len(writes) == 2  # the new lock, then the previous one back
+    assert "cd" * 32 in "\n".join(echoed[writes[0] : writes[1]])
+    assert DIGEST in "\n".join(echoed[writes[1] :]) and "cd" * 32 not in "\n".join(echoed[writes[1] :])
+    assert read_tree(out) == previous and len(deployed) == 2  # the previous tree back, and deployed again
+    assert any("rolling back" in line for line in said)

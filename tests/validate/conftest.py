@@ -13,7 +13,8 @@ from aiplatform.inputs.context import Context
 from ..unit.conftest import fake_nvml
 
 # (flags, GPUs): defaults on this machine; everything on with a domain, Let's Encrypt and both API keys;
-# an IP with self-signed TLS on the performance tier with a GPU.
+# an IP with self-signed TLS on the performance tier with a GPU and two more Ollama nodes (LiteLLM's pool, their
+# Prometheus jobs).
 SCENARIOS = {
     "defaults": ({}, None),
     "everything-domain-letsencrypt": (
@@ -29,7 +30,15 @@ SCENARIOS = {
         None,
     ),
     "ip-selfsigned-performance-gpu": (
-        {"domain": "192.168.10.20", "ssl_mode": "selfsigned", "profile": "performance"},
+        {
+            "domain": "192.168.10.20",
+            "ssl_mode": "selfsigned",
+            "profile": "performance",
+            "ollama_nodes": [
+                {"address": "192.168.10.21"},
+                {"address": "gpu3.lan", "port": 11500, "models": ["llama3.1:8b"], "weight": 2},
+            ],
+        },
         [("NVIDIA RTX 4090", 24564)],
     ),
     # A root systemd and compose must take literally (spaces, quotes, an unknown specifier, `$`), no TLS, and
