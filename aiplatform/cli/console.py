@@ -1,6 +1,7 @@
 """Terminal output: one rich Console for results (stdout) and one for progress, warnings and errors (stderr).
 
-Messages are printed as Text, never parsed as markup: a path or a command with brackets or backslashes shows as is.
+Nothing printed is parsed as markup (markup=False): a path, a password or an IPv6 URL with brackets or backslashes
+shows as it is, in messages and table cells alike; styles are given as Text.
 """
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def _say(mark: str, style: str, message: str) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -61,7 +60,7 @@ def hardware_table(report: HardwareReport, source: str) -> Table:
         ("Default models", f"{', '.join(report.models)} (about {report.models_size_gb:g} GB)"),
     ]
     for key, value in rows:
-        table.add_row(key, escape(str(value)))
+        table.add_row(key, str(value))
     return table
 
 
@@ -76,7 +75,7 @@ def settings_table(resolved: Resolved, stored: dict[str, str] | None = None) -> 
         if isinstance(value, dict):
             shown = ", ".join(f"{k}={v}" for k, v in value.items())
         style = "dim" if source == "default" else ""
-        table.add_row(key, escape("" if shown is None else str(shown)), source, style=style)
+        table.add_row(key, "" if shown is None else str(shown), source, style=style)
     return table
 
 
@@ -149,8 +148,7 @@ def diff_report(result: TreeDiff, generated: Path, root: Path, stat: bool = Fals
                 )
             )
     for item in [] if stat else result.files:
-        title = f"[bold]{item.status}[/] {escape(item.path)}" + (f" ({item.note})" if item.note else "")
-        parts.append(Text.from_markup(title))
+        parts.append(Text.assemble((item.status, "bold"), f" {item.path}", f" ({item.note})" if item.note else ""))
         for line in item.text.splitlines():
             style = (
                 "green"

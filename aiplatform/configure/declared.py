@@ -80,7 +80,8 @@ def run_call(ctx: StepContext, spec: ServiceSpec, call: SetupCall) -> Outcome:
     said = excerpt(response.text, 160)
     if response.status_code in call.done:
         return done(f"{method} {path}: HTTP {response.status_code}")
-    if call.already and response.status_code in call.already.status and call.already.contains.lower() in said.lower():
+    already_said = call.already and call.already.contains.lower() in response.text.lower()  # anywhere in the answer
+    if call.already and response.status_code in call.already.status and already_said:
         return already(f"{method} {path}: HTTP {response.status_code}")
     if response.status_code in call.ok:
         return ok(f"{method} {path}: HTTP {response.status_code}" + (f": {said}" if call.show_answer else ""))

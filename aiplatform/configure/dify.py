@@ -14,7 +14,7 @@ import base64
 import time
 from typing import Any
 
-from aiplatform.configure.facts import Facts
+from aiplatform.configure.facts import LITELLM_BASE, Facts
 from aiplatform.configure.http import Api, excerpt
 from aiplatform.configure.model import Outcome, StepFailed, StepSkipped, already, done, ok
 from aiplatform.configure.steps import Step, StepContext
@@ -23,7 +23,6 @@ from aiplatform.inputs.secrets import litellm_key_name
 PLUGIN = "langgenius/openai_api_compatible"
 PROVIDER = "langgenius/openai_api_compatible/openai_api_compatible"
 WORKSPACE = "/console/api/workspaces/current"
-LITELLM_BASE = "http://litellm:4000/v1"  # as the plugin daemon reaches it
 INSTALL_WAIT = 300.0
 
 

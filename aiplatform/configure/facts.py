@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine.project import Project, load_project
 from aiplatform.envfile import read_env
@@ -15,6 +13,9 @@ from aiplatform.errors import UserError
 from aiplatform.generated.stamp import Stamp, read_stamp
 from aiplatform.inputs.catalog import Catalog, ServiceSpec
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV
+from aiplatform.yamlfile import load_yaml
+
+LITELLM_BASE = "http://litellm:4000/v1"  # LiteLLM as the apps' containers reach it (the platform network)
 
 LITELLM_CONFIG = Path("config/litellm/config.yaml")
 
@@ -99,8 +100,8 @@ def load_facts(root: Path, catalog: Catalog) -> Facts:
             f"Nothing is deployed in {root} (no .aiplatform.json there).",
             f"Run `{INV} render` and `{SUDO_INV} deploy` first (deploy runs configure at its end).",
         )
-    config = yaml.safe_load((root / LITELLM_CONFIG).read_text()) if (root / LITELLM_CONFIG).is_file() else {}
-    names = [entry.get("model_name", "") for entry in (config or {}).get("model_list") or []]
+    config = load_yaml(root / LITELLM_CONFIG).data if (root / LITELLM_CONFIG).is_file() else {}
+    names = [entry.get("model_name", "") for entry in config.get("model_list") or []]
     return Facts(
         root=root,
         stamp=stamp,

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from aiplatform.configure.facts import Facts
+from aiplatform.configure.facts import LITELLM_BASE, Facts
 from aiplatform.configure.model import Outcome, StepFailed, already, done, ok
 from aiplatform.configure.steps import Step, StepContext
 from aiplatform.inputs.secrets import litellm_key_name
@@ -40,4 +40,4 @@ def credential(ctx: StepContext) -> Outcome:
         "plainDataObj": {"openAIApiKey": ctx.facts.secret(litellm_key_name("flowise"))},
     }
     api.json(api.post("/api/v1/credentials", json=body), "POST /api/v1/credentials")
-    return done(f"{CREDENTIAL!r} with {litellm_key_name('flowise')} (base path http://litellm:4000/v1 in its nodes)")
+    return done(f"{CREDENTIAL!r} with {litellm_key_name('flowise')} (base path {LITELLM_BASE} in its nodes)")

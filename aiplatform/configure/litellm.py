@@ -9,7 +9,6 @@ run, an app's calls are refused by LiteLLM — configure runs at the end of ever
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -20,6 +19,7 @@ from aiplatform.configure.facts import Facts, litellm_key_alias
 from aiplatform.configure.http import Api, excerpt
 from aiplatform.configure.model import Outcome, StepFailed, already, done, ok
 from aiplatform.configure.steps import Step, StepContext
+from aiplatform.host.nodes import declared
 from aiplatform.inputs.secrets import litellm_key_name
 
 PROMPT = "Answer with one word: what colour is the sky on a clear day?"
@@ -35,7 +35,7 @@ def api(facts: Facts) -> Api:
 
 def pool(facts: Facts) -> list[str]:
     """The Ollama hosts serving the chat model, when LiteLLM spreads over more than one (else none)."""
-    nodes = json.loads(facts.master.get("OLLAMA_NODES") or "[]")
+    nodes = declared(facts.root)
     local = facts.master.get("OLLAMA_LOCAL", "true") == "true"
     if len(nodes) + local < 2:
         return []

@@ -4,7 +4,7 @@ at LiteLLM with n8n's own key (public API, as n8n 2.41 answers it: controllers/a
 
 from __future__ import annotations
 
-from aiplatform.configure.facts import Facts
+from aiplatform.configure.facts import LITELLM_BASE, Facts
 from aiplatform.configure.http import Api
 from aiplatform.configure.model import Outcome, StepFailed, already, done, ok
 from aiplatform.configure.secrets import store_secret
@@ -14,7 +14,6 @@ from aiplatform.inputs.secrets import litellm_key_name
 KEY_LABEL = "ai-platform"
 KEY_NAME = "N8N_API_KEY"
 CREDENTIAL = "AI Platform LiteLLM"
-LITELLM_BASE = "http://litellm:4000/v1"  # as the n8n container reaches it
 SCOPES = ["credential:create", "credential:list", "credential:read", "credential:update", "credential:delete"]
 
 

@@ -12,13 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from aiplatform.configure import litellm
-from aiplatform.configure.facts import Facts
+from aiplatform.configure.facts import LITELLM_BASE, Facts
 from aiplatform.configure.http import Api
 from aiplatform.configure.model import Outcome, StepFailed, StepSkipped, already, done, ok
 from aiplatform.configure.steps import Step, StepContext
 from aiplatform.inputs.secrets import litellm_key_name
-
-LITELLM_BASE = "http://litellm:4000/v1"  # as the container reaches it
 
 
 def steps(facts: Facts) -> list[Step]:

@@ -10,6 +10,7 @@ from typing import Any
 from aiplatform.configure.facts import Facts
 from aiplatform.configure.http import Api
 from aiplatform.configure.model import Outcome, StepFailed, StepResult, StepSkipped, WouldDo
+from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
 
 
@@ -61,6 +62,9 @@ def run_steps(
                 result = StepResult(service, name, "skipped", skipped.why)
             except StepFailed as failed:
                 result = StepResult(service, name, "FAILED", failed.detail, failed.fix)
+                stopped = name
+            except UserError as error:  # a missing secret, a command that failed: this step's failure, not the run's
+                result = StepResult(service, name, "FAILED", error.message, error.fix)
                 stopped = name
         if not chained:
             stopped = ""

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import yaml
 from pydantic import ValidationError
 from rich.prompt import Confirm, Prompt
+from rich.text import Text
 
 from aiplatform.cli import console
 from aiplatform.commands import INV
@@ -74,7 +75,9 @@ def _ask_admin_password(asker: Asker) -> str:
 def ask(ctx: Context, asker: Asker, default_address: str) -> tuple[dict[str, Any], dict[str, str]]:
     """Ask every question; return (answers for answers.yaml, secret settings for this render)."""
     console.out.print(
-        "[bold]AI Platform setup[/] — answers are saved to answers.yaml; secrets only to credentials.env."
+        Text.assemble(
+            ("AI Platform setup", "bold"), " — answers are saved to answers.yaml; secrets only to credentials.env."
+        )
     )
     domain = _ask_valid(asker, "domain", "Domain name or IP address the platform is reached at", default_address)
     if is_ip(domain):
@@ -102,7 +105,7 @@ def ask(ctx: Context, asker: Asker, default_address: str) -> tuple[dict[str, Any
     answers: dict[str, Any] = {"domain": domain, "ssl_mode": ssl_mode, "admin_email": admin_email, "services": services}
     if privileged:
         answers["privileged_services"] = privileged
-    console.out.print("\n[bold]Summary[/]")
+    console.out.print(Text("\nSummary", style="bold"))
     for key, value in answers.items():
         console.out.print(f"  {key}: {', '.join(value) if isinstance(value, list) else value}", markup=False)
     given = [key for key, value in secrets.items() if value]

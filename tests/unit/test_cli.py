@@ -271,3 +271,18 @@ def test_every_library_name_tasks_py_uses_exists():
         and not hasattr(modules[node.value.id], node.attr)
     ]  # fmt: skip
     assert not missing
+
+
+def test_table_cells_and_messages_print_as_they_are_never_as_markup(monkeypatch):
+    """A password, an IPv6 URL or a path with brackets: rich would take them for markup (dropping `[word]`, or
+    raising on `[/]`) unless the consoles print without it."""
+    from aiplatform.cli import console, tables
+    from aiplatform.host.checks import Check
+
+    found = [Check("node gpu2", "fail", "http://[fd00::5]:11434 does not answer", "password Ab1[/]x, Pass[word]1")]
+    monkeypatch.setattr(console.out, "_width", 200)  # one line per row
+    with console.out.capture() as captured:
+        console.out.print(tables.checks_table(found))
+        console.out.print("[bold]not a style[/]")
+    assert "http://[fd00::5]:11434" in captured.get() and "Ab1[/]x, Pass[word]1" in captured.get()
+    assert "[bold]not a style[/]" in captured.get()

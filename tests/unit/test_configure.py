@@ -224,3 +224,58 @@ def test_tailscale_joins_with_a_key_file_and_serves_open_webui(platform, tmp_pat
     urls = {s.service: s.urls for s in info.services}
     assert urls["open-webui"]["tailnet"] == "https://ai-platform.tail1234.ts.net"
     assert "tailnet" not in urls["litellm"]  # served only with tailscale_serve_litellm
+
+
+def test_a_step_that_raises_a_user_error_fails_only_its_service():
+    """A missing secret or a failed command inside a step (a UserError) is that step's FAILED row with its fix;
+    the rest of its service is skipped, and the run goes on."""
+    from aiplatform.configure.model import ok
+    from aiplatform.configure.steps import StepContext, run_steps
+    from aiplatform.errors import UserError
+
+    def missing(ctx):
+        raise UserError("credentials.env has no N8N_API_KEY.", "Run `inv render`.")
+
+    steps = [("API key", missing), ("credential", lambda ctx: ok("made"))]
+    results = run_steps("n8n", steps, StepContext(None, Runner(dry_run=True, echo=lambda _: None)), lambda r: None)
+    assert [(r.result, r.detail) for r in results] == [
+        ("FAILED", "credentials.env has no N8N_API_KEY."),
+        ("skipped", "API key did not finish"),
+    ]
+    assert results[0].fix == "Run `inv render`."
+
+
+def test_a_declared_step_is_already_done_when_its_phrase_is_anywhere_in_the_answer():
+    """The `already` phrase is looked for in the whole answer, not in the excerpt shown in the report."""
+    import http.server
+    import threading
+    from types import SimpleNamespace
+
+    from aiplatform.configure.declared import run_call
+    from aiplatform.configure.steps import StepContext
+    from aiplatform.inputs.catalog import SetupCall
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = ("x" * 300 + " You can only have one organization").encode()
+            self.send_response(400)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        facts = SimpleNamespace(local_url=lambda _: f"http://127.0.0.1:{server.server_port}")
+        call = SetupCall.model_validate(
+            {"step": "account", "request": "POST /register", "done": [201],
+             "already": {"status": [400], "contains": "only have one organization"}}
+        )  # fmt: skip
+        spec = SimpleNamespace(name="flowise", containers={"flowise": None})
+        outcome = run_call(StepContext(facts, Runner(echo=lambda _: None)), spec, call)
+        assert outcome.result == "already done", outcome
+    finally:
+        server.shutdown()
