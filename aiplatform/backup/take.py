@@ -28,6 +28,7 @@ from aiplatform.backup.manifest import (
     Manifest,
     complete_backups,
     new_name,
+    read_manifest,
     sha256_of,
 )
 from aiplatform.backup.qdrant import Qdrant
@@ -120,7 +121,7 @@ def take_backup(options: BackupOptions, catalog: Catalog, runner: Runner, progre
         runner.remove_tree(partial)  # nothing half-made stays behind (a killed backup's is removed by the next)
         record_last(runner, root, ok=False, error=getattr(exc, "message", None) or repr(exc))
         raise
-    report.deleted = _retention(options.dest, options.keep, runner)
+    report.deleted = _retention(options.dest, options.keep, runner, manifest.services)
     report.seconds = time.monotonic() - started
     record_last(runner, root, ok=True, path=report.path, size=manifest.size, seconds=report.seconds)
     return report
@@ -141,11 +142,11 @@ class _Adder:
 
     def take(self, service: str, kind: str, name: str, file: str, method: str) -> None:
         path = self.folder / file
-        if self.passphrase:
+        if self.passphrase:  # written by the runner like every file (0600), gpg only encrypts
             sealed = path.with_name(path.name + ".gpg")
             self.runner.stream(["gpg", "--batch", "--yes", "--quiet", "--symmetric", "--cipher-algo", "AES256",
-                                "--passphrase-fd", "0", "--pinentry-mode", "loopback", "-o", str(sealed), str(path)],
-                               stdin_text=self.passphrase)  # fmt: skip
+                                "--passphrase-fd", "0", "--pinentry-mode", "loopback", "--output", "-", str(path)],
+                               into=sealed, stdin_text=self.passphrase)  # fmt: skip
             self.runner.remove_file(path)
             path, file = sealed, file + ".gpg"
         if self.runner.dry_run:
@@ -240,8 +241,9 @@ def _drop_unfinished(dest: Path, runner: Runner) -> None:
         runner.remove_tree(folder)
 
 
-def _retention(dest: Path, keep: int, runner: Runner) -> list[Path]:
-    backups = complete_backups(dest)
+def _retention(dest: Path, keep: int, runner: Runner, services: list[str]) -> list[Path]:
+    """The oldest backups of the same services beyond `keep` deleted: `--only` backups never push out full ones."""
+    backups = [b for b in complete_backups(dest) if read_manifest(b).services == services]
     old = backups[: max(0, len(backups) - keep)]
     for folder in old:
         runner.remove_tree(folder)

@@ -79,9 +79,15 @@ def test_retention_keeps_the_newest(tmp_path):
     for hour in range(10, 15):
         _backup(tmp_path / f"backup-20261126-{hour}0000", {"a": b"a"})
     (tmp_path / "backup-20261126-160000.partial").mkdir()  # not counted, not deleted here
-    deleted = _retention(tmp_path, 2, Runner(echo=lambda _: None))
+    for minute in range(10, 13):  # three `--only litellm` backups since: they count among their own kind only
+        only = _backup(tmp_path / f"backup-20261126-14{minute}00", {"a": b"a"})
+        only.services = ["litellm"]
+        (tmp_path / f"backup-20261126-14{minute}00" / MANIFEST).write_bytes(only.to_json())
+    deleted = _retention(tmp_path, 2, Runner(echo=lambda _: None), ["n8n"])
     assert [p.name for p in deleted] == [f"backup-20261126-{h}0000" for h in (10, 11, 12)]
-    assert [p.name for p in complete_backups(tmp_path)] == ["backup-20261126-130000", "backup-20261126-140000"]
+    assert [p.name for p in complete_backups(tmp_path)] == ["backup-20261126-130000", "backup-20261126-140000"] + [
+        f"backup-20261126-14{minute}00" for minute in range(10, 13)
+    ]
 
 
 @pytest.mark.parametrize(

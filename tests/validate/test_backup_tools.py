@@ -65,6 +65,7 @@ def test_gpg_encrypts_each_file_and_restore_opens_it(tmp_path, gnupg_home):
     add("n8n", "postgres", "n8n", "postgres/n8n.dump", "dump", ["printf", "%s", secret_rows.decode()])
     item = manifest.items[0]
     assert item.file == "postgres/n8n.dump.gpg" and not (folder / "postgres/n8n.dump").exists()
+    assert (folder / item.file).stat().st_mode & 0o777 == 0o600  # like every file of a backup
     sealed = (folder / item.file).read_bytes()
     assert b"my private note" not in sealed and item.sha256 == sha256_of(folder / item.file)
     opened = _Opener(folder, tmp_path, runner, "correct horse battery")(item)
