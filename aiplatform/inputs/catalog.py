@@ -332,11 +332,11 @@ def load_catalog(*directories: Path) -> Catalog:
     for directory in directories or (SERVICES_DIR, USER_SERVICES_DIR):
         for path in sorted(directory.glob("*/service.yaml")):
             name = path.parent.name
-            if name in folders or name in broken:
-                broken[name] = (
-                    f"{path.parent}: a service named {name!r} is already in {folders.get(name)}.",
-                    "Rename the folder.",
-                )
+            if name in broken:  # the first folder's own error is the one to fix
+                continue
+            if name in folders:
+                broken[name] = (f"{path.parent}: a service named {name!r} is already in {folders[name]}.",
+                                "Rename the folder.")  # fmt: skip
                 continue
             try:
                 specs[name] = _read_folder(path)

@@ -9,6 +9,7 @@ its volumes, its folders under data/, its Postgres databases and users, its secr
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -18,11 +19,12 @@ from typing import Any, Protocol
 
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine import deploy as deploying
-from aiplatform.engine.docker import Docker
+from aiplatform.engine.docker import Docker, require_engine
 from aiplatform.engine.project import load_project
 from aiplatform.envfile import format_env, read_env
 from aiplatform.errors import UserError
 from aiplatform.generated import build
+from aiplatform.host import checks
 from aiplatform.host.runner import Runner
 from aiplatform.inputs.answers import with_list
 from aiplatform.inputs.catalog import ServiceSpec
@@ -153,6 +155,8 @@ def change_services(
             shutil.copytree(out, preview_out, symlinks=True)
         preview_answers = Path(scratch) / "answers.yaml"
         preview_answers.write_text(text)
+        if ctx.lockfile.is_file():  # the digests upgrade locked: the preview pins the same images
+            shutil.copy2(ctx.lockfile, Path(scratch) / ctx.lockfile.name)
         preview = build.render_command(make_context(preview_answers), preview_out, interactive=False)
         result.root = preview.root
         options = deploying.DeployOptions(out=preview_out, root=preview.root, dry_run=True)
@@ -167,12 +171,23 @@ def change_services(
     if not yes and not ui.ask(f"Apply this change ({what})?"):
         verb = "add" if add else "remove"
         raise UserError("Cancelled: nothing was changed.", f"`{SUDO_INV} {verb} ... --yes` applies it without asking.")
+    writable = checks.root_writable(result.root)  # what the preview (a dry run) only warned about
+    if writable.status == "fail":
+        raise UserError(f"Nothing was changed: {writable.detail}.", writable.fix)
+    require_engine(Docker(runner))
     runner.write(ctx.answers, text.encode(), 0o644)
-    build.render_command(make_context(None), out, interactive=False)
-    options = deploying.DeployOptions(out=out, root=result.root, yes=True)
-    result.deployed = deploying.deploy(options, runner, build.stale_reason(out), ui)
+    try:
+        build.render_command(make_context(None), out, interactive=False)
+        options = deploying.DeployOptions(out=out, root=result.root, yes=True)
+        result.deployed = deploying.deploy(options, runner, build.stale_reason(out), ui)
+    except BaseException:  # deploy could not run: answers.yaml and generated/ as they were
+        runner.write(ctx.answers, before.encode(), 0o644)
+        with contextlib.suppress(UserError):  # the first error is the one to show
+            build.render_command(make_context(None), out, interactive=False)
+        raise
     if purging and result.deployed.ok:
         purge_service(spec, result.root, out, folders, Docker(runner), ctx, runner)
+        build.render_command(make_context(None), out, interactive=False)  # generated/ stamped without the secrets
         result.purged = purging
     return result
 

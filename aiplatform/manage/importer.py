@@ -8,7 +8,7 @@ service's port through Caddy, and refuses what would reach past the container.
 The file is first checked by `docker compose config` (no engine needed). Then, per container: a port published
 beyond 127.0.0.1 is refused (Caddy routes to the service instead); `privileged`, `network_mode: host` and a mount of
 the Docker socket are refused unless --allow-privileged (then declared in service.yaml, where the owner sees them);
-an image that is not pinned is refused unless --allow-privileged; `build:` is refused (give an image). Every
+an image that is not pinned is refused (the catalog takes only pinned ones); `build:` is refused (give an image). Every
 `${VAR}` the file uses becomes a secret of the service (generated into credentials.env), so no value of the file's
 environment is copied anywhere. Relative bind mounts land under the root's data/NAME/.
 """
@@ -133,10 +133,8 @@ def _container(
         refuse("`build:` is not supported", "Build the image yourself and give it as `image:` with a version tag.")
     image = str(service.get("image") or "")
     problem = image_problem(image) if image else "is missing"
-    if problem and not allow:
-        refuse(
-            f"image {image!r} {problem}", f"Pin it (name:1.2.3) or accept it: `{SUDO_INV} add ... --allow-privileged`."
-        )
+    if problem:  # never accepted: the catalog refuses an unpinned image whatever the owner allows
+        refuse(f"image {image!r} {problem}", "Pin it: name:1.2.3 (a release tag) or name@sha256:... .")
     if service.get("privileged"):
         privileges.append("privileged")
     if service.get("network_mode") == "host":

@@ -146,6 +146,8 @@ def test_purge_lists_then_deletes_the_data(running, host):
     result = _change(running, "remove", "milvus", "--purge")
     assert "volumeai-platform_milvus-data" in _flat(result.stdout)
     assert host.check_output("docker volume ls -q --filter label=ai-platform.service=milvus") == ""
+    diff = running.inv("diff", "--out", running.out)  # generated/ stamped again without the purged secrets
+    assert "stale" not in diff.stdout + diff.stderr and "by hand" not in diff.stdout + diff.stderr
 
 
 NOTES = """\

@@ -5,6 +5,7 @@ The same commands on a real engine are tests/integration/test_add.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -277,18 +278,16 @@ def test_each_risky_key_of_a_compose_file_is_refused_by_name(tmp_path, message):
     assert not (tmp_path / "services" / "notes").exists()
 
 
-@pytest.mark.parametrize("message", ["privileged", "host-network", "docker-socket", "'example/notes:latest'"])
+@pytest.mark.parametrize("message", ["privileged", "host-network", "docker-socket"])
 def test_allow_privileged_accepts_all_but_public_ports_and_declares_them(tmp_path, message):
     old, new = REFUSED[message]
     folder = _import(tmp_path, COMPOSE.replace(old, new), allow=True)
     spec = yaml.safe_load((folder / "service.yaml").read_text())
-    notes = spec["containers"]["notes"]
-    if message == "'example/notes:latest'":  # accepted as it is: an unpinned image is no privilege to declare
-        assert "privileges" not in notes and notes["image"] == "example/notes:latest"
-    else:
-        assert notes["privileges"] == [message]
+    assert spec["containers"]["notes"]["privileges"] == [message]
     with pytest.raises(UserError, match="published on every interface"):
         _import(tmp_path, COMPOSE.replace(*REFUSED["published on every interface"]), allow=True, name="other")
+    with pytest.raises(UserError, match="'example/notes:latest'"):  # the catalog would refuse it: no use accepting
+        _import(tmp_path, COMPOSE.replace(*REFUSED["'example/notes:latest'"]), allow=True, name="third")
 
 
 def test_a_file_compose_refuses_is_refused_with_composes_words(tmp_path):
@@ -338,6 +337,19 @@ def test_a_broken_folder_is_reported_and_the_rest_keeps_working(owner):
     assert result.returncode == 1 and "the service 'half' cannot be used" in result.stderr
 
 
+def test_a_second_folder_of_a_broken_name_keeps_the_first_ones_error(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    (first / "half").mkdir(parents=True)
+    (first / "half" / "service.yaml").write_text("name: half\ndescription: [unclosed\n")
+    shutil.copytree(TEMPLATES_DIR / "services" / "mlflow", second / "half")
+    (second / "mlflow").mkdir()
+    (second / "mlflow" / "service.yaml").write_text("name: mlflow\n")
+    catalog = load_catalog(TEMPLATES_DIR / "services", first, second)
+    assert "service.yaml" in catalog.broken["half"][0] and str(first / "half") in catalog.broken["half"][0]
+    assert catalog.broken["mlflow"][0].startswith(f"{second / 'mlflow'}: a service named 'mlflow' is already in ")
+    assert str(TEMPLATES_DIR / "services" / "mlflow") in catalog.broken["mlflow"][0]
+
+
 def test_a_template_cannot_take_back_what_the_platform_sets(tmp_path):
     services = tmp_path / "services"
     shutil.copytree(TEMPLATES_DIR / "services", services)
@@ -350,3 +362,32 @@ def test_a_template_cannot_take_back_what_the_platform_sets(tmp_path):
         with pytest.raises(UserError, match=key):
             render_tree(Platform(settings, "minimal", catalog, NO_GPU, "192.0.2.10", {}))
         compose.write_text(text)
+
+
+def test_an_add_whose_deploy_cannot_run_leaves_answers_and_generated_as_they_were(owner, monkeypatch):
+    """deploy raising (compose failed, the engine went away): answers.yaml goes back to the owner's text and
+    generated/ is rendered again without the service; the preview pinned the images images.lock names."""
+    from aiplatform.engine import deploy as deploying
+
+    assert run_inv("render", "--no-input", *_flags(owner)).returncode == 0
+    before = (owner / "answers.yaml").read_text()
+    redis = load_catalog(TEMPLATES_DIR / "services").services["redis"].containers["redis"].image
+    (owner / "images.lock").write_text(json.dumps({"images": {redis: "sha256:" + "ab" * 32}}))
+    previewed: list[str] = []
+    real_deploy = deploying.deploy
+
+    def deploy(options, runner, stale, ui):
+        if options.dry_run:  # the preview
+            compose = yaml.safe_load((options.out / "docker/docker-compose.redis.yml").read_text())
+            previewed.append(compose["services"]["redis"]["image"])
+            return real_deploy(options, runner, stale, ui)
+        raise UserError("docker compose up failed: the engine went away.")
+
+    monkeypatch.setattr(deploying, "deploy", deploy)
+    monkeypatch.setattr(changes, "require_engine", lambda docker: None)  # stands for an engine that answers
+    result = run_inv("add", "mlflow", "--yes", *_flags(owner))
+    assert result.returncode == 1 and "docker compose up failed" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert previewed == [f"{redis}@sha256:{'ab' * 32}"]
+    assert (owner / "answers.yaml").read_text() == before
+    assert not (owner / "generated/docker/docker-compose.mlflow.yml").exists()
