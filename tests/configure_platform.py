@@ -103,10 +103,10 @@ def facts_for(root: Path, stand: StandIns, **endpoints: str) -> Facts:
 
 class _OpenAILike:
     """A stand-in for the LiteLLM proxy behind the key API, for unit tests (the validate session runs the real one):
-    it lists `models`, and answers chats and embeddings as LiteLLM does, or with `error` (status, body) as LiteLLM
-    reports a failed hop (a 500 whose message quotes Ollama's error)."""
+    it lists `models`, and answers chats and embeddings as LiteLLM does (a failed hop is tested with the real proxy,
+    tests/validate/test_configure.py)."""
 
-    def __init__(self, models: list[str], error: tuple[int, str] | None = None) -> None:
+    def __init__(self, models: list[str]) -> None:
         import json
         import threading
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -130,16 +130,14 @@ class _OpenAILike:
 
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if outer.error:
-                    self._send(outer.error[0], json.loads(outer.error[1]))
-                elif self.path.endswith("/embeddings"):
+                if self.path.endswith("/embeddings"):
                     self._send(200, {"data": [{"embedding": [0.1, 0.2, 0.3], "index": 0}], "usage": {}})
                 else:
                     message = {"role": "assistant", "content": "Blue."}
                     usage = {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}
                     self._send(200, {"object": "chat.completion", "choices": [{"message": message}], "usage": usage})
 
-        self.models, self.error = models, error
+        self.models = models
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -152,5 +150,5 @@ class _OpenAILike:
         self.server.server_close()
 
 
-def litellm_like(models: list[str] | None = None, error: tuple[int, str] | None = None) -> _OpenAILike:
-    return _OpenAILike(models or MODELS, error)
+def litellm_like(models: list[str] | None = None) -> _OpenAILike:
+    return _OpenAILike(models or MODELS)

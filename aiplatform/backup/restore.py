@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiplatform.backup.manifest import Item, Manifest, read_manifest, verify
 from aiplatform.backup.qdrant import Qdrant
-from aiplatform.backup.take import POSTGRES, psql
+from aiplatform.backup.take import POSTGRES, server_version
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine import deploy as deploying
 from aiplatform.engine.docker import Docker
@@ -60,10 +60,7 @@ def refuse_newer_dumps(manifest: Manifest, items: list[Item], runner: Runner) ->
     missing Postgres is checked again once restore has started it)."""
     if not any(i.kind == "postgres" for i in items):
         return
-    asked = runner.run(["docker", "exec", POSTGRES, "psql", "-U", "postgres", "-tAc", "show server_version_num"],
-                       changes=False, check=False)  # fmt: skip
-    server = asked.stdout.strip() if asked.ok else ""
-    refused = newer_major(manifest.postgres_version, int(server) if server.isdigit() else None)
+    refused = newer_major(manifest.postgres_version, server_version(runner))
     if refused:
         raise UserError(
             f"Nothing was restored: {refused}.",
@@ -170,8 +167,7 @@ def _postgres(
     opened: Callable[[Item], Path],
 ) -> None:  # fmt: skip
     runner.run([*compose, "up", "--detach", "--wait", "postgres"])
-    server = psql(runner, "show server_version_num")
-    refused = newer_major(manifest.postgres_version, int(server) if server.isdigit() else None)
+    refused = newer_major(manifest.postgres_version, server_version(runner))
     if refused:
         raise UserError(f"Databases not restored: {refused}.", "Restore into a platform whose Postgres is as new.")
     for item in items:

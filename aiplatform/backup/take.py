@@ -77,6 +77,14 @@ def psql(runner: Runner, query: str) -> str:
     return done.stdout.strip()
 
 
+def server_version(runner: Runner) -> int | None:
+    """The running Postgres' server_version_num (e.g. 160004); None when it does not answer."""
+    asked = runner.run(["docker", "exec", POSTGRES, "psql", "-U", "postgres", "-tAc", "show server_version_num"],
+                       changes=False, check=False)  # fmt: skip
+    value = asked.stdout.strip() if asked.ok else ""
+    return int(value) if value.isdigit() else None
+
+
 def take_backup(options: BackupOptions, catalog: Catalog, runner: Runner, progress: Progress) -> BackupReport:
     root = options.root
     stamp = read_stamp(root)
@@ -157,8 +165,7 @@ class _Adder:
 
 
 def _postgres(add: _Adder, runner: Runner, catalog: Catalog, manifest: Manifest, specs: list[ServiceSpec]) -> None:
-    version = psql(runner, "show server_version_num")
-    manifest.postgres_version = int(version) if version.isdigit() else None
+    manifest.postgres_version = server_version(runner)
     add("postgres", "postgres-globals", "roles", "postgres/globals.sql", "dump",
         ["docker", "exec", POSTGRES, "pg_dumpall", "-U", "postgres", "--globals-only"])  # fmt: skip
     owners = {db.name: s.name for s in catalog.services.values() for db in s.databases}
@@ -229,10 +236,7 @@ def _images(runner: Runner, docker: Docker) -> dict[str, dict[str, str]]:
     """container -> the image reference it runs and that image's registry digest (empty for a local image)."""
     found = {}
     for container in docker.containers():
-        done = runner.run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", container.image],
-                          changes=False, check=False)  # fmt: skip
-        digests = json.loads(done.stdout) if done.ok and done.stdout.strip() else []
-        found[container.container] = {"image": container.image, "digest": (digests or [""])[0].partition("@")[2]}
+        found[container.container] = {"image": container.image, "digest": docker.image_digest(container.image)}
     return dict(sorted(found.items()))
 
 

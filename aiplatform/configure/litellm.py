@@ -113,6 +113,11 @@ def embeddings(ctx: StepContext) -> Outcome:
 def _hop_failure(facts: Facts, client: Api, response: httpx.Response, model: str) -> StepFailed:
     """Which hop failed, LiteLLM → Ollama or Ollama itself, asked of Ollama directly from the host."""
     said = excerpt(response.text, 300)
+    if facts.master.get("OLLAMA_LOCAL", "true") != "true":  # the models are on the nodes only
+        return StepFailed(
+            f"LiteLLM could not answer with {model} from the Ollama nodes (HTTP {response.status_code}: {said})",
+            f"`{INV} doctor` checks each node: it answers, has the model, admits this host.",
+        )
     port = facts.master.get("OLLAMA_PORT", "11434")
     url = f"http://127.0.0.1:{port}"
     try:

@@ -124,6 +124,13 @@ class Docker:
                 found += json.loads(one.stdout) if one.ok else []
         return sorted((_info(item) for item in found), key=lambda c: c.name)
 
+    def image_digest(self, image: str) -> str:
+        """The registry digest (sha256:...) of a local image, "" when it has none (built here) or is not here."""
+        done = self.runner.run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image],
+                               changes=False, check=False)  # fmt: skip
+        digests = json.loads(done.stdout) if done.ok and done.stdout.strip() else []
+        return str((digests or ["@"])[0]).partition("@")[2]
+
     @_engine_errors
     def networks(self) -> list[str]:
         return sorted(n.name for n in self.client.network.list(filters=[("label", MANAGED)]))

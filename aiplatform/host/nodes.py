@@ -78,9 +78,12 @@ def _litellm_down(folder: Path, url: str | None) -> set[str] | None:
     except UserError:
         return None
     try:
-        health = httpx.get(f"{url or 'http://127.0.0.1:4000'}/health", headers={"Authorization": f"Bearer {key}"},
-                           timeout=30, trust_env=False).json()  # fmt: skip
+        answer = httpx.get(f"{url or 'http://127.0.0.1:4000'}/health", headers={"Authorization": f"Bearer {key}"},
+                           timeout=30, trust_env=False)  # fmt: skip
+        health = answer.json() if answer.is_success else None  # a refused key: not known, not "none down"
     except (httpx.HTTPError, ValueError):
+        return None
+    if not isinstance(health, dict):
         return None
     ids = [str(item.get("model_id") or "") for item in health.get("unhealthy_endpoints", [])]
     return {model_id.rsplit("@", 1)[1] for model_id in ids if "@" in model_id}

@@ -11,7 +11,6 @@ data (volumes are never touched by either deploy).
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiplatform.backup.take import server_version
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine import deploy as deploying
 from aiplatform.engine.docker import Docker
@@ -66,13 +66,6 @@ class UpgradeResult:
         return self.deployed is not None and self.deployed.ok
 
 
-def _digest(runner: Runner, image: str) -> str:
-    done = runner.run(["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image], changes=False,
-                      check=False)  # fmt: skip
-    digests = json.loads(done.stdout) if done.ok and done.stdout.strip() else []
-    return str((digests or ["@"])[0]).partition("@")[2]
-
-
 def _major(image: str) -> int | None:
     found = re.search(r":(\d+)(?:[.\-]|$)", image.split("@")[0])
     return int(found.group(1)) if found else None
@@ -96,7 +89,7 @@ def make_plan(make_context: Callable[[], Context], out: Path, runner: Runner) ->
         if current is None:
             changes.append(Change(name, "", "", target, "new container"))
             continue
-        digest = _digest(runner, current.image)
+        digest = docker.image_digest(current.image)
         wanted = target.partition("@")[2]
         if target.split("@")[0] != current.image.split("@")[0]:
             kind = "new image"
@@ -108,11 +101,9 @@ def make_plan(make_context: Callable[[], Context], out: Path, runner: Runner) ->
     plan = UpgradePlan(root, changes)
     postgres = next((c for c in changes if c.container == "postgres" and c.kind == "new image"), None)
     if postgres and running.get("postgres"):
-        server = runner.run(["docker", "exec", "ai-platform-postgres", "psql", "-U", "postgres", "-tAc",
-                             "show server_version_num"], changes=False, check=False).stdout.strip()  # fmt: skip
-        target_major = _major(postgres.target)
-        if server.isdigit() and target_major and int(server) // 10000 != target_major:
-            plan.postgres = (int(server) // 10000, target_major)
+        server, target_major = server_version(runner), _major(postgres.target)
+        if server and target_major and server // 10000 != target_major:
+            plan.postgres = (server // 10000, target_major)
     return plan
 
 
@@ -156,7 +147,7 @@ def upgrade(
     locked = read_lock(lockfile)
     for change in plan.pending:
         reference, _, wanted = change.target.partition("@")
-        if digest := wanted or _digest(runner, reference):
+        if digest := wanted or Docker(runner).image_digest(reference):
             locked[reference] = digest
     if locked:
         runner.write(lockfile, format_lock(locked), 0o644)

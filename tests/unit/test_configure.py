@@ -13,8 +13,7 @@ from aiplatform.configure.run import run_configure
 from aiplatform.envfile import format_env, read_env
 from aiplatform.host.runner import Runner
 from aiplatform.inputs.secrets import CREDENTIALS_HEADER
-from tests.configure_platform import MODELS, apps, deploy_files, facts_for, litellm_like, stand_ins
-from tests.standins.ollama_api import OllamaStandIn
+from tests.configure_platform import apps, deploy_files, facts_for, litellm_like, stand_ins
 
 from .conftest import run_inv
 
@@ -94,34 +93,6 @@ def test_without_the_marketplace_difys_provider_is_skipped_with_the_way_out(plat
     assert table[("dify", "LiteLLM models")].result == "skipped"
     assert table[("dify", "first-run setup")].result == "done"
     assert report.ok  # no internet is not a failure of the platform
-
-
-@pytest.mark.parametrize(
-    ("ollama_models", "ollama_up", "said", "fragment", "fix"),
-    [
-        (
-            [],
-            True,
-            "model 'llama3.2:3b' not found, try pulling it first",
-            "is not pulled",
-            "setup --models llama3.2:3b",
-        ),
-        (MODELS, True, "Cannot connect to host host.docker.internal:11434", "LiteLLM cannot reach Ollama", "doctor"),
-        (MODELS, False, "Cannot connect", "Ollama does not answer on this host", "inv doctor"),
-    ],
-)
-def test_a_failed_chat_names_the_hop(tmp_path, ollama_models, ollama_up, said, fragment, fix):
-    _, root = deploy_files(tmp_path)
-    error = (500, json.dumps({"error": {"message": f"litellm.APIConnectionError: OllamaException - {said}"}}))
-    with OllamaStandIn(models=ollama_models) as ollama, litellm_like(error=error) as litellm:
-        master = read_env(root / "config/master.env")
-        port = ollama.url.rsplit(":", 1)[1] if ollama_up else apps.unused_url().rsplit(":", 1)[1]
-        (root / "config/master.env").write_text(format_env({**master, "OLLAMA_PORT": port}))
-        with stand_ins(root, litellm.url) as services:
-            _, table = configure(root, services)
-    chat = table[("litellm", "chat through LiteLLM → Ollama")]
-    assert chat.result == "FAILED" and fragment in chat.detail, chat.detail
-    assert fix in chat.fix
 
 
 def test_a_lost_n8n_key_or_a_taken_alias_is_replaced(platform):

@@ -129,3 +129,31 @@ def test_doctor_names_each_node_its_missing_models_and_an_unreachable_one(tmp_pa
     assert "missing nomic-embed-text, qwen2.5:7b" in checks["node gpu2"].detail
     assert "--models nomic-embed-text,qwen2.5:7b" in checks["node gpu2"].fix
     assert checks["node gpu3"].status == "fail" and "does not answer" in checks["node gpu3"].detail
+
+
+def test_litellm_refusing_its_key_leaves_the_down_nodes_unknown(tmp_path):
+    """A LiteLLM that refuses /health (a changed master key) says nothing of the nodes: unknown, not "none down"."""
+    import http.server
+    import threading
+
+    from aiplatform.host.nodes import _litellm_down
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"error": {"message": "Authentication Error", "code": "401"}}'
+            self.send_response(401)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        (tmp_path / "config").mkdir()
+        (tmp_path / "config/credentials.env").write_text("LITELLM_MASTER_KEY=sk-old\n")
+        assert _litellm_down(tmp_path, f"http://127.0.0.1:{server.server_port}") is None
+    finally:
+        server.shutdown()
