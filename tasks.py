@@ -419,7 +419,7 @@ def add(
         if from_compose or new:
             if dry_run:  # made in a scratch copy of the owner's catalog, which stays as it is
                 scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ai-platform-add-")))
-                user_dir = scratch / "services"  # templates are found as services/<name>/ below a catalog's parent
+                user_dir = scratch / "services"
                 if paths.USER_SERVICES_DIR.is_dir():
                     shutil.copytree(paths.USER_SERVICES_DIR, user_dir)
             maker = Runner(echo=lambda _: None) if dry_run else Runner()

@@ -286,9 +286,10 @@ class Catalog(BaseModel):
         return {c: name for name, spec in self.services.items() for c in spec.containers}
 
     @cached_property
-    def template_roots(self) -> list[Path]:
-        """The folders templates are looked up in (`services/<name>/...` below each), built-in first."""
-        return list(dict.fromkeys(folder.parent.parent for folder in self.folders.values()))
+    def catalog_dirs(self) -> list[Path]:
+        """The folders that hold the service folders (templates `services/<name>/...` are looked up in them), built-in
+        first."""
+        return list(dict.fromkeys(folder.parent for folder in self.folders.values()))
 
     def user_made(self, name: str) -> bool:
         """Whether the service comes from the owner's catalog rather than the built-in one."""

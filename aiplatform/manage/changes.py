@@ -110,8 +110,8 @@ def check_remove(ctx: Context, name: str) -> ServiceSpec:
         raise UserError(f"{name!r} is a core service: the platform needs it.", "Core services cannot be removed.")
     if name not in settings.services:
         raise UserError(f"{name!r} is not enabled: nothing to remove.", f"`{INV} info` lists what runs.", 0)
-    enabled = ctx.catalog.enabled([n for n in settings.services if n != name])
-    dependants = [s.name for s in enabled if name in s.depends_on and s.name in settings.services]
+    enabled = ctx.catalog.enabled([n for n in settings.services if n != name])  # with what those bring along
+    dependants = [s.name for s in enabled if name in s.depends_on] if name in {s.name for s in enabled} else []
     if dependants:
         raise UserError(
             f"{', '.join(dependants)} depend{'s' if len(dependants) == 1 else ''} on {name!r}.",

@@ -26,11 +26,13 @@ def header(source: str) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def environment(roots: tuple[Path, ...]) -> jinja2.Environment:
-    # One environment per set of folders (the platform's templates, then each catalog's root): Jinja caches compiled
-    # templates in it (and reloads a changed file). `services/<name>/...` is found in the catalog that has it.
+def environment(roots: tuple[Path, ...], catalogs: tuple[Path, ...] = ()) -> jinja2.Environment:
+    # One environment per set of folders: Jinja caches compiled templates in it (and reloads a changed file).
+    # `services/<name>/...` is found in the first catalog folder that has <name> (whatever that folder is called),
+    # everything else in `roots` (the platform's templates).
+    services = jinja2.PrefixLoader({"services": jinja2.FileSystemLoader([str(c) for c in dict.fromkeys(catalogs)])})
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(root) for root in dict.fromkeys(roots)]),
+        loader=jinja2.ChoiceLoader([services, jinja2.FileSystemLoader([str(root) for root in dict.fromkeys(roots)])]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,

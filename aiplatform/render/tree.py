@@ -38,7 +38,7 @@ from aiplatform.render.templates import environment, header, render_template
 
 def render_tree(platform: Platform) -> Tree:
     """The complete generated/ tree (without the stamp) for this platform."""
-    env = environment((*platform.catalog.template_roots, platform.templates_dir))  # a service's own folder first
+    env = environment((platform.templates_dir,), tuple(platform.catalog.catalog_dirs))
     services = enabled_services(platform)
     context = _context(platform, services)
     tree: Tree = {}
@@ -77,7 +77,7 @@ def _node_firewall(
 
 def node_firewall_script(platform: Platform, platform_host: str, gpu: bool, label: str) -> str:
     """The firewall of this host as an Ollama node of the platform at `platform_host` (`inv setup --node`)."""
-    env = environment((*platform.catalog.template_roots, platform.templates_dir))
+    env = environment((platform.templates_dir,), tuple(platform.catalog.catalog_dirs))
     settings = platform.settings
     node = PoolNode(label, f"http://localhost:{settings.ollama_port}", 1, tuple(settings.models), gpu)
     return _node_firewall(env, _context(platform, enabled_services(platform)), node, platform, platform_host)

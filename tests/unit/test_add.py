@@ -391,3 +391,30 @@ def test_an_add_whose_deploy_cannot_run_leaves_answers_and_generated_as_they_wer
     assert previewed == [f"{redis}@sha256:{'ab' * 32}"]
     assert (owner / "answers.yaml").read_text() == before
     assert not (owner / "generated/docker/docker-compose.mlflow.yml").exists()
+
+
+def test_an_owners_catalog_renders_whatever_its_folder_is_called(tmp_path):
+    """AI_PLATFORM_USER_SERVICES may name any folder: its services' templates are found in it, not in a sibling
+    `services/`."""
+    source = tmp_path / "compose.yml"
+    source.write_text(COMPOSE)
+    builtin = TEMPLATES_DIR / "services"
+    import_compose(source, "notes", load_catalog(builtin), tmp_path / "my catalog", Runner(echo=lambda _: None))
+    catalog = load_catalog(builtin, tmp_path / "my catalog")
+    settings = Settings(models=["m"], embedding_model="m", services=["notes"])
+    tree = render_tree(Platform(settings, "minimal", catalog, NO_GPU, "192.0.2.10", {}))
+    assert "docker/docker-compose.notes.yml" in tree
+
+
+def test_a_service_another_brings_along_cannot_be_removed(owner):
+    """top depends on mid, mid on helper: with top and helper listed, helper is still needed (through mid)."""
+    for port, name in enumerate(("helper", "mid", "top"), start=8201):
+        source = owner / f"{name}.yml"
+        source.write_text(COMPOSE.replace("notes", name).replace("NOTES", name.upper()).replace("8123", str(port)))
+        made = import_compose(source, name, load_catalog(), owner / "services", Runner(echo=lambda _: None))
+        spec = yaml.safe_load((made / "service.yaml").read_text())
+        spec["depends_on"] = {"helper": [], "mid": ["helper"], "top": ["mid"]}[name]
+        (made / "service.yaml").write_text(yaml.safe_dump(spec))
+    (owner / "answers.yaml").write_text("services: [top, helper]\n")
+    result = run_inv("remove", "helper", "--dry-run", *_flags(owner))
+    assert result.returncode == 1 and "mid depends on 'helper'" in result.stderr, result.stderr
