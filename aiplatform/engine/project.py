@@ -16,6 +16,7 @@ import yaml
 
 from aiplatform.commands import INV
 from aiplatform.errors import UserError
+from aiplatform.inputs.catalog import bind_source
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV
 
 COMPOSE_GLOB = "docker/docker-compose.*.yml"
@@ -149,9 +150,4 @@ def _digest(value: object) -> str:
 
 def _sources(volumes: list[object]) -> list[str]:
     """The host paths of a compose service's bind mounts (named volumes left out)."""
-    found = []
-    for volume in volumes:
-        source = volume.get("source", "") if isinstance(volume, dict) else str(volume).split(":", 1)[0]
-        if str(source).startswith("/"):
-            found.append(str(source))
-    return found
+    return [source for source in map(bind_source, volumes) if source.startswith("/")]

@@ -24,6 +24,15 @@ TIER_ORDER = ("infra", "ai", "apps", "monitoring", "proxy")
 _NAME = r"^[a-z][a-z0-9-]*$"
 _ENV_NAME = r"^[A-Z][A-Z0-9_]*$"
 _UPSTREAM = r"^[a-z][a-z0-9-]*:[0-9]{1,5}$"
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")  # mounting one is the docker-socket privilege
+
+
+def bind_source(volume: object) -> str:
+    """What a compose `volumes:` entry mounts from: `source` of the long syntax, the part before `:` of the short one
+    (a host path for a bind mount, a volume's name for a named one)."""
+    return str(volume.get("source", "") if isinstance(volume, dict) else str(volume).split(":", 1)[0])
+
+
 # Privileges a container may declare in service.yaml (render sets them; a template may not): the whole host's
 # devices and kernel, its process table, its network stack, the Docker engine (root-equivalent), or one capability.
 PRIVILEGES = ("privileged", "host-pid", "host-network", "docker-socket")

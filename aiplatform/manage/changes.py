@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from aiplatform.backup.take import POSTGRES
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine import deploy as deploying
-from aiplatform.engine.docker import Docker, require_engine
+from aiplatform.engine.docker import PROJECT, Docker, require_engine
 from aiplatform.engine.project import load_project
 from aiplatform.envfile import format_env, read_env
 from aiplatform.errors import UserError
@@ -161,10 +162,10 @@ def change_services(
         result.root = preview.root
         options = deploying.DeployOptions(out=preview_out, root=preview.root, dry_run=True)
         result.plan = deploying.deploy(options, Runner(dry_run=True, echo=lambda _: None), None, ui).plan
-    purging = purge_plan(spec, result.root, Docker(runner), ctx) if remove and purge else []
-    folders = data_folders(spec, result.root) if purging else []  # read before deploy drops its compose file
-    if purging:
-        ui.purge_plan(purging)
+    purging = purge_plan(spec, result.root, Docker(runner), ctx) if remove and purge else None
+    listed = purging.items() if purging else []  # read before deploy drops the service's compose file
+    if listed:
+        ui.purge_plan(listed)
     if runner.dry_run:
         return result
     what = f"add {', '.join(result.added)}" if add else f"remove {remove}" + (" and DELETE its data" if purge else "")
@@ -186,79 +187,72 @@ def change_services(
             build.render_command(make_context(None), out, interactive=False)
         raise
     if purging and result.deployed.ok:
-        purge_service(spec, result.root, out, folders, Docker(runner), ctx, runner)
+        purge_service(purging, result.root, out, Docker(runner), runner)
         build.render_command(make_context(None), out, interactive=False)  # generated/ stamped without the secrets
-        result.purged = purging
+        result.purged = listed
     return result
 
 
 # --- --purge -------------------------------------------------------------------------------------------------------
 
 
-def purge_plan(spec: ServiceSpec, root: Path, docker: Docker, ctx: Context) -> list[tuple[str, int | None]]:
-    """What `remove --purge` deletes, with sizes where there are bytes to count: volumes, data folders, databases
-    and users, secrets."""
-    items: list[tuple[str, int | None]] = []
-    for name, mount in docker.volumes() if docker.engine_error() is None else []:
-        if name.startswith("ai-platform_") and name.removeprefix("ai-platform_") in spec.volumes:
-            items.append((f"volume {name}", dir_size(Path(mount))))
-    for folder in data_folders(spec, root):
-        items.append((f"folder {folder}", dir_size(folder)))
-    for db in spec.databases:
-        items.append((f"database {db.name} (Postgres)", None))
-    for user in _users_to_drop(spec, ctx):
-        items.append((f"database user {user} (Postgres)", None))
-    for secret in _secrets_to_drop(spec, ctx):
-        items.append((f"secret {secret} (credentials.env)", None))
-    return items
+@dataclass
+class Purge:
+    """What `remove --purge` deletes, read once before anything goes (the root's compose file names the folders)."""
+
+    volumes: list[tuple[str, Path]]  # (name, mountpoint)
+    folders: list[Path]
+    databases: list[str]
+    users: list[str]
+    secrets: list[str]
+
+    def items(self) -> list[tuple[str, int | None]]:
+        """Each thing with its size where there are bytes to count."""
+        return [
+            *((f"volume {name}", dir_size(mount)) for name, mount in self.volumes),
+            *((f"folder {folder}", dir_size(folder)) for folder in self.folders),
+            *((f"database {db} (Postgres)", None) for db in self.databases),
+            *((f"database user {user} (Postgres)", None) for user in self.users),
+            *((f"secret {secret} (credentials.env)", None) for secret in self.secrets),
+        ]
 
 
-def data_folders(spec: ServiceSpec, root: Path) -> list[Path]:
-    """The folders under data/ that the service's containers bind-mount (as its compose file in the root says)."""
+def purge_plan(spec: ServiceSpec, root: Path, docker: Docker, ctx: Context) -> Purge:
+    """The service's volumes, data folders, databases, database users and secrets no other service shares."""
+    wanted = {f"{PROJECT}_{volume}" for volume in spec.volumes}
+    volumes = docker.volumes() if docker.engine_error() is None else []
     try:
-        return load_project(root).data_folders(list(spec.containers), root)
+        folders = load_project(root).data_folders(list(spec.containers), root)
     except UserError:
-        return []
+        folders = []
+    others = [s for s in ctx.catalog.services.values() if s.name != spec.name]
+    shared_users = {db.user for s in others for db in s.databases}
+    shared_secrets = {secret.name for s in others for secret in service_secrets(s)} | {s.name for s in PLATFORM_SECRETS}
+    return Purge(
+        volumes=[(name, Path(mount)) for name, mount in volumes if name in wanted],
+        folders=folders,
+        databases=[db.name for db in spec.databases],
+        users=sorted({db.user for db in spec.databases} - shared_users),
+        secrets=sorted({s.name for s in service_secrets(spec)} - shared_secrets),
+    )
 
 
-def _users_to_drop(spec: ServiceSpec, ctx: Context) -> list[str]:
-    others = {db.user for s in ctx.catalog.services.values() if s.name != spec.name for db in s.databases}
-    return sorted({db.user for db in spec.databases} - others)
-
-
-def _secrets_to_drop(spec: ServiceSpec, ctx: Context) -> list[str]:
-    others = {
-        secret.name
-        for other in ctx.catalog.services.values()
-        if other.name != spec.name
-        for secret in service_secrets(other)
-    }
-    platform = {s.name for s in PLATFORM_SECRETS}
-    return sorted({s.name for s in service_secrets(spec)} - others - platform)
-
-
-def purge_service(
-    spec: ServiceSpec, root: Path, out: Path, folders: list[Path], docker: Docker, ctx: Context, runner: Runner
-) -> None:
-    """Delete what purge_plan listed (the service's containers are gone by now; `folders` its data_folders)."""
+def purge_service(purge: Purge, root: Path, out: Path, docker: Docker, runner: Runner) -> None:
+    """Delete what the plan lists (the service's containers are gone by now)."""
     if docker.engine_error() is None:
-        names = [name for name, _ in docker.volumes() if name.removeprefix("ai-platform_") in spec.volumes]
-        docker.remove_volumes(names)
-        for db in spec.databases:
-            _psql(runner, f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
-        for user in _users_to_drop(spec, ctx):
+        docker.remove_volumes([name for name, _ in purge.volumes])
+        for db in purge.databases:
+            _psql(runner, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        for user in purge.users:
             _psql(runner, f'DROP ROLE IF EXISTS "{user}"')
-    for folder in folders:
+    for folder in purge.folders:
         runner.remove_tree(folder)
-    dropped = set(_secrets_to_drop(spec, ctx))
     for path in (root / CREDENTIALS_ENV, out / CREDENTIALS_ENV):  # else the next render would keep them
         values = read_env(path)
-        if dropped & set(values):
-            kept = {k: v for k, v in values.items() if k not in dropped}
+        if set(purge.secrets) & set(values):
+            kept = {k: v for k, v in values.items() if k not in purge.secrets}
             runner.write(path, format_env(kept, CREDENTIALS_HEADER).encode(), 0o600)
 
 
 def _psql(runner: Runner, statement: str) -> Any:
-    return runner.run(
-        ["docker", "exec", "ai-platform-postgres", "psql", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", statement]
-    )
+    return runner.run(["docker", "exec", POSTGRES, "psql", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c", statement])

@@ -26,13 +26,12 @@ import yaml
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
-from aiplatform.inputs.catalog import Catalog
+from aiplatform.inputs.catalog import DOCKER_SOCKETS, Catalog
 from aiplatform.inputs.images import image_problem
 from aiplatform.paths import COOKIECUTTER_DIR
 
 DROPPED = ("container_name", "restart", "networks", "logging", "labels", "ports", "healthcheck", "image", "expose")
 DATA = "@@AI_PLATFORM_DATA@@"  # stands for the root's data/ until the template is written
-SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 NAME = re.compile(r"[a-z][a-z0-9-]{0,40}")
 
 
@@ -144,7 +143,7 @@ def _container(
     volumes = []
     for volume in service.get("volumes") or []:
         source, target, mode = volume.get("source", ""), volume.get("target", ""), volume.get("read_only")
-        if source in SOCKETS:
+        if source in DOCKER_SOCKETS:
             privileges.append("docker-socket")
         if volume.get("type") == "bind" and Path(source).is_relative_to(path.parent.absolute()):
             # relative in the file (compose made it absolute): the service's own data, under the root's data/

@@ -18,7 +18,7 @@ import yaml
 
 from aiplatform.errors import UserError
 from aiplatform.generated.files import RenderedFile, Tree
-from aiplatform.inputs.catalog import PRIVILEGES, ContainerSpec, ServiceSpec
+from aiplatform.inputs.catalog import DOCKER_SOCKETS, PRIVILEGES, ContainerSpec, ServiceSpec, bind_source
 from aiplatform.inputs.images import locked_image
 from aiplatform.inputs.settings import Settings
 from aiplatform.render.confighash import LABEL, build_file, config_hash_of, hashed_files
@@ -47,7 +47,6 @@ CONTAINER_KEY_ORDER = (
 RESERVED_KEYS = ("image", "container_name", "restart", "healthcheck", "networks", "logging")
 # Keys that widen what a container may do to the host: set by render from service.yaml `privileges:` only.
 PRIVILEGE_KEYS = ("privileged", "network_mode", "pid", "ipc", "userns_mode", "cap_add", "security_opt")
-DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 
 
 class _UniqueKeys(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -201,7 +200,7 @@ def _check_template_keys(template: str, cname: str, extra: dict[str, Any]) -> No
 
 def _check_socket(template: str, cname: str, cspec: ContainerSpec, container: dict[str, Any]) -> None:
     for volume in container.get("volumes", []):
-        source = (volume.get("source", "") if isinstance(volume, dict) else str(volume).split(":", 1)[0]).rstrip("/")
+        source = bind_source(volume).rstrip("/")
         if source in DOCKER_SOCKETS and "docker-socket" not in cspec.privileges:
             raise UserError(
                 f"templates/{template}: {cname} mounts the Docker socket ({source}): that is root on the host.",

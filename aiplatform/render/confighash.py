@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aiplatform.generated.files import Tree
-from aiplatform.inputs.catalog import ServiceSpec
+from aiplatform.inputs.catalog import ServiceSpec, bind_source
 
 LABEL = "ai-platform"
 
@@ -39,7 +39,7 @@ def mounted_files(container: dict[str, Any], files: Tree, root: Path) -> Tree:
     """The files of `files` (paths relative to the root) that the container bind-mounts, directly or in a folder."""
     mounts = []
     for volume in container.get("volumes", []):
-        source = Path(str(volume).split(":", 1)[0])
+        source = Path(bind_source(volume))  # the long syntax too
         if source.is_absolute() and source.is_relative_to(root):
             mounts.append(source.relative_to(root).as_posix())
     return {path: file for path, file in files.items() if any(path == m or path.startswith(m + "/") for m in mounts)}

@@ -489,3 +489,15 @@ def test_milvus_keeps_minio_and_etcd_unpublished():
     assert containers["milvus-minio"]["networks"] == ["ai-backend"]
     assert containers["milvus"]["ports"] == ["127.0.0.1:19530:19530"]
     assert containers["milvus"]["environment"]["MINIO_ACCESS_KEY_ID"] == "${MILVUS_MINIO_ACCESS_KEY}"
+
+
+def test_a_file_mounted_with_the_long_syntax_is_in_the_containers_config_hash():
+    from aiplatform.generated.files import RenderedFile
+    from aiplatform.render.confighash import mounted_files
+
+    root = Path("/srv/ai")
+    files = {"config/app/app.yml": RenderedFile(b"a: 1\n"), "config/other.yml": RenderedFile(b"b: 2\n")}
+    short = {"volumes": ["/srv/ai/config/app:/etc/app:ro"]}
+    long = {"volumes": [{"type": "bind", "source": "/srv/ai/config/app/app.yml", "target": "/etc/app.yml"}]}
+    assert list(mounted_files(short, files, root)) == ["config/app/app.yml"]
+    assert list(mounted_files(long, files, root)) == ["config/app/app.yml"]
