@@ -37,6 +37,8 @@ class PlatformTask(Task):  # type: ignore[misc]
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Any]:
         # invoke pops each flag's help while it builds the arguments: keep it for the next parse (tests run many)
+        from aiplatform.cli import optional_positional  # noqa: F401  (the parser's rules for positionals and --help)
+
         saved = dict(self.help)
         try:
             arguments = list(super().get_arguments(ignore_unknown_help))

@@ -1,9 +1,11 @@
-"""An optional positional argument for invoke tasks (`inv add` and `inv add mlflow` both valid).
+"""Positional arguments of invoke tasks as a user expects them: optional ones (`inv add` and `inv add mlflow` both
+valid), and `--help` that is never taken for one (`inv remove --help` is `inv --help remove`).
 
 invoke treats every positional argument as required: its parser eats the next word for one that has no value yet,
 and at the end of the task's words it refuses one still without a value. `OptionalPositional` keeps the first rule
-and drops the second: when the task's words are over and it got none, it takes the empty string. This is the one
-place that reaches into invoke's parser (ParseMachine.complete_context, invoke 2.x/3.x).
+and drops the second: when the task's words are over and it got none, it takes the empty string. The first rule
+also ate `--help` (`unknown service '--help'`): a help flag is now the help flag wherever it stands. This is the one
+place that reaches into invoke's parser (ParseMachine.handle and complete_context, invoke 2.x/3.x).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ class OptionalPositional(Argument):
 
 
 _complete = ParseMachine.complete_context
+_handle = ParseMachine.handle
 
 
 def _complete_context(self: Any) -> None:
@@ -28,4 +31,23 @@ def _complete_context(self: Any) -> None:
     _complete(self)
 
 
+def _is_help(self: Any, token: str) -> bool:
+    """`token` is the core --help/-h flag given after a task's name, where invoke would eat it as a positional."""
+    if not (self.context and self.initial and self.context.missing_positional_args):
+        return False
+    if token in self.context.flags or self.waiting_for_flag_value or self.current_state == "unknown":
+        return False
+    return token in self.initial.flags and self.initial.flags[token].name == "help"  # a Lexicon: .get skips -h
+
+
+def _handle_token(self: Any, token: str) -> None:
+    if _is_help(self, token):
+        self.initial.flags[token].value = self.context.name  # what invoke does for --help after a task's flags
+        for argument in self.context.missing_positional_args:
+            argument.set_value("", cast=False)  # help is printed instead of running: no "missing argument" error
+        return
+    _handle(self, token)
+
+
 ParseMachine.complete_context = _complete_context  # type: ignore[method-assign]
+ParseMachine.handle = _handle_token  # type: ignore[method-assign]

@@ -55,6 +55,18 @@ def test_every_task_has_help_text():
             assert argument.help, f"inv --help {name}: --{argument.name} has no help"
 
 
+@pytest.mark.parametrize("help_first", [True, False], ids=["inv --help TASK", "inv TASK --help"])
+def test_help_of_every_task_in_both_spellings(help_first):
+    """`inv add --help` once gave `unknown service '--help'`: a task's positional argument ate the flag."""
+    for name, task in Collection.from_module(tasks).tasks.items():
+        for flag in ("--help", "-h"):
+            result = run_inv(flag, name) if help_first else run_inv(name, flag)
+            assert result.returncode == 0, (name, flag, result.stderr)
+            assert f"Usage: inv [--core-opts] {name}" in result.stdout, (name, flag, result.stdout)
+            assert " ".join(task.__doc__.split()[:6]) in " ".join(result.stdout.split()), (name, flag)
+            assert not result.stderr, (name, flag, result.stderr)
+
+
 def test_version():
     result = run_inv("version")
     assert result.returncode == 0 and f"ai-platform {__version__}" in result.stdout
