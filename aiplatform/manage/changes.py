@@ -99,7 +99,7 @@ def check_add(ctx: Context, names: list[str], allow_privileged: bool) -> list[st
             )
     fresh = [name for name in dict.fromkeys(names) if name not in settings.services]
     if not fresh:
-        raise UserError(f"{', '.join(names)} already enabled: nothing to add.", f"`{INV} info` lists what runs.", 0)
+        raise UserError(f"{', '.join(names)} already enabled: nothing to add.", f"`{INV} info` lists what runs.")
     return fresh
 
 
@@ -110,7 +110,7 @@ def check_remove(ctx: Context, name: str) -> ServiceSpec:
     if spec.core:
         raise UserError(f"{name!r} is a core service: the platform needs it.", "Core services cannot be removed.")
     if name not in settings.services:
-        raise UserError(f"{name!r} is not enabled: nothing to remove.", f"`{INV} info` lists what runs.", 0)
+        raise UserError(f"{name!r} is not enabled: nothing to remove.", f"`{INV} info` lists what runs.")
     enabled = ctx.catalog.enabled([n for n in settings.services if n != name])  # with what those bring along
     dependants = [s.name for s in enabled if name in s.depends_on] if name in {s.name for s in enabled} else []
     if dependants:

@@ -21,7 +21,7 @@ from pathlib import Path
 from aiplatform.backup.take import server_version
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine import deploy as deploying
-from aiplatform.engine.docker import Docker
+from aiplatform.engine.docker import Docker, require_engine
 from aiplatform.engine.project import load_project
 from aiplatform.errors import UserError
 from aiplatform.generated import build
@@ -72,7 +72,10 @@ def _major(image: str) -> int | None:
 
 
 def make_plan(make_context: Callable[[], Context], out: Path, runner: Runner) -> UpgradePlan:
-    """Render into a scratch copy of generated/ and compare its images with the running containers'."""
+    """Render into a scratch copy of generated/ and compare its images with the running containers'. Without an
+    engine there is nothing to compare with: a UserError, never a plan of every container as new."""
+    docker = Docker(runner)
+    require_engine(docker)
     ctx = make_context()
     with tempfile.TemporaryDirectory(prefix="ai-platform-upgrade-") as scratch:
         preview = Path(scratch) / "generated"
@@ -81,8 +84,7 @@ def make_plan(make_context: Callable[[], Context], out: Path, runner: Runner) ->
         rendered = build.render_command(ctx, preview, interactive=False)
         targets = _images(preview)
     root = rendered.root
-    docker = Docker(runner)
-    running = {c.container: c for c in docker.containers()} if docker.engine_error() is None else {}
+    running = {c.container: c for c in docker.containers()}
     changes = []
     for name, target in sorted(targets.items()):
         current = running.get(name)

@@ -17,6 +17,7 @@ from invoke import Collection
 import tasks
 from aiplatform import __version__, commands
 from aiplatform.envfile import parse_env
+from aiplatform.errors import UserError
 from aiplatform.generated.build import render_command
 from aiplatform.inputs.context import Context
 
@@ -125,6 +126,20 @@ def test_without_a_docker_cli_every_task_speaks(tmp_path):
     for result in (status, doctor, deploy, cleanup, real_cleanup):
         assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "root").exists()
+
+
+def test_upgrade_check_without_an_engine_says_it_could_not_look(tmp_path):
+    """It once listed every container as "new container" and exited 0: a check that could not look."""
+    render(tmp_path, "--root", str(tmp_path / "root"))
+    result = run_inv("upgrade", "--check", "--out", str(tmp_path / "generated"), env=NO_DOCKER)
+    assert result.returncode == 1, result.stdout
+    assert "The Docker engine does not answer: the docker CLI is not installed" in result.stderr
+    assert "new container" not in result.stdout and "Traceback" not in result.stderr
+
+
+def test_an_error_never_exits_zero():
+    with pytest.raises(ValueError, match="exits non-zero"):
+        UserError("printed as an error", exit_code=0)
 
 
 def test_a_stamp_of_the_wrong_shape_is_a_message(tmp_path):
