@@ -1,0 +1,137 @@
+"""The README and docs/ against the tool: every task of the invoke collection has its section in docs/tasks.md,
+whose flag table names every flag the task has, and no table or usage line names a flag it lacks; every setting
+is in docs/settings.md; every line fits 120 columns; every relative link leads to a file (and to a heading of it,
+when it names one)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from invoke import Collection
+
+import tasks
+from aiplatform.inputs.settings import Settings
+
+from .conftest import PROJECT
+
+DOCS = PROJECT / "docs"
+TASKS_DOC = DOCS / "tasks.md"
+WIDTH = 120
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _pages() -> list[Path]:
+    return [PROJECT / "README.md", *sorted(DOCS.glob("*.md"))]
+
+
+def _collection() -> Collection:
+    return Collection.from_module(tasks)
+
+
+def _sections(text: str) -> dict[str, str]:
+    """Each `## inv NAME` heading of docs/tasks.md -> its text up to the next `## ` heading."""
+    found = {}
+    for part in re.split(r"^## ", text, flags=re.M)[1:]:
+        heading, _, body = part.partition("\n")
+        if match := re.fullmatch(r"inv (\S+)", heading.strip()):
+            found[match.group(1)] = body
+    return found
+
+
+def _table_flags(section: str) -> set[str]:
+    """The flags a section's flag table names in its first column (`-y`, `--yes`; `SERVICE` (or `--service`))."""
+    cells = [line.split("|")[1] for line in section.splitlines() if line.startswith("|") and line.count("|") > 2]
+    return {name for cell in cells for name in re.findall(r"--([a-z][\w-]*)", cell)}
+
+
+def _usage_flags(section: str) -> set[str]:
+    """The flags a section's usage block (its fenced code) names."""
+    blocks = re.findall(r"^```.*?^```", section, flags=re.M | re.S)
+    return {name for block in blocks for name in re.findall(r"--([a-z][\w-]*)", block)}
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower().replace("`", ""))
+    return text.replace(" ", "-")
+
+
+def _anchors(text: str) -> set[str]:
+    seen: dict[str, int] = {}
+    anchors = set()
+    for heading in re.findall(r"^#{1,6} (.+)$", _without_code(text), flags=re.M):
+        slug = _slug(heading)
+        anchors.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+def _without_code(text: str) -> str:
+    """The text without its fenced code blocks (a `#` comment there is no heading, a `[x](y)` no link)."""
+    return re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+
+
+def test_every_task_and_flag_is_in_docs_tasks():
+    sections = _sections(TASKS_DOC.read_text())
+    missing = []
+    for name in sorted(_collection().task_names):
+        task = _collection()[name]
+        if name not in sections:
+            missing.append(f"task {name}: no `## inv {name}` section")
+            continue
+        for argument in task.get_arguments():
+            if argument.names[0] not in _table_flags(sections[name]):
+                missing.append(f"inv {name} --{argument.names[0]}: not in its flag table ({argument.help})")
+    assert not missing, "docs/tasks.md does not document:\n  " + "\n  ".join(missing)
+
+
+def test_docs_tasks_names_no_task_or_flag_the_tool_lacks():
+    collection = _collection()
+    extra = []
+    for name, section in _sections(TASKS_DOC.read_text()).items():
+        if name not in collection.task_names:
+            extra.append(f"`## inv {name}`: there is no such task")
+            continue
+        flags = {argument.names[0] for argument in collection[name].get_arguments()}
+        named = _table_flags(section) | _usage_flags(section)
+        extra += [f"inv {name} --{flag}: no such flag" for flag in sorted(named - flags)]
+    assert not extra, "docs/tasks.md documents what the tool does not have:\n  " + "\n  ".join(extra)
+
+
+def test_every_setting_is_in_docs_settings():
+    text = (DOCS / "settings.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`{name}`" not in text]
+    assert not missing, f"docs/settings.md does not describe these settings: {', '.join(missing)}"
+
+
+@pytest.mark.parametrize("page", _pages(), ids=lambda page: str(page.relative_to(PROJECT)))
+def test_lines_fit_120_columns(page):
+    long = [
+        f"{page.name}:{number}: {len(line)} characters"
+        for number, line in enumerate(page.read_text().splitlines(), 1)
+        if len(line) > WIDTH
+    ]
+    assert not long, "\n".join(long)
+
+
+@pytest.mark.parametrize("page", _pages(), ids=lambda page: str(page.relative_to(PROJECT)))
+def test_relative_links_lead_somewhere(page):
+    broken = []
+    for target in LINK.findall(_without_code(page.read_text())):
+        if re.match(r"[a-z]+:", target):  # https:, mailto:
+            continue
+        path, _, anchor = target.partition("#")
+        file = (page.parent / path).resolve() if path else page
+        if not file.exists():
+            broken.append(f"{target}: {file} does not exist")
+        elif anchor and file.suffix == ".md" and anchor not in _anchors(file.read_text()):
+            broken.append(f"{target}: no heading of {file.name} has the anchor #{anchor}")
+    assert not broken, f"{page.name}:\n  " + "\n  ".join(broken)
+
+
+def test_readme_points_at_every_docs_page():
+    readme = (PROJECT / "README.md").read_text()
+    missing = [page.name for page in DOCS.glob("*.md") if f"](docs/{page.name})" not in readme]
+    assert not missing, f"README.md's contents do not list {', '.join(missing)}"
