@@ -27,6 +27,11 @@ T = TypeVar("T")
 PROJECT = "ai-platform"
 MANAGED = "ai-platform.managed=true"
 NO_CLI = "the docker CLI is not installed"
+NO_COMPOSE = "Docker Compose v2 (the `docker compose` CLI plugin) is not installed"
+COMPOSE_FIX = (
+    f"Install it: Docker's docker-compose-plugin package (what `{SUDO_INV} setup` installs), or the distribution's "
+    "compose v2 package (Ubuntu: docker-compose-v2; Debian 13: docker-compose); then `docker compose version`."
+)
 NETWORKS = {"ai-platform": False, "ai-backend": True}  # name -> internal (no route out: databases live there)
 
 
@@ -238,6 +243,18 @@ def _info(item: dict[str, Any]) -> ContainerInfo:
         ports=sorted(ports),
         managed=labels.get("ai-platform.managed") == "true",
     )
+
+
+def require_compose(docker: Docker, needed_for: str) -> None:
+    """A UserError naming the missing tool (the docker CLI, or its compose v2 plugin) and how to install it, so
+    that a failure of `docker compose` is never taken for a fault of the files it was given."""
+    if docker.compose_version():
+        return
+    if docker.engine_error() == NO_CLI:
+        raise UserError(
+            f"{NO_CLI[0].upper()}{NO_CLI[1:]}: {needed_for} needs it.", f"Install Docker with `{SUDO_INV} setup`."
+        )
+    raise UserError(f"{NO_COMPOSE}: {needed_for} needs it.", COMPOSE_FIX)
 
 
 def require_engine(docker: Docker) -> None:

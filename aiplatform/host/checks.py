@@ -13,7 +13,7 @@ import psutil
 
 from aiplatform.backup.manifest import describe_last
 from aiplatform.commands import INV, SUDO_INV
-from aiplatform.engine.docker import ContainerInfo, Docker
+from aiplatform.engine.docker import COMPOSE_FIX, NO_COMPOSE, ContainerInfo, Docker
 from aiplatform.engine.project import Project
 from aiplatform.host.net import listeners
 from aiplatform.host.ollama import Budgets, wait_for_ollama
@@ -55,12 +55,7 @@ def compose(docker: Docker) -> Check:
     version = docker.compose_version()
     if version:
         return Check("compose v2", "ok", version)
-    return Check(
-        "compose v2",
-        "fail",
-        "`docker compose` (v2 plugin) is missing",
-        f"Install the docker-compose-plugin package, or run `{SUDO_INV} setup`.",
-    )
+    return Check("compose v2", "fail", NO_COMPOSE, COMPOSE_FIX)
 
 
 def fresh(reason: str | None) -> Check:

@@ -5,7 +5,8 @@ defaults). `inv add --from-compose FILE --name NAME` turns an owner's compose fi
 then treats like any catalog service: it sets labels, networks, restart policy and logging itself, routes the
 service's port through Caddy, and refuses what would reach past the container.
 
-The file is first checked by `docker compose config` (no engine needed). Then, per container: a port published
+The file is first checked by `docker compose config` (no engine needed; a missing compose plugin is named as
+missing, never blamed on the file). Then, per container: a port published
 beyond 127.0.0.1 is refused (Caddy routes to the service instead); `privileged`, `network_mode: host` and a mount of
 the Docker socket are refused unless --allow-privileged (then declared in service.yaml, where the owner sees them);
 an image that is not pinned is refused (the catalog takes only pinned ones); `build:` is refused (give an image). Every
@@ -25,6 +26,7 @@ import yaml
 
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.errors import UserError
+from aiplatform.engine.docker import Docker, require_compose
 from aiplatform.host.runner import Runner
 from aiplatform.inputs.catalog import DOCKER_SOCKETS, Catalog
 from aiplatform.inputs.images import image_problem
@@ -102,6 +104,9 @@ def import_compose(
     if route:
         spec["route"] = route
     if variables:
+    if not path.is_file():
+        raise UserError(f"--from-compose {path}: no such file.")
+    require_compose(Docker(runner), f"checking {path} before it is imported")
         spec["secrets"] = [{"name": var, "format": "token", "description": f"${{{var}}} of {path.name}"}
                            for var in sorted(variables)]  # fmt: skip
     volumes = sorted(project.get("volumes") or {})

@@ -22,7 +22,6 @@ from aiplatform.inputs.catalog import load_catalog
 from aiplatform.inputs.context import Context
 from aiplatform.inputs.settings import Settings
 from aiplatform.manage import changes
-from aiplatform.manage.importer import import_compose
 from aiplatform.paths import TEMPLATES_DIR
 from aiplatform.render.platform import Platform
 from aiplatform.render.tree import render_tree
@@ -34,6 +33,10 @@ from .test_render import NO_GPU
 
 @pytest.fixture
 def owner(tmp_path, monkeypatch):
+    return make_owner(tmp_path, monkeypatch)
+
+
+def make_owner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project of the owner's own: answers.yaml, generated/, a root and the user catalog, all under tmp_path."""
     monkeypatch.setattr(paths, "USER_SERVICES_DIR", tmp_path / "services")
     answers = tmp_path / "answers.yaml"
@@ -121,20 +124,6 @@ def test_q_in_the_menu_adds_nothing(owner):
     assert not unanswered and code == 1 and "Nothing added" in output
 
 
-def test_the_menu_takes_a_compose_file(owner):
-    compose = owner / "notes.yml"
-    compose.write_text(COMPOSE)
-    code, output, unanswered = _inv_at_terminal(
-        owner,
-        "add",
-        "--dry-run",
-        replies=[("Add which", "c"), ("Path of your compose file", str(compose)), ("Name of the service", "notes")],
-    )
-    assert not unanswered and code == 0, output
-    assert "notes" in output.split("Containers to create:")[1].splitlines()[0]
-    assert not (owner / "services").exists()  # a dry run made it in a scratch copy
-
-
 # --- what add and remove refuse -------------------------------------------------------------------------------------
 
 
@@ -208,94 +197,6 @@ def test_remove_dry_run_with_purge_lists_what_it_would_delete_with_sizes(owner):
     assert "database mlflow (Postgres)" in purge and "secret MLFLOW_DB_PASSWORD" in purge
     assert "removed  docker/docker-compose.mlflow.yml" in result.stdout  # nothing runs here: no container to name
     assert "mlflow" in (owner / "answers.yaml").read_text()  # a dry run
-
-
-# --- compose files --------------------------------------------------------------------------------------------------
-
-COMPOSE = """\
-services:
-  notes:
-    image: example/notes:2.1.0
-    ports: ["127.0.0.1:8123:8080"]
-    environment:
-      NOTES_TOKEN: ${NOTES_TOKEN}
-      GREETING: "{{ not jinja }}"
-    volumes: ["./uploads:/srv/uploads", "notes-db:/var/lib/notes"]
-    healthcheck:
-      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://localhost:8080/health"]
-volumes:
-  notes-db: {}
-"""
-
-
-def _import(tmp_path, text, allow=False, name="notes"):
-    source = tmp_path / "compose.yml"
-    source.write_text(text)
-    catalog = load_catalog(TEMPLATES_DIR / "services")
-    return import_compose(source, name, catalog, tmp_path / "services", Runner(), allow)
-
-
-def test_an_imported_compose_file_renders_with_the_platforms_keys(tmp_path):
-    folder = _import(tmp_path, COMPOSE)
-    catalog = load_catalog(TEMPLATES_DIR / "services", tmp_path / "services")
-    assert "notes" in catalog.optional and catalog.folders["notes"] == folder
-    settings = Settings(models=["m"], embedding_model="m", services=["notes"], root=tmp_path / "root")
-    secrets = {s.name: f"secret-{s.name}" for spec in catalog.enabled(["notes"]) for s in spec.secrets}
-    secrets |= {"ADMIN_PASSWORD": "x", "LITELLM_KEY_OPEN_WEBUI": "x"}
-    tree = render_tree(Platform(settings, "minimal", catalog, NO_GPU, "192.0.2.10", secrets))
-    compose = yaml.safe_load(tree["docker/docker-compose.notes.yml"].data)
-    notes = compose["services"]["notes"]
-    assert notes["labels"]["ai-platform.managed"] == "true" and notes["labels"]["ai-platform.service"] == "notes"
-    assert notes["networks"] == ["ai-platform"] and notes["restart"] == "unless-stopped"
-    assert notes["logging"]["driver"] == "json-file" and "host.docker.internal:host-gateway" in notes["extra_hosts"]
-    assert notes["ports"] == ["127.0.0.1:8123:8080"]
-    assert notes["environment"]["GREETING"] == "{{ not jinja }}"  # the file's braces are not Jinja's
-    assert notes["environment"]["NOTES_TOKEN"] == "${NOTES_TOKEN}"  # from credentials.env, where render puts it
-    assert [s.name for s in catalog.services["notes"].secrets] == ["NOTES_TOKEN"]
-    assert f"{tmp_path / 'root' / 'data' / 'notes' / 'uploads'}:/srv/uploads" in notes["volumes"]
-    assert "notes:8080" in tree["config/caddy/Caddyfile"].data.decode()
-
-
-REFUSED = {
-    "published on every interface": ('ports: ["127.0.0.1:8123:8080"]', 'ports: ["8123:8080"]'),
-    "privileged": ("image: example/notes:2.1.0", "image: example/notes:2.1.0\n    privileged: true"),
-    "host-network": ("image: example/notes:2.1.0", "image: example/notes:2.1.0\n    network_mode: host"),
-    "docker-socket": ("./uploads:/srv/uploads", "/var/run/docker.sock:/var/run/docker.sock"),
-    "'example/notes:latest'": ("example/notes:2.1.0", "example/notes:latest"),
-    "'example/notes'": ("example/notes:2.1.0", "example/notes"),
-    "`build:` is not supported": ("image: example/notes:2.1.0", "image: example/notes:2.1.0\n    build: ."),
-}
-
-
-@pytest.mark.parametrize("message", list(REFUSED))
-def test_each_risky_key_of_a_compose_file_is_refused_by_name(tmp_path, message):
-    old, new = REFUSED[message]
-    assert old in COMPOSE
-    with pytest.raises(UserError, match=message) as caught:
-        _import(tmp_path, COMPOSE.replace(old, new))
-    assert "service notes" in caught.value.message
-    assert not (tmp_path / "services" / "notes").exists()
-
-
-@pytest.mark.parametrize("message", ["privileged", "host-network", "docker-socket"])
-def test_allow_privileged_accepts_all_but_public_ports_and_declares_them(tmp_path, message):
-    old, new = REFUSED[message]
-    folder = _import(tmp_path, COMPOSE.replace(old, new), allow=True)
-    spec = yaml.safe_load((folder / "service.yaml").read_text())
-    assert spec["containers"]["notes"]["privileges"] == [message]
-    with pytest.raises(UserError, match="published on every interface"):
-        _import(tmp_path, COMPOSE.replace(*REFUSED["published on every interface"]), allow=True, name="other")
-    with pytest.raises(UserError, match="'example/notes:latest'"):  # the catalog would refuse it: no use accepting
-        _import(tmp_path, COMPOSE.replace(*REFUSED["'example/notes:latest'"]), allow=True, name="third")
-
-
-def test_a_file_compose_refuses_is_refused_with_composes_words(tmp_path):
-    with pytest.raises(UserError, match="not a compose file `docker compose config` accepts"):
-        _import(tmp_path, "services:\n  notes:\n    image: [a, b]\n")
-    with pytest.raises(UserError, match="exists already"):
-        _import(tmp_path, COMPOSE, name="mlflow")
-    with pytest.raises(UserError, match="lower-case letters"):
-        _import(tmp_path, COMPOSE, name="Notes")
 
 
 # --- the cookiecutter -----------------------------------------------------------------------------------------------
@@ -392,28 +293,23 @@ def test_an_add_whose_deploy_cannot_run_leaves_answers_and_generated_as_they_wer
     assert not (owner / "generated/docker/docker-compose.mlflow.yml").exists()
 
 
-def test_an_owners_catalog_renders_whatever_its_folder_is_called(tmp_path):
-    """AI_PLATFORM_USER_SERVICES may name any folder: its services' templates are found in it, not in a sibling
-    `services/`."""
-    source = tmp_path / "compose.yml"
-    source.write_text(COMPOSE)
-    builtin = TEMPLATES_DIR / "services"
-    import_compose(source, "notes", load_catalog(builtin), tmp_path / "my catalog", Runner(echo=lambda _: None))
-    catalog = load_catalog(builtin, tmp_path / "my catalog")
-    settings = Settings(models=["m"], embedding_model="m", services=["notes"])
-    tree = render_tree(Platform(settings, "minimal", catalog, NO_GPU, "192.0.2.10", {}))
-    assert "docker/docker-compose.notes.yml" in tree
-
-
 def test_a_service_another_brings_along_cannot_be_removed(owner):
     """top depends on mid, mid on helper: with top and helper listed, helper is still needed (through mid)."""
-    for port, name in enumerate(("helper", "mid", "top"), start=8201):
-        source = owner / f"{name}.yml"
-        source.write_text(COMPOSE.replace("notes", name).replace("NOTES", name.upper()).replace("8123", str(port)))
-        made = import_compose(source, name, load_catalog(), owner / "services", Runner(echo=lambda _: None))
-        spec = yaml.safe_load((made / "service.yaml").read_text())
-        spec["depends_on"] = {"helper": [], "mid": ["helper"], "top": ["mid"]}[name]
-        (made / "service.yaml").write_text(yaml.safe_dump(spec))
+    for port, (name, needs) in enumerate((("helper", []), ("mid", ["helper"]), ("top", ["mid"])), start=8201):
+        folder = owner / "services" / name
+        folder.mkdir(parents=True)
+        (folder / "service.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "name": name,
+                    "description": "Mine.",
+                    "tier": "apps",
+                    "depends_on": needs,
+                    "containers": {name: {"image": f"example/{name}:1.0.0", "publish": [f"127.0.0.1:{port}:8080"]}},
+                }
+            )
+        )
+        (folder / "compose.yml.j2").write_text(f"services:\n  {name}: {{}}\n")
     (owner / "answers.yaml").write_text("services: [top, helper]\n")
     result = run_inv("remove", "helper", "--dry-run", *_flags(owner))
     assert result.returncode == 1 and "mid depends on 'helper'" in result.stderr, result.stderr
