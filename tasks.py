@@ -428,7 +428,7 @@ def add(
             if from_compose:
                 made = importer.import_compose(Path(from_compose), name, ctx.catalog, user_dir, maker, allow_privileged)
             else:
-                made = importer.bake_new(new, ctx.catalog, user_dir, maker, interactive)
+                made = importer.bake_new(new, ctx.catalog, user_dir, maker, prompts.ask_answer if interactive else None)
             console.step(f"made {made}")
             service = made.name
         try:

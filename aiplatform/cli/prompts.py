@@ -6,6 +6,7 @@ Everything here talks to the terminal; the tables it shows come from tables.py.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from aiplatform.engine.deploy import Plan
     from aiplatform.host.checks import Check
     from aiplatform.host.setup import Step
+    from aiplatform.inputs.new_service import Question
     from aiplatform.manage.changes import MenuRow
 
 
@@ -180,3 +182,20 @@ def choose_service(rows: list[MenuRow]) -> tuple[str, str]:
         if choice == "q":
             raise UserError("Nothing added.")
         console.error(f"{choice!r} is not one of the choices: a number from 1 to {len(rows)}, c, n or q")
+
+
+def ask_answer(question: Question, default: str, problem: Callable[[str], str | None]) -> str:
+    """One question of the service template at a terminal, asked again until its answer follows the rule."""
+    from rich.prompt import Prompt
+
+    if question.choices:
+        console.out.print(Text(question.text, style="bold"))
+        for value, meaning in question.choices.items():
+            console.out.print(Text(f"  {meaning}" if meaning.startswith(value) else f"  {value}: {meaning}"))
+    while True:
+        text = "  choose" if question.choices else question.text
+        answer = Prompt.ask(text, default=default, choices=list(question.choices) or None, console=console.out)
+        found = problem(answer.strip())
+        if found is None:
+            return answer.strip()
+        console.error(f"{found}; answer again")

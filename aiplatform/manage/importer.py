@@ -19,44 +19,76 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from aiplatform.commands import INV, SUDO_INV
-from aiplatform.errors import UserError
 from aiplatform.engine.docker import Docker, require_compose
+from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
+from aiplatform.inputs import new_service
 from aiplatform.inputs.catalog import DOCKER_SOCKETS, Catalog
 from aiplatform.inputs.images import image_problem
+from aiplatform.inputs.new_service import Question
 from aiplatform.paths import COOKIECUTTER_DIR
 
 DROPPED = ("container_name", "restart", "networks", "logging", "labels", "ports", "healthcheck", "image", "expose")
 DATA = "@@AI_PLATFORM_DATA@@"  # stands for the root's data/ until the template is written
-NAME = re.compile(r"[a-z][a-z0-9-]{0,40}")
+NAME = new_service.NAME
 
 
-def bake_new(name: str, catalog: Catalog, target: Path, runner: Runner, interactive: bool) -> Path:
-    """Write `target/name/` from the cookiecutter template; returns the folder."""
+AskAnswer = Callable[[Question, str, Callable[[str], str | None]], str]  # (question, default, problem) -> answer
+
+
+def bake_new(name: str, catalog: Catalog, target: Path, runner: Runner, ask: AskAnswer | None = None) -> Path:
+    """Write `target/name/` from the cookiecutter template; returns the folder. With `ask` (a person at a terminal),
+    each question is asked and its answer checked as it is given (new_service.py's rules, the ones the template's hook
+    checks); without, the defaults (with free ports) are taken."""
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.main import cookiecutter
 
     _check_name(name, "NAME", catalog, target)
-    defaults = {"name": name, "host_port": _free_host_port(catalog), "ip_port": _free_ip_port(catalog)}
+    answers = new_service_answers(name, catalog, ask)
     with tempfile.TemporaryDirectory(prefix="ai-platform-new-") as scratch:
         try:
-            made = Path(cookiecutter(str(COOKIECUTTER_DIR), no_input=not interactive, output_dir=scratch,
-                                     extra_context=defaults))  # fmt: skip
+            made = Path(cookiecutter(str(COOKIECUTTER_DIR), no_input=True, output_dir=scratch,
+                                     extra_context=answers))  # fmt: skip
         except CookiecutterException as exc:  # its hook printed the rules the answers broke
             raise UserError(
                 f"cookiecutter-service made nothing: {exc}.", f"Run `{INV} add --new {name}` again."
             ) from None
-        if made.name != name:
-            raise UserError(f"The name was changed to {made.name!r} in the questions; it must stay {name!r}.")
         for path in sorted(p for p in made.rglob("*") if p.is_file()):
             runner.write(target / name / path.relative_to(made), path.read_bytes())
     return target / name
+
+
+def new_service_answers(name: str, catalog: Catalog, ask: AskAnswer | None) -> dict[str, str]:
+    """The template's answers: `name`, free ports as defaults, each other question through `ask` when given."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    ports = {"host_port": _free_host_port(catalog), "ip_port": _free_ip_port(catalog)}
+    taken = {"host_port": _host_ports(catalog), "ip_port": _ip_ports(catalog)}
+    answers = {"name": name, **{key: str(port) for key, port in ports.items()}}
+    if ask is None:
+        return answers
+    jinja = SandboxedEnvironment(undefined=StrictUndefined)
+    for question in new_service.questions(COOKIECUTTER_DIR):
+        if question.key == "name":
+            continue
+        default = answers.get(question.key) or jinja.from_string(question.default).render(cookiecutter=answers)
+
+        def problem(value: str, question: Question = question) -> str | None:
+            found = new_service.answer_problem(question.key, value, list(question.choices) or None)
+            if found is None and value.isdigit() and int(value) in taken.get(question.key, set()):
+                found = f"{question.key}: {value} is taken by another service of the catalog"
+            return found
+
+        answers[question.key] = ask(question, default, problem)
+    return answers
 
 
 def _check_name(name: str, flag: str, catalog: Catalog, target: Path) -> None:
@@ -72,6 +104,9 @@ def import_compose(
 ) -> Path:
     """Write `target/name/` (service.yaml + compose.yml.j2) from the compose file at `path`; returns the folder."""
     _check_name(name, "--name", catalog, target)
+    if not path.is_file():
+        raise UserError(f"--from-compose {path}: no such file.")
+    require_compose(Docker(runner), f"checking {path} before it is imported")
     checked = runner.run(["docker", "compose", "-f", str(path), "config", "--no-interpolate", "--format", "json"],
                          check=False, changes=False)  # fmt: skip
     if not checked.ok:
@@ -104,9 +139,6 @@ def import_compose(
     if route:
         spec["route"] = route
     if variables:
-    if not path.is_file():
-        raise UserError(f"--from-compose {path}: no such file.")
-    require_compose(Docker(runner), f"checking {path} before it is imported")
         spec["secrets"] = [{"name": var, "format": "token", "description": f"${{{var}}} of {path.name}"}
                            for var in sorted(variables)]  # fmt: skip
     volumes = sorted(project.get("volumes") or {})
@@ -186,12 +218,20 @@ def _container(
     return container, extra, port
 
 
-def _free_host_port(catalog: Catalog) -> int:
-    used = {int(p.split(":")[-2]) for spec in catalog.services.values() for c in spec.containers.values()
+def _host_ports(catalog: Catalog) -> set[int]:
+    return {int(p.split(":")[-2]) for spec in catalog.services.values() for c in spec.containers.values()
             for p in c.publish}  # fmt: skip
+
+
+def _ip_ports(catalog: Catalog) -> set[int]:
+    return {spec.route.ip_port for spec in catalog.services.values() if spec.route}
+
+
+def _free_host_port(catalog: Catalog) -> int:
+    used = _host_ports(catalog)
     return next(port for port in range(8100, 65535) if port not in used)
 
 
 def _free_ip_port(catalog: Catalog) -> int:
-    used = {spec.route.ip_port for spec in catalog.services.values() if spec.route}
+    used = _ip_ports(catalog)
     return next(port for port in range(9443, 65535) if port not in used)

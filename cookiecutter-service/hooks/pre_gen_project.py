@@ -1,34 +1,46 @@
-"""Refuse answers the catalog would refuse, before any file is made, with the rule each one breaks."""
+"""Refuse answers the catalog would refuse, before any file is made, with the rule each one breaks.
 
-import re
+The answers are read as data: cookiecutter pastes them here as one JSON document inside a raw string (Jinja's
+`tojson` escapes every quote that could end it), never as Python source. The rules are
+aiplatform/inputs/new_service.py, the same ones `inv add --new` checks as each answer is given.
+"""
+
+import json
+import os
 import sys
+from pathlib import Path
 
-from aiplatform.inputs.images import image_problem
+answers = json.loads(r"""{{ cookiecutter | tojson }}""")
+template = Path(answers.get("_repo_dir") or ".").resolve()
+sys.path.insert(0, str(template.parent))  # the project's aiplatform/, whichever Python runs cookiecutter
 
-answers = {
-    "name": "{{ cookiecutter.name }}",
-    "image": "{{ cookiecutter.image }}",
-    "subdomain": "{{ cookiecutter.subdomain }}",
-    "health_path": "{{ cookiecutter.health_path }}",
-    "data_path": "{{ cookiecutter.data_path }}",
-    "port": "{{ cookiecutter.port }}",
-    "host_port": "{{ cookiecutter.host_port }}",
-    "ip_port": "{{ cookiecutter.ip_port }}",
-}
-problems = []
-if not re.fullmatch(r"[a-z][a-z0-9-]{0,40}", answers["name"]):
-    problems.append("name: lower-case letters, digits and dashes, starting with a letter")
-if not re.fullmatch(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?", answers["subdomain"]):
-    problems.append("subdomain: one DNS label (lower-case letters, digits, dashes; no spaces or dots)")
-problem = image_problem(answers["image"])
-if problem:
-    problems.append(f"image {answers['image']!r} {problem}")
-for key in ("health_path", "data_path"):
-    if not re.fullmatch(r"/[A-Za-z0-9._~/-]*", answers[key]):
-        problems.append(f"{key}: a path starting with / (letters, digits, . _ ~ / -)")
-for key in ("port", "host_port", "ip_port"):
-    if not answers[key].isdigit() or not 1 <= int(answers[key]) <= 65535:
-        problems.append(f"{key}: a port number from 1 to 65535")
-if problems:
-    sys.stderr.write("cookiecutter-service: " + "; ".join(problems) + ". Nothing was made.\n")
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"cookiecutter-service: {message}\n")
     sys.exit(1)
+
+
+try:
+    from aiplatform.inputs.new_service import answer_problems
+except ImportError as exc:
+    _fail(
+        f"cannot read the answers' rules ({exc}). Run it with the project's virtualenv: "
+        f"`.venv/bin/cookiecutter cookiecutter-service`, or `inv add --new NAME`. Nothing was made."
+    )
+
+problems = answer_problems(answers, template)
+if problems:
+    try:
+        from cookiecutter.config import get_user_config
+
+        replay_dir = Path(get_user_config()["replay_dir"])
+    except Exception:  # an unreadable ~/.cookiecutterrc: its default place
+        replay_dir = Path("~/.cookiecutter_replay").expanduser()
+    replay = replay_dir / f"{os.path.basename(str(template))}.json"
+    _fail(
+        "; ".join(problems)
+        + ". Nothing was made.\n"
+        + f"Your answers are kept in {replay}: correct the value there, then run "
+        + f"`cookiecutter --replay {answers.get('_template') or template}` to make the service with them. "
+        + "`inv add --new NAME` asks the same questions and checks each answer as you give it."
+    )

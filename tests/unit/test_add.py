@@ -211,13 +211,13 @@ def test_add_new_bakes_the_cookiecutter_into_the_owners_catalog(owner):
     from aiplatform.manage.importer import bake_new
 
     catalog = load_catalog(TEMPLATES_DIR / "services")
-    folder = bake_new("notes-app", catalog, owner / "services", made, interactive=False)
+    folder = bake_new("notes-app", catalog, owner / "services", made)
     spec = yaml.safe_load((folder / "service.yaml").read_text())
     used = {int(p.split(":")[-2]) for s in catalog.services.values() for c in s.containers.values() for p in c.publish}
     assert int(spec["containers"]["notes-app"]["publish"][0].split(":")[1]) not in used  # a free port, not 8000
     assert "notes-app" in load_catalog(TEMPLATES_DIR / "services", owner / "services").optional
     with pytest.raises(UserError, match="exists already"):
-        bake_new("notes-app", catalog, owner / "services", made, interactive=False)
+        bake_new("notes-app", catalog, owner / "services", made)
 
 
 # --- a broken folder ------------------------------------------------------------------------------------------------
