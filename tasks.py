@@ -430,6 +430,8 @@ def add(
             else:
                 made = importer.bake_new(new, ctx.catalog, user_dir, maker, prompts.ask_answer if interactive else None)
             console.step(f"made {made}")
+            if from_compose and (note := importer.auth_note(made)):
+                console.step(note)
             service = made.name
         try:
             result = changes.change_services(

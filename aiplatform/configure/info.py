@@ -15,6 +15,7 @@ from aiplatform.errors import UserError
 from aiplatform.generated.stamp import Stamp, read_stamp
 from aiplatform.host.runner import Runner
 from aiplatform.inputs.catalog import Catalog
+from aiplatform.inputs.secrets import CADDY_USER
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV
 
 TAILNET_PORTS = {"open-webui": 443, "litellm": 8443}  # what configure serves on the tailnet
@@ -108,6 +109,13 @@ def _service(
         secret = spec.login.password
         info.password = credentials.get(secret, "") if credentials else f"{secret} in {where}"
         info.note = spec.login.note
+    if spec is not None and spec.auth == "caddy":  # Caddy's basic auth asks first, for the platform's admin
+        if spec.login is None:
+            info.user = CADDY_USER
+            info.password = credentials.get("ADMIN_PASSWORD", "") if credentials else f"ADMIN_PASSWORD in {where}"
+            info.note = "Caddy's sign-in (basic auth) in front of it"
+        else:
+            info.note = "; ".join(filter(None, [info.note, f"Caddy asks first: {CADDY_USER} and ADMIN_PASSWORD"]))
     return info
 
 

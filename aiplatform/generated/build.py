@@ -22,10 +22,16 @@ from aiplatform.generated.stamp import inputs_hash, read_stamp, staleness, with_
 from aiplatform.generated.write import WriteResult, render_lock, write_tree
 from aiplatform.host.net import primary_ip
 from aiplatform.inputs.context import Context
-from aiplatform.inputs.secrets import SecretChanges, admin_password_problem, resolve_secrets
+from aiplatform.inputs.secrets import (
+    CADDY_ADMIN_HASH,
+    SecretChanges,
+    admin_password_problem,
+    basic_auth_hash,
+    resolve_secrets,
+)
 from aiplatform.inputs.settings import ENV_PREFIX, SECRET_KEYS, Settings
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV, PROFILES_DIR, TEMPLATES_DIR
-from aiplatform.render.platform import Platform, enabled_services, public_url, wanted_secrets
+from aiplatform.render.platform import Platform, caddy_auth, enabled_services, public_url, wanted_secrets
 from aiplatform.render.tree import render_tree
 
 
@@ -71,6 +77,12 @@ def build_platform(ctx: Context, out: Path, host_ip: str | None = None) -> tuple
         root_store=read_env(settings.root / CREDENTIALS_ENV),
         previous=read_env(out / CREDENTIALS_ENV),
     )
+    if caddy_auth(enabled_services(shell)):  # Caddy's basic_auth checks the admin password against its hash
+        known = values.get(CADDY_ADMIN_HASH, "")
+        values[CADDY_ADMIN_HASH] = basic_auth_hash(values["ADMIN_PASSWORD"], known)
+        if values[CADDY_ADMIN_HASH] != known:
+            (changes.changed if known else changes.added).append(CADDY_ADMIN_HASH)
+        values = dict(sorted(values.items()))
     return replace(shell, secrets=values), changes
 
 

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from aiplatform.errors import UserError
 from aiplatform.inputs.images import image_problem
@@ -38,6 +38,12 @@ def bind_source(volume: object) -> str:
 PRIVILEGES = ("privileged", "host-pid", "host-network", "docker-socket")
 # Those that are root on the host: a service that declares one runs only once its owner accepted it.
 ROOT_EQUIVALENT = ("privileged", "host-network", "docker-socket")
+
+
+AUTH_MISSING = (
+    "a service with a `route:` must say who asks for a login on it: `auth: app` (it has its own sign-in and refuses "
+    "requests without credentials) or `auth: caddy` (Caddy asks for the platform's admin and password in front of it)"
+)
 
 
 class _Strict(BaseModel):
@@ -236,6 +242,9 @@ class ServiceSpec(_Strict):
     secrets: list[SecretSpec] = Field(default_factory=list)
     databases: list[DatabaseSpec] = Field(default_factory=list)
     route: RouteSpec | None = None
+    # Who asks for a login on the route (required with one): `app`, the service's own sign-in (it refuses requests
+    # without credentials), or `caddy`, Caddy's basic auth with the platform's admin in front of it.
+    auth: Literal["app", "caddy"] | None = Field(None, validate_default=True)
     metrics: list[MetricsSpec] = Field(default_factory=list)
     files: list[FileSpec] = Field(default_factory=list)
     volumes: list[str] = Field(default_factory=list)  # named volumes its compose file declares
@@ -244,6 +253,15 @@ class ServiceSpec(_Strict):
     login: LoginSpec | None = None  # what `inv info` shows to sign in
     needs: NeedsSpec = Field(default_factory=NeedsSpec)  # RAM and disk, shown by the `inv add` menu
     backup: BackupSpec = Field(default_factory=BackupSpec)
+
+    @field_validator("auth")
+    @classmethod
+    def _auth(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("route") is not None and value is None:
+            raise ValueError(AUTH_MISSING)
+        if info.data.get("route") is None and value is not None:
+            raise ValueError("only a service with a `route:` has a login to declare; remove `auth:`")
+        return value
 
     @property
     def root_equivalent(self) -> list[str]:

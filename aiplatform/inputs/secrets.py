@@ -23,11 +23,11 @@ _ALPHANUMERIC = string.ascii_letters + string.digits
 
 
 CREDENTIALS_HEADER = "Secrets of the platform, generated once and kept: mode 0600, never commit."
-# One admin password for every app: n8n wants 8-64 characters with a digit and an upper-case letter, Dify a letter
-# and a digit, Flowise a lower- and an upper-case letter, a digit and a character that is neither, bcrypt (Open WebUI)
-# at most 72 bytes.
+# One admin password for every app: MLflow wants at least 12 characters, n8n at most 64 with a digit and an
+# upper-case letter, Dify a letter and a digit, Flowise a lower- and an upper-case letter, a digit and a character that
+# is neither, bcrypt (Open WebUI, Caddy) at most 72 bytes.
 ADMIN_PASSWORD_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
-    (lambda pw: 8 <= len(pw) <= 64, "8 to 64 characters (n8n)"),
+    (lambda pw: 12 <= len(pw) <= 64, "12 to 64 characters (MLflow at least 12, n8n at most 64)"),
     (lambda pw: len(pw.encode()) <= 72, "at most 72 bytes as UTF-8 (bcrypt, Open WebUI)"),
     (lambda pw: any(c.islower() for c in pw), "a lower-case letter (Flowise)"),
     (lambda pw: any(c.isupper() for c in pw), "an upper-case letter (n8n, Flowise)"),
@@ -76,6 +76,25 @@ PLATFORM_SECRETS = (SecretSpec(name="ADMIN_PASSWORD", format="admin_password", d
 OPTIONAL_SECRETS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TAILSCALE_AUTHKEY", "BACKUP_REMOTE_SECRET")
 # The backups' passphrase, generated once when backup_encrypt is on (keep a copy off the box: it opens them).
 BACKUP_PASSPHRASE = SecretSpec(name="BACKUP_PASSPHRASE", format="token", description="opens encrypted backups")
+
+
+# The admin password's bcrypt hash, for Caddy's `basic_auth` in front of the routes with `auth: caddy`.
+CADDY_ADMIN_HASH = "CADDY_ADMIN_HASH"
+CADDY_USER = "admin"  # the user name Caddy's basic_auth asks for (the password is ADMIN_PASSWORD)
+
+
+def basic_auth_hash(password: str, known: str) -> str:
+    """The bcrypt hash Caddy checks the admin password against: the known one while it still matches `password` (a
+    new salt on every render would change credentials.env and recreate Caddy each time), else a new one."""
+    import bcrypt
+
+    if known.startswith("$2"):
+        try:
+            if bcrypt.checkpw(password.encode(), known.encode()):
+                return known
+        except ValueError:  # not a hash bcrypt can read: made again
+            pass
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
 
 
 def litellm_key_name(service: str) -> str:

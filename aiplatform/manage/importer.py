@@ -138,6 +138,7 @@ def import_compose(
             route = {"subdomain": name, "ip_port": _free_ip_port(catalog), "upstream": f"{cname}:{port}"}
     if route:
         spec["route"] = route
+        spec["auth"] = "caddy"  # no login is assumed: Caddy asks for the admin's (auth_note says so)
     if variables:
         spec["secrets"] = [{"name": var, "format": "token", "description": f"${{{var}}} of {path.name}"}
                            for var in sorted(variables)]  # fmt: skip
@@ -154,6 +155,18 @@ def import_compose(
     text = text.replace(DATA, "{{ paths.data }}")
     runner.write(folder / "compose.yml.j2", (header + text).encode())
     return folder
+
+
+def auth_note(folder: Path) -> str | None:
+    """What an imported service's route gets for a login (said after `inv add --from-compose`), or None without one."""
+    doc = yaml.safe_load((folder / "service.yaml").read_text()) or {}
+    if doc.get("auth") != "caddy":
+        return None
+    return (
+        f"{doc['name']}'s route asks for the platform's admin and password first (Caddy's basic auth, `auth: caddy` in "
+        f"{folder / 'service.yaml'}); if it has a login of its own that refuses requests without credentials, set "
+        "`auth: app` there instead."
+    )
 
 
 def _container(

@@ -98,8 +98,15 @@ def routes(platform: Platform, services: list[ServiceSpec]) -> list[dict[str, An
     out = []
     for spec in services:
         if spec.route:
-            out.append({"service": spec.name, "site": site_address(platform, spec), "route": spec.route})
+            out.append(
+                {"service": spec.name, "site": site_address(platform, spec), "route": spec.route, "auth": spec.auth}
+            )
     return out
+
+
+def caddy_auth(services: list[ServiceSpec]) -> bool:
+    """Whether Caddy asks for the admin's password in front of one of these (a route with `auth: caddy`)."""
+    return any(spec.route is not None and spec.auth == "caddy" for spec in services)
 
 
 def site_address(platform: Platform, spec: ServiceSpec) -> str:

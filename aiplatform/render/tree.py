@@ -17,12 +17,13 @@ import jinja2
 from aiplatform.envfile import format_env
 from aiplatform.generated.files import RenderedFile, Tree
 from aiplatform.inputs.catalog import ServiceSpec
-from aiplatform.inputs.secrets import CREDENTIALS_HEADER
+from aiplatform.inputs.secrets import CADDY_USER, CREDENTIALS_HEADER
 from aiplatform.render.compose import compose_file, resolve_image
 from aiplatform.render.confighash import build_file
 from aiplatform.render.platform import (
     Platform,
     PoolNode,
+    caddy_auth,
     enabled_services,
     hardware_env,
     master_env,
@@ -100,6 +101,8 @@ def _context(platform: Platform, services: list[ServiceSpec]) -> dict[str, Any]:
         "enabled": names,
         "services": {spec.name: spec for spec in services},
         "routes": routes(platform, services),
+        "caddy_auth": caddy_auth(services),
+        "caddy_user": CADDY_USER,
         "databases": [(spec, db) for spec in services for db in spec.databases],
         "secret_names": sorted(platform.secrets),
         "ollama_base_url": ollama_base_url(settings),

@@ -211,7 +211,9 @@ def test_a_new_route_by_ip_recreates_caddy_for_its_port_and_postgres_init_for_th
     plan = _plan_for_adding(tmp_path, "mlflow")
     assert {n for n, a in plan.containers.items() if a == "recreate"} == {"caddy", "postgres-init"}
     assert plan.reasons["caddy"] == "ports, config/caddy/Caddyfile changed"  # mlflow's port 6443
-    assert plan.reasons["postgres-init"] == "environment, config/postgres/init/mlflow.sh changed"  # its password
+    assert plan.reasons["postgres-init"] == (  # their passwords: MLflow's and its auth app's databases
+        "environment, config/postgres/init/mlflow.sh, config/postgres/init/mlflow_auth.sh changed"
+    )
     assert "caddy" not in plan.reloads
 
 

@@ -116,13 +116,15 @@ def test_domain_offers_tls_choices_and_invalid_input_is_asked_again(tmp_path, ca
 
 
 def test_an_admin_password_some_app_would_refuse_is_asked_again_with_the_rule(tmp_path, capsys):
-    asker = ScriptedAsker(None, None, "password1", "Password1", "Pass-word1", "", "", "", *[False] * 7, True)
+    asker = ScriptedAsker(None, None, "password1", "Password1", "Pass-word1", "Pass-word1-ok", "", "", "",
+                          *[False] * 7, True)  # fmt: skip
     secrets = ask_and_save(ctx(tmp_path), "192.0.2.7", asker)
-    assert secrets["admin_password"] == "Pass-word1"
+    assert secrets["admin_password"] == "Pass-word1-ok"
     errors = capsys.readouterr().err
     assert "an upper-case letter (n8n, Flowise)" in errors  # password1
     assert "a character that is neither a letter nor a digit (Flowise)" in errors  # Password1
-    assert sum(prompt.startswith("Admin password") for prompt in asker.prompts) == 3
+    assert "12 to 64 characters (MLflow at least 12" in errors  # Pass-word1
+    assert sum(prompt.startswith("Admin password") for prompt in asker.prompts) == 4
 
 
 def test_cancel_writes_nothing(tmp_path):
