@@ -458,22 +458,31 @@ def configure_report(report: Report, dry_run: bool) -> Group:
 
 
 def info_table(info: Info) -> Group:
-    table = Table(title=f"AI Platform ({info.source})", title_justify="left")
-    for column in ("service", "URLs", "sign in"):
-        table.add_column(column)
+    """Each service's URLs and sign-in as whole lines, never a table cell: a URL, a path or a secret is never cut nor
+    broken in two (the console soft-wraps, so a copied value is the whole value at any width, and when piped)."""
+    parts: list[Any] = [Text(f"AI Platform ({info.source})", style="bold")]
+    quiet = []
     for service in info.services:
-        urls = "\n".join(f"{kind}: {url}" for kind, url in service.urls.items())
-        login = ""
+        rows = service.labelled_urls()
         if service.user:
-            login = f"{service.user}\n{'password: ' if info.shown else ''}{service.password}"
-            login += f"\n({service.note})" if service.note else ""
-        table.add_row(service.service, urls, login)
-    parts: list[Any] = [table]
+            rows.append(("sign in", service.user))
+        if service.password:
+            rows.append((service.secret_kind or "password", service.password))
+        if not rows:
+            quiet.append(service.service)
+            continue
+        width = max(len(label) for label, _ in rows) + 1
+        parts.append(Text.assemble((service.service, "bold"), (f"  {service.description}", "dim")))
+        parts += [Text(f"  {label + ':':<{width}} {value}") for label, value in rows]
+        if service.note:
+            parts.append(Text(f"  {'':<{width}} ({service.note})"))
+    if quiet:
+        parts.append(Text(f"Also running, with no URL or sign-in of their own: {', '.join(quiet)}"))
     if info.litellm_base:
-        bases = ", ".join(f"{url} ({kind})" for kind, url in info.litellm_base.items())
-        parts.append(Text(f"OpenAI-compatible API (LiteLLM): {bases}"))
+        parts.append(Text("OpenAI-compatible API (LiteLLM):"))
+        parts += [Text(f"  {kind + ':':<8} {url}") for kind, url in info.litellm_base.items()]
     if not info.shown:
-        parts.append(Text(f"Passwords: `{SUDO_INV} info --show-secrets` shows them."))
+        parts.append(Text(f"Passwords and keys: `{SUDO_INV} info --show-secrets` shows them."))
     return Group(*parts)
 
 

@@ -21,14 +21,27 @@ from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV
 TAILNET_PORTS = {"open-webui": 443, "litellm": 8443}  # what configure serves on the tailnet
 
 
+SECRET_KINDS = {"password": "password", "api_key": "API key"}
+
+
 @dataclass
 class ServiceInfo:
     service: str
     description: str
-    urls: dict[str, str] = field(default_factory=dict)  # local | public | tailnet -> URL
+    # local | public | tailnet -> URL of the container the route goes to (the service's own), then
+    # "<container> <kind>" -> URL of each other container with one (monitoring: Grafana's, then "prometheus local")
+    urls: dict[str, str] = field(default_factory=dict)
+    main: str = ""  # the container the plain kinds are of, when other containers have URLs too
     user: str = ""
     password: str = ""  # the value with --show-secrets, else where it is kept
+    secret_kind: str = ""  # what `password` is: "password" or "API key"
     note: str = ""
+
+    def labelled_urls(self) -> list[tuple[str, str]]:
+        """(label, URL), each label naming its container when the service has several with URLs."""
+        return [
+            (f"{self.main} {kind}" if self.main and " " not in kind else kind, url) for kind, url in self.urls.items()
+        ]
 
 
 @dataclass
@@ -95,10 +108,14 @@ def _service(
 ) -> ServiceInfo:
     spec = catalog.services.get(name)
     info = ServiceInfo(name, spec.description if spec else "")
-    containers = list(spec.containers) if spec else []
-    for container in containers:
-        for kind, url in stamp.urls.get(container, {}).items():
-            info.urls.setdefault(kind, url)
+    containers = [c for c in (spec.containers if spec else []) if stamp.urls.get(c)]
+    upstream = spec.route.upstream.split(":")[0] if spec is not None and spec.route is not None else ""
+    own = upstream if upstream in containers else containers[0] if containers else ""
+    for container in sorted(containers, key=lambda c: c != own):  # the service's own first, the rest in order
+        for kind, url in stamp.urls[container].items():
+            info.urls[kind if container == own else f"{container} {kind}"] = url
+    if len(containers) > 1:
+        info.main = own
     if tailnet and name in TAILNET_PORTS and (name != "litellm" or master.get("TAILSCALE_SERVE_LITELLM") == "true"):
         port = TAILNET_PORTS[name]
         info.urls["tailnet"] = f"https://{tailnet}" + ("" if port == 443 else f":{port}")
@@ -108,6 +125,7 @@ def _service(
         )
         secret = spec.login.password
         info.password = credentials.get(secret, "") if credentials else f"{secret} in {where}"
+        info.secret_kind = SECRET_KINDS[spec.login.kind]
         info.note = spec.login.note
     if spec is not None and spec.auth == "caddy":  # Caddy's basic auth asks first, for the platform's admin
         if spec.login is None:

@@ -211,6 +211,7 @@ class LoginSpec(_Strict):
 
     user: str
     password: str = Field(pattern=_ENV_NAME)
+    kind: Literal["password", "api_key"] = "password"  # what the secret is, as `inv info` names it
     note: str = ""
 
 
