@@ -153,6 +153,8 @@ def test_mlflow_runs_its_basic_auth_app_with_users_in_postgres_and_no_secret_in_
     assert mlflow["command"][-2:] == ["--app-name", "basic-auth"]
     env = mlflow["environment"]
     assert env["MLFLOW_AUTH_CONFIG_PATH"] == "/etc/mlflow/basic_auth.ini"
+    # without it MLflow refuses to start the auth app (found running the real server)
+    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == "${MLFLOW_FLASK_SERVER_SECRET_KEY}"
     assert (
         env["MLFLOW_AUTH_ADMIN_PASSWORD"] == "${ADMIN_PASSWORD}" and env["PGPASSWORD"] == "${MLFLOW_AUTH_DB_PASSWORD}"
     )
