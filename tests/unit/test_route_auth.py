@@ -171,3 +171,19 @@ def test_an_imported_service_is_behind_caddy_and_the_output_says_so(tmp_path):
     assert note is not None and "auth: caddy" in note and "auth: app" in note and str(folder) in note
     (folder / "service.yaml").write_text(OWNER_SERVICE.replace("auth: caddy", "auth: app"))
     assert auth_note(folder) is None
+
+
+def test_inv_info_shows_caddys_sign_in_for_an_auth_caddy_service(tmp_path):
+    from aiplatform.configure.info import platform_info
+    from aiplatform.generated.write import write_tree
+
+    rendered = whole_catalog(tmp_path)
+    write_tree(tmp_path / "generated", rendered.tree)
+    catalog = rendered.platform.catalog
+    info = platform_info(tmp_path / "generated", tmp_path / "root", catalog, show_secrets=False, tailnet="")
+    notes = next(item for item in info.services if item.service == "notes")
+    assert notes.user == "admin" and notes.password.startswith("ADMIN_PASSWORD in ")
+    assert "Caddy" in notes.note and notes.urls["public"] == "http://127.0.0.1:9443"
+    shown = platform_info(tmp_path / "generated", tmp_path / "root", catalog, show_secrets=True, tailnet="")
+    admin = parse_env(rendered.tree["config/credentials.env"].data.decode())["ADMIN_PASSWORD"]
+    assert next(item for item in shown.services if item.service == "notes").password == admin
