@@ -32,6 +32,7 @@ def test_cookiecutter_service_renders(tmp_path, tool, database):
             "image": "example/notes:2.1.0",
             "calls_litellm": database,  # both choices of the optional parts, with the two cases
             "admin_login": database,
+            "auth": "app" if database == "yes" else "caddy",
         },
     )
     catalog = load_catalog(templates / "services")
@@ -64,6 +65,9 @@ def test_cookiecutter_service_renders(tmp_path, tool, database):
     assert compose["volumes"]["notes-app-data"]["labels"]["ai-platform.service"] == "notes-app"
     caddyfile = tree["config/caddy/Caddyfile"].data.decode()
     assert "reverse_proxy notes-app:8000" in caddyfile
+    site = caddyfile.split("\n# notes-app\n")[1]
+    assert catalog.services["notes-app"].auth == ("app" if database == "yes" else "caddy")
+    assert ("basic_auth {" in site) == (database == "no")  # Caddy asks for the admin in front of auth: caddy
     if database == "yes":
         assert "config/postgres/init/notes_app.sh" in tree
         assert "postgres-init" in container["depends_on"]
