@@ -76,6 +76,9 @@ def test_an_imported_compose_file_renders_with_the_platforms_keys(tmp_path):
     assert [s.name for s in catalog.services["notes"].secrets] == ["NOTES_TOKEN"]
     assert f"{tmp_path / 'root' / 'data' / 'notes' / 'uploads'}:/srv/uploads" in notes["volumes"]
     assert "notes:8080" in tree["config/caddy/Caddyfile"].data.decode()
+    # no login is assumed: Caddy asks for the platform's admin in front of it until the owner says `auth: app`
+    assert catalog.services["notes"].auth == "caddy"
+    assert "basic_auth {" in tree["config/caddy/Caddyfile"].data.decode().split("\n# notes\n")[1]
 
 
 REFUSED = {
@@ -131,6 +134,8 @@ def test_the_menu_takes_a_compose_file(owner):
     )
     assert not unanswered and code == 0, output
     assert "notes" in output.split("Containers to create:")[1].splitlines()[0]
+    said = " ".join(output.split())  # however the terminal wrapped it
+    assert "`auth: caddy` in" in said and "set `auth: app` there instead" in said  # said, with how to change it
     assert not (owner / "services").exists()  # a dry run made it in a scratch copy
 
 
