@@ -6,6 +6,10 @@ and at the end of the task's words it refuses one still without a value. `Option
 and drops the second: when the task's words are over and it got none, it takes the empty string. The first rule
 also ate `--help` (`unknown service '--help'`): a help flag is now the help flag wherever it stands. This is the one
 place that reaches into invoke's parser (ParseMachine.handle and complete_context, invoke 2.x/3.x).
+
+`RestPositional` is the last positional argument of a task that takes any number of words (`inv settings set
+a=1 b=2`): once the positional arguments before it have their values, each further word that is neither a flag
+nor a task name is added to its list, where invoke would say "No idea what 'b=2' is!".
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from invoke.parser.parser import ParseMachine
 
 class OptionalPositional(Argument):
     """A positional argument that may be left out (its value is then "")."""
+
+
+class RestPositional(Argument):
+    """The words after a task's other positional arguments, as a list (empty when none)."""
 
 
 _complete = ParseMachine.complete_context
@@ -40,11 +48,28 @@ def _is_help(self: Any, token: str) -> bool:
     return token in self.initial.flags and self.initial.flags[token].name == "help"  # a Lexicon: .get skips -h
 
 
+def _rest(self: Any, token: str) -> Any:
+    """The task's RestPositional that takes `token`: a word invoke would refuse as unknown, once the positional
+    arguments before it have values."""
+    context = self.context
+    if context is None or self.current_state == "unknown" or self.waiting_for_flag_value:
+        return None
+    if token in context.flags or token in context.inverse_flags or context.missing_positional_args:
+        return None
+    if token in self.contexts or (self.initial and token in self.initial.flags):
+        return None
+    return next((arg for arg in context.positional_args if isinstance(arg, RestPositional)), None)
+
+
 def _handle_token(self: Any, token: str) -> None:
     if _is_help(self, token):
         self.initial.flags[token].value = self.context.name  # what invoke does for --help after a task's flags
         for argument in self.context.missing_positional_args:
             argument.set_value("", cast=False)  # help is printed instead of running: no "missing argument" error
+        return
+    rest = _rest(self, token)
+    if rest is not None:
+        rest.set_value(token)  # a list: appended
         return
     _handle(self, token)
 

@@ -29,7 +29,7 @@ from aiplatform.inputs.secrets import (
     basic_auth_hash,
     resolve_secrets,
 )
-from aiplatform.inputs.settings import ENV_PREFIX, SECRET_KEYS, Settings
+from aiplatform.inputs.settings import ENV_PREFIX, SECRET_KEYS, Settings, flag_name, letsencrypt_warning
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV, PROFILES_DIR, TEMPLATES_DIR
 from aiplatform.render.platform import Platform, caddy_auth, enabled_services, public_url, wanted_secrets
 from aiplatform.render.tree import render_tree
@@ -167,12 +167,20 @@ class RenderResult:
         return self.rendered.platform.settings.root
 
 
-def render_command(ctx: Context, out: Path, interactive: bool) -> RenderResult:
-    """Ask the questionnaire when a person is at a terminal and there is no answers file, then render into `out`.
+def render_command(ctx: Context, out: Path, interactive: bool, ask: bool = False) -> RenderResult:
+    """Ask the questionnaire when a person is at a terminal and there is no answers file (or `ask`: again, the
+    current answers as defaults), then render into `out`.
 
     One render at a time writes `out` (a lock beside it; a second one waits for the first)."""
     asked = False
-    if interactive and sys.stdin.isatty() and ctx.answers is not None and not ctx.answers.exists():
+    at_terminal = interactive and sys.stdin.isatty() and ctx.answers is not None
+    if ask and not at_terminal:
+        raise UserError(
+            "--ask asks the questions at a terminal, and there is none here (or --no-input was given).",
+            f"Run `{INV} render --ask` in a terminal, or keep single settings with `{INV} settings set KEY=VALUE`.",
+        )
+    one_shot = [flag_name(key) for key in ctx.flags if key != "root" and key not in SECRET_KEYS]
+    if at_terminal and ctx.answers is not None and (ask or not ctx.answers.exists()):
         from aiplatform.inputs.questionnaire import ask_and_save
 
         secrets = ask_and_save(ctx, default_address=primary_ip())
@@ -183,6 +191,14 @@ def render_command(ctx: Context, out: Path, interactive: bool) -> RenderResult:
         written = write_tree(out, rendered.tree)
     result = RenderResult(out, rendered, written, asked)
     result.warnings += credentials_warnings(out, rendered.platform.settings.root, written)
+    if one_shot:  # a --root is kept by the stamp; the rest is not
+        result.warnings.append(
+            f"{', '.join(one_shot)} applied to this render only, not kept: the next `{INV} render` or `{INV} add` "
+            f"without it goes back to answers.yaml. `{INV} settings set KEY=VALUE` keeps a setting."
+        )
+    letsencrypt = letsencrypt_warning(rendered.platform.settings)
+    if letsencrypt:
+        result.warnings.append(letsencrypt)
     problem = admin_password_problem(rendered.platform.secrets.get("ADMIN_PASSWORD", ""))
     if problem:  # a password kept from before the apps' rules were known
         result.warnings.append(

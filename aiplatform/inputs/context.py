@@ -19,7 +19,7 @@ from aiplatform.generated.stamp import read_stamp
 from aiplatform.inputs.catalog import Catalog, load_catalog
 from aiplatform.inputs.hardware import Hardware, free_disk_gb, hardware_from_env, read_hardware
 from aiplatform.inputs.images import LOCKFILE, read_lock
-from aiplatform.inputs.settings import Resolved, resolve_settings
+from aiplatform.inputs.settings import PendingAnswers, Resolved, resolve_settings
 from aiplatform.paths import (
     ANSWERS_FILE,
     CREDENTIALS_ENV,
@@ -64,6 +64,15 @@ class Context:
 
     @cached_property
     def resolved(self) -> Resolved:
+        return self.resolve()
+
+    def forget_settings(self) -> None:
+        """Merge the settings again when next asked (answers.yaml was just rewritten)."""
+        self.__dict__.pop("resolved", None)
+
+    def resolve(self, pending: PendingAnswers | None = None) -> Resolved:
+        """The merged settings, with `pending` (answers.yaml as `inv settings set` would leave it) in place of the
+        answers file when given."""
         return resolve_settings(
             answers=self.answers,
             environ=self.environ,
@@ -74,6 +83,7 @@ class Context:
             answers_must_exist=self.answers_must_exist,
             remembered=self.remembered,
             remembered_from=str(self.generated / STAMP_FILE) if self.generated else "",
+            pending=pending,
         )
 
     @cached_property

@@ -7,6 +7,7 @@ value came from, so `inv settings` can show it and every error can name the file
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import ipaddress
 import re
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from aiplatform.commands import INV, SUDO_INV
@@ -317,6 +319,41 @@ def is_ip(value: str) -> bool:
     return True
 
 
+# Names no public DNS answers for (RFC 6761, RFC 8375, ICANN's .internal) and the usual home-router suffixes.
+INTERNAL_SUFFIXES = (".lan", ".local", ".localdomain", ".internal", ".home.arpa", ".home", ".intranet", ".corp",
+                     ".private", ".localhost", ".test", ".invalid", ".example")  # fmt: skip
+
+
+LETSENCRYPT_NEEDS = (
+    "Let's Encrypt certifies only a public name whose DNS A/AAAA record points at this host, with ports 80 and 443 "
+    "reachable from the internet"
+)
+
+
+def internal_domain(domain: str) -> str | None:
+    """Why `domain` cannot be reached from the internet by that name (an IP, no dot, an internal suffix), or None."""
+    name = domain.strip().rstrip(".").lower()
+    if not name:
+        return "no domain is set (the host is known only by its IP)"
+    if is_ip(name):
+        return f"{name} is an IP address"
+    if "." not in name:
+        return f"{name} has no dot: a local host name"
+    suffix = next((s for s in INTERNAL_SUFFIXES if name.endswith(s)), None)
+    return f"{name} ends in {suffix}, a name only a local network resolves" if suffix else None
+
+
+def letsencrypt_warning(settings: Settings) -> str | None:
+    """A warning when TLS is letsencrypt for a domain that looks internal: Let's Encrypt would never certify it."""
+    reason = internal_domain(settings.domain) if settings.ssl_mode == "letsencrypt" else None
+    if reason is None:
+        return None
+    return (
+        f"ssl_mode is letsencrypt but {reason}: {LETSENCRYPT_NEEDS}, so Caddy would get no certificate. For a "
+        f"platform on a local network use `{INV} settings set ssl_mode=selfsigned`."
+    )
+
+
 LIST_KEYS = {
     name for name, info in Settings.model_fields.items() if getattr(info.annotation, "__origin__", None) is list
 }
@@ -333,6 +370,16 @@ class Layer:
     values: dict[str, Any]
     where: Callable[[str], str]
     fix: Callable[[str], str]
+
+
+@dataclass
+class PendingAnswers:
+    """answers.yaml as `inv settings set` / `unset` would leave it, checked before it is written: all its values, and
+    the keys the command changes with how to name them (`inv settings set domain=...`); errors about the others
+    name the file's line."""
+
+    values: dict[str, Any]
+    given: dict[str, str]
 
 
 @dataclass
@@ -370,6 +417,7 @@ def resolve_settings(
     answers_must_exist: bool = False,
     remembered: Mapping[str, Any] | None = None,
     remembered_from: str = "the previous render",
+    pending: PendingAnswers | None = None,
 ) -> Resolved:
     """Merge settings from every source, lowest first: built-in defaults < what the previous render recorded
     (`remembered`: only the root) < tier profile < answers.yaml < environment (AI_PLATFORM_<KEY>) < command-line
@@ -377,16 +425,23 @@ def resolve_settings(
 
     The root and profile keys are resolved first (the profile picks which file is the second layer); `auto` asks
     `detect_tier(root)`. Every error is a UserError naming the file and line, variable or flag that holds the value.
+    `pending` stands for the answers file's values as `inv settings set` would write them.
     """
     if answers_must_exist and answers is not None and not answers.exists():
         raise UserError(f"{answers}: file not found.", "Check the path given to --answers.")
-    answers_layer = _answers_layer(answers) if answers is not None and answers.exists() else None
+    exists = answers is not None and answers.exists()
+    answers_layer = _answers_layer(answers, pending) if answers is not None and (exists or pending) else None
     env_layer = _env_layer(environ)
     flag_layer = _flag_layer(flags)
     kept = _remembered_layer(remembered, remembered_from) if remembered else None
     upper = [layer for layer in (kept, answers_layer, env_layer, flag_layer) if layer is not None]
     for layer in upper:
         _check_keys(layer)
+    if pending and answers_layer:  # checked alone too: a variable or flag above it would hide a bad value
+        try:
+            Settings.model_validate({key: answers_layer.values[key] for key in pending.given if key in pending.values})
+        except ValidationError as exc:
+            raise _explain(exc, [answers_layer]) from None
 
     profile_layer = _highest(upper, "profile")
     profile_name = profile_layer.values["profile"] if profile_layer else "auto"
@@ -435,12 +490,21 @@ def _highest(layers: list[Layer], key: str) -> Layer | None:
     return found[-1] if found else None
 
 
-def _answers_layer(path: Path) -> Layer:
+def _answers_layer(path: Path, pending: PendingAnswers | None = None) -> Layer:
     fix_text = (
-        f"Edit {path} (or delete it and run `{INV} render` to answer the questions again), then run `{INV} settings`."
+        f"Edit {path} (or `{INV} settings set KEY=VALUE`, or `{INV} render --ask` to answer the questions again), "
+        f"then run `{INV} settings`."
     )
-    doc = load_yaml(path, fix=fix_text)
-    return Layer("answers", doc.data, lambda key: doc.where(key), lambda key: fix_text)
+    doc = load_yaml(path, fix=fix_text) if path.exists() or pending is None else YamlDoc(path, {})
+    if pending is None:
+        return Layer("answers", doc.data, lambda key: doc.where(key), lambda key: fix_text)
+    given = pending.given
+    return Layer(
+        "answers",
+        pending.values,
+        lambda key: given.get(key) or doc.where(key),
+        lambda key: f"{path} was not changed. " + (f"Give {key} another value." if key in given else fix_text),
+    )
 
 
 def _remembered_layer(values: Mapping[str, Any], where: str) -> Layer:
@@ -495,13 +559,27 @@ def flag_name(key: str) -> str:
 
 
 def _parse_text(key: str, raw: str) -> Any:
-    """Environment and --set values are text: lists are comma-separated, maps are `name=value` pairs."""
+    """Environment and --set values are text: lists are comma-separated, maps are `name=value` pairs; a list or map
+    may also be written as YAML flow, like [{address: gpu2.lan}] (the only way to give ollama_nodes)."""
+    if key in LIST_KEYS | DICT_KEYS and raw.strip()[:1] in ("[", "{"):
+        with contextlib.suppress(yaml.YAMLError):  # else the model names the value it cannot take, and its source
+            return yaml.safe_load(raw)
     if key in LIST_KEYS:
         return [item.strip() for item in raw.split(",") if item.strip()]
     if key in DICT_KEYS:
         pairs = [item.strip() for item in raw.split(",") if item.strip()]
         return {name.strip(): value.strip() for name, _, value in (pair.partition("=") for pair in pairs)}
     return raw
+
+
+def parse_value(key: str, raw: str) -> Any:
+    """A value given as text (`inv settings set KEY=VALUE`), read as --set and the environment read theirs."""
+    return _parse_text(key, raw)
+
+
+def check_known(key: str, where: str, fix: str) -> None:
+    """The unknown-key error answers.yaml and --set give (with the closest keys), for a key named elsewhere."""
+    _check_keys(Layer("command", {key: None}, lambda _: where, lambda _: fix))
 
 
 def parse_assignments(items: list[str]) -> dict[str, str]:

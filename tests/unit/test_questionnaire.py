@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pty
 import select
+import signal
 import sys
 import time
 
@@ -158,6 +159,8 @@ def _converse(argv, replies, timeout=60.0):
             seen = output.index(prompt, seen) + len(prompt)
             time.sleep(0.2)  # let the prompt finish setting up the terminal (getpass turns echo off)
             os.write(fd, (reply + "\r").encode())
+    if pending:  # a prompt that never came: the child waits for an answer, do not wait for it
+        os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     return os.waitstatus_to_exitcode(status), output, pending
