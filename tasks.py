@@ -54,9 +54,10 @@ class PlatformTask(Task):  # type: ignore[misc]
 
 
 def _optional(argument: Any) -> Any:
-    from aiplatform.cli.optional_positional import OptionalPositional
+    from aiplatform.cli.optional_positional import OptionalPositional, RestPositional
 
-    return OptionalPositional(
+    # an iterable one takes every word left after the others (`inv settings set a=1 b=2`)
+    return (RestPositional if argument.kind is list else OptionalPositional)(
         names=argument.names,
         kind=argument.kind,
         default=None,
@@ -160,7 +161,8 @@ _HELP = {
     "root": "platform root on the host (default: the one generated/ was rendered for, else /mnt/data/ai-platform; "
     "env AI_PLATFORM_ROOT)",
     "profile": "tier profile: auto, minimal, standard or performance",
-    "set": "set one setting, KEY=VALUE (repeatable; highest precedence)",
+    "set": "set one setting for this command only, KEY=VALUE (repeatable; highest precedence); not kept: the next "
+    "command without it goes back to answers.yaml (`inv settings set KEY=VALUE` keeps it)",
     "json": "print JSON instead of a table",
     "out": "the generated tree (default: generated/ in the project)",
     "yes": "do not ask for confirmation",
@@ -203,10 +205,31 @@ def detect(c, root=None, json_=False, write=False, set=None):
         Runner().write(settings.root / HARDWARE_PROFILE, format_profile_env(report, __version__).encode(), 0o644)
 
 
-@platform_task(help=_help("answers", "profile", "root", "out", "json", "set"), iterable=["set"])
-def settings(c, answers=None, profile=None, root=None, out=None, json_=False, set=None):
-    """Show the merged settings and where each value comes from (default, profile, answers, env, flag, ...)."""
+@platform_task(
+    help=_help(
+        "answers",
+        "profile",
+        "root",
+        "out",
+        "json",
+        "set",
+        action="get KEY..., set KEY=VALUE... (kept in answers.yaml), unset KEY... (back to the default); "
+        "none: every setting",
+        keys="after the action: the KEYs (get, unset) or KEY=VALUE pairs (set; lists comma-separated, a=1,b=2 for "
+        "maps, or YAML flow: [..], {..})",
+    ),
+    iterable=["set", "keys"],
+    positional=["action", "keys"],
+    optional_positional=["action", "keys"],
+)
+def settings(c, action=None, keys=None, answers=None, profile=None, root=None, out=None, json_=False, set=None):
+    """Show the merged settings and where each value comes from (default, profile, answers, env, flag, ...);
+    `settings get KEY` shows one, `settings set KEY=VALUE` keeps one in answers.yaml (comments kept), `settings
+    unset KEY` takes one out. Secrets are never shown nor written to answers.yaml."""
     ctx = _context(answers, root, profile, set, out=_out(out))
+    if action:
+        _settings_action(ctx, action, keys or [], json_)
+        return
     _report_broken(ctx)
     resolved = ctx.resolved
     stored = ctx.stored_secrets()
@@ -219,6 +242,46 @@ def settings(c, answers=None, profile=None, root=None, out=None, json_=False, se
         console.out.print(tables.settings_table(resolved, stored))
 
 
+def _settings_action(ctx: Context, action: str, words: list[str], json_: bool) -> None:
+    """`inv settings get|set|unset ...`."""
+    from aiplatform.host.runner import Runner
+    from aiplatform.manage import settings as keeping
+
+    if action == "get":
+        found = keeping.get_settings(ctx, words)
+        if json_:
+            _print_json({got.key: got.as_dict() for got in found})
+            return
+        for got in found:  # the value alone on stdout (for `$(inv settings get domain)`), where it comes from on stderr
+            console.out.print(keeping.format_value(got.value))
+            console.err.print(f"  {got.key}: {got.source} ({got.where})", markup=False)
+        return
+    if action not in ("set", "unset"):
+        verb = "set" if "=" in action else "get"
+        raise UserError(f"`settings {action}`: expected get, set or unset. Did you mean `{INV} settings {verb} "
+                        f"{action}`?", f"`{INV} --help settings`")  # fmt: skip
+    if action == "unset" and not words:
+        raise UserError("`settings unset` needs a key, like `settings unset ssl_mode`.", f"`{INV} settings` lists all.")
+    runner = Runner(echo=lambda _: None)
+    if action == "set":
+        result = keeping.change_settings(ctx, runner, values=keeping.parse_pairs(words))
+    else:
+        result = keeping.change_settings(ctx, runner, remove=words)
+    for change in result.changes:
+        if change.after is None:
+            console.ok(f"{change.key} taken out of {result.path} (was {keeping.format_value(change.before)})")
+        else:
+            was = "" if change.before is None else f" (was {keeping.format_value(change.before)})"
+            console.ok(f"{change.key} = {keeping.format_value(change.after)} in {result.path}{was}")
+    for key in result.unchanged:
+        console.out.print(f"{key}: already so in {result.path}, nothing to change.")
+    for warning in result.warnings:
+        console.warn(warning)
+    if result.changes:
+        console.out.print(f"Not applied yet: `{INV} render` applies it to generated/, then `{INV} diff` shows the "
+                          f"change and `{SUDO_INV} deploy` makes it.")  # fmt: skip
+
+
 @platform_task(
     help=_help(
         "answers",
@@ -227,19 +290,22 @@ def settings(c, answers=None, profile=None, root=None, out=None, json_=False, se
         "out",
         "set",
         no_input="never ask questions: use answers.yaml, the environment and defaults",
+        ask="ask the questionnaire again (at a terminal), the current answers as defaults; only its keys change",
     ),
     iterable=["set"],
 )
-def render(c, answers=None, profile=None, root=None, out=None, no_input=False, set=None):
+def render(c, answers=None, profile=None, root=None, out=None, no_input=False, ask=False, set=None):
     """Render the whole platform tree into generated/ from templates, profiles and settings. Touches nothing else."""
     from aiplatform.generated import build
 
+    if ask and no_input:
+        raise UserError("--ask and --no-input contradict each other: one asks the questions, the other never does.")
     asks = not no_input and sys.stdin.isatty()
     if answers and not Path(answers).exists() and not asks:
         console.warn(f"{answers} does not exist: rendering without an answers file (defaults, environment, flags).")
     ctx = _context(answers, root, profile, set, out=_out(out), answers_must_exist=False)
     _report_broken(ctx)
-    result = build.render_command(ctx, _out(out), interactive=not no_input)
+    result = build.render_command(ctx, _out(out), interactive=not no_input, ask=ask)
     for warning in result.warnings:
         console.warn(warning)
     console.out.print(tables.render_summary(result))
