@@ -371,6 +371,8 @@ def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=
     result = deploying.deploy(options, Runner(dry_run=dry_run), build.stale_reason(out_dir), ui)
     if dry_run:
         console.out.print(f"Dry run: nothing was changed in {options.root} or Docker.")
+        if result.blocked:  # every check was shown, and the plan: a real deploy would stop here
+            raise deploying.preflight_error(result.blocked, dry_run=True)
         return
     console.out.print(tables.deploy_report(result, read_stamp(out_dir)))
     if not result.ok:
@@ -467,20 +469,22 @@ def add(
     ctx = _context(answers, root, None, set, out=out_dir)
     _report_broken(ctx)
     interactive = sys.stdin.isatty()
-    if not (service or from_compose or new):
+    if not (service or from_compose or new) and not interactive:
         rows = changes.menu_rows(ctx)
-        if not interactive:
-            console.out.print(tables.services_list(rows), soft_wrap=True)
-            console.error(f"no service named: give one, like `{SUDO_INV} add {rows[0].name if rows else 'NAME'}`")
-            raise Exit(code=2)
-        kind, value = prompts.choose_service(rows)
+        console.out.print(tables.services_list(rows), soft_wrap=True)
+        console.error(f"no service named: give one, like `{SUDO_INV} add {rows[0].name if rows else 'NAME'}`")
+        raise Exit(code=2)
+    runner = Runner(dry_run=dry_run)
+    ui = prompts.ChangeConsole(interactive)
+    blocked = changes.preflight(ctx, out_dir, runner, ui)  # before any question: the menu, a new service's, Apply?
+    if not (service or from_compose or new):
+        kind, value = prompts.choose_service(changes.menu_rows(ctx))
         service, from_compose, new = (value if kind == k else None for k in ("add", "compose", "new"))
         if from_compose and not name:
             name = prompts.ask_text("Name of the service (lower-case letters, digits, dashes)")
     if from_compose and not name:
         raise UserError("--from-compose needs --name: the name the service gets.", f"`{SUDO_INV} add --from-compose "
                         f"{from_compose} --name NAME`")  # fmt: skip
-    runner = Runner(dry_run=dry_run)
     user_dir = paths.USER_SERVICES_DIR
     with contextlib.ExitStack() as stack:
         made: Path | None = None
@@ -504,7 +508,7 @@ def add(
                 _change(ctx, out_dir, user_dir, root, set),
                 out_dir,
                 runner,
-                prompts.ChangeConsole(interactive),
+                ui,
                 add=_services(service),
                 allow_privileged=allow_privileged,
                 yes=yes,
@@ -514,7 +518,7 @@ def add(
                 Runner().remove_tree(made)
             raise
     if dry_run:
-        console.out.print(f"Dry run: nothing was changed (answers.yaml, generated/, {result.root}, Docker).")
+        _dry_run_said(result, blocked)
         return
     _after_change(result, out_dir, no_configure)
 
@@ -539,19 +543,30 @@ def remove(c, service, purge=False, yes=False, dry_run=False, answers=None, root
     out_dir = _out(out)
     ctx = _context(answers, root, None, None, out=out_dir)
     _report_broken(ctx)
+    runner, ui = Runner(dry_run=dry_run), prompts.ChangeConsole(sys.stdin.isatty())
+    blocked = changes.preflight(ctx, out_dir, runner, ui)  # before any question
     result = changes.change_services(
         _change(ctx, out_dir, paths.USER_SERVICES_DIR, root, None),
         out_dir,
-        Runner(dry_run=dry_run),
-        prompts.ChangeConsole(sys.stdin.isatty()),
+        runner,
+        ui,
         remove=service.strip(),
         purge=purge,
         yes=yes,
     )
     if dry_run:
-        console.out.print(f"Dry run: nothing was changed (answers.yaml, generated/, {result.root}, Docker).")
+        _dry_run_said(result, blocked)
         return
     _after_change(result, out_dir, no_configure=True)
+
+
+def _dry_run_said(result: Any, blocked: list[Any]) -> None:
+    """The end of add/remove --dry-run: nothing changed, and exit 1 when a real run would stop at a check."""
+    from aiplatform.engine import deploy as deploying
+
+    console.out.print(f"Dry run: nothing was changed (answers.yaml, generated/, {result.root}, Docker).")
+    if blocked or result.blocked:
+        raise deploying.preflight_error([*blocked, *result.blocked], dry_run=True)
 
 
 def _after_change(result: Any, out_dir: Path, no_configure: bool) -> None:

@@ -78,6 +78,7 @@ class DeployResult:
     not_started: list[str] = field(default_factory=list)
     seconds: float = 0.0
     output: str = ""  # what compose printed
+    blocked: list[Check] = field(default_factory=list)  # a dry run's failed preflight checks
 
     @property
     def ok(self) -> bool:
@@ -87,23 +88,34 @@ class DeployResult:
 def preflight(
     out: Path, root: Path, project: Project, docker: Docker, stale: str | None, dry_run: bool = False
 ) -> list[Check]:
-    """The checks before deploy; in a dry run, what only a real deploy needs (write access, an engine) warns."""
-    writable = checks.root_writable(root)
-    if dry_run and writable.status == "fail":  # a dry run writes nothing: looking needs no sudo
-        writable.status = "warn"
-    found = [writable, checks.engine(docker)]
-    if found[-1].status == "fail":
-        if dry_run:  # a fresh box: the file plan still holds, and every container would be created
-            found[-1].status = "warn"
-            found[-1].detail += " (dry run: every container is shown as to create)"
-        return found
-    found.append(checks.compose(docker))
-    found.append(checks.fresh(stale))
-    found.extend(checks.ports(project, docker.containers()))
+    """Every check before a deploy (and before add/remove ask anything), all run and all returned: one failure does
+    not hide the rows after it. In a dry run, what only a real deploy needs (write access, an engine, compose) and a
+    stale generated/ warn instead of failing."""
+    found = [checks.root_writable(root), checks.engine(docker), checks.compose(docker), checks.fresh(stale)]
+    if dry_run:
+        for check in found:
+            if check.status == "fail":  # a dry run writes nothing and starts nothing: looking needs none of them
+                check.status = "warn"
+        if found[1].status != "ok":  # a fresh box: the file plan still holds, and every container would be created
+            found[1].detail += " (dry run: every container is shown as to create)"
+    engine = found[1].status == "ok"
+    found.extend(checks.ports(project, docker.containers() if engine else None))
     found.append(checks.disk(root))
     port = read_env(out / MASTER_ENV).get("OLLAMA_PORT", "11434")
     found.append(checks.ollama_api(f"http://127.0.0.1:{port}", docker.runner))
     return found
+
+
+def usable(found: list[Check]) -> bool:
+    """The engine and compose answered: deploy (or a plan) can ask them."""
+    return all(check.status == "ok" for check in found if check.name in ("docker engine", "compose v2"))
+
+
+def preflight_error(failed: list[Check], dry_run: bool = False) -> UserError:
+    """One paragraph naming every failed check, and their fixes."""
+    said = "; ".join(f"{c.name}: {c.detail.rstrip('.')}" for c in failed)
+    head = "Dry run: a real run would stop at its preflight: " if dry_run else "Preflight failed: "
+    return UserError(head + said + ".", " ".join(dict.fromkeys(c.fix for c in failed if c.fix)))
 
 
 def _previous(root: Path) -> dict[str, ExpectedContainer]:
@@ -308,10 +320,12 @@ class DeployOptions:
     dry_run: bool = False
     only: list[str] | None = None
     timeout: int | None = None
+    checked: bool = False  # the preflight was shown already (add/remove): shown again only when something fails
 
 
 def deploy(options: DeployOptions, runner: Runner, stale: str | None, ui: DeployUI) -> DeployResult:
-    """Preflight, plan, (confirm), apply files, bring up; a failed check or a cancel is a UserError, nothing done."""
+    """Preflight, plan, (confirm), apply files, bring up; a failed check or a cancel is a UserError, nothing done.
+    A dry run shows every check and the plan even when a check fails (the result's `blocked` lists those)."""
     out, root = options.out, options.root
     generated = load_project(out)
     if options.only:
@@ -322,18 +336,15 @@ def deploy(options: DeployOptions, runner: Runner, stale: str | None, ui: Deploy
             )
     docker = Docker(runner, generated.compose_files, generated.env_files)
     found = preflight(out, root, generated, docker, stale, options.dry_run)
-    ui.checks(found)
     failed = [check for check in found if check.status == "fail"]
-    if failed:
-        raise UserError(
-            "Preflight failed: " + "; ".join(f"{c.name}: {c.detail.rstrip('.')}" for c in failed) + ".",
-            " ".join(dict.fromkeys(c.fix for c in failed if c.fix)),
-        )
-    engine = next(check for check in found if check.name == "docker engine").status == "ok"
-    plan = make_plan(out, root, generated, docker if engine else None, options.only)
+    if not options.checked or failed:  # add/remove showed them before asking anything
+        ui.checks(found)
+    if failed and not options.dry_run:
+        raise preflight_error(failed)
+    plan = make_plan(out, root, generated, docker if usable(found) else None, options.only)
     ui.plan(plan)
     if options.dry_run:
-        return DeployResult(plan, root)
+        return DeployResult(plan, root, blocked=failed)
     if plan.changes and not options.yes and not ui.confirm(plan):
         raise UserError(
             "Cancelled: nothing was changed.", f"Run `{SUDO_INV} deploy --yes` to apply without a question."

@@ -64,9 +64,10 @@ def fresh(reason: str | None) -> Check:
     return Check("generated/", "fail", reason, f"Run `{INV} render`, review with `{INV} diff`, then deploy again.")
 
 
-def ports(project: Project, running: list[ContainerInfo]) -> list[Check]:
-    """Every host port the project publishes is free, or held by this platform's own container."""
-    ours = {int(p.split("->")[0].rsplit(":", 1)[1]) for c in running if c.managed for p in c.ports}
+def ports(project: Project, running: list[ContainerInfo] | None) -> list[Check]:
+    """Every host port the project publishes is free, or held by this platform's own container. `running` None: the
+    engine could not be asked, so a held port may be the platform's own (a warning that says so)."""
+    ours = {int(p.split("->")[0].rsplit(":", 1)[1]) for c in running or [] if c.managed for p in c.ports}
     found = []
     for ip, port, container in project.host_ports():
         name = f"port {port}"
@@ -75,6 +76,9 @@ def ports(project: Project, running: list[ContainerInfo]) -> list[Check]:
             found.append(Check(name, "ok", f"held by the platform's own {container}"))
         elif not held:
             found.append(Check(name, "ok", f"free ({ip})"))
+        elif running is None:
+            found.append(Check(name, "warn", f"{port} is in use by {held[0].holder}: the platform's own container? "
+                               "(the engine did not answer)", "Check it once Docker answers."))  # fmt: skip
         else:
             found.append(
                 Check(

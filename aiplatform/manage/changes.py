@@ -5,6 +5,8 @@ generated/ to show what it would do (files, and the containers deploy would crea
 without a restart), then, once confirmed, applied: answers.yaml written, generated/ rendered, deployed (which touches
 only what the change needs), and the new service configured. `remove --purge` also deletes the service's data:
 its volumes, its folders under data/, its Postgres databases and users, its secrets — listed with sizes first.
+Everything that can make the change fail is checked before any question (`preflight`: deploy's own checks, every row
+shown), and the ports the change adds once the preview knows them, before "Apply?".
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from typing import Any, Protocol
 from aiplatform.backup.take import POSTGRES
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.engine import deploy as deploying
-from aiplatform.engine.docker import PROJECT, Docker, require_engine
-from aiplatform.engine.project import load_project
+from aiplatform.engine.docker import PROJECT, Docker
+from aiplatform.engine.project import Project, load_project
 from aiplatform.envfile import format_env, read_env
 from aiplatform.errors import UserError
 from aiplatform.generated import build
 from aiplatform.host import checks
+from aiplatform.host.checks import Check
 from aiplatform.host.runner import Runner
 from aiplatform.inputs.answers import with_list
 from aiplatform.inputs.catalog import ServiceSpec
@@ -75,6 +78,7 @@ class ChangeResult:
     purged: list[tuple[str, int | None]] = field(default_factory=list)
     answers: Path | None = None
     root: Path | None = None
+    blocked: list[Check] = field(default_factory=list)  # a dry run's failed checks of the ports the change adds
 
 
 def _answers_text(path: Path) -> str:
@@ -82,6 +86,37 @@ def _answers_text(path: Path) -> str:
         return path.read_text(encoding="utf-8") if path.is_file() else ""
     except OSError as exc:
         raise UserError(f"Cannot read {path}: {exc.strerror}.") from None
+
+
+def preflight(ctx: Context, out: Path, runner: Runner, ui: deploying.DeployUI) -> list[Check]:
+    """Everything that can make the change fail, checked before any question (the menu, a new service's questions,
+    "Apply?"): deploy's own preflight over generated/ as it is (root writable, engine, compose, generated/ fresh, its
+    ports, disk), every row shown. A failure is a UserError; a dry run returns the failures instead, after which its
+    preview still shows. The ports a change adds are checked once the preview knows them (`change_services`)."""
+    try:
+        project = load_project(out)
+    except UserError:  # never rendered: no ports of its own yet
+        project = Project(out)
+    docker = Docker(runner, project.compose_files, project.env_files)
+    stale = build.stale_reason(out)
+    found = deploying.preflight(out, ctx.resolved.settings.root, project, docker, stale, runner.dry_run)
+    ui.checks(found)
+    failed = [check for check in found if check.status == "fail"]
+    if failed and not runner.dry_run:
+        raise deploying.preflight_error(failed)
+    return failed
+
+
+def _new_ports(out: Path, preview_out: Path, runner: Runner) -> list[Check]:
+    """The checks of the host ports the change publishes that generated/ does not yet."""
+    try:
+        known = {port for _, port, _ in load_project(out).host_ports()}
+    except UserError:
+        known = set()
+    preview = load_project(preview_out)
+    docker = Docker(runner, preview.compose_files, preview.env_files)
+    running = docker.containers() if docker.engine_error() is None else None
+    return [c for c in checks.ports(preview, running) if int(c.name.split()[-1]) not in known]
 
 
 def check_add(ctx: Context, names: list[str], allow_privileged: bool) -> list[str]:
@@ -160,8 +195,14 @@ def change_services(
             shutil.copy2(ctx.lockfile, Path(scratch) / ctx.lockfile.name)
         preview = build.render_command(make_context(preview_answers), preview_out, interactive=False)
         result.root = preview.root
-        options = deploying.DeployOptions(out=preview_out, root=preview.root, dry_run=True)
+        options = deploying.DeployOptions(out=preview_out, root=preview.root, dry_run=True, checked=True)
         result.plan = deploying.deploy(options, Runner(dry_run=True, echo=lambda _: None), None, ui).plan
+        ports = _new_ports(out, preview_out, runner)
+    if ports:
+        ui.checks(ports)
+    result.blocked = [check for check in ports if check.status == "fail"]
+    if result.blocked and not runner.dry_run:  # before the question: nothing was changed
+        raise deploying.preflight_error(result.blocked)
     purging = purge_plan(spec, result.root, Docker(runner), ctx) if remove and purge else None
     listed = purging.items() if purging else []  # read before deploy drops the service's compose file
     if listed:
@@ -172,14 +213,10 @@ def change_services(
     if not yes and not ui.ask(f"Apply this change ({what})?"):
         verb = "add" if add else "remove"
         raise UserError("Cancelled: nothing was changed.", f"`{SUDO_INV} {verb} ... --yes` applies it without asking.")
-    writable = checks.root_writable(result.root)  # what the preview (a dry run) only warned about
-    if writable.status == "fail":
-        raise UserError(f"Nothing was changed: {writable.detail}.", writable.fix)
-    require_engine(Docker(runner))
-    runner.write(ctx.answers, text.encode(), 0o644)
+    runner.write(ctx.answers, text.encode(), 0o644)  # preflight (before any question) found nothing in the way
     try:
         build.render_command(make_context(None), out, interactive=False)
-        options = deploying.DeployOptions(out=out, root=result.root, yes=True)
+        options = deploying.DeployOptions(out=out, root=result.root, yes=True, checked=True)
         result.deployed = deploying.deploy(options, runner, build.stale_reason(out), ui)
     except BaseException:  # deploy could not run: answers.yaml and generated/ as they were
         runner.write(ctx.answers, before.encode(), 0o644)
