@@ -99,8 +99,10 @@ def _docker_error() -> str | None:
 
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
-    """Print the benchmarks: render and the Ollama pool always, deploy on a disposable host (`-- --disposable`)."""
+    """Print the benchmarks: start-up, render and the Ollama pool always, deploy on a disposable host
+    (`-- --disposable`)."""
     _install(session, f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}")
+    session.run("python", "benchmarks/startup_bench.py")  # import tasks, inv --list, inv render next to python -c pass
     session.run("python", "benchmarks/render_bench.py")
     # the real LiteLLM proxy over one and two Ollama stand-ins: requests/s, their ratio, LiteLLM's added latency
     session.run("python", "benchmarks/pool_bench.py", env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})

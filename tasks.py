@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Task, task
 from invoke.exceptions import Exit
@@ -22,8 +22,10 @@ from aiplatform import __version__
 from aiplatform.cli import console, prompts, tables
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.errors import UserError
-from aiplatform.inputs.context import Context
 from aiplatform.paths import ANSWERS_FILE, GENERATED_DIR, HARDWARE_PROFILE
+
+if TYPE_CHECKING:  # imported where used: `import tasks` (inv --list, --help) loads no catalog, settings or rich
+    from aiplatform.inputs.context import Context
 
 # One meaning per letter in every task; flags not listed here have no short form.
 SHORT_FLAGS = {"yes": "y", "dry_run": "n", "json_": "j", "root": "r", "out": "o", "answers": "a", "set": "s"}
@@ -109,6 +111,7 @@ def _context(
     out: Path = GENERATED_DIR,
     **kwargs: Any,
 ) -> Context:
+    from aiplatform.inputs.context import Context
     from aiplatform.inputs.settings import parse_assignments
 
     flags: dict[str, Any] = parse_assignments(settings or [])

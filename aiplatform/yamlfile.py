@@ -45,8 +45,7 @@ def load_yaml(path: Path, fix: str = "") -> YamlDoc:
     except OSError as exc:
         raise UserError(f"{path}: cannot read it ({exc.strerror}).", fix) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = _parse(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path} line {mark.line + 1} column {mark.column + 1}" if mark else str(path)
@@ -61,6 +60,20 @@ def load_yaml(path: Path, fix: str = "") -> YamlDoc:
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         raise UserError(f"{path}: expected a mapping of key: value at the top level, got {type(data).__name__}.", fix)
     return YamlDoc(path, {str(k): v for k, v in data.items()}, dict(_key_lines(node)))
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _parse(text: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node (for its keys' lines) and its data, parsed once, by libyaml when PyYAML has it (the
+    catalog's files are read on every command: the pure-Python parser was most of `inv render`'s time)."""
+    loader = _LOADER(text)
+    try:
+        node = loader.get_single_node()
+        return node, loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
 
 
 def _key_lines(node: yaml.MappingNode, prefix: str = ""):  # type: ignore[no-untyped-def]
