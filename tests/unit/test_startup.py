@@ -13,7 +13,8 @@ import pytest
 
 from .conftest import PROJECT
 
-# Top-level packages (and package modules) that only a running task may load.
+# Packages and modules that only a running task may load: the libraries that cost start-up time, and the package's
+# modules that import them (a small module of the package, like aiplatform.paths, may be imported at the top).
 HEAVY = (
     "rich",
     "pydantic",
@@ -24,14 +25,16 @@ HEAVY = (
     "httpx",
     "ruamel",
     "python_on_whales",
-    "aiplatform.inputs",
+    "aiplatform.inputs.catalog",
+    "aiplatform.inputs.settings",
+    "aiplatform.inputs.context",
+    "aiplatform.inputs.hardware",
     "aiplatform.render",
     "aiplatform.generated",
     "aiplatform.engine",
     "aiplatform.manage",
     "aiplatform.configure",
     "aiplatform.backup",
-    "aiplatform.host",
     "aiplatform.cli.tables",
     "aiplatform.cli.prompts",
     "aiplatform.cli.console",
