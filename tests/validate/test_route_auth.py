@@ -212,3 +212,39 @@ def test_no_route_answers_without_credentials(tmp_path):
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+def test_by_ip_with_tls_the_route_answers_a_client_that_sends_no_server_name(tmp_path):
+    """Reached by IP with Caddy's own CA: a browser sends no server name for an IP, and behind Docker's published
+    ports Caddy sees the container's address; here the client connects to 127.0.0.1 while the site is 192.0.2.10.
+    The handshake must still find the site's certificate (default_sni), and the route then asks for the login."""
+    caddy = require("caddy")
+    rendered = whole_catalog(tmp_path, domain="192.0.2.10", ssl_mode="selfsigned")
+    text = rendered.tree["config/caddy/Caddyfile"].data.decode()
+    head, _, sites = text.partition("\n# notes\n")
+    port = free_port()
+    site = re.sub(r"^https://192\.0\.2\.10:\d+ \{", f"https://192.0.2.10:{port} {{", sites.split("\n}\n", 1)[0])
+    site = re.sub(r"reverse_proxy \S+", "respond 200", site)
+    config = tmp_path / "Caddyfile"
+    config.write_text(head.replace("{\n", "{\n\tadmin off\n", 1) + "\n" + site + "\n}\n")
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env["CADDY_ADMIN_HASH"] = parse_env(rendered.tree["config/credentials.env"].data.decode())["CADDY_ADMIN_HASH"]
+    process = subprocess.Popen([caddy, "run", "--config", str(config), "--adapter", "caddyfile"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                # the Host a browser sends for the platform's address; the connection goes elsewhere (as NAT does)
+                answer = httpx.get(f"https://127.0.0.1:{port}/", headers={"Host": f"192.0.2.10:{port}"}, verify=False,
+                                   timeout=5)  # fmt: skip
+                break
+            except httpx.HTTPError as exc:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    pytest.fail(f"no TLS answer ({exc}):\n{config.read_text()}\n{process.communicate()[0]}")
+                time.sleep(0.3)
+        assert answer.status_code == 401 and answer.headers["www-authenticate"].startswith("Basic")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
