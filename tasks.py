@@ -75,6 +75,10 @@ def user_errors(body: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            if kwargs.get("root") is not None:  # one rule for every task's --root, before anything uses it
+                from aiplatform.inputs.root import root_flag
+
+                kwargs["root"] = str(root_flag(kwargs["root"]))
             return body(*args, **kwargs)
         except UserError as exc:
             console.error(exc.message)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiplatform import __version__
 from aiplatform.host.runner import Runner
+from aiplatform.inputs.root import root_flag
 from aiplatform.paths import PROJECT_DIR, TEMPLATES_DIR
 from aiplatform.render.templates import environment, render_template
 
@@ -51,7 +52,7 @@ def install(schedule: str, root: Path, runner: Runner, unit_dir: Path = UNIT_DIR
             runner.remove_file(unit_dir / name)
         runner.run(["systemctl", "daemon-reload"], check=False)
         return [f"removed {unit_dir / TIMER} and {unit_dir / SERVICE}"]
-    made = units(schedule, root)
+    made = units(schedule, root_flag(str(root)))  # a newline in it would add a line to the unit
     runner.write(unit_dir / SERVICE, made.service.encode(), 0o644)
     runner.write(unit_dir / TIMER, made.timer.encode(), 0o644)
     runner.run(["systemctl", "daemon-reload"])

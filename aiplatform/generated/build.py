@@ -22,6 +22,7 @@ from aiplatform.generated.stamp import inputs_hash, read_stamp, staleness, with_
 from aiplatform.generated.write import WriteResult, render_lock, write_tree
 from aiplatform.host.net import primary_ip
 from aiplatform.inputs.context import Context
+from aiplatform.inputs.root import root_problem
 from aiplatform.inputs.secrets import (
     CADDY_ADMIN_HASH,
     SecretChanges,
@@ -235,6 +236,11 @@ def rendered_root(out: Path, root: str | None = None) -> Path:
     master = read_env(out / MASTER_ENV)
     if not master.get("BASE_DIR"):
         raise UserError(f"{out} has no rendered tree ({out / MASTER_ENV} is missing).", f"Run `{INV} render` first.")
+    if problem := root_problem(master["BASE_DIR"]):
+        raise UserError(
+            f"{out / MASTER_ENV} names the root {master['BASE_DIR']!r}, which is no platform root: {problem}.",
+            f"Run `{INV} render --root /mnt/data/ai-platform` (the platform's own folder) again.",
+        )
     rendered = Path(master["BASE_DIR"])
     if root and Path(root).expanduser().absolute() != rendered:
         raise UserError(

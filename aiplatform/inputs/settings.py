@@ -24,6 +24,7 @@ from aiplatform.errors import UserError
 from aiplatform.inputs.catalog import Catalog
 from aiplatform.inputs.images import image_problem, mirror_problem
 from aiplatform.inputs.profiles import TIERS, Profile, load_profile
+from aiplatform.inputs.root import check_root
 from aiplatform.inputs.secrets import admin_password_problem
 from aiplatform.paths import DEFAULT_ROOT, USER_SERVICES_ENV
 from aiplatform.yamlfile import YamlDoc, load_yaml
@@ -165,7 +166,7 @@ class Settings(BaseModel):
     @field_validator("root")
     @classmethod
     def _root(cls, value: Path) -> Path:
-        return value.expanduser().absolute()
+        return check_root(value)  # absolute, no control characters, not a system folder: one rule for every task
 
     @field_validator("domain")
     @classmethod
