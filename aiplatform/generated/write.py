@@ -26,6 +26,7 @@ from pathlib import Path
 
 from aiplatform.errors import UserError
 from aiplatform.generated.files import KEEP_DIRS, Tree, read_tree
+from aiplatform.paths import STAMP_FILE
 
 LOCK_WAIT = 120.0  # seconds a render waits for another one before giving up
 
@@ -125,10 +126,33 @@ def recover(out: Path) -> list[str]:
     return done
 
 
+def refuse_foreign(out: Path) -> None:
+    """A UserError when `out` is not a folder render may replace: a symbolic link (it would be replaced, not
+    followed), or a folder with files but no stamp (an owner's folder: everything in it would be deleted)."""
+    if out.is_symlink():
+        raise UserError(
+            f"{out} is a symbolic link (to {os.readlink(out)}): render replaces the folder it writes, so it does not "
+            "write through a link.",
+            f"Give the folder itself: `--out {out.resolve()}`.",
+        )
+    if not out.is_dir() or (out / STAMP_FILE).is_file():
+        return
+    theirs = sorted(p.name for p in out.iterdir() if p.name not in KEEP_DIRS)
+    if theirs:
+        shown = ", ".join(theirs[:3]) + (f" and {len(theirs) - 3} more" if len(theirs) > 3 else "")
+        raise UserError(
+            f"{out} is not a folder render made (no {STAMP_FILE}), and it holds {shown}: render replaces everything "
+            "in its --out folder, so it does not write there.",
+            "Give --out a new or empty folder (or the generated/ folder a previous render made).",
+        )
+
+
 def write_tree(out: Path, tree: Tree) -> WriteResult:
-    """Make `out` hold exactly `tree`, atomically; unchanged files are not rewritten. Hold render_lock(out)."""
+    """Make `out` hold exactly `tree`, atomically; unchanged files are not rewritten. Hold render_lock(out). A
+    folder render did not make, or a link, is refused (refuse_foreign) and left as it is."""
     with _os_errors(out):
         recover(out)
+        refuse_foreign(out)
         return _write(out, tree)
 
 

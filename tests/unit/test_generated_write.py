@@ -26,7 +26,9 @@ from .test_render import _ctx, _snapshot
 
 
 def _tree(text: str) -> dict[str, RenderedFile]:
-    return {"a.txt": RenderedFile(text.encode()), "config/credentials.env": RenderedFile(b"K='v'\n", 0o600)}
+    """A rendered tree: with its stamp, which tells render's next write that the folder is its own."""
+    return {"a.txt": RenderedFile(text.encode()), "config/credentials.env": RenderedFile(b"K='v'\n", 0o600),
+            ".aiplatform.json": RenderedFile(b"{}\n")}  # fmt: skip
 
 
 def test_leftovers_of_a_killed_render_are_cleaned_and_the_next_render_works(tmp_path):
@@ -120,7 +122,7 @@ def test_sigkill_during_the_write_then_render_again(tmp_path):
     with render_lock(out, wait=5):  # the kernel released the dead process's lock
         write_tree(out, _tree("two"))
     assert not list(tmp_path.glob(".generated.new-*"))
-    assert sorted(read_tree(out)) == ["a.txt", "config/credentials.env"]
+    assert sorted(read_tree(out)) == [".aiplatform.json", "a.txt", "config/credentials.env"]
 
 
 def test_a_second_render_waits_and_says_who_holds_the_lock(tmp_path):
