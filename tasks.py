@@ -779,6 +779,179 @@ def status(c, root=None, out=None, json_=False):
         raise Exit(code=1)
 
 
+_NAME = "a service (all its containers) or one container, as `inv status` lists them"
+
+
+def _platform(root: str | None, out: str | None, dry_run: bool = False) -> Any:
+    """The platform's compose project (the root's files once deployed, else generated/'s), driven by a Runner."""
+    from aiplatform.engine import operate
+    from aiplatform.generated import build
+    from aiplatform.host.runner import Runner
+
+    out_dir = _out(out)
+    project = operate.platform_project(out_dir, build.rendered_root(out_dir, root))
+    return operate.Platform(project, Runner(dry_run=dry_run))
+
+
+def _count(flag: str, value: str | None) -> int | None:
+    if value is not None and not str(value).isdigit():
+        raise UserError(f"{flag} {value!r}: expected a number, like {flag} 100.")
+    return int(value) if value is not None else None
+
+
+@platform_task(
+    help=_help(
+        "root",
+        "out",
+        service=_NAME + " (none: the whole platform)",
+        follow="keep showing new lines until Ctrl-C",
+        since="only lines since then: a duration (10m, 2h) or a date (2026-01-31, 2026-01-31T08:00:00)",
+        tail="only the last N lines of each container",
+    ),
+    positional=["service"],
+    optional_positional=["service"],
+)
+def logs(c, service=None, follow=False, since=None, tail=None, root=None, out=None):
+    """Show the logs of a service, a container or the whole platform (through its compose project)."""
+    from aiplatform.engine import operate
+
+    platform = _platform(root, out)
+    selection = operate.select(platform.project, service) if service else None
+    code = platform.logs(selection, follow, since, _count("--tail", tail))
+    if code:
+        raise Exit(code=code)
+
+
+def _command(c: Any, cmd: str | None) -> list[str]:
+    """The command of `inv exec`: one quoted argument, or the words after `--` (as typed, when they can be read)."""
+    import shlex
+
+    if cmd and c.remainder:
+        raise UserError("Give the command either as one quoted argument or after `--`, not both.")
+    if not (cmd or c.remainder):
+        return []
+    tail = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else []
+    if not cmd and " ".join(tail) == c.remainder:
+        return tail
+    try:
+        return shlex.split(cmd or c.remainder)
+    except ValueError as exc:
+        raise UserError(f"The command {cmd or c.remainder!r} cannot be split into words: {exc}.") from None
+
+
+@platform_task(
+    name="exec",
+    help=_help(
+        "root",
+        "out",
+        service=_NAME + "; a service with several runs in the one of the same name",
+        cmd="the command, as one quoted argument or after `--` (default: a shell, bash where the image has it)",
+    ),
+    positional=["service", "cmd"],
+    optional_positional=["cmd"],
+)
+def exec_(c, service, cmd=None, root=None, out=None):
+    """Run a command in a running container (a shell when none is given) on this terminal; exits with its code."""
+    from aiplatform.engine import operate
+
+    platform = _platform(root, out)
+    code = platform.exec(operate.select(platform.project, service), _command(c, cmd), tty=sys.stdin.isatty())
+    if code:
+        raise Exit(code=code)
+
+
+@platform_task(
+    help=_help(
+        "root",
+        "out",
+        "dry_run",
+        service=_NAME,
+        timeout="seconds to wait for health (default: the slowest service's start period + 60)",
+    ),
+    positional=["service"],
+)
+def restart(c, service, dry_run=False, timeout=None, root=None, out=None):
+    """Restart a service's containers (or one container), nothing else, and wait until they are healthy again."""
+    from aiplatform.engine import operate
+
+    platform = _platform(root, out, dry_run)
+    done = platform.restart(operate.select(platform.project, service), _seconds(timeout), _progress)
+    if dry_run:
+        console.out.print("Dry run: nothing was restarted.")
+        return
+    console.out.print(f"Restarted {', '.join(done.containers)}: up and healthy after {done.seconds:.0f} s.")
+
+
+@platform_task(help=_help("root", "out", "dry_run"))
+def stop(c, dry_run=False, root=None, out=None):
+    """Stop the whole platform. Its containers, volumes and data stay: `inv start` brings it back as it was."""
+    platform = _platform(root, out, dry_run)
+    done = platform.stop()
+    if dry_run:
+        console.out.print("Dry run: nothing was stopped.")
+    elif not done.containers:
+        console.out.print("Nothing was running.")
+    else:
+        console.out.print(
+            f"Stopped {len(done.containers)} containers; their data stays in {platform.project.directory / 'data'} "
+            f"and the volumes. `{INV} start` brings them back."
+        )
+
+
+@platform_task(
+    help=_help(
+        "root",
+        "out",
+        "dry_run",
+        timeout="seconds to wait for health (default: the slowest service's start period + 60)",
+    )
+)
+def start(c, dry_run=False, timeout=None, root=None, out=None):
+    """Start the whole platform as it was stopped (after `inv stop` or a reboot): nothing recreated, then healthy."""
+    platform = _platform(root, out, dry_run)
+    done = platform.start(_seconds(timeout), _progress)
+    if dry_run:
+        console.out.print("Dry run: nothing was started.")
+        return
+    console.out.print(f"Started {len(done.containers)} containers: healthy (or done) after {done.seconds:.0f} s.")
+
+
+def _urls(service: str, root: str | None, out: str | None) -> Any:
+    from aiplatform.engine import operate
+    from aiplatform.generated import build
+
+    out_dir = _out(out)
+    target = build.rendered_root(out_dir, root)
+    selection = operate.select(operate.platform_project(out_dir, target), service)
+    return operate.where(selection, out_dir, target, _context(root=str(target)).catalog)
+
+
+@platform_task(help=_help("root", "out", "json", service=_NAME), positional=["service"])
+def url(c, service, json_=False, root=None, out=None):
+    """Print where a service answers: on this host, through Caddy, on the tailnet. No Docker needed."""
+    from aiplatform.engine import operate
+
+    found = _urls(service, root, out)
+    if json_:
+        _print_json([{"container": u.container, "kind": u.kind, "url": u.url} for u in found])
+    else:
+        console.out.print("\n".join(operate.url_lines(found)))
+
+
+@platform_task(name="open", help=_help("root", "out", service=_NAME), positional=["service"])
+def open_(c, service, root=None, out=None):
+    """Print where a service answers and open it in this desktop's browser (on a box without one: only print)."""
+    import os
+
+    from aiplatform.engine import operate
+    from aiplatform.host.runner import Runner
+
+    found = _urls(service, root, out)
+    console.out.print("\n".join(operate.url_lines(found)))
+    if not (operate.browser_usable(os.environ, os.geteuid()) and Runner().open_url(operate.url_to_open(found))):
+        console.out.print(operate.no_browser(found))
+
+
 @platform_task(
     help=_help(
         "root",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -177,6 +178,33 @@ class Runner:
         self.echo(("would rename " if self.dry_run else "rename ") + f"{source} -> {target}")
         if not self.dry_run:
             hostfs.rename(source, target)
+
+    def attach(self, argv: Sequence[str | Path]) -> int:
+        """Run argv on the user's terminal (its stdin, stdout and stderr: a shell, followed logs) and return its exit
+        code. Ctrl-C goes to the command, which decides what it means; this process only waits for it to end."""
+        args = [str(part) for part in argv]
+        self.history.append(args)
+        self.echo(("would run: " if self.dry_run else "") + shlex.join(args))
+        if self.dry_run:
+            return 0
+        # a handler that does nothing, not SIG_IGN: an ignored signal stays ignored in the child, a handler does not
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+        try:
+            return subprocess.run(args, check=False).returncode
+        except FileNotFoundError:
+            raise UserError(f"`{args[0]}` is not installed (needed for: {shlex.join(args)}).") from None
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def open_url(self, url: str) -> bool:
+        """Open `url` in this desktop's web browser; False when no browser would open it."""
+        self.history.append(["open", url])
+        self.echo(("would open " if self.dry_run else "open ") + url)
+        if self.dry_run:
+            return True
+        import webbrowser  # only here: it costs start-up time to every other command
+
+        return webbrowser.open(url)
 
     def start(self, argv: Sequence[str | Path]) -> subprocess.Popen[str] | None:
         """Start a long-running command in the background (None in a dry run); the caller waits for it."""
