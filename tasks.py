@@ -671,11 +671,15 @@ def restore(c, backup, only=None, yes=False, dry_run=False, root=None):
     path = path.absolute()
     from aiplatform.backup.manifest import read_manifest
 
-    target = Path(root).expanduser().absolute() if root else Path(read_manifest(path).root)
+    read_manifest(path)  # an unfinished or foreign folder is named before anything else
+    target = Path(root) if root else _context().resolved.settings.root  # never the backup's own word for it
     manifest, items, replaced = restoring.plan(path, target, _services(only))
-    restoring.refuse_newer_dumps(manifest, items, Runner(dry_run=dry_run))
     given = _context(root=str(target)).resolved.settings.backup_passphrase if manifest.encrypted else None
     passphrase = restoring.passphrase_for(path, manifest, target, given.get_secret_value() if given else "")
+    if dry_run:
+        restoring.refuse_newer_dumps(manifest, items, Runner(dry_run=True))
+    else:  # every precondition before the first write
+        restoring.preflight(target, items, manifest, path, Runner())
     console.out.print(tables.restore_plan(path, manifest, replaced))
     if dry_run:
         console.out.print("Dry run: nothing was restored.")

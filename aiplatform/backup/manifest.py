@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,7 @@ MANIFEST = "manifest.json"
 PREFIX = "backup-"
 PARTIAL = ".partial"
 FORMAT = 1
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 LAST = Path("logs/backup-last.json")  # the last backup's outcome, for status and doctor
 
 
@@ -94,9 +96,56 @@ def read_manifest(backup: Path) -> Manifest:
         raise UserError(f"{backup / MANIFEST} is not a manifest this tool wrote: {str(exc).splitlines()[0]}.") from None
 
 
-def verify(backup: Path, manifest: Manifest) -> list[str]:
-    """Every problem with the backup's files: missing, wrong size, wrong sha256 (each names the file)."""
+def _name_problem(item: Item) -> str | None:
+    """Why an item's name cannot be restored (it becomes a path under the root, a volume, a database or a
+    collection name on a command line), or None."""
+    name = item.name
+    if item.kind == "config":
+        return None if name == "config" else "a config item is named config"
+    parts = name.split("/") if item.kind == "folder" else [name]
+    for part in parts:
+        if part in ("", ".", "..") or part.startswith("-") or "\\" in part or _CONTROL.search(part):
+            return "expected a plain name (no '..', '/', leading '-' or control characters)"
+    if item.kind != "folder" and "/" in name:
+        return "expected a plain name (no '/')"
+    return None
+
+
+def _file_problem(backup: Path, file: str) -> str | None:
+    """Why an item's file is not a file of this backup (an absolute path, '..', a symbolic link out), or None."""
+    parts = file.split("/")
+    if not file or file.startswith("/") or any(p in ("", ".", "..") for p in parts) or _CONTROL.search(file):
+        return "not a path inside the backup folder"
+    here = backup
+    for part in parts:  # every step a real folder or file of the backup, never a link that leads elsewhere
+        here = here / part
+        if here.is_symlink():
+            return f"{here} is a symbolic link: a backup's files are its own"
+    return None
+
+
+def path_problems(backup: Path, manifest: Manifest) -> list[str]:
+    """Every item whose name or file could lead out of the backup (reading) or out of the root (writing): '..',
+    absolute paths, links, a folder inside another item's folder. Each problem names the value."""
     problems = []
+    for item in manifest.items:
+        if why := _name_problem(item):
+            problems.append(f"item name {item.name!r} ({item.kind}): {why}")
+        if why := _file_problem(backup, item.file):
+            problems.append(f"item file {item.file!r}: {why}")
+    folders = sorted(i.name for i in manifest.items if i.kind == "folder")
+    for one in folders:
+        if any(one != other and one.startswith(other + "/") for other in folders):
+            problems.append(f"item name {one!r} (folder): inside another folder of the backup")
+    return problems
+
+
+def verify(backup: Path, manifest: Manifest) -> list[str]:
+    """Every problem with the backup's files: a path leading out of it, missing, wrong size, wrong sha256 (each
+    names the file)."""
+    problems = path_problems(backup, manifest)
+    if problems:  # nothing outside the backup is read, not even to check its size
+        return problems
     for item in manifest.items:
         path = backup / item.file
         if not path.is_file():

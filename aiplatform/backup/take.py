@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from aiplatform import __version__
+from aiplatform.backup.archive import CONFIG_PARTS
 from aiplatform.backup.manifest import (
     LAST,
     MANIFEST,
@@ -43,7 +44,6 @@ from aiplatform.inputs.catalog import Catalog, ServiceSpec
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV, STAMP_FILE
 
 POSTGRES = "ai-platform-postgres"
-CONFIG_PARTS = ("config", "docker", "scripts", STAMP_FILE.as_posix())
 Progress = Callable[[str], None]
 
 

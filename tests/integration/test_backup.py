@@ -108,7 +108,7 @@ def test_backup_purge_restore_gives_back_identical_data(deployed, owner_data, ho
     assert host.check_output("docker ps -aq --filter label=ai-platform.managed=true") == ""
     assert not host.file(f"{platform.root}/config").exists and host.file(backup).exists  # backups/ kept
 
-    restored = platform.inv("restore", backup, "--yes")
+    restored = platform.inv("restore", backup, "--yes", "--root", platform.root)  # the root is never the backup's word
     assert "restored and healthy" in restored.stdout, restored.stdout + restored.stderr
     assert _rows(platform) == owner_data["rows"]
     assert _files(platform, host) == owner_data["files"]

@@ -1,0 +1,410 @@
+"""Hostile input that would reach the host (issue 21): a hand-edited backup, an --out or --root chosen to hurt, and
+questionnaire answers written as code. Each case is an attack that worked before its guard; each asserts that it is
+refused with a message naming the value, that nothing is written outside the root (or the out folder), and that the
+root is byte-identical after the refusal.
+
+No engine: restore's checks all come before its first write, so a refusal is seen without Docker. Where a case needs
+the engine to be missing, DOCKER_HOST points at a socket that does not exist (what a box with a stopped engine gives,
+as in test_preflight.py); where it needs one that answers, `StandinDocker` below stands in for the two questions
+restore asks of aiplatform.engine.docker.Docker (`docker info`, `docker compose version`). The tests run as root on
+this machine, so every case that could write outside the test's folder had its guard been missing runs --dry-run."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+
+from aiplatform.backup import restore as restoring
+from aiplatform.backup import schedule
+from aiplatform.backup.archive import member_problems
+from aiplatform.backup.manifest import MANIFEST, Item, Manifest
+from aiplatform.errors import UserError
+from aiplatform.host.runner import Runner
+from aiplatform.inputs.root import check_root
+from aiplatform.paths import COOKIECUTTER_DIR
+
+from .conftest import PROJECT, run_inv
+
+NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+INJECTED = "/tmp/x\nExecStartPre=/bin/touch /tmp/p"
+
+# --- a hand-made backup -------------------------------------------------------------------------------------------
+
+
+def _archive(path: Path, entries: list[tuple]) -> None:
+    """A tar.gz of entries: ("file", name, bytes), ("dir", name), ("symlink", name, target), ("hardlink", name,
+    target), ("fifo", name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for kind, name, *rest in entries:
+            info = tarfile.TarInfo(name)
+            info.mode = 0o755 if kind == "dir" else 0o644
+            data = None
+            if kind == "file":
+                data = rest[0]
+                info.size = len(data)
+            else:
+                info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
+                             "fifo": tarfile.FIFOTYPE}[kind]  # fmt: skip
+                info.linkname = rest[0] if rest else ""
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+
+
+CONFIG = [
+    ("dir", "config"),
+    ("file", "config/credentials.env", b"ADMIN_PASSWORD='from-the-backup'\n"),
+    ("file", "config/master.env", b"BASE_DIR='/r'\n"),
+    ("dir", "docker"),
+    ("file", "docker/compose.yml", b"services: {}\n"),
+    ("dir", "scripts"),
+    ("file", "scripts/firewall.sh", b"#!/bin/sh\n"),
+]
+
+
+def _item(backup: Path, kind: str, name: str, file: str) -> Item:
+    """An item whose size and sha256 are those of `file` as it reads from the backup (links followed): the
+    checksum check alone passes whatever the path is."""
+    data = (backup / file).read_bytes() if not file.startswith("/") else Path(file).read_bytes()
+    return Item(service="platform" if kind == "config" else "open-webui", kind=kind, name=name, file=file,
+                size=len(data), sha256=hashlib.sha256(data).hexdigest(), method="live")  # fmt: skip
+
+
+def _manifest(backup: Path, root: str, items: list[Item]) -> None:
+    manifest = Manifest(tool_version="0", created="2026-11-26T10:00:00+00:00", root=root, services=["open-webui"],
+                        items=items)  # fmt: skip
+    (backup / MANIFEST).write_bytes(manifest.to_json())
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A root with a config the owner has, a victim folder beside it, and a backup folder to fill."""
+    root = tmp_path / "root"
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "credentials.env").write_text("ADMIN_PASSWORD='the-owners'\n")
+    (root / "data" / "open-webui").mkdir(parents=True)
+    (root / "data" / "open-webui" / "notes.txt").write_text("owner's notes\n")
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("not the platform's\n")
+    backup = tmp_path / "backups" / "backup-20261126-100000"
+    backup.mkdir(parents=True)
+    return tmp_path, root, victim, backup
+
+
+def _snapshot(folder: Path) -> dict[str, tuple]:
+    """Every path under folder with its type, mode and bytes (or link target): byte-identical means equal."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        info = path.lstat()
+        content = os.readlink(path) if path.is_symlink() else path.read_bytes() if path.is_file() else None
+        found[str(path.relative_to(folder))] = (stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), content)
+    return found
+
+
+def _restore(backup: Path, root: Path, *flags: str):
+    return run_inv("restore", str(backup), "--yes", "--root", str(root), *flags, env=NO_ENGINE)
+
+
+def _refused(result, *named: str) -> str:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for value in named:
+        assert value in result.stderr, (value, result.stderr)
+    return result.stderr
+
+
+# --- 1. restore trusts the manifest's paths -----------------------------------------------------------------------
+
+
+def test_an_item_name_with_dot_dots_is_refused_and_nothing_outside_the_root_is_touched(site):
+    _, root, victim, backup = site
+    _archive(backup / "config.tar.gz", CONFIG)
+    _archive(backup / "data" / "x.tar.gz", [("dir", "."), ("file", "./planted.txt", b"planted\n")])
+    _manifest(backup, str(root), [_item(backup, "config", "config", "config.tar.gz"),
+                                  _item(backup, "folder", "../../victim", "data/x.tar.gz")])  # fmt: skip
+    before, victim_before = _snapshot(root), _snapshot(victim)
+    _refused(_restore(backup, root), "'../../victim'", "nothing was restored")
+    assert _snapshot(root) == before and _snapshot(victim) == victim_before
+
+
+@pytest.mark.parametrize("kind", ["volume", "postgres", "qdrant"])
+@pytest.mark.parametrize("name", ["../x", "a/b", "-h", "x\ny"])
+def test_a_database_volume_or_collection_name_is_one_plain_word(site, kind, name):
+    _, root, _, backup = site
+    _archive(backup / "config.tar.gz", CONFIG)
+    _archive(backup / "v.tar.gz", [("dir", ".")])
+    _manifest(backup, str(root), [_item(backup, "config", "config", "config.tar.gz"),
+                                  _item(backup, kind, name, "v.tar.gz")])  # fmt: skip
+    before = _snapshot(root)
+    _refused(_restore(backup, root, "--dry-run"), repr(name), "nothing was restored")
+    assert _snapshot(root) == before
+
+
+def _outside(tmp_path: Path) -> Path:
+    outside = tmp_path / "outside.tar.gz"
+    _archive(outside, CONFIG)
+    return outside
+
+
+@pytest.mark.parametrize("how", ["dot-dots", "absolute", "symlink", "symlinked folder"])
+def test_an_item_file_outside_the_backup_is_refused(site, how):
+    tmp_path, root, _, backup = site
+    outside = _outside(tmp_path)
+    if how == "dot-dots":
+        file = "../../outside.tar.gz"
+    elif how == "absolute":
+        file = str(outside)
+    elif how == "symlink":
+        (backup / "config.tar.gz").symlink_to(outside)
+        file = "config.tar.gz"
+    else:
+        (backup / "sub").symlink_to(tmp_path)
+        file = "sub/outside.tar.gz"
+    _manifest(backup, str(root), [_item(backup, "config", "config", file)])
+    before = _snapshot(root)
+    message = _refused(_restore(backup, root), "nothing was restored")
+    assert repr(file) in message or "symbolic link" in message, message
+    assert _snapshot(root) == before
+
+
+def test_the_root_comes_from_the_command_line_or_the_remembered_one_never_the_backup(site):
+    backup = site[3]
+    _archive(backup / "config.tar.gz", CONFIG)
+    _manifest(backup, "/", [_item(backup, "config", "config", "config.tar.gz")])
+    # no --root: the remembered root is whatever this checkout's generated/ says, never "/" (dry run: were the guard
+    # missing, nothing is extracted into / on this machine)
+    result = run_inv("restore", str(backup), "--dry-run", env=NO_ENGINE)
+    _refused(result, "'/'", "no platform root")
+    assert "Dry run" not in result.stdout
+
+
+CONFIG_ATTACKS = {
+    "outside the three folders": [*CONFIG, ("file", "evil.txt", b"x")],
+    "a dot-dot member": [*CONFIG, ("file", "config/../../escaped.txt", b"x")],
+    "an absolute member": [*CONFIG, ("file", "/tmp/ai-platform-hostile-absolute.txt", b"x")],
+    "through a link": [*CONFIG, ("symlink", "config/link", "/tmp"), ("file", "config/link/owned.txt", b"x")],
+    "a hard link": [*CONFIG, ("hardlink", "config/hard", "config/master.env")],
+    "a fifo": [*CONFIG, ("fifo", "scripts/pipe")],
+}
+
+
+@pytest.mark.parametrize("attack", CONFIG_ATTACKS)
+def test_a_config_archive_holds_only_files_and_folders_under_config_docker_scripts(site, attack):
+    _, root, _, backup = site
+    _archive(backup / "config.tar.gz", CONFIG_ATTACKS[attack])
+    _manifest(backup, str(root), [_item(backup, "config", "config", "config.tar.gz")])
+    before = _snapshot(root)
+    bad = CONFIG_ATTACKS[attack][-1][1]
+    _refused(_restore(backup, root), "config.tar.gz", repr(bad), "nothing was restored")
+    assert _snapshot(root) == before
+    assert not Path("/tmp/ai-platform-hostile-absolute.txt").exists()
+
+
+DATA_ATTACKS = {
+    "a dot-dot member": [("dir", "."), ("file", "./../escaped.txt", b"x")],
+    "a link up and out": [("dir", "."), ("symlink", "./up", "../../.."), ("file", "./ok.txt", b"x")],
+    "an absolute link": [("dir", "."), ("symlink", "./etc", "/etc")],
+    "a file through a link": [("dir", "."), ("symlink", "./sub", "inner"), ("file", "./sub/x.txt", b"x")],
+    "a hard link out": [("dir", "."), ("hardlink", "./h", "../outside.txt")],
+    "a device": [("dir", "."), ("fifo", "./pipe")],
+}
+
+
+@pytest.mark.parametrize("attack", DATA_ATTACKS)
+def test_a_data_archive_keeps_every_member_and_link_inside_its_folder(site, attack):
+    _, root, _, backup = site
+    _archive(backup / "config.tar.gz", CONFIG)
+    _archive(backup / "data" / "open-webui.tar.gz", DATA_ATTACKS[attack])
+    _manifest(backup, str(root), [_item(backup, "config", "config", "config.tar.gz"),
+                                  _item(backup, "folder", "open-webui", "data/open-webui.tar.gz")])  # fmt: skip
+    before = _snapshot(root)
+    bad = next(entry[1] for entry in DATA_ATTACKS[attack] if entry[1] not in (".", "./ok.txt", "./sub"))
+    _refused(_restore(backup, root), "data/open-webui.tar.gz", repr(bad), "nothing was restored")
+    assert _snapshot(root) == before
+
+
+def test_a_data_archive_with_links_inside_its_folder_is_accepted(tmp_path):
+    archive = tmp_path / "ok.tar.gz"
+    _archive(archive, [("dir", "."), ("dir", "./inner"), ("file", "./inner/a", b"a"), ("symlink", "./lnk", "inner/a"),
+                       ("hardlink", "./hard", "./inner/a")])  # fmt: skip
+    assert member_problems(archive, config=False) == []
+    assert member_problems(archive, config=True) != []  # a config archive never has links
+
+
+def test_restore_never_writes_through_a_link_in_the_root(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "data").symlink_to(tmp_path)
+    item = Item(service="s", kind="folder", name="open-webui", file="f", size=0, sha256="", method="live")
+    with pytest.raises(UserError, match="symbolic link"):
+        restoring._target(root, item, {})
+    with pytest.raises(UserError, match="'ghost'"):  # a volume the restored compose files do not declare
+        restoring._target(root, item.model_copy(update={"kind": "volume", "name": "ghost"}), {})
+
+
+# --- 2. restore checks everything before its first write -----------------------------------------------------------
+
+
+def test_a_valid_backup_without_an_engine_is_refused_before_the_root_changes(site):
+    _, root, _, backup = site
+    _archive(backup / "config.tar.gz", CONFIG)
+    _archive(backup / "data" / "open-webui.tar.gz", [("dir", "."), ("file", "./from-backup.txt", b"x")])
+    _manifest(backup, str(root), [_item(backup, "config", "config", "config.tar.gz"),
+                                  _item(backup, "folder", "open-webui", "data/open-webui.tar.gz")])  # fmt: skip
+    before = _snapshot(root)
+    _refused(_restore(backup, root), "does not answer")
+    assert _snapshot(root) == before  # credentials.env, config/ and data/ as they were
+
+
+class StandinDocker:
+    """A stand-in for aiplatform.engine.docker.Docker as preflight asks it (`docker info` through engine_error,
+    `docker compose version` through compose_version), answering as an engine with compose v2.29 would."""
+
+    def __init__(self, engine: str | None = None, compose: str | None = "2.29.7") -> None:
+        self.engine, self.compose = engine, compose
+
+    def engine_error(self) -> str | None:
+        return self.engine
+
+    def compose_version(self) -> str | None:
+        return self.compose
+
+
+def _valid(backup: Path, root: Path) -> tuple[Manifest, list[Item]]:
+    _archive(backup / "config.tar.gz", CONFIG)
+    _manifest(backup, str(root), [_item(backup, "config", "config", "config.tar.gz")])
+    manifest, items, _ = restoring.plan(backup, root, None)
+    return manifest, items
+
+
+def test_preflight_refuses_a_missing_compose_and_a_full_disk(site, monkeypatch):
+    _, root, _, backup = site
+    manifest, items = _valid(backup, root)
+    runner = Runner(dry_run=True, echo=lambda _: None)
+    restoring.preflight(root, items, manifest, backup, runner, StandinDocker())  # all there: nothing said
+    with pytest.raises(UserError, match="compose"):
+        restoring.preflight(root, items, manifest, backup, runner, StandinDocker(compose=None))
+    with pytest.raises(UserError, match="does not answer"):
+        restoring.preflight(root, items, manifest, backup, runner, StandinDocker(engine="connection refused"))
+    monkeypatch.setattr(restoring.shutil, "disk_usage", lambda path: _Free(10))
+    with pytest.raises(UserError, match="GB free"):
+        restoring.preflight(root, items, manifest, backup, runner, StandinDocker())
+    assert runner.history == []  # nothing run, nothing written
+
+
+class _Free:
+    def __init__(self, free: int) -> None:
+        self.free = free
+
+
+# --- 3. render -o on a folder render did not make ------------------------------------------------------------------
+
+
+def _render(root: Path, out: Path):
+    return run_inv("render", "--no-input", "--root", str(root), "--out", str(out))
+
+
+def test_render_refuses_an_owners_folder_and_deletes_nothing(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "precious.txt").write_text("the owner's\n")
+    before = _snapshot(out)
+    _refused(_render(tmp_path / "root", out), str(out), "precious.txt")
+    assert _snapshot(out) == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for _ in range(2):  # an empty folder is fine, and so is rendering again into what render made
+        done = _render(tmp_path / "root", empty)
+        assert done.returncode == 0, done.stderr
+
+
+def test_render_refuses_an_out_that_is_a_link_and_leaves_it_as_it_is(tmp_path):
+    target = tmp_path / "real"
+    target.mkdir()
+    link = tmp_path / "gen"
+    link.symlink_to(target)
+    _refused(_render(tmp_path / "root", link), str(link), "symbolic link", f"--out {target}")
+    assert link.is_symlink() and os.readlink(link) == str(target) and not any(target.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".gen.lock", "gen", "real"]  # no .gen.old left
+
+
+# --- 4. --root: absolute, no control characters, not a system folder, for every task --------------------------------
+
+BAD_ROOTS = [INJECTED, "relative/root", "/", "/etc", "/usr/lib/ai-platform", "/proc/1"]
+TASKS = {
+    "backup --schedule": ["backup", "--schedule", "daily", "--dry-run"],
+    "backup": ["backup", "--dry-run"],
+    "restore": ["restore", "backup-20261126-100000", "--dry-run"],
+    "cleanup": ["cleanup", "--dry-run", "--yes"],
+    "render": ["render", "--no-input", "--out", "{tmp}/gen"],
+    "info": ["info"],
+    "status": ["status"],
+}
+
+
+@pytest.mark.parametrize("root", BAD_ROOTS)
+@pytest.mark.parametrize("task", TASKS)
+def test_every_task_refuses_a_root_that_is_not_one(tmp_path, task, root):
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in TASKS[task]]
+    result = run_inv(*args, "--root", root, env=NO_ENGINE)
+    _refused(result, f"--root {root!r} is not a platform root")
+    assert "ExecStartPre" not in result.stdout
+    assert not (tmp_path / "gen").exists()
+
+
+def test_the_settings_model_and_the_timer_refuse_the_same_roots(tmp_path):
+    for root in BAD_ROOTS:
+        result = run_inv("settings", "--answers", str(PROJECT / "tests/unit/empty-answers.yaml"),
+                         env={"AI_PLATFORM_ROOT": root})  # fmt: skip
+        _refused(result, "AI_PLATFORM_ROOT")
+        with pytest.raises(ValueError):
+            check_root(root)
+    runner = Runner(dry_run=True, echo=lambda _: None)
+    with pytest.raises(UserError, match="not a platform root"):
+        schedule.install("daily", Path(INJECTED), runner, tmp_path)
+    assert runner.history == []
+    for fine in ("/mnt/data/ai-platform", "/srv/ai-platform", "/opt/ai-platform", str(tmp_path / "root")):
+        assert check_root(fine) == Path(fine)
+
+
+def test_a_rendered_tree_naming_a_system_root_is_refused(tmp_path):
+    out = tmp_path / "gen"
+    (out / "config").mkdir(parents=True)
+    (out / "config" / "master.env").write_text("BASE_DIR='/etc'\n")
+    _refused(run_inv("backup", "--schedule", "daily", "--dry-run", "--out", str(out)), "'/etc'", "no platform root")
+
+
+# --- 5. questionnaire answers are data (fixed by 0c8489f: here as a regression case) -------------------------------
+
+
+def test_an_image_answer_written_as_python_never_runs(tmp_path):
+    marker = tmp_path / "ran"
+    code = f'nginx:1.27.3" + __import__("os").system("touch {marker}") * "" + "'
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(COOKIECUTTER_DIR), no_input=True, output_dir=str(tmp_path / "out"),
+                     config_file=None, extra_context={"name": "notes-app", "image": code})  # fmt: skip
+    assert not marker.exists()
+
+
+def test_a_newline_in_the_description_cannot_add_a_key(tmp_path):
+    with pytest.raises(FailedHookException):
+        cookiecutter(str(COOKIECUTTER_DIR), no_input=True, output_dir=str(tmp_path / "out"),
+                     extra_context={"name": "notes-app", "description": "Notes\ncore: true"})  # fmt: skip
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("service.yaml"))
+
+
+def test_the_manifest_json_of_a_hand_made_backup_is_what_a_real_one_looks_like(site):
+    """The suite's hand-made backups pass restore's checks when nothing in them is hostile (so a refusal above is
+    the attack's, not the fixture's)."""
+    _, root, _, backup = site
+    _, items = _valid(backup, root)
+    assert [i.kind for i in items] == ["config"] and json.loads((backup / MANIFEST).read_text())["root"] == str(root)
