@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aiplatform.commands import INV, SUDO_INV
-from aiplatform.engine.docker import ContainerInfo, Docker, require_engine
+from aiplatform.engine.docker import ContainerInfo, Docker, require_compose, require_engine
 from aiplatform.engine.project import COMPOSE_GLOB, Project, load_project
 from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
@@ -131,10 +131,11 @@ class Platform:
     def compose(self, *args: str) -> list[str]:
         return [*self.docker.compose_command(), *args]
 
-    def require_engine(self) -> None:
-        """The engine answers (a dry run only prints, so it goes on without one)."""
+    def require_engine(self, task: str) -> None:
+        """The engine answers and compose v2 is there (a dry run only prints, so it goes on without them)."""
         if not self.runner.dry_run:
             require_engine(self.docker)
+            require_compose(self.docker, f"`{INV} {task}`")
 
     # --- on the user's terminal ------------------------------------------------------------------------------------
 
@@ -144,13 +145,13 @@ class Platform:
         """Show the logs of the selection's containers (all of the platform's without one); compose's exit code."""
         options = [*(["--follow"] if follow else []), *(["--since", check_since(since)] if since else [])]
         options += ["--tail", str(tail)] if tail is not None else []
-        self.require_engine()
+        self.require_engine("logs")
         return self.runner.attach(self.compose("logs", *options, *(selection.containers if selection else [])))
 
     def exec(self, selection: Selection, command: list[str], tty: bool) -> int:
         """Run `command` (a shell when empty) in the selection's container; its exit code."""
         container = exec_container(self.project, selection)
-        self.require_engine()
+        self.require_engine("exec")
         return self.runner.attach(
             self.compose("exec", *([] if tty else ["-T"]), container, *(command or DEFAULT_SHELL))
         )
@@ -160,7 +161,7 @@ class Platform:
     def restart(self, selection: Selection, timeout: int | None, progress: Progress) -> Outcome:
         """Restart the selection's containers (nothing else: `--no-deps`) and wait until they are up and healthy."""
         containers = restart_targets(self.project, selection)
-        self.require_engine()
+        self.require_engine("restart")
         self._require_existing(containers)
         started = time.monotonic()
         self.runner.run(self.compose("restart", "--no-deps", *containers))
@@ -168,7 +169,7 @@ class Platform:
 
     def stop(self) -> Outcome:
         """Stop every container of the platform. Containers, volumes and data stay: `start` brings them back."""
-        self.require_engine()
+        self.require_engine("stop")
         up = ("running", "restarting", "paused")
         running = [] if self.runner.dry_run else [c.container for c in self._states() if c.state in up]
         if running or self.runner.dry_run:
@@ -178,7 +179,7 @@ class Platform:
     def start(self, timeout: int | None, progress: Progress) -> Outcome:
         """Start the platform's existing containers as they are (nothing recreated: `compose start`, in dependency
         order, one-shots run again), then wait until every one is up and healthy, or done."""
-        self.require_engine()
+        self.require_engine("start")
         containers = list(self.project.containers)
         self._require_existing(containers)
         started = time.monotonic()

@@ -198,6 +198,21 @@ def test_without_an_engine_the_message_other_tasks_give(rendered, docker_cli, ar
     assert docker_cli.calls.read_text().splitlines() == ["system info --format {{json .}}"]  # only asked if it answers
 
 
+def test_without_compose_v2_it_is_named_missing(rendered, docker_cli):
+    # a CLI whose engine answers and that has no compose plugin: `docker compose` is docker's own usage error
+    (docker_cli.folder / "docker").write_text(
+        f'#!/bin/sh\necho "$*" >> {docker_cli.calls}\n'
+        'if [ "$1 $2" = "system info" ]; then echo \'{"ID": "x", "ServerVersion": "27.0.0"}\'; exit 0; fi\n'
+        'echo "Usage:  docker [OPTIONS] COMMAND" >&2; exit 1\n'
+    )
+    result = run_inv("restart", "redis", "--out", str(rendered[0]))
+    assert result.returncode == 1
+    assert "Docker Compose v2 (the `docker compose` CLI plugin) is not installed: `inv restart` needs it." in (
+        result.stderr
+    )
+    assert "restart" not in docker_cli.calls.read_text()  # named missing before compose was asked to do anything
+
+
 def test_without_a_docker_cli(rendered, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -235,6 +250,7 @@ def _live(rendered, monkeypatch, *rounds):
     platform = operate.Platform(load_project(rendered[0]), Runner(echo=lambda line: None))
     seen = list(rounds)
     monkeypatch.setattr(platform.docker, "engine_error", lambda: None)
+    monkeypatch.setattr(platform.docker, "compose_version", lambda: "2.26.1")
     monkeypatch.setattr(platform.docker, "compose_command", lambda: ["true"])
     monkeypatch.setattr(platform.docker, "containers", lambda: seen.pop(0) if len(seen) > 1 else seen[0])
     monkeypatch.setattr(operate.time, "sleep", lambda seconds: None)
