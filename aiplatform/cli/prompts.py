@@ -47,6 +47,10 @@ class DeployConsole:
 
         return Confirm.ask("Apply these changes?", default=False, console=console.out)
 
+    def pull_progress(self) -> PullBars:
+        """A bar per image deploy pulls before it starts anything (sizes, rate, time left)."""
+        return PullBars()
+
     def progress(self, states: dict[str, str]) -> None:
         for name, state in states.items():
             if self.seen.get(name) != state:
@@ -57,7 +61,7 @@ class DeployConsole:
 
 
 class PullBars:
-    """One rich progress bar per model (bytes, speed, ETA); a context manager around rich's Progress."""
+    """One rich progress bar per model or image (bytes, speed, ETA); a context manager around rich's Progress."""
 
     def __init__(self) -> None:
         from rich.progress import (
@@ -91,7 +95,7 @@ class PullBars:
 
     def update(self, model: str, status: str, completed: int | None, total: int | None) -> None:
         self.bars.update(
-            self.tasks[model], description=f"{model}: {status[:40]}", completed=completed or 0, total=total
+            self.tasks[model], description=escape(f"{model}: {status[:40]}"), completed=completed or 0, total=total
         )
 
     def done(self, model: str, ok: bool, message: str) -> None:

@@ -17,14 +17,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from aiplatform.commands import INV, SUDO_INV
+from aiplatform.engine import pull as pulling
 from aiplatform.engine.docker import ContainerInfo, Docker
 from aiplatform.engine.project import ExpectedContainer, Project, load_project
+from aiplatform.engine.pull import PullUI
 from aiplatform.envfile import read_env
 from aiplatform.errors import UserError
 from aiplatform.generated.diff import TreeDiff, applied_tree, diff_trees, mask, maskable
@@ -79,6 +82,7 @@ class DeployResult:
     seconds: float = 0.0
     output: str = ""  # what compose printed
     blocked: list[Check] = field(default_factory=list)  # a dry run's failed preflight checks
+    pulled: list[str] = field(default_factory=list)  # images pulled before the start
 
     @property
     def ok(self) -> bool:
@@ -310,6 +314,19 @@ class DeployUI(Protocol):
     def plan(self, plan: Plan) -> None: ...
     def confirm(self, plan: Plan) -> bool: ...
     def progress(self, states: dict[str, str]) -> None: ...
+    def pull_progress(self) -> AbstractContextManager[PullUI]: ...
+
+
+def pull_missing(project: Project, plan: Plan, runner: Runner, ui: DeployUI) -> list[str]:
+    """Pull the images of the containers to create or recreate that are not on the host (nor built by compose), each
+    with its bar, before anything is changed; a failed pull is a UserError naming the image."""
+    changing = [name for name, action in plan.containers.items() if action in ("create", "recreate")]
+    wanted = {project.containers[name].image: project.containers[name].built for name in changing}
+    missing = pulling.images_to_pull(wanted, pulling.present(runner))
+    if not missing:
+        return []
+    with ui.pull_progress() as bars:
+        return pulling.pull_images(missing, bars, pulling.events_for(runner))
 
 
 @dataclass
@@ -337,7 +354,7 @@ def deploy(options: DeployOptions, runner: Runner, stale: str | None, ui: Deploy
     docker = Docker(runner, generated.compose_files, generated.env_files)
     found = preflight(out, root, generated, docker, stale, options.dry_run)
     failed = [check for check in found if check.status == "fail"]
-    if not options.checked or failed:  # add/remove showed them before asking anything
+    if not options.checked or (failed and not options.dry_run):  # add/remove showed them before asking anything
         ui.checks(found)
     if failed and not options.dry_run:
         raise preflight_error(failed)
@@ -349,6 +366,7 @@ def deploy(options: DeployOptions, runner: Runner, stale: str | None, ui: Deploy
         raise UserError(
             "Cancelled: nothing was changed.", f"Run `{SUDO_INV} deploy --yes` to apply without a question."
         )
+    result_pulled = pull_missing(generated, plan, runner, ui)  # before anything changes; the timeout is not running
     backed_up, backup_dir = apply_files(runner, out, root, plan.tree)
     docker.remove_containers([c.id for c in plan.remove])
     project = load_project(root)
@@ -356,6 +374,7 @@ def deploy(options: DeployOptions, runner: Runner, stale: str | None, ui: Deploy
     timeout = options.timeout or project.default_timeout()
     result = bring_up(live, project, to_bring_up(plan, project), list(plan.containers), timeout, ui.progress)
     result.plan, result.root, result.applied, result.backed_up = plan, root, True, backed_up
+    result.pulled = result_pulled
     reload(live, project, plan, result)
     result.backup_dir = backup_dir if backed_up else None
     result.failures = masked_failures(result, root)

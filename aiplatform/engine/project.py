@@ -35,6 +35,7 @@ class ExpectedContainer:
     reload: tuple[str, ...] = ()  # the command that makes it re-read its mounted config (label ai-platform.reload)
     keys: dict[str, str] = field(default_factory=dict, compare=False)  # compose key -> digest of its value
     image: str = ""
+    built: bool = False  # compose builds its image (`build:`): never pulled
 
     def changed_keys(self, before: ExpectedContainer) -> list[str]:
         """The compose keys whose values differ from `before` (the same container as the root defines it)."""
@@ -134,6 +135,7 @@ def load_project(directory: Path) -> Project:
                 config_hash=labels.get("ai-platform.config-hash", ""),
                 oneshot=body.get("restart") == "no",
                 image=str(body.get("image") or ""),
+                built="build" in body,
                 ports=tuple(str(p) for p in body.get("ports") or []),
                 depends_on=tuple(body.get("depends_on") or ()),
                 start_period=seconds(str((body.get("healthcheck") or {}).get("start_period", "0s"))),

@@ -182,3 +182,15 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("golden files refreshed: review this diff before committing")
         for diff in GOLDEN_CHANGES:
             terminalreporter.write(diff)
+
+
+@pytest.fixture(autouse=True)
+def _ports_held_by_this_test_only(monkeypatch):
+    """Preflight's port checks see only sockets this process holds: a unit test's verdict never depends on what
+    else listens on this machine (a Caddy or a platform of another test run on 80/443). Tests that hold a port bind
+    it in this process; `inv` run in a child process still sees the machine as it is."""
+    from aiplatform.host import checks
+
+    real = checks.listeners
+    mine = f"(pid {os.getpid()})"
+    monkeypatch.setattr(checks, "listeners", lambda port: [held for held in real(port) if mine in held.holder])
