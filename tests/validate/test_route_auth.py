@@ -6,12 +6,11 @@ site is asked without credentials.
 - `auth: caddy` sites: Caddy itself answers 401 (the upstream never sees the request); the admin and ADMIN_PASSWORD
   pass, a wrong password does not.
 - `auth: app` sites: the request goes through to the app, which must refuse it. LiteLLM is the real proxy
-  (tests/real_litellm.py). Open WebUI, Dify, n8n, Flowise and Grafana are the protocol stand-ins of
-  tests/integration/standins/image/apps.py (each names the upstream release it follows). MLflow and JupyterHub are
-  the small stand-ins below: MLflow's basic-auth app as in mlflow/server/auth/__init__.py (3.17,
-  `_before_request`, `make_basic_auth_response`), JupyterHub's pages as tornado's `@web.authenticated` (a redirect to
-  /hub/login). The real MLflow's auth app is not installed here: the catalog's 3.18.0 needs an mlflow-skinny
-  release this machine's package index lacks.
+  (tests/real_litellm.py) and JupyterHub the real hub behind its real proxy (test_jupyterhub_login.py), both the
+  releases the catalog pins. Open WebUI, Dify, n8n, Flowise and Grafana are the protocol stand-ins of
+  tests/integration/standins/image/apps.py (each names the upstream release it follows); MLflow is the small
+  stand-in below, its basic-auth app as in mlflow/server/auth/__init__.py (3.17, `_before_request`,
+  `make_basic_auth_response`): the catalog's 3.18.0 needs an mlflow-skinny release this machine's package index lacks.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from tests.standins.ollama_api import free_port
 
 from ..unit.test_route_auth import DECLARED, whole_catalog
 from .conftest import require
+from .test_jupyterhub_login import real_hub
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration" / "standins" / "image"))
 apps = importlib.import_module("apps")
@@ -92,20 +92,6 @@ class _MLflowAuth(_Plain):
         super().do_GET()
 
 
-class _JupyterHub(_Plain):
-    """Stand-in for JupyterHub's pages: tornado's @web.authenticated redirects a request without its cookie to the
-    login page, `next` the page asked for."""
-
-    def do_GET(self) -> None:
-        if self.path.startswith("/hub/") and not self.path.startswith("/hub/login") and "Cookie" not in self.headers:
-            self.send_response(302)
-            self.send_header("Location", f"/hub/login?next={self.path.replace('/', '%2F')}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        super().do_GET()
-
-
 @contextlib.contextmanager
 def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -132,6 +118,9 @@ def _upstreams(generated: Path, workdir: Path) -> Iterator[dict[str, str]]:
         flowise = enter(apps.AppStandIn("flowise"))
         grafana = enter(apps.AppStandIn("grafana"))
         litellm = enter(litellm_proxy(generated, workdir / "litellm", "http://127.0.0.1:9"))
+        (workdir / "jupyterhub").mkdir()
+        credentials = parse_env((generated / "config/credentials.env").read_text())
+        hub = enter(real_hub(generated / "config/jupyterhub/jupyterhub_config.py", credentials, workdir / "jupyterhub"))
         yield {
             "notes:8000": enter(_serve(_Plain)),
             "open-webui:8080": _address(openwebui.url),
@@ -144,7 +133,7 @@ def _upstreams(generated: Path, workdir: Path) -> Iterator[dict[str, str]]:
             "grafana:3000": _address(grafana.url),
             "litellm:4000": _address(litellm),
             "mlflow:5000": enter(_serve(_MLflowAuth)),
-            "jupyterhub:8000": enter(_serve(_JupyterHub)),
+            "jupyterhub:8000": _address(hub),
         }
 
 
@@ -209,6 +198,7 @@ def test_no_route_answers_without_credentials(tmp_path):
             admin = httpx.get(url["notes"] + "/page", auth=("admin", credentials["ADMIN_PASSWORD"]), timeout=10)
             assert admin.status_code == 200 and admin.text == APP_CONTENT
             assert refused["mlflow"] == 401 and refused["jupyterhub"] == 302
+            assert "/hub/login" in httpx.get(url["jupyterhub"] + "/hub/home", timeout=30).headers["location"]
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -221,12 +211,16 @@ def test_by_ip_with_tls_the_route_answers_a_client_that_sends_no_server_name(tmp
     caddy = require("caddy")
     rendered = whole_catalog(tmp_path, domain="192.0.2.10", ssl_mode="selfsigned")
     text = rendered.tree["config/caddy/Caddyfile"].data.decode()
-    head, _, sites = text.partition("\n# notes\n")
+    head = text[: re.search(r"\n# [a-z0-9-]+\nhttps://", text).start()]  # global options and snippets, no site
+    sites = text.partition("\n# notes\n")[2]
     port = free_port()
     site = re.sub(r"^https://192\.0\.2\.10:\d+ \{", f"https://192.0.2.10:{port} {{", sites.split("\n}\n", 1)[0])
     site = re.sub(r"reverse_proxy \S+", "respond 200", site)
     config = tmp_path / "Caddyfile"
-    config.write_text(head.replace("{\n", "{\n\tadmin off\n", 1) + "\n" + site + "\n}\n")
+    # no redirect server on port 80 (the platform's Caddy may hold it on this machine)
+    config.write_text(
+        head.replace("{\n", "{\n\tadmin off\n\tauto_https disable_redirects\n", 1) + "\n" + site + "\n}\n"
+    )
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
     env["CADDY_ADMIN_HASH"] = parse_env(rendered.tree["config/credentials.env"].data.decode())["CADDY_ADMIN_HASH"]
     process = subprocess.Popen([caddy, "run", "--config", str(config), "--adapter", "caddyfile"], env=env,
