@@ -77,7 +77,7 @@ def stand_ins(root: Path, litellm_url: str, skip: tuple[str, ...] = (), **knobs)
         },
         "dify": {"init_password": secrets["DIFY_INIT_PASSWORD"], "marketplace": True},
         "n8n": {},
-        "flowise": {},
+        "flowise": flowise_settings(root, secrets),
         "grafana": admin,
     }
     found = StandIns()
@@ -90,6 +90,21 @@ def stand_ins(root: Path, litellm_url: str, skip: tuple[str, ...] = (), **knobs)
             protocol = "litellm-keys" if name == "litellm" else name
             found.apps[name] = stack.enter_context(apps.AppStandIn(protocol, **{**values, **knobs.get(name, {})}))
         yield found
+
+
+def flowise_settings(root: Path, secrets: dict[str, str]) -> dict:
+    """The Flowise stand-in's settings from the rendered container environment (APP_URL: https makes its session
+    cookie Secure; the encryption key), as the container would read it; its state stays in memory here."""
+    import re
+
+    import yaml
+
+    compose = yaml.safe_load((root / "docker/docker-compose.flowise.yml").read_text())
+    environ = {
+        name: re.sub(r"\$\{(\w+)\}", lambda found: secrets.get(found.group(1), ""), str(value))
+        for name, value in compose["services"]["flowise"]["environment"].items()
+    }
+    return {key: value for key, value in apps.settings_from_environ("flowise", environ).items() if key != "database"}
 
 
 def facts_for(root: Path, stand: StandIns, **endpoints: str) -> Facts:

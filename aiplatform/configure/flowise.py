@@ -1,15 +1,23 @@
-"""Flowise: after its first account (a declared step in service.yaml), a session (the `token` cookie plus
-`x-request-from: internal`, as Flowise 3.1 wants it) and an OpenAI credential holding Flowise's own LiteLLM key
-(a Flowise credential has no base URL: its ChatOpenAI nodes take http://litellm:4000/v1 as their base path)."""
+"""Flowise: after its first account (a declared step in service.yaml), a session (the `token` cookie plus the express
+session cookie `connect.sid`, with `x-request-from: internal`, as Flowise 3.1 wants it) and an OpenAI credential
+holding Flowise's own LiteLLM key (a Flowise credential has no base URL: its ChatOpenAI nodes take
+http://litellm:4000/v1 as their base path), read back decrypted so that a lost encryption key shows.
+
+Under TLS Flowise's APP_URL is https and its session cookie Secure; express-session sets a Secure cookie only on a
+request that came over https, and Flowise trusts its proxy's X-Forwarded-Proto (Caddy's): configure's calls to the
+plain-HTTP port on 127.0.0.1 say they did, as Caddy would."""
 
 from __future__ import annotations
 
+from aiplatform.commands import INV
 from aiplatform.configure.facts import LITELLM_BASE, Facts
+from aiplatform.configure.http import Api
 from aiplatform.configure.model import Outcome, StepFailed, already, done, ok
 from aiplatform.configure.steps import Step, StepContext
 from aiplatform.inputs.secrets import litellm_key_name
 
 CREDENTIAL = "AI Platform LiteLLM"
+KEY_FIELD = "openAIApiKey"
 
 
 def steps(facts: Facts) -> list[Step]:
@@ -18,12 +26,18 @@ def steps(facts: Facts) -> list[Step]:
 
 def login(ctx: StepContext) -> Outcome:
     api, facts = ctx.api("Flowise", "flowise"), ctx.facts
+    api.headers["X-Forwarded-Proto"] = "https"  # see the module docstring
     answer = api.post("/api/v1/auth/login", json={"email": facts.admin_email, "password": facts.admin_password})
     if answer.status_code in (400, 401, 404):
         raise api.password_refused(answer, facts.admin_email)
     api.json(answer, "POST /api/v1/auth/login")
-    if "token" not in api.cookies:
-        raise StepFailed("Flowise's login set no token cookie.")
+    missing = [name for name in ("token", "connect.sid") if name not in api.cookies]
+    if missing:
+        raise StepFailed(
+            f"Flowise's login set no {' and no '.join(missing)} cookie (its session needs both).",
+            "Flowise must trust its proxy's X-Forwarded-Proto (TRUST_PROXY unset or true in "
+            "docker/docker-compose.flowise.yml); `docker logs ai-platform-flowise` may say more.",
+        )
     api.headers["x-request-from"] = "internal"
     return ok(f"{facts.admin_email} (a session)")
 
@@ -31,13 +45,36 @@ def login(ctx: StepContext) -> Outcome:
 def credential(ctx: StepContext) -> Outcome:
     api = ctx.api("Flowise", "flowise")
     listed = api.json(api.get("/api/v1/credentials", params={"credentialName": "openAIApi"}), "GET credentials")
-    if any(item.get("name") == CREDENTIAL for item in listed):
-        return already(repr(CREDENTIAL))
+    found = next((item for item in listed if item.get("name") == CREDENTIAL), None)
+    if found is not None:
+        readable(api, found["id"])
+        return already(f"{CREDENTIAL!r} (Flowise decrypts it)")
     ctx.act(f"add the credential {CREDENTIAL!r}")
     body = {
         "name": CREDENTIAL,
         "credentialName": "openAIApi",
-        "plainDataObj": {"openAIApiKey": ctx.facts.secret(litellm_key_name("flowise"))},
+        "plainDataObj": {KEY_FIELD: ctx.facts.secret(litellm_key_name("flowise"))},
     }
-    api.json(api.post("/api/v1/credentials", json=body), "POST /api/v1/credentials")
+    made = api.json(api.post("/api/v1/credentials", json=body), "POST /api/v1/credentials")
+    readable(api, made["id"])
     return done(f"{CREDENTIAL!r} with {litellm_key_name('flowise')} (base path {LITELLM_BASE} in its nodes)")
+
+
+def readable(api: Api, ident: str) -> None:
+    """GET /api/v1/credentials/<id> is the call that decrypts (services/credentials getCredentialById): a key field
+    comes back (redacted) only when Flowise's encryption key is the one the credential was stored with."""
+    answer = api.get(f"/api/v1/credentials/{ident}")
+    try:
+        plain = answer.json().get("plainDataObj") if answer.is_success else None
+    except (ValueError, AttributeError):
+        plain = None
+    if isinstance(plain, dict) and KEY_FIELD in plain:
+        return
+    raise StepFailed(
+        f"Flowise cannot decrypt its credential {CREDENTIAL!r} (GET /api/v1/credentials/{ident} answered HTTP "
+        f"{answer.status_code}): its encryption key is not the one the credential was stored with, so every "
+        "credential stored before is unreadable too.",
+        "The key is FLOWISE_ENCRYPTION_KEY in credentials.env (kept by backups). If a backup holds the old key, "
+        f"`sudo {INV} restore BACKUP` puts it back; otherwise delete {CREDENTIAL!r} in Flowise (Credentials) and run "
+        f"`sudo {INV} configure` again, and enter the keys of your own credentials again.",
+    )

@@ -1,8 +1,9 @@
 """Backup → `cleanup --purge` → restore into a fresh root, on the real engine: the rows each service wrote in its own
 Postgres database (real Postgres in the stand-in), the files in its volumes and data folders, the Qdrant collection
 (the stand-in of Qdrant's REST and snapshot API) come back identical, with the same secrets, and every service
-healthy. A corrupted file and an unfinished backup are refused; the off-box copy goes through real rclone to a WebDAV
-server `rclone serve` runs on loopback (standing in for a cloud remote)."""
+healthy; a credential stored in Flowise (its stand-in: upstream's user, home and encryption key rules, its data in
+Postgres) still decrypts. A corrupted file and an unfinished backup are refused; the off-box copy goes through real
+rclone to a WebDAV server `rclone serve` runs on loopback (standing in for a cloud remote)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import shlex
 import socket
 import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 
+import httpx
 import pytest
 
 from aiplatform.backup.qdrant import Qdrant
@@ -28,9 +31,14 @@ DATABASES = [
 ]
 
 
+SERVICES = ["n8n", "monitoring", "flowise"]
+FLOWISE = "http://127.0.0.1:3001"
+FLOWISE_ADMIN = {"name": "Admin", "email": "owner@example.com", "credential": "Backup-Pass-1!"}
+
+
 @pytest.fixture(scope="module")
 def deployed(platform):
-    platform.answer(services=["n8n", "monitoring"])
+    platform.answer(services=SERVICES)
     platform.render()
     platform.deploy()
     return platform
@@ -75,8 +83,32 @@ def owner_data(deployed, host):
     client.call("PUT", "/collections/notes", {"vectors": {"size": 3, "distance": "Cosine"}})
     client.call("PUT", "/collections/notes/points?wait=true",
                 {"points": [{"id": 1, "vector": [0.1, 0.2, 0.3], "payload": {"text": "kept"}}]})  # fmt: skip
+    with closing(_flowise()) as flowise:
+        body = {"name": "kept", "credentialName": "openAIApi", "plainDataObj": {"openAIApiKey": "sk-kept"}}
+        made = flowise.post("/api/v1/credentials", json=body)
+        assert made.status_code == 200, made.text
+    assert _flowise_credential(made.json()["id"])[0] == 200
     return {"rows": _rows(platform), "files": _files(platform, host), "points": _points(platform),
-            "secrets": platform.credentials()}  # fmt: skip
+            "secrets": platform.credentials(), "flowise_credential": made.json()["id"]}  # fmt: skip
+
+
+def _flowise() -> httpx.Client:
+    """A signed-in Flowise session as configure makes one (its cookies sent by hand: they are Secure under TLS)."""
+    client = httpx.Client(base_url=FLOWISE, timeout=30, trust_env=False, headers={"X-Forwarded-Proto": "https"})
+    client.post("/api/v1/account/register", json={"user": FLOWISE_ADMIN})  # 400 once the organization exists
+    login = {"email": FLOWISE_ADMIN["email"], "password": FLOWISE_ADMIN["credential"]}
+    signed = client.post("/api/v1/auth/login", json=login)
+    assert signed.status_code == 200, signed.text
+    cookies = "; ".join(f"{name}={value}" for name, value in signed.cookies.items() if name != "refreshToken")
+    client.headers.update({"Cookie": cookies, "x-request-from": "internal"})
+    return client
+
+
+def _flowise_credential(ident: str) -> tuple[int, dict]:
+    """GET /api/v1/credentials/<id>: the call that decrypts it with Flowise's key of this start."""
+    with closing(_flowise()) as client:
+        read = client.get(f"/api/v1/credentials/{ident}")
+    return read.status_code, read.json()
 
 
 def _backup(platform, *args: str, check: bool = True):
@@ -97,7 +129,8 @@ def test_backup_purge_restore_gives_back_identical_data(deployed, owner_data, ho
     manifest = json.loads(host.check_output(f"cat {backup}/manifest.json"))
     kinds = {(item["kind"], item["name"]) for item in manifest["items"]}
     assert {("config", "config"), ("postgres-globals", "roles"), ("postgres", "n8n"), ("qdrant", "notes"),
-            ("volume", "n8n-data"), ("folder", "open-webui")} <= kinds  # fmt: skip
+            ("volume", "n8n-data"), ("folder", "open-webui"), ("postgres", "flowise"),
+            ("folder", "flowise")} <= kinds  # fmt: skip
     assert manifest["postgres_version"] and manifest["images"]["postgres"]["image"]
     assert host.file(f"{backup}/config.tar.gz").mode == 0o600
     secrets = owner_data["secrets"]
@@ -114,6 +147,11 @@ def test_backup_purge_restore_gives_back_identical_data(deployed, owner_data, ho
     assert _files(platform, host) == owner_data["files"]
     assert _points(platform) == owner_data["points"]
     assert platform.credentials() == secrets  # the same keys: the data restored stays readable
+    # Flowise's credentials (in its database) decrypt with the key of the new container: the key came back too
+    answered, credential = _flowise_credential(owner_data["flowise_credential"])
+    assert answered == 200 and credential["plainDataObj"] == {
+        "openAIApiKey": "_FLOWISE_BLANK_07167752-1a71-43b1-bf8f-4f32252165db"
+    }, credential
     rc, status = platform.status()
     assert rc == 0, [s for s in status["services"] if not s["healthy"]]
 
@@ -190,7 +228,7 @@ def webdav(tmp_path):
 def test_off_box_copies_go_through_rclone_checked_and_pruned(deployed, host, webdav):
     platform = deployed
     url, store = webdav
-    platform.answer(services=["n8n", "monitoring"], backup_remote_type="webdav", backup_remote_path="box1",
+    platform.answer(services=SERVICES, backup_remote_type="webdav", backup_remote_path="box1",
                     backup_remote_options={"url": url, "vendor": "other", "user": "backup"},
                     backup_remote_keep=2)  # fmt: skip
     platform.render(env={"AI_PLATFORM_BACKUP_REMOTE_SECRET": "remote-secret-1"})  # given once, kept in credentials

@@ -722,6 +722,66 @@ def test_flowise_metrics_need_a_bearer_api_key():
         assert disabled.headers["content-type"].startswith("text/html")  # no route: the UI's index.html
 
 
+def test_flowise_under_an_https_app_url_sets_its_session_cookie_only_on_an_https_request():
+    # Flowise 3.1.4 (passport/index.ts): APP_URL https makes express-session's cookie Secure, and express-session
+    # sets a Secure cookie only when req.secure (`trust proxy`: X-Forwarded-Proto); the token cookie alone is refused.
+    internal = {"x-request-from": "internal"}
+    settings = apps.settings_from_environ("flowise", {"APP_URL": "https://flowise.example.com"})
+    assert settings["cookie_secure"] is True and settings["trust_proxy"] is True
+    login = {"email": ADMIN, "password": PASSWORD}
+    with apps.AppStandIn("flowise", cookie_secure=True) as app, client(app) as http:
+        plain = flowise_login(http)
+        assert set(set_cookies(plain)) == {"token", "refreshToken"}  # no connect.sid over plain HTTP
+        token = set_cookies(plain)["token"].split(";")[0]
+        refused = http.get("/api/v1/credentials", headers={"Cookie": token, **internal})
+        assert refused.status_code == 401 and refused.json() == {"message": "Invalid or Missing token"}
+        proxied = http.post("/api/v1/auth/login", json=login, headers={"X-Forwarded-Proto": "https"})
+        assert {"token", "refreshToken", "connect.sid"} == set(set_cookies(proxied))
+        assert all("; Secure" in line for line in set_cookies(proxied).values())
+        pairs = {name: line.split(";")[0] for name, line in set_cookies(proxied).items()}
+        both = {"Cookie": f"{pairs['connect.sid']}; {pairs['token']}", **internal}
+        assert http.get("/api/v1/credentials", headers=both).json() == []
+        stale = {"Cookie": f"{pairs['connect.sid']}; token=eyJnot-a-token", **internal}
+        assert http.get("/api/v1/credentials", headers=stale).status_code == 401  # the session alone neither
+    with apps.AppStandIn("flowise", cookie_secure=True, trust_proxy=False) as app, client(app) as http:
+        flowise_login(http)
+        untrusted = http.post("/api/v1/auth/login", json=login, headers={"X-Forwarded-Proto": "https"})
+        assert "connect.sid" not in set_cookies(untrusted)  # TRUST_PROXY=false: the header means nothing
+    assert apps.settings_from_environ("flowise", {"TRUST_PROXY": "false"})["trust_proxy"] is False
+
+
+def test_flowise_keeps_its_encryption_key_under_home_and_decrypts_credentials_only_with_it(tmp_path):
+    # utils getEncryptionKey: FLOWISE_SECRETKEY_OVERWRITE, else $HOME/.flowise/encryption.key (made at the first
+    # start); getCredentialById decrypts, password inputs redacted, another key a 500.
+    internal = {"x-request-from": "internal"}
+    body = {"name": "LiteLLM", "credentialName": "openAIApi", "plainDataObj": {"openAIApiKey": "sk-x"}}
+    with apps.AppStandIn("flowise", home=str(tmp_path)) as app, client(app) as http:
+        flowise_login(http)
+        made = http.post("/api/v1/credentials", headers=internal, json=body).json()
+        read = http.get(f"/api/v1/credentials/{made['id']}", headers=internal)
+        assert read.status_code == 200 and read.json()["plainDataObj"] == {"openAIApiKey": apps.FLOWISE_REDACTED}
+        assert "sk-x" not in json.dumps(app.state["credentials"])
+        saved = {key: app.state[key] for key in apps.FLOWISE_PERSISTED}
+    key_file = tmp_path / ".flowise" / "encryption.key"
+    assert key_file.read_text() == app.state["key"]
+    with apps.AppStandIn("flowise", home=str(tmp_path)) as again, client(again) as http:  # a restart, same home
+        again.state.update(saved)
+        http.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
+        assert http.get(f"/api/v1/credentials/{made['id']}", headers=internal).status_code == 200
+    with apps.AppStandIn("flowise", home=str(tmp_path / "new")) as fresh, client(fresh) as http:  # a new home
+        fresh.state.update(saved)
+        http.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
+        lost = http.get(f"/api/v1/credentials/{made['id']}", headers=internal)
+        assert lost.status_code == 500
+        assert lost.json()["message"] == "Error: credentialsService.createCredential - Malformed UTF-8 data"
+    with apps.AppStandIn("flowise", home=str(tmp_path / "new"), secretkey_overwrite=app.state["key"]) as kept:
+        assert kept.state["key"] == app.state["key"]
+    environ = {"HOME": "/home/node", "FLOWISE_SECRETKEY_OVERWRITE": "k", "DATABASE_TYPE": "postgres"}
+    settings = apps.settings_from_environ("flowise", {**environ, "DATABASE_HOST": "postgres", "DATABASE_USER": "u"})
+    assert settings["home"] == "/home/node" and settings["secretkey_overwrite"] == "k"
+    assert settings["database"] == {"host": "postgres", "name": "", "user": "u", "password": "", "port": "5432"}
+
+
 # --- Grafana ----------------------------------------------------------------------------------------------------------
 
 

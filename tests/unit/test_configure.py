@@ -83,6 +83,24 @@ def test_a_service_that_is_down_is_named_with_where_to_look(platform):
     assert table[("n8n", "LiteLLM credential")].result == "done"
 
 
+def test_flowise_under_tls_and_a_credential_it_cannot_decrypt(platform):
+    # The Flowise stand-in seeded from the rendered compose file: APP_URL https (TLS on), so its session cookie is
+    # Secure and set only on a request that says https; its key is FLOWISE_ENCRYPTION_KEY of credentials.env.
+    _, root, litellm = platform
+    with stand_ins(root, litellm.url) as services:
+        flowise = services.apps["flowise"]
+        assert flowise.server.RequestHandlerClass.settings["cookie_secure"] is True
+        assert flowise.state["key"] == read_env(root / "config/credentials.env")["FLOWISE_ENCRYPTION_KEY"]
+        report, table = configure(root, services)
+        assert table[("flowise", "LiteLLM credential")].result == "done", table[("flowise", "LiteLLM credential")]
+        assert configure(root, services)[1][("flowise", "LiteLLM credential")].result == "already done"
+        flowise.state["key"] = "another key"  # what a container that generated its own key would have
+        report, table = configure(root, services)
+    lost = table[("flowise", "LiteLLM credential")]
+    assert lost.result == "FAILED" and "cannot decrypt" in lost.detail and "HTTP 500" in lost.detail
+    assert "FLOWISE_ENCRYPTION_KEY" in lost.fix and "inv restore" in lost.fix and not report.ok
+
+
 def test_without_the_marketplace_difys_provider_is_skipped_with_the_way_out(platform):
     _, root, litellm = platform
     with stand_ins(root, litellm.url, dify={"marketplace": False}) as services:

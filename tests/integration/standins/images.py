@@ -142,6 +142,16 @@ APP_PROTOCOLS = {
 }
 HOST_LITELLM_PORT = 4001
 
+# The containers whose upstream image runs as another user than root: the stand-in runs as that user, with its home
+# and the folders it writes (so a mount at the wrong place shows, as it would with the real image). Open WebUI,
+# LiteLLM and Qdrant run as root upstream, as the base does. Not yet here: Dify's api (uid 1001), Grafana (uid 472).
+#   flowise  the repository's Dockerfile (3.1.x): USER node (node:24-alpine's uid 1000), writes $HOME/.flowise
+#   n8n      docker/images/n8n/Dockerfile: USER node, /home/node/.n8n made and owned by node
+UPSTREAM_USERS: dict[str, tuple[str, int, str, tuple[str, ...]]] = {
+    "flowise": ("node", 1000, "/home/node", ()),
+    "n8n": ("node", 1000, "/home/node", (".n8n",)),
+}
+
 
 @dataclass(frozen=True)
 class Container:
@@ -291,6 +301,12 @@ def _build(container: Container, variant: str, knobs: Mapping[str, float | bool]
         "STANDIN_START_DELAY": knobs.get("start_delay") or 0,
         "STANDIN_NEVER_HEALTHY": int(bool(knobs.get("never_healthy"))),
     }
+    if container.kind == "http" and container.name in UPSTREAM_USERS:
+        user, uid, home, folders = UPSTREAM_USERS[container.name]
+        made = "".join(f" && mkdir -p {home}/{folder} && chown {uid}:{uid} {home}/{folder}" for folder in folders)
+        dockerfile += (
+            f"RUN useradd --uid {uid} --user-group --home-dir {home} --create-home {user}{made}\nUSER {user}\n"
+        )
     if any(env.values()):  # last, so all variants share the layers above
         dockerfile += "ENV " + " ".join(f"{key}={value:g}" for key, value in env.items()) + "\n"
     elif container.kind == "http" and container.name in APP_PROTOCOLS:  # a plain variant: the app's own API

@@ -5,18 +5,22 @@ Each protocol answers, for the few endpoints a configure step calls, with the st
 error messages of the upstream version named below (facts from the research notes, each with its upstream source;
 "unsure" marks what those notes or sources left open). Anything else gets the app's own "not found" answer.
 
-    openwebui     Open WebUI 0.11: /health, /api/config (onboarding), signup/signin, /api/models, /api/v1/configs/models
+    openwebui     Open WebUI 0.11.4: /health, /api/config (onboarding), signup/signin, /api/models,
+                  /api/v1/configs/models
     dify          Dify 1.13.3 console API: /health, setup/init (Flask `session` cookie), login (base64 password,
                   access_token/refresh_token/csrf_token cookies, X-CSRF-Token header), plugins, model credentials,
                   model listing, default model
-    n8n           n8n 2.41: /healthz, /rest/settings, owner setup, login (cookie n8n-auth), /rest/api-keys, public API
+    n8n           n8n 2.41.7: /healthz, /rest/settings, owner setup, login (cookie n8n-auth), /rest/api-keys, public API
                   /api/v1/credentials (X-N8N-API-KEY)
-    flowise       Flowise 3.1.3: ping, account/register, auth/login (cookie `token` + `x-request-from: internal`), API
-                  keys, credentials, /api/v1/metrics (Bearer API key)
+    flowise       Flowise 3.1.4: ping, account/register, auth/login (cookies `token` + the express session
+                  `connect.sid`, Secure under an https APP_URL and then set only over https, as X-Forwarded-Proto
+                  says), API keys, credentials encrypted with the key of $HOME/.flowise/encryption.key (or
+                  SECRETKEY_PATH, FLOWISE_SECRETKEY_OVERWRITE) and read back decrypted, /api/v1/metrics (Bearer key);
+                  its data in the Postgres database the compose file names, as upstream
     grafana       Grafana 12: /api/health, basic auth, /api/user, /api/datasources/uid/<uid>/health
     qdrant        Qdrant 1.16: collections, points (upsert, scroll), collection snapshots (create, list, recover from a
                   file:// location inside the snapshots path, delete), the `api-key` header
-    litellm-keys  LiteLLM 1.89 key management as with a database (/key/generate, /key/list, /key/info) in front of a
+    litellm-keys  LiteLLM 1.89.7 key management as with a database (/key/generate, /key/list, /key/info) in front of a
                   real LiteLLM proxy without one: every other path is forwarded (setting `forward`), a virtual key
                   replaced by the master key, the answer streamed back unchanged
 
@@ -33,7 +37,9 @@ optional; in process, the defaults are the classes' `defaults`, e.g. Flowise's m
                     test networks), STANDIN_PROBE=1 (adding a model credential calls its endpoint_url, as the plugin
                     does)
     n8n             N8N_PUBLIC_API_DISABLED, N8N_SECURE_COOKIE (default true: the n8n-auth cookie is Secure)
-    flowise         ENABLE_METRICS (only "true" mounts /api/v1/metrics), SECURE_COOKIES / NODE_ENV / APP_URL
+    flowise         ENABLE_METRICS (only "true" mounts /api/v1/metrics), SECURE_COOKIES / NODE_ENV / APP_URL,
+                    TRUST_PROXY, HOME / SECRETKEY_PATH / FLOWISE_SECRETKEY_OVERWRITE (the encryption key),
+                    DATABASE_TYPE=postgres + DATABASE_HOST/PORT/NAME/USER/PASSWORD (the state kept there, via psql)
     grafana         GF_SECURITY_ADMIN_USER, GF_SECURITY_ADMIN_PASSWORD, STANDIN_DATASOURCES="prometheus" (provisioned
                     uids), STANDIN_PROMETHEUS_URL (the datasource health check really queries it)
     litellm-keys    LITELLM_MASTER_KEY, STANDIN_FORWARD (e.g. http://127.0.0.1:4001, the LiteLLM proxy without a DB)
@@ -61,6 +67,7 @@ import secrets
 import signal
 import socket
 import socketserver
+import subprocess
 import sys
 import threading
 import time
@@ -261,7 +268,8 @@ class AppHandler(BaseHTTPRequestHandler):
 
 
 # ======================================================================================================================
-# Open WebUI 0.11.2 (open_webui/routers/auths.py, main.py, utils/auth.py, routers/configs.py, constants.py)
+# Open WebUI 0.11.4, the catalog's pin (written from the 0.11.2 sources of open_webui/routers/auths.py, main.py,
+# utils/auth.py, routers/configs.py, constants.py). The image runs as root, its data in /app/backend/data.
 
 OWUI_PROHIBITED = (
     "You do not have permission to access this resource. Please contact your administrator for assistance."
@@ -1135,7 +1143,8 @@ class Dify(AppHandler):
 
 
 # ======================================================================================================================
-# n8n 2.41.3 (dist/controllers/{owner,auth,api-keys}.controller.js, dist/services/public-api-key.service.js,
+# n8n 2.41.7, the catalog's pin (written from 2.41.3: dist/controllers/{owner,auth,api-keys}.controller.js,
+# dist/services/public-api-key.service.js,
 # dist/public-api/v1/controllers/credentials.public.controller.js, @n8n/api-types password/DTO schemas, zod 3)
 
 N8N_WRONG_LOGIN = "Wrong username or password. Do you have caps lock on?"
@@ -1459,8 +1468,13 @@ class N8n(AppHandler):
 
 
 # ======================================================================================================================
-# Flowise 3.1.3 (packages/server/src/index.ts auth gate, enterprise/{controllers,services}/account*, user.service.ts,
-# middleware/passport/index.ts, services/{apikey,credentials}, utils/constants.ts, enterprise/utils/validation.util.ts)
+# Flowise 3.1.4 (the npm package flowise@3.1.4's dist/, and the sources at tag flowise@3.1.3: packages/server/src/
+# index.ts auth gate and `trust proxy`, enterprise/{controllers,services}/account*, user.service.ts,
+# enterprise/middleware/passport/{index,AuthStrategy}.ts (express-session's Secure cookie, the JWT checked against the
+# session's user), services/credentials/index.ts (getCredentialById decrypts), utils/index.ts getEncryptionKey,
+# packages/components/src/utils.ts getEncryptionKeyPath, utils/constants.ts, enterprise/utils/validation.util.ts).
+# The official image runs as user `node` (uid 1000, HOME /home/node: the repository's Dockerfile), so Flowise writes
+# encryption.key, storage and logs under /home/node/.flowise.
 
 FLOWISE_WHITELIST = (
     "/api/v1/ping",
@@ -1497,9 +1511,63 @@ def flowise_error(status: int, message: str) -> Reply:
     return Reply(status, {"statusCode": status, "success": False, "message": message, "stack": {}})
 
 
+FLOWISE_REDACTED = "_FLOWISE_BLANK_07167752-1a71-43b1-bf8f-4f32252165db"  # utils REDACTED_CREDENTIAL_VALUE
+FLOWISE_PASSWORD_INPUTS = {"openAIApi": {"openAIApiKey"}}  # the credential's inputs of type password (redacted)
+FLOWISE_PERSISTED = ("organization", "workspace", "users", "tokens", "sessions", "api_keys", "credentials")
+
+
+def flowise_encryption_key(settings: dict) -> str:
+    """utils/index.ts getEncryptionKey at start: FLOWISE_SECRETKEY_OVERWRITE, else the file (SECRETKEY_PATH or
+    $HOME/.flowise), generated there (24 random bytes, base64) when missing; no home (in process): in memory."""
+    if settings["secretkey_overwrite"]:
+        return settings["secretkey_overwrite"]
+    folder = settings["secretkey_path"] or (settings["home"] and os.path.join(settings["home"], ".flowise"))
+    if not folder:
+        return base64.b64encode(secrets.token_bytes(24)).decode()
+    path = os.path.join(folder, "encryption.key")
+    if os.path.exists(path):
+        with open(path) as handle:
+            return handle.read()
+    os.makedirs(folder, exist_ok=True)  # index.ts creates ~/.flowise (logs, storage) before the key
+    key = base64.b64encode(secrets.token_bytes(24)).decode()
+    with open(path, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def flowise_keystream(key: str, nonce: bytes, length: int) -> bytes:
+    blocks = (hashlib.sha256(key.encode() + nonce + n.to_bytes(8, "big")).digest() for n in range(length // 32 + 1))
+    return b"".join(blocks)[:length]
+
+
+def flowise_encrypt(key: str, plain: dict) -> str:
+    """Stands for CryptoJS AES.encrypt(JSON, key) (stdlib only): only the same key reads it back."""
+    data, nonce = json.dumps(plain).encode(), secrets.token_bytes(16)
+    cipher = bytes(a ^ b for a, b in zip(data, flowise_keystream(key, nonce, len(data)), strict=True))
+    mac = hashlib.sha256(key.encode() + nonce + cipher).digest()[:16]
+    return base64.b64encode(nonce + mac + cipher).decode()
+
+
+def flowise_decrypt(key: str, text: str) -> dict:
+    """decryptCredentialData: another key gives bytes that are no UTF-8, and CryptoJS throws this message."""
+    raw = base64.b64decode(text)
+    nonce, mac, cipher = raw[:16], raw[16:32], raw[32:]
+    if hashlib.sha256(key.encode() + nonce + cipher).digest()[:16] != mac:
+        raise ValueError("Malformed UTF-8 data")
+    return json.loads(bytes(a ^ b for a, b in zip(cipher, flowise_keystream(key, nonce, len(cipher)), strict=True)))
+
+
 class Flowise(AppHandler):
     name = "flowise"
-    defaults: ClassVar[dict[str, Any]] = {"metrics": True, "cookie_secure": False}
+    defaults: ClassVar[dict[str, Any]] = {
+        "metrics": True,
+        "cookie_secure": False,
+        "trust_proxy": True,
+        "home": None,
+        "secretkey_path": None,
+        "secretkey_overwrite": None,
+        "database": None,  # {"host", "port", "name", "user", "password"}: the state lives there (psql)
+    }
     routes = (
         ("GET", "/api/v1/ping", "ping"),
         ("POST", "/api/v1/account/register", "register"),
@@ -1507,6 +1575,7 @@ class Flowise(AppHandler):
         ("POST", "/api/v1/auth/login", "login"),
         ("GET", "/api/v1/credentials", "list_credentials"),
         ("POST", "/api/v1/credentials", "create_credential"),
+        ("GET", "/api/v1/credentials/(?P<ident>[^/]+)", "get_credential"),
         ("GET", "/api/v1/apikey", "list_keys"),
         ("POST", "/api/v1/apikey", "create_key"),
         ("GET", "/api/v1/metrics", "metrics"),
@@ -1514,7 +1583,43 @@ class Flowise(AppHandler):
 
     @classmethod
     def initial_state(cls, settings: dict) -> dict:
-        return {"organization": None, "workspace": None, "users": [], "tokens": {}, "api_keys": [], "credentials": []}
+        state = {"organization": None, "workspace": None, "users": [], "tokens": {}, "sessions": {}, "api_keys": []}
+        return state | {"credentials": [], "key": flowise_encryption_key(settings), "loaded": not settings["database"]}
+
+    # --- the state in Postgres (upstream keeps users, sessions and credentials in its database) -----------------
+
+    def psql(self, sql: str) -> str:
+        database = self.settings["database"]
+        command = ["psql", "-h", database["host"], "-p", str(database["port"]), "-U", database["user"]]
+        command += ["-d", database["name"], "-v", "ON_ERROR_STOP=1", "-tAq", "-c", sql]
+        env = {**os.environ, "PGPASSWORD": database["password"]}
+        return subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+
+    def load(self) -> None:
+        if self.state["loaded"]:
+            return
+        self.psql("create table if not exists standin_flowise (id int primary key, state text not null)")
+        saved = self.psql("select state from standin_flowise where id = 1").strip()
+        if saved:
+            self.state.update(json.loads(saved))
+        self.state["loaded"] = True
+
+    def save(self) -> None:
+        if not self.settings["database"]:
+            return
+        tag = "$s" + secrets.token_hex(6) + "$"
+        state = json.dumps({key: self.state[key] for key in FLOWISE_PERSISTED})
+        self.psql(
+            f"insert into standin_flowise values (1, {tag}{state}{tag}) on conflict (id) do update set state = "
+            "excluded.state"
+        )
+
+    def secure_request(self) -> bool:
+        """express's req.secure with `trust proxy` (index.ts: TRUST_PROXY unset means true): the first
+        X-Forwarded-Proto says the protocol; the stand-in itself speaks plain HTTP."""
+        if not self.settings["trust_proxy"]:
+            return False
+        return self.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
 
     def error(self, status: int, message: str) -> Any:
         return {"statusCode": status, "success": False, "message": message, "stack": {}}
@@ -1522,6 +1627,7 @@ class Flowise(AppHandler):
     def authorize(self) -> None:
         """index.ts: the gate in front of every /api/v1 path (whitelist, then cookie JWT, then a Bearer API key)."""
         self.caller: dict | None = None
+        self.load()
         path = self.route_path
         if not re.search(r"/api/v1/", path, re.IGNORECASE):
             return
@@ -1529,8 +1635,11 @@ class Flowise(AppHandler):
             raise Reply(401, {"error": "Unauthorized Access"})
         if path.startswith(FLOWISE_WHITELIST):
             return
-        if self.headers.get("x-request-from") == "internal":  # the JWT comes only from the `token` cookie
-            if self.state["tokens"].get(self.cookies.get("token")) is None:
+        if self.headers.get("x-request-from") == "internal":
+            # passport/AuthStrategy.ts: the JWT (the `token` cookie) must belong to the session's user (req.user,
+            # from the express session cookie `connect.sid`); the token alone is refused.
+            user = self.state["sessions"].get(self.cookies.get("connect.sid", ""))
+            if user is None or self.state["tokens"].get(self.cookies.get("token")) != user:
                 raise Reply(401, {"message": "Invalid or Missing token"})
             self.caller = {"permissions": FLOWISE_OWNER_PERMISSIONS, "isOrganizationAdmin": True}
             return
@@ -1594,6 +1703,7 @@ class Flowise(AppHandler):
         }
         workspace = {"id": str(uuid.uuid4()), "name": "Default Workspace", "organizationId": organization["id"]}
         self.state["organization"], self.state["workspace"] = organization, workspace
+        self.save()
         return 201, {
             "user": record,
             "organization": organization,
@@ -1618,9 +1728,15 @@ class Flowise(AppHandler):
         token = "eyJ" + secrets.token_urlsafe(32)
         self.state["tokens"][token] = user["id"]
         secure = self.settings["cookie_secure"]
+        # express-session sets a Secure cookie only on a secure request (its issecure(): req.secure under `trust
+        # proxy`); res.cookie (token, refreshToken) sets it whatever the connection.
+        if not secure or self.secure_request():
+            sid = "s%3A" + secrets.token_urlsafe(24)
+            self.state["sessions"][sid] = user["id"]
+            self.set_cookie("connect.sid", sid, secure=secure)
         self.set_cookie("token", token, secure=secure)
         self.set_cookie("refreshToken", "eyJ" + secrets.token_urlsafe(32), secure=secure)
-        self.set_cookie("connect.sid", "s%3A" + secrets.token_urlsafe(24), lax=False, secure=secure)
+        self.save()
         workspace = self.state["workspace"]
         return 200, {
             "id": user["id"],
@@ -1672,6 +1788,7 @@ class Flowise(AppHandler):
                 "updatedDate": now_iso(),
             }
         )
+        self.save()
         return self.list_keys()
 
     def create_credential(self) -> tuple:
@@ -1689,19 +1806,39 @@ class Flowise(AppHandler):
             "id": self.field("id") or str(uuid.uuid4()),
             "name": name,
             "credentialName": credential_name,
-            "encryptedData": base64.b64encode(json.dumps(plain).encode()).decode(),  # stands for the AES text
+            "encryptedData": flowise_encrypt(self.state["key"], plain),
             "workspaceId": self.state["workspace"]["id"],
             "createdDate": stamp,
             "updatedDate": stamp,
         }
-        self.state["credentials"].append(credential | {"plainDataObj": plain})
+        self.state["credentials"].append(credential)
+        self.save()
         return 200, credential
+
+    def get_credential(self, ident: str) -> tuple:
+        """services/credentials getCredentialById: decrypted with the key of this start, password inputs redacted;
+        a credential another key encrypted is a 500 (upstream's message names createCredential)."""
+        if not (
+            self.caller["isOrganizationAdmin"]
+            or {"credentials:create", "credentials:update"} & set(self.caller["permissions"])
+        ):
+            raise Reply(403, {"message": "Forbidden"})
+        found = next((item for item in self.state["credentials"] if item["id"] == ident), None)
+        if found is None:
+            raise flowise_error(500, f"Error: credentialsService.createCredential - Credential {ident} not found")
+        try:
+            plain = flowise_decrypt(self.state["key"], found["encryptedData"])
+        except ValueError as exc:
+            raise flowise_error(500, f"Error: credentialsService.createCredential - {exc}") from None
+        hidden = FLOWISE_PASSWORD_INPUTS.get(found["credentialName"], set())
+        plain = {key: FLOWISE_REDACTED if key in hidden else value for key, value in plain.items()}
+        return 200, {key: value for key, value in found.items() if key != "encryptedData"} | {"plainDataObj": plain}
 
     def list_credentials(self) -> tuple:
         self.permit("credentials:view")
         names = self.query.get("credentialName")
         return 200, [
-            {key: value for key, value in item.items() if key not in ("encryptedData", "plainDataObj")}
+            {key: value for key, value in item.items() if key != "encryptedData"}
             for item in self.state["credentials"]
             if not names or item["credentialName"] in names
         ]
@@ -1807,8 +1944,9 @@ class Grafana(AppHandler):
 
 
 # ======================================================================================================================
-# LiteLLM 1.89.2 key management with a database (proxy/management_endpoints/key_management_endpoints.py,
-# proxy/auth/user_api_key_auth.py, auth_checks.py, _types.py ProxyException), forwarding to a proxy without one.
+# LiteLLM 1.89.7, the catalog's pin (written from 1.89.2: proxy/management_endpoints/key_management_endpoints.py,
+# proxy/auth/user_api_key_auth.py, auth_checks.py, _types.py ProxyException): key management with a database,
+# forwarding to a proxy without one.
 
 
 def litellm_error(status: int, message: str, kind: str, param: str | None = "None") -> Reply:
@@ -2323,7 +2461,19 @@ def settings_from_environ(protocol: str, environ: dict | os._Environ) -> dict:
     elif protocol == "flowise":
         secure = flag("SECURE_COOKIES") or environ.get("APP_URL", "").startswith("https")
         secure = environ.get("NODE_ENV") == "production" or (secure and environ.get("SECURE_COOKIES") != "false")
-        settings |= {"metrics": environ.get("ENABLE_METRICS") == "true", "cookie_secure": secure}
+        database = None
+        if environ.get("DATABASE_TYPE") == "postgres":
+            database = {key.lower(): environ.get(f"DATABASE_{key}", "") for key in ("HOST", "NAME", "USER", "PASSWORD")}
+            database["port"] = environ.get("DATABASE_PORT") or "5432"
+        settings |= {
+            "metrics": environ.get("ENABLE_METRICS") == "true",
+            "cookie_secure": secure,
+            "trust_proxy": environ.get("TRUST_PROXY", "").strip() != "false",
+            "home": environ.get("HOME") or None,
+            "secretkey_path": environ.get("SECRETKEY_PATH") or None,
+            "secretkey_overwrite": environ.get("FLOWISE_SECRETKEY_OVERWRITE") or None,
+            "database": database,
+        }
     elif protocol == "grafana":
         settings |= {
             "admin_user": environ.get("GF_SECURITY_ADMIN_USER") or "admin",
