@@ -629,11 +629,11 @@ def backup(c, to=None, only=None, remote=None, no_remote=False, schedule=None, l
         for line in scheduling.install(schedule, target, runner):
             console.out.print(line)
         return
-    off_box = None
-    if remote and ":" not in remote:
-        raise UserError(f"--remote {remote!r}: expected an rclone remote and path, NAME:PATH.")
-    if not no_remote:
-        off_box = remotes.Remote(remote) if remote else remotes.from_root(target, runner)
+    off_box = remotes.given(remote) if remote else None  # checked before anything runs: rclone runs as root
+    if no_remote:
+        off_box = None
+    elif not remote:
+        off_box = remotes.from_root(target, runner)
     if list:
         on_remote = remotes.listed(off_box, runner) if off_box else []
         console.out.print(tables.backups_table(complete_backups(dest), dest, on_remote, off_box), soft_wrap=True)

@@ -7,12 +7,17 @@ describe (render writes them to master.env, deploy applies them, the timer reads
 and kept in credentials.env. That one is passed to rclone as environment variables (RCLONE_CONFIG_AIPLATFORM_*): no
 rclone.conf holds it and no command line shows it. Each copy is verified with `rclone check` (sizes and hashes, one
 way), then the remote keeps the newest `backup_remote_keep` backups.
+
+A remote given on the command line is checked before rclone sees it (NAME:PATH, NAME in rclone's remote-name
+characters, no leading dash), and every rclone command takes its paths after `--`: rclone runs as root, and a
+"remote" like `--log-file=/x:y` would otherwise be an option that writes any file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +42,27 @@ SECRET_OPTION = {
     "onedrive": "token",
 }
 OBSCURED = ("pass", "password")  # rclone wants these obscured (`rclone obscure`), not plain
+# rclone's remote names (docs: rclone.org/docs/#config-file): letters, digits, _ - . + @ and space, not starting with
+# - or space, not ending with space.
+_REMOTE_NAME = re.compile(r"[\w.+@][\w.+@ -]*(?<! )")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def given(text: str) -> Remote:
+    """A remote from `--remote NAME:PATH` (configured in rclone by the owner), checked: a UserError names the value."""
+    name, colon, path = text.partition(":")
+    problem = None
+    if not colon:
+        problem = "expected an rclone remote and path, NAME:PATH"
+    elif not _REMOTE_NAME.fullmatch(name):
+        problem = ("NAME must be an rclone remote's name (letters, digits, _ - . + @ and spaces, not starting with a "
+                   "dash or a space)")  # fmt: skip
+    elif _CONTROL.search(path) or path.startswith("-"):
+        problem = "PATH must be one line of text, not starting with a dash"
+    if problem:
+        raise UserError(f"--remote {text!r}: {problem}.", "Give the remote as `rclone listremotes` names it, e.g. "
+                        "--remote gdrive:ai-platform-backups.")  # fmt: skip
+    return Remote(text)
 
 
 @dataclass
@@ -93,8 +119,8 @@ def copy_off(backup: Path, remote: Remote, runner: Runner) -> CopyReport:
     """Copy one backup folder to the remote, check it there, then apply the remote's retention."""
     destination = f"{remote.target.rstrip('/')}/{backup.name}"
     env = remote.environ()
-    runner.run(["rclone", "copy", "--no-traverse", str(backup), destination], env=env, timeout=24 * 3600)
-    check = runner.run(["rclone", "check", "--one-way", str(backup), destination], env=env, check=False,
+    runner.run(["rclone", "copy", "--no-traverse", "--", str(backup), destination], env=env, timeout=24 * 3600)
+    check = runner.run(["rclone", "check", "--one-way", "--", str(backup), destination], env=env, check=False,
                        timeout=24 * 3600)  # fmt: skip
     if not check.ok:
         said = (check.stderr or check.stdout).strip().splitlines()[-5:]
@@ -105,7 +131,7 @@ def copy_off(backup: Path, remote: Remote, runner: Runner) -> CopyReport:
 
 def listed(remote: Remote, runner: Runner) -> list[str]:
     """The backups on the remote, oldest first."""
-    done = runner.run(["rclone", "lsf", "--dirs-only", remote.target], env=remote.environ(), changes=False,
+    done = runner.run(["rclone", "lsf", "--dirs-only", "--", remote.target], env=remote.environ(), changes=False,
                       check=False)  # fmt: skip
     if not done.ok:
         if "directory not found" in done.stderr:
@@ -119,5 +145,5 @@ def prune(remote: Remote, runner: Runner) -> list[str]:
     found = listed(remote, runner)
     old = found[: max(0, len(found) - remote.keep)]
     for name in old:
-        runner.run(["rclone", "purge", f"{remote.target.rstrip('/')}/{name}"], env=remote.environ())
+        runner.run(["rclone", "purge", "--", f"{remote.target.rstrip('/')}/{name}"], env=remote.environ())
     return old

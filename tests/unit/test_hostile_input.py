@@ -408,3 +408,55 @@ def test_the_manifest_json_of_a_hand_made_backup_is_what_a_real_one_looks_like(s
     _, root, _, backup = site
     _, items = _valid(backup, root)
     assert [i.kind for i in items] == ["config"] and json.loads((backup / MANIFEST).read_text())["root"] == str(root)
+
+
+# --- 7. rclone argument injection through --remote ----------------------------------------------------------------
+
+
+def _standin_rclone(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A stand-in for rclone (Debian's 1.60) first on PATH: it records each argv as a JSON line and answers like an
+    empty remote (no output, exit 0). The env to run with, and the log it writes."""
+    bin_dir, log = tmp_path / "standin-bin", tmp_path / "rclone-calls.jsonl"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "rclone"
+    script.write_text(
+        f"#!/usr/bin/env python3\nimport json, sys\nopen({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    script.chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}, log
+
+
+@pytest.mark.parametrize("remote", ["--log-file=/x:y", "-vv:backups", "gdrive", "bad/name:x", " lead:x",
+                                    "gdrive:-x", "gdrive:a\nb"])  # fmt: skip
+def test_a_remote_that_is_not_name_colon_path_is_refused_before_rclone_runs(tmp_path, remote):
+    root = tmp_path / "root"
+    (root / "config").mkdir(parents=True)
+    env, log = _standin_rclone(tmp_path)
+    before = _snapshot(root)
+    for flags in (["--list"], ["--dry-run"]):
+        result = run_inv("backup", "--remote", remote, "--root", str(root), *flags, env={**NO_ENGINE, **env})
+        _refused(result, f"--remote {remote!r}")
+    assert not log.exists()  # rclone never ran
+    assert _snapshot(root) == before and not Path("/x:y").exists()
+
+
+def test_every_rclone_command_takes_its_paths_after_a_double_dash(tmp_path):
+    from aiplatform.backup import remote as remotes
+
+    env, log = _standin_rclone(tmp_path)
+    backup = tmp_path / "backup-20261126-100000"
+    backup.mkdir()
+    remote = remotes.given("my remote.1:ai-platform/backups")
+    runner = Runner(echo=lambda _: None)
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = env["PATH"]
+    try:
+        remotes.copy_off(backup, remote, runner)
+    finally:
+        os.environ["PATH"] = saved
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [call[0] for call in calls] == ["copy", "check", "lsf"]
+    for call in calls:
+        dash = call.index("--")
+        assert all(not arg.startswith("-") for arg in call[dash + 1 :]) and "my remote.1:ai-platform/backups" in (
+            " ".join(call[dash + 1 :]))  # fmt: skip
