@@ -389,6 +389,8 @@ def _read_folder(path: Path) -> ServiceSpec:
         spec = ServiceSpec.model_validate(doc.data)
     except ValidationError as exc:
         fix = "See an existing service.yaml under templates/services/ for the expected shape."
+        if exc.errors()[0]["loc"] == ("auth",) and doc.data.get("route") and not doc.data.get("auth"):
+            fix = f"Add `auth: app` or `auth: caddy` beside `route:` in {path} (docs/catalog.md says which fits)."
         raise validation_error(doc, exc, fix) from None
     if spec.name != path.parent.name:
         raise UserError(f"{doc.where('name')}: name {spec.name!r} must match its folder {path.parent.name!r}.")

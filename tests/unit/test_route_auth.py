@@ -90,7 +90,7 @@ def test_a_route_without_auth_is_refused_naming_the_file_and_key(tmp_path):
     path.write_text(path.read_text().replace("\nauth: app\n", "\n"))
     message, fix = load_catalog(tmp_path).broken["mlflow"]
     assert message.startswith(f"{path}: key 'auth':") and "`auth: app`" in message and "`auth: caddy`" in message
-    assert "service.yaml" in fix
+    assert fix.startswith(f"Add `auth: app` or `auth: caddy` beside `route:` in {path}")
 
 
 def test_auth_without_a_route_is_refused(tmp_path):
