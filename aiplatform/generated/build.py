@@ -19,7 +19,7 @@ from aiplatform.envfile import read_env
 from aiplatform.errors import UserError
 from aiplatform.generated.files import Tree
 from aiplatform.generated.stamp import inputs_hash, read_stamp, staleness, with_stamp
-from aiplatform.generated.write import WriteResult, render_lock, write_tree
+from aiplatform.generated.write import WriteResult, last_tree, recover, render_lock, write_tree
 from aiplatform.host.net import primary_ip
 from aiplatform.inputs.context import Context
 from aiplatform.inputs.root import root_problem
@@ -76,7 +76,7 @@ def build_platform(ctx: Context, out: Path, host_ip: str | None = None) -> tuple
         wanted_secrets(shell),
         explicit=explicit_secrets(settings),
         root_store=read_env(settings.root / CREDENTIALS_ENV),
-        previous=read_env(out / CREDENTIALS_ENV),
+        previous=read_env(last_tree(out) / CREDENTIALS_ENV),
     )
     if caddy_auth(enabled_services(shell)):  # Caddy's basic_auth checks the admin password against its hash
         known = values.get(CADDY_ADMIN_HASH, "")
@@ -188,6 +188,7 @@ def render_command(ctx: Context, out: Path, interactive: bool, ask: bool = False
         ctx.flags.update(secrets)
         asked = True
     with render_lock(out, on_wait=console.warn):
+        recover(out)  # first: an interrupted render's old tree holds the previous secrets
         rendered = render_platform(ctx, out)
         written = write_tree(out, rendered.tree)
     result = RenderResult(out, rendered, written, asked)

@@ -7,7 +7,8 @@ inode and mtime, and a render with nothing new writes nothing at all. A `.git` f
 versioning their tree) is carried over.
 
 A render killed half-way (Ctrl-C, SIGTERM, SIGKILL) leaves its temp folder, or the old tree beside a missing
-generated/; the next render, holding the lock, removes the first and puts the second back. The lock is an flock on
+generated/; the next render, holding the lock, removes the first and puts the second back before it reads anything
+from the tree (the previous secrets above all: before deploy they are the only copies). The lock is an flock on
 `.generated.lock`: the kernel releases it when its holder dies, so it never goes stale.
 """
 
@@ -124,6 +125,13 @@ def recover(out: Path) -> list[str]:
             os.rename(backup, out)
             done.append(f"restored {out} from {backup}")
     return done
+
+
+def last_tree(out: Path) -> Path:
+    """Where the last render's tree is: `out`, or the old tree an interrupted render left beside a missing `out`
+    (recover puts it back; a reader without the lock reads it there, so its secrets are never taken for missing)."""
+    backup = _sibling(out, "old")
+    return backup if not out.exists() and backup.is_dir() else out
 
 
 def refuse_foreign(out: Path) -> None:

@@ -460,3 +460,31 @@ def test_every_rclone_command_takes_its_paths_after_a_double_dash(tmp_path):
         dash = call.index("--")
         assert all(not arg.startswith("-") for arg in call[dash + 1 :]) and "my remote.1:ai-platform/backups" in (
             " ".join(call[dash + 1 :]))  # fmt: skip
+
+
+# --- 8. a render killed between its two renames keeps its secrets --------------------------------------------------
+
+
+def test_a_render_after_a_kill_between_the_renames_keeps_every_secret(tmp_path):
+    out = tmp_path / "gen"
+    first = _render(tmp_path / "root", out)
+    assert first.returncode == 0, first.stderr
+    secrets = (out / "config" / "credentials.env").read_bytes()
+    assert b"ADMIN_PASSWORD=" in secrets
+    os.rename(out, tmp_path / ".gen.old")  # what a kill between `out -> .gen.old` and `tmp -> out` leaves
+    again = _render(tmp_path / "root", out)
+    assert again.returncode == 0, again.stderr
+    assert (out / "config" / "credentials.env").read_bytes() == secrets  # before deploy, the only copies
+    assert not (tmp_path / ".gen.old").exists()
+
+
+def test_a_plan_read_beside_a_killed_render_uses_the_old_trees_secrets(tmp_path):
+    """setup reads the platform without the lock: it finds the previous secrets in the old tree too."""
+    from aiplatform.generated.write import last_tree
+
+    out = tmp_path / "gen"
+    assert last_tree(out) == out
+    (tmp_path / ".gen.old").mkdir()
+    assert last_tree(out) == tmp_path / ".gen.old"
+    out.mkdir()
+    assert last_tree(out) == out
