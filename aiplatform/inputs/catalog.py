@@ -34,10 +34,31 @@ def bind_source(volume: object) -> str:
 
 
 # Privileges a container may declare in service.yaml (render sets them; a template may not): the whole host's
-# devices and kernel, its process table, its network stack, the Docker engine (root-equivalent), or one capability.
-PRIVILEGES = ("privileged", "host-pid", "host-network", "docker-socket")
-# Those that are root on the host: a service that declares one runs only once its owner accepted it.
-ROOT_EQUIVALENT = ("privileged", "host-network", "docker-socket")
+# devices and kernel, its process table, its network stack, the Docker engine (root-equivalent), the host's IPC,
+# hostname, cgroup or user namespace; and, with a value: one capability (cap:NAME), one device (device:/dev/X, as
+# compose's `devices:` entry), one device cgroup rule (device-rule:RULE), one security option
+# (security-opt:VALUE) or one host path mounted read-write (host-path:/PATH; a read-only one is named under the
+# container's `host_paths:` instead).
+PRIVILEGES = ("privileged", "host-pid", "host-network", "docker-socket", "host-ipc", "host-uts", "host-cgroup",
+              "host-userns")  # fmt: skip
+_VALUED_PRIVILEGE = re.compile(
+    r"cap:[A-Z_]+|device:/dev/[^\s:]+(:/dev/[^\s:]+)?(:[rwm]+)?|device-rule:[abc] (\d+|\*):(\d+|\*) [rwm]+"
+    r"|security-opt:[a-z-]+[:=]\S+|host-path:/\S*"
+)
+# Those that are root on the host: a service that declares one runs only once its owner accepted it. A device is,
+# except the kernel's log (read by cAdvisor); a security option that lifts a confinement is.
+ROOT_EQUIVALENT = ("privileged", "host-network", "docker-socket", "host-userns")
+_ROOT_EQUIVALENT_PREFIXES = ("host-path:", "device:", "device-rule:")
+_HARMLESS = ("device:/dev/kmsg",)
+
+
+def is_root_equivalent(privilege: str) -> bool:
+    """Whether a privilege of service.yaml amounts to root on the host."""
+    if privilege in ROOT_EQUIVALENT:
+        return True
+    if privilege.startswith("security-opt:"):
+        return "unconfined" in privilege or "disable" in privilege
+    return privilege.startswith(_ROOT_EQUIVALENT_PREFIXES) and privilege not in _HARMLESS
 
 
 AUTH_MISSING = (
@@ -87,6 +108,8 @@ class ContainerSpec(_Strict):
     requires_gpu: bool = False  # rendered only when the host has an NVIDIA GPU
 
     privileges: list[str] = Field(default_factory=list)  # what it may do beyond a plain container: see PRIVILEGES
+    # host folders or files outside the root it may bind-mount, read-only only (the mount must say so)
+    host_paths: list[str] = Field(default_factory=list)
 
     @field_validator("image")
     @classmethod
@@ -97,8 +120,19 @@ class ContainerSpec(_Strict):
     @classmethod
     def _privileges(cls, value: list[str]) -> list[str]:
         for item in value:
-            if item not in PRIVILEGES and not re.fullmatch(r"cap:[A-Z_]+", item):
-                raise ValueError(f"privilege {item!r}: expected one of {', '.join(PRIVILEGES)} or cap:NAME")
+            if item not in PRIVILEGES and not _VALUED_PRIVILEGE.fullmatch(item):
+                raise ValueError(
+                    f"privilege {item!r}: expected one of {', '.join(PRIVILEGES)}, cap:NAME, device:/dev/X, "
+                    "device-rule:RULE, security-opt:VALUE or host-path:/PATH"
+                )
+        return value
+
+    @field_validator("host_paths")
+    @classmethod
+    def _host_paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path.startswith("/") or re.search(r"[\s:]", path) or "/.." in path:
+                raise ValueError(f"host_paths: {path!r} must be an absolute host path (no spaces, colons or ..)")
         return value
 
     @field_validator("healthcheck")
@@ -267,7 +301,7 @@ class ServiceSpec(_Strict):
     @property
     def root_equivalent(self) -> list[str]:
         """The privileges its containers ask for that amount to root on the host (the owner must accept them)."""
-        return sorted({p for c in self.containers.values() for p in c.privileges if p in ROOT_EQUIVALENT})
+        return sorted({p for c in self.containers.values() for p in c.privileges if is_root_equivalent(p)})
 
     @model_validator(mode="after")
     def _ports(self) -> ServiceSpec:

@@ -6,17 +6,23 @@ then treats like any catalog service: it sets labels, networks, restart policy a
 service's port through Caddy, and refuses what would reach past the container.
 
 The file is first checked by `docker compose config` (no engine needed; a missing compose plugin is named as
-missing, never blamed on the file). Then, per container: a port published
-beyond 127.0.0.1 is refused (Caddy routes to the service instead); `privileged`, `network_mode: host` and a mount of
-the Docker socket are refused unless --allow-privileged (then declared in service.yaml, where the owner sees them);
-an image that is not pinned is refused (the catalog takes only pinned ones); `build:` is refused (give an image). Every
-`${VAR}` the file uses becomes a secret of the service (generated into credentials.env), so no value of the file's
-environment is copied anywhere. Relative bind mounts land under the root's data/NAME/.
+missing, never blamed on the file); `from_project` then works on compose's normalized JSON alone. Per container: a
+port published beyond 127.0.0.1 is refused (Caddy routes to the service instead); what reaches past the container is
+refused unless --allow-privileged (then declared in service.yaml, where the owner sees it): `privileged`, the host's
+network, process table, IPC, hostname, cgroup or user namespace, added capabilities, devices and device rules,
+security options that lift a confinement, and every bind mount outside the file's own folder (the host's /, /etc,
+/var/run, the Docker or containerd socket, a link to one: read-only ones go under `host_paths:`); joining another
+container's namespace, `volumes_from` a container that is not the file's own, `cgroup_parent` and compose profiles
+are refused whatever is allowed. An image that is not pinned is refused (the catalog takes only pinned ones); `build:`
+is refused (give an image). Every `${VAR}` the file uses becomes a secret of the service (generated into
+credentials.env), so no value of the file's environment is copied anywhere. Relative bind mounts (under the file's
+folder) land under the root's data/NAME/, the service's own data folder.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 from collections.abc import Callable
@@ -112,7 +118,18 @@ def import_compose(
     if not checked.ok:
         detail = (checked.stderr or checked.stdout).strip().splitlines()[-3:]
         raise UserError(f"{path} is not a compose file `docker compose config` accepts: {' '.join(detail)}")
-    project = json.loads(checked.stdout)
+    spec, template = from_project(json.loads(checked.stdout), path, name, catalog, allow_privileged)
+    folder = target / name
+    runner.write(folder / "service.yaml", yaml.safe_dump(spec, sort_keys=False, width=120).encode())
+    runner.write(folder / "compose.yml.j2", template.encode())
+    return folder
+
+
+def from_project(
+    project: dict[str, Any], path: Path, name: str, catalog: Catalog, allow_privileged: bool = False
+) -> tuple[dict[str, Any], str]:
+    """service.yaml (as a mapping) and compose.yml.j2 (text) from compose's normalized JSON of the file at `path`
+    (`docker compose config --format json`); a UserError names what is refused. Reads and writes nothing."""
     services: dict[str, Any] = project.get("services") or {}
     if not services:
         raise UserError(f"{path} defines no service.")
@@ -130,7 +147,7 @@ def import_compose(
     variables: set[str] = set()
     route: dict[str, Any] | None = None
     for cname, service in services.items():
-        container, extra, port = _container(path, cname, service, name, allow_privileged)
+        container, extra, port = _container(path, cname, service, name, allow_privileged, set(services))
         spec["containers"][cname] = container
         body[cname] = extra
         variables |= set(re.findall(r"(?<!\$)\$\{?([A-Za-z_][A-Za-z0-9_]*)", json.dumps(extra)))
@@ -145,16 +162,13 @@ def import_compose(
     volumes = sorted(project.get("volumes") or {})
     if volumes:
         spec["volumes"] = volumes
-    folder = target / name
     compose = {"services": body, **({"volumes": {v: {} for v in volumes}} if volumes else {})}
     header = f"# Imported from {path} by `inv add --from-compose`: what is particular to {name}.\n"
-    runner.write(folder / "service.yaml", yaml.safe_dump(spec, sort_keys=False, width=120).encode())
     text = yaml.safe_dump(compose, sort_keys=False, width=120)
     for marker in ("{{", "{%", "{#"):  # the file's own braces stay text for Jinja
         text = text.replace(marker, "{{ '" + marker + "' }}")
     text = text.replace(DATA, "{{ paths.data }}")
-    runner.write(folder / "compose.yml.j2", (header + text).encode())
-    return folder
+    return spec, header + text
 
 
 def auth_note(folder: Path) -> str | None:
@@ -169,38 +183,103 @@ def auth_note(folder: Path) -> str | None:
     )
 
 
+# Sockets that are root on the host, and the folders that hold them (a mount of one reaches the socket).
+SOCKETS = (*DOCKER_SOCKETS, "/run/containerd/containerd.sock", "/var/run/containerd/containerd.sock",
+           "/run/docker/containerd/containerd.sock")  # fmt: skip
+# Host namespaces a container may share: compose key -> the privilege service.yaml declares for "host".
+HOST_NAMESPACES = {"network_mode": "host-network", "pid": "host-pid", "ipc": "host-ipc", "uts": "host-uts",
+                   "cgroup": "host-cgroup", "userns_mode": "host-userns"}  # fmt: skip
+# Values that keep the container to itself (dropped: render decides its networks).
+_OWN_NAMESPACE = {"network_mode": ("bridge", "default", "none"), "ipc": ("private", "shareable", "none"),
+                  "cgroup": ("private",)}  # fmt: skip
+HARDENING = ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")  # options that only narrow
+
+
 def _container(
-    path: Path, cname: str, service: dict[str, Any], name: str, allow: bool
+    path: Path, cname: str, service: dict[str, Any], name: str, allow: bool, own: set[str]
 ) -> tuple[dict[str, Any], dict[str, Any], int | None]:
     where = f"{path}: service {cname}"
 
     def refuse(what: str, fix: str) -> None:
         raise UserError(f"{where}: {what}.", fix)
 
-    privileges = []
+    privileges: list[str] = []  # declared in service.yaml
+    asked: list[str] = []  # what reaches past the container, said when refused
+    host_paths: list[str] = []
     if "build" in service:
         refuse("`build:` is not supported", "Build the image yourself and give it as `image:` with a version tag.")
     image = str(service.get("image") or "")
     problem = image_problem(image) if image else "is missing"
     if problem:  # never accepted: the catalog refuses an unpinned image whatever the owner allows
         refuse(f"image {image!r} {problem}", "Pin it: name:1.2.3 (a release tag) or name@sha256:... .")
+    if service.get("profiles"):
+        refuse(f"it is in the compose profile(s) {', '.join(map(repr, service['profiles']))}, which the platform does "
+               "not use (every service it imports runs)", "Remove `profiles:` from it to run it, or remove the "
+               "service from the file.")  # fmt: skip
+    if service.get("cgroup_parent"):
+        refuse(f"cgroup_parent {service['cgroup_parent']!r} is not supported", "Remove it: the engine places it.")
     if service.get("privileged"):
         privileges.append("privileged")
-    if service.get("network_mode") == "host":
-        privileges.append("host-network")
-    if service.get("pid") == "host":
-        privileges.append("host-pid")
+        asked.append("privileged")
+    for key, privilege in HOST_NAMESPACES.items():
+        value = service.get(key)
+        if value in (None, "") or value in _OWN_NAMESPACE.get(key, ()):
+            continue
+        if value != "host":  # service:X / container:X: another container's namespace (a platform one's, say)
+            refuse(f"{key}: {value!r} joins another container's namespace", f"Remove `{key}:`; the platform "
+                   "connects the service to its networks.")  # fmt: skip
+        privileges.append(privilege)
+        asked.append(f"{key}: host ({privilege})")
+    for cap in service.get("cap_add") or []:
+        privileges.append(f"cap:{str(cap).upper().removeprefix('CAP_')}")
+        asked.append(f"cap_add {cap}")
+    for device in service.get("devices") or []:
+        spec = device if isinstance(device, str) else ":".join(
+            str(device[k]) for k in ("source", "target", "permissions") if device.get(k))  # fmt: skip
+        privileges.append(f"device:{spec}")
+        asked.append(f"device {spec}")
+    for rule in service.get("device_cgroup_rules") or []:
+        privileges.append(f"device-rule:{rule}")
+        asked.append(f"device_cgroup_rules {rule!r}")
+    for option in service.get("security_opt") or []:
+        if option in HARDENING:  # kept, and asks for nothing
+            privileges.append("security-opt:no-new-privileges:true")
+        else:
+            privileges.append(f"security-opt:{option}")
+            asked.append(f"security_opt {option}")
+    for entry in service.get("volumes_from") or []:
+        other = str(entry).removeprefix("service:").split(":")[0]
+        if str(entry).startswith("container:") or other not in own:
+            refuse(f"volumes_from {entry!r} takes the volumes of a container that is not this file's",
+                   "Mount what it needs by name instead (a volume of this file, or a folder beside it).")  # fmt: skip
     volumes = []
     for volume in service.get("volumes") or []:
         source, target, mode = volume.get("source", ""), volume.get("target", ""), volume.get("read_only")
-        if source in DOCKER_SOCKETS:
-            privileges.append("docker-socket")
         if volume.get("type") == "bind" and Path(source).is_relative_to(path.parent.absolute()):
             # relative in the file (compose made it absolute): the service's own data, under the root's data/
             source = f"{DATA}/{name}/" + Path(source).relative_to(path.parent.absolute()).as_posix()
+        elif volume.get("type") == "bind":
+            host = os.path.normpath(source)
+            real = os.path.realpath(source)  # a link to the socket is the socket
+            sockets = [s for s in SOCKETS if Path(s).is_relative_to(real) or Path(s).is_relative_to(host)]
+            shown = host + (f" (a link to {real})" if real != host else "")
+            if host in DOCKER_SOCKETS:
+                privileges.append("docker-socket")
+                asked.append("docker-socket")
+            else:
+                said = f"the host's {shown} " + ("read-only" if mode else "read-write")
+                asked.append(said + (f", which holds {sockets[0]}" if sockets else ""))
+                if sockets or not mode:  # read-write, or holding a socket (root whatever the mode)
+                    privileges.append(f"host-path:{host}")
+                else:
+                    host_paths.append(host)
+            source = host
+        elif volume.get("type") not in (None, "volume", "tmpfs"):
+            refuse(f"a volume of type {volume.get('type')!r} ({source or target})", "Use a named volume or a folder "
+                   "beside the compose file.")  # fmt: skip
         volumes.append(f"{source}:{target}" + (":ro" if mode else "") if source else target)
-    if privileges and not allow:
-        refuse(f"it asks for {', '.join(dict.fromkeys(privileges))}, which is root on this host",
+    if asked and not allow:
+        refuse(f"it asks for {', '.join(dict.fromkeys(asked))}, which reach past the container (root on this host)",
                f"Drop it from the file, or accept it with `{SUDO_INV} add ... --allow-privileged`.")  # fmt: skip
     publish, port = [], None
     for mapping in service.get("ports") or []:
@@ -224,7 +303,10 @@ def _container(
             del container["healthcheck"]
     if privileges:
         container["privileges"] = list(dict.fromkeys(privileges))
-    ignored = (*DROPPED, "privileged", "network_mode", "pid", "volumes")
+    if host_paths:
+        container["host_paths"] = list(dict.fromkeys(host_paths))
+    ignored = (*DROPPED, "privileged", *HOST_NAMESPACES, "cap_add", "devices", "device_cgroup_rules", "security_opt",
+               "volumes", "profiles")  # fmt: skip
     extra = {key: value for key, value in service.items() if key not in ignored}
     if volumes:
         extra["volumes"] = volumes

@@ -10,6 +10,7 @@ contracts (published ports on 127.0.0.1 except the proxy) and writes YAML with a
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,8 @@ CONTAINER_KEY_ORDER = (
 # Keys only service.yaml and the settings set: a template setting them would bypass the catalog's contracts.
 RESERVED_KEYS = ("image", "container_name", "restart", "healthcheck", "networks", "logging")
 # Keys that widen what a container may do to the host: set by render from service.yaml `privileges:` only.
-PRIVILEGE_KEYS = ("privileged", "network_mode", "pid", "ipc", "userns_mode", "cap_add", "security_opt")
+PRIVILEGE_KEYS = ("privileged", "network_mode", "pid", "ipc", "userns_mode", "cap_add", "security_opt", "devices",
+                  "device_cgroup_rules", "uts", "cgroup", "cgroup_parent")  # fmt: skip
 
 
 class _UniqueKeys(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -99,7 +101,8 @@ def compose_file(
         labels = {**(extra.pop("labels", None) or {}), **defaults["labels"]}  # the platform's labels win
         merged = {**_merge(defaults, extra), "labels": labels}
         _check_ports(spec, cname, merged)
-        _check_socket(template, cname, cspec, merged)
+        _check_binds(template, cname, cspec, merged, platform.settings.root)
+        _check_volumes_from(template, cname, spec, merged)
         out_services[cname] = {key: merged[key] for key in _ordered(merged)}
 
     volumes = doc.get("volumes") or {}
@@ -173,8 +176,20 @@ def _apply_privileges(container: dict[str, Any], cspec: ContainerSpec) -> None:
         elif item == "host-network":
             container["network_mode"] = "host"
             container.pop("networks", None)  # compose refuses networks beside network_mode
-        elif item.startswith("cap:"):
-            container.setdefault("cap_add", []).append(item[len("cap:") :])
+        elif item in _HOST_NAMESPACES:
+            key, value = _HOST_NAMESPACES[item]
+            container[key] = value
+        elif ":" in item and item.split(":", 1)[0] in _VALUED:
+            kind, value = item.split(":", 1)
+            if _VALUED[kind]:
+                container.setdefault(_VALUED[kind], []).append(value)
+
+
+_HOST_NAMESPACES = {"host-ipc": ("ipc", "host"), "host-uts": ("uts", "host"), "host-cgroup": ("cgroup", "host"),
+                    "host-userns": ("userns_mode", "host")}  # fmt: skip
+# valued privileges and the list key they add to (host-path only permits the template's mount)
+_VALUED = {"cap": "cap_add", "device": "devices", "device-rule": "device_cgroup_rules", "security-opt": "security_opt",
+           "host-path": None}  # fmt: skip
 
 
 def _check_template_keys(template: str, cname: str, extra: dict[str, Any]) -> None:
@@ -188,7 +203,8 @@ def _check_template_keys(template: str, cname: str, extra: dict[str, Any]) -> No
     if privileges:
         raise UserError(
             f"templates/{template}: {cname} sets {', '.join(privileges)}, which widen what it may do to the host.",
-            f"Declare them in service.yaml as `privileges:` ({', '.join(PRIVILEGES)}, cap:NAME) instead.",
+            f"Declare them in service.yaml as `privileges:` ({', '.join(PRIVILEGES)}, cap:NAME, device:/dev/X, "
+            "device-rule:RULE, security-opt:VALUE) instead.",
         )
     platform_labels = sorted(key for key in (extra.get("labels") or {}) if str(key).startswith(f"{LABEL}."))
     if platform_labels:
@@ -198,13 +214,56 @@ def _check_template_keys(template: str, cname: str, extra: dict[str, Any]) -> No
         )
 
 
-def _check_socket(template: str, cname: str, cspec: ContainerSpec, container: dict[str, Any]) -> None:
+def _check_binds(template: str, cname: str, cspec: ContainerSpec, container: dict[str, Any], root: Path) -> None:
+    """A bind mount stays under the root (the service's data and config), or mounts a host path service.yaml
+    names: read-only under the container's `host_paths:`, read-write as a `host-path:` privilege, the Docker socket
+    with `docker-socket`."""
     for volume in container.get("volumes", []):
-        source = bind_source(volume).rstrip("/")
-        if source in DOCKER_SOCKETS and "docker-socket" not in cspec.privileges:
+        source = bind_source(volume)
+        if "$" in source.replace("$$", ""):  # compose would fill it in at deploy: what it mounts is unknown here
             raise UserError(
-                f"templates/{template}: {cname} mounts the Docker socket ({source}): that is root on the host.",
-                "Declare `privileges: [docker-socket]` for the container in service.yaml if it truly needs it.",
+                f"templates/{template}: {cname} mounts {source!r}, which compose fills in from a variable.",
+                "Write the path in the template (paths.data, paths.config) or mount a named volume.",
+            )
+        source = source.replace("$$", "$")  # compose's escape of a literal $ (a root may hold one)
+        if not source.startswith(("/", ".", "~")):
+            continue  # a named volume
+        host = os.path.normpath(source if source.startswith("/") else str(root / "docker" / source))
+        if Path(host).is_relative_to(root):
+            continue
+        if host in DOCKER_SOCKETS:
+            if "docker-socket" not in cspec.privileges:
+                raise UserError(
+                    f"templates/{template}: {cname} mounts the Docker socket ({host}): that is root on the host.",
+                    "Declare `privileges: [docker-socket]` for the container in service.yaml if it truly needs it.",
+                )
+            continue
+        if f"host-path:{host}" in cspec.privileges or (host in cspec.host_paths and _read_only(volume)):
+            continue
+        said = "read-write " if host in cspec.host_paths else ""
+        raise UserError(
+            f"templates/{template}: {cname} mounts the host's {host} {said}(outside the platform root {root}).",
+            f"Mount it read-only and name it under `host_paths:` of {cname} in service.yaml, or declare "
+            f"`privileges: [host-path:{host}]` there if it must write (that is root on the host).",
+        )
+
+
+def _read_only(volume: object) -> bool:
+    if isinstance(volume, dict):
+        return bool(volume.get("read_only"))
+    parts = str(volume).split(":")
+    return len(parts) > 2 and "ro" in parts[-1].split(",")
+
+
+def _check_volumes_from(template: str, cname: str, spec: ServiceSpec, container: dict[str, Any]) -> None:
+    """`volumes_from` only names containers of the same service: another one's would hand over its data (or the
+    Docker socket of a service allowed to mount it)."""
+    for entry in container.get("volumes_from") or []:
+        other = str(entry).removeprefix("service:").split(":")[0]
+        if other not in spec.containers or str(entry).startswith("container:"):
+            raise UserError(
+                f"templates/{template}: {cname} takes the volumes of {entry!r}, not a container of {spec.name}.",
+                f"Mount what it needs by name instead, or take volumes_from one of {', '.join(spec.containers)}.",
             )
 
 

@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import stat
 import tarfile
 from pathlib import Path
@@ -488,3 +489,224 @@ def test_a_plan_read_beside_a_killed_render_uses_the_old_trees_secrets(tmp_path)
     assert last_tree(out) == tmp_path / ".gen.old"
     out.mkdir()
     assert last_tree(out) == out
+
+
+# --- 6. add --from-compose: what reaches past the container is a declared privilege --------------------------------
+# The importer's checks work on compose's normalized JSON (importer.from_project); the projects below are what
+# `docker compose config --no-interpolate --format json` (compose 2.26.1) prints for such files: binds absolute
+# with `type: bind`, devices as source/target/permissions. tests/validate/test_import.py runs a few through the real
+# compose.
+
+
+def _project(tmp_path: Path, **keys) -> tuple[dict, Path]:
+    """One service `notes` with `keys` (its `volumes` as compose writes binds), beside `other`; the file's path."""
+    path = tmp_path / "project" / "compose.yml"
+    notes = {"image": "example/notes:2.1.0", "ports": [{"target": 8080, "published": "8123", "host_ip": "127.0.0.1"}]}
+    return {"services": {"notes": {**notes, **keys}, "other": {"image": "example/other:1.0.0"}}}, path
+
+
+def _bind(source: str, target: str = "/mnt", read_only: bool = False) -> dict:
+    return {"type": "bind", "source": source, "target": target, "bind": {"create_host_path": True},
+            **({"read_only": True} if read_only else {})}  # fmt: skip
+
+
+def _catalog():
+    from aiplatform.inputs.catalog import load_catalog
+    from aiplatform.paths import TEMPLATES_DIR
+
+    return load_catalog(TEMPLATES_DIR / "services")
+
+
+def _link_to_socket(tmp_path: Path) -> str:
+    link = tmp_path / "sock"  # beside the file's folder, not in it: an absolute bind
+    link.symlink_to("/var/run/docker.sock")
+    return str(link)
+
+
+PAST_THE_CONTAINER = {
+    "the host's / read-write, which holds": {"volumes": [_bind("/", "/host")]},
+    "the host's / read-only, which holds": {"volumes": [_bind("/", "/host", read_only=True)]},
+    "the host's /etc read-write": {"volumes": [_bind("/etc", "/e")]},
+    "the host's /etc read-only": {"volumes": [_bind("/etc", "/e", read_only=True)]},
+    "the host's /var/run": {"volumes": [_bind("/var/run", "/r", read_only=True)]},
+    "docker-socket": {"volumes": [_bind("/var/run/docker.sock", "/var/run/docker.sock", read_only=True)]},
+    "a link to": {"volumes": ["LINK"]},
+    "/run/containerd/containerd.sock": {"volumes": [_bind("/run/containerd/containerd.sock", "/c.sock")]},
+    "device /dev/sda:/dev/sda:rwm": {"devices": [{"source": "/dev/sda", "target": "/dev/sda", "permissions": "rwm"}]},
+    "device_cgroup_rules 'c 1:3 mr'": {"device_cgroup_rules": ["c 1:3 mr"]},
+    "uts: host (host-uts)": {"uts": "host"},
+    "cgroup: host (host-cgroup)": {"cgroup": "host"},
+    "ipc: host (host-ipc)": {"ipc": "host"},
+    "userns_mode: host (host-userns)": {"userns_mode": "host"},
+    "pid: host (host-pid)": {"pid": "host"},
+    "network_mode: host (host-network)": {"network_mode": "host"},
+    "cap_add SYS_ADMIN": {"cap_add": ["SYS_ADMIN"]},
+    "security_opt seccomp:unconfined": {"security_opt": ["seccomp:unconfined", "no-new-privileges:true"]},
+    "privileged": {"privileged": True},
+}
+
+
+def _keys(tmp_path: Path, keys: dict) -> dict:
+    if keys.get("volumes") == ["LINK"]:
+        return {"volumes": [_bind(_link_to_socket(tmp_path), "/var/run/docker.sock")]}
+    return keys
+
+
+@pytest.mark.parametrize("named", PAST_THE_CONTAINER)
+def test_import_refuses_what_reaches_past_the_container_without_allow_privileged(tmp_path, named):
+    from aiplatform.manage.importer import from_project
+
+    project, path = _project(tmp_path, **_keys(tmp_path, PAST_THE_CONTAINER[named]))
+    with pytest.raises(UserError) as refused:
+        from_project(project, path, "notes", _catalog())
+    said = str(refused.value)
+    assert f"{path}: service notes: it asks for" in said and named in said and "--allow-privileged" in said, said
+    assert "no-new-privileges" not in said  # a hardening option asks for nothing
+
+
+@pytest.mark.parametrize("named", PAST_THE_CONTAINER)
+def test_allow_privileged_declares_it_in_service_yaml_and_render_takes_it_from_there(tmp_path, named):
+    from aiplatform.manage.importer import from_project
+
+    project, path = _project(tmp_path, **_keys(tmp_path, PAST_THE_CONTAINER[named]))
+    spec, template = from_project(project, path, "notes", _catalog(), allow_privileged=True)
+    container = spec["containers"]["notes"]
+    assert container.get("privileges") or container.get("host_paths")
+    rendered = _render_service(tmp_path, spec, template)["notes"]
+    for key in ("privileged", "uts", "cgroup", "ipc", "userns_mode", "pid", "network_mode", "cap_add",
+                "device_cgroup_rules", "security_opt"):  # fmt: skip
+        assert rendered.get(key) == project["services"]["notes"].get(key), key
+    if "devices" in project["services"]["notes"]:
+        assert rendered["devices"] == ["/dev/sda:/dev/sda:rwm"]
+
+
+def _render_service(tmp_path: Path, spec: dict, template: str) -> dict:
+    """The containers render writes for a user service made of `spec` and `template` (its compose.yml.j2)."""
+    import yaml
+
+    from aiplatform.inputs.catalog import load_catalog
+    from aiplatform.inputs.settings import Settings
+    from aiplatform.paths import TEMPLATES_DIR
+    from aiplatform.render.platform import Platform
+    from aiplatform.render.tree import render_tree
+
+    from .test_render import NO_GPU
+
+    folder = tmp_path / "services" / spec["name"]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "service.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    (folder / "compose.yml.j2").write_text(template)
+    catalog = load_catalog(TEMPLATES_DIR / "services", tmp_path / "services")
+    assert spec["name"] in catalog.services, catalog.broken
+    settings = Settings(models=["m"], embedding_model="m", services=[spec["name"]], root=tmp_path / "root",
+                        privileged_services=[spec["name"]])  # fmt: skip
+    secrets = {s.name: "x" for one in catalog.enabled([spec["name"]]) for s in one.secrets}
+    secrets |= {"ADMIN_PASSWORD": "x", "LITELLM_KEY_OPEN_WEBUI": "x"}
+    tree = render_tree(Platform(settings, "minimal", catalog, NO_GPU, "192.0.2.10", secrets))
+    return yaml.safe_load(tree[f"docker/docker-compose.{spec['name']}.yml"].data)["services"]
+
+
+NEVER = {
+    "volumes_from 'container:ai-platform-postgres'": {"volumes_from": ["container:ai-platform-postgres"]},
+    "volumes_from 'postgres'": {"volumes_from": ["postgres"]},
+    "network_mode: 'container:ai-platform-postgres'": {"network_mode": "container:ai-platform-postgres"},
+    "pid: 'service:other'": {"pid": "service:other"},
+    "cgroup_parent '/'": {"cgroup_parent": "/"},
+    "profile(s) 'debug'": {"profiles": ["debug"]},
+}
+
+
+@pytest.mark.parametrize("named", NEVER)
+def test_import_refuses_another_containers_volumes_or_namespace_and_profiles_whatever_is_allowed(tmp_path, named):
+    from aiplatform.manage.importer import from_project
+
+    project, path = _project(tmp_path, **NEVER[named])
+    with pytest.raises(UserError, match=named.replace("(", r"\(").replace(")", r"\)")):
+        from_project(project, path, "notes", _catalog(), allow_privileged=True)
+
+
+def test_import_keeps_the_files_own_folder_volumes_from_its_own_containers_and_hardening(tmp_path):
+    from aiplatform.manage.importer import from_project
+
+    project, path = _project(tmp_path, volumes=[_bind(str(tmp_path / "project" / "uploads"), "/srv/uploads")],
+                             volumes_from=["other:ro"], security_opt=["no-new-privileges:true"],
+                             sysctls={"net.core.somaxconn": 1024})  # fmt: skip
+    spec, template = from_project(project, path, "notes", _catalog())
+    rendered = _render_service(tmp_path, spec, template)["notes"]
+    assert rendered["volumes"] == [f"{tmp_path / 'root' / 'data' / 'notes' / 'uploads'}:/srv/uploads"]
+    assert rendered["volumes_from"] == ["other:ro"] and rendered["security_opt"] == ["no-new-privileges:true"]
+    assert rendered["sysctls"] == {"net.core.somaxconn": 1024}  # namespaced only: the engine refuses the others
+
+
+class StandinComposeRunner(Runner):
+    """A stand-in for the runner as import_compose uses it: `docker compose -f FILE config ... --format json`
+    answers with a recorded normalized project (compose 2.26.1's output for the file), every command is recorded
+    and nothing else runs."""
+
+    def __init__(self, project: dict) -> None:
+        super().__init__(echo=lambda _: None)
+        self.project, self.ran = project, []
+
+    def run(self, args, **_):
+        from aiplatform.host.runner import Result
+
+        self.ran.append(list(args))
+        assert args[:2] == ["docker", "compose"] and "config" in args, args
+        return Result(args, 0, json.dumps(self.project), "")
+
+
+def test_a_refused_import_writes_nothing_and_runs_only_composes_check(tmp_path, monkeypatch):
+    from aiplatform.manage import importer
+
+    monkeypatch.setattr(importer, "require_compose", lambda docker, needed: None)  # compose "is there"
+    project, path = _project(tmp_path, volumes=[_bind("/", "/host")])
+    path.parent.mkdir(parents=True)
+    path.write_text("services: {}\n")  # read by the stand-in's recorded answer only
+    runner = StandinComposeRunner(project)
+    before = _snapshot(tmp_path)
+    with pytest.raises(UserError, match="the host's / read-write"):
+        importer.import_compose(path, "notes", _catalog(), tmp_path / "services", runner)
+    assert _snapshot(tmp_path) == before and not (tmp_path / "services").exists()
+    assert [args[:2] for args in runner.ran] == [["docker", "compose"]]
+
+
+TEMPLATE_KEYS = {
+    "devices": "devices: [/dev/sda]",
+    "device_cgroup_rules": "device_cgroup_rules: ['c 1:3 mr']",
+    "uts": "uts: host",
+    "cgroup": "cgroup: host",
+    "cgroup_parent": "cgroup_parent: /",
+}
+
+
+@pytest.mark.parametrize("key", TEMPLATE_KEYS)
+def test_render_refuses_a_template_that_sets_a_privilege_key(tmp_path, key):
+    spec = {"name": "notes", "description": "x", "tier": "apps", "containers": {"notes": {"image": "a/b:1.0.0"}}}
+    with pytest.raises(UserError, match=f"notes sets {key}, which widen"):
+        _render_service(tmp_path, spec, f"services:\n  notes:\n    {TEMPLATE_KEYS[key]}\n")
+
+
+@pytest.mark.parametrize(("mount", "host_paths", "message"), [
+    ("/etc:/e:ro", [], "mounts the host's /etc (outside the platform root"),
+    ("/etc:/e", ["/etc"], "mounts the host's /etc read-write"),
+    ("../../../etc:/e:ro", [], "etc (outside the platform root"),
+    ("{{ paths.data }}/../../victim:/v", [], "victim"),
+    ("/var/run/../run/docker.sock:/s", [], "Docker socket"),
+    ("${HOST_ROOT:-/}:/h", [], "HOST_ROOT', which compose fills in from a variable"),
+])  # fmt: skip
+def test_render_refuses_a_bind_mount_outside_the_root_that_service_yaml_does_not_name(tmp_path, mount, host_paths,
+                                                                                         message):  # fmt: skip
+    container = {"image": "a/b:1.0.0", **({"host_paths": host_paths} if host_paths else {})}
+    spec = {"name": "notes", "description": "x", "tier": "apps", "containers": {"notes": container}}
+    with pytest.raises(UserError, match=re.escape(message)):
+        _render_service(tmp_path, spec, f"services:\n  notes:\n    volumes: ['{mount}']\n")
+    if host_paths:  # read-only, it is what host_paths allows
+        ro = _render_service(tmp_path, spec, f"services:\n  notes:\n    volumes: ['{mount}:ro']\n")
+        assert ro["notes"]["volumes"] == [f"{mount}:ro"]
+
+
+def test_render_refuses_volumes_from_a_container_of_another_service(tmp_path):
+    spec = {"name": "notes", "description": "x", "tier": "apps", "containers": {"notes": {"image": "a/b:1.0.0"}}}
+    for entry in ("postgres", "container:ai-platform-postgres", "service:litellm"):
+        with pytest.raises(UserError, match=f"takes the volumes of {entry!r}"):
+            _render_service(tmp_path, spec, f"services:\n  notes:\n    volumes_from: ['{entry}']\n")

@@ -4,6 +4,8 @@ any catalog service. Without the plugin the import names the missing tool (tests
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -150,3 +152,47 @@ def test_an_owners_catalog_renders_whatever_its_folder_is_called(tmp_path):
     settings = Settings(models=["m"], embedding_model="m", services=["notes"])
     tree = render_tree(Platform(settings, "minimal", catalog, NO_GPU, "192.0.2.10", {}))
     assert "docker/docker-compose.notes.yml" in tree
+
+
+# --- issue 21, item 6: what reaches past the container, through the real compose -------------------------------------
+
+PAST = {
+    "the host's / read-write, which holds": ("./uploads:/srv/uploads", "/:/host"),
+    "the host's /etc read-only": ("./uploads:/srv/uploads", "/etc:/e:ro"),
+    "containerd.sock": ("./uploads:/srv/uploads", "/run/containerd/containerd.sock:/c.sock"),
+    "device /dev/sda:/dev/sda:rwm": (
+        "image: example/notes:2.1.0",
+        "image: example/notes:2.1.0\n    devices: [/dev/sda]",
+    ),
+    "uts: host": ("image: example/notes:2.1.0", "image: example/notes:2.1.0\n    uts: host"),
+    "cgroup: host": ("image: example/notes:2.1.0", "image: example/notes:2.1.0\n    cgroup: host"),
+}
+
+
+@pytest.mark.parametrize("named", list(PAST))
+def test_what_reaches_past_the_container_is_refused_then_declared_with_allow_privileged(tmp_path, named):
+    old, new = PAST[named]
+    with pytest.raises(UserError, match=named) as caught:
+        _import(tmp_path, COMPOSE.replace(old, new))
+    assert "--allow-privileged" in str(caught.value) and not (tmp_path / "services").exists()
+    folder = _import(tmp_path, COMPOSE.replace(old, new), allow=True)
+    spec = load_catalog(TEMPLATES_DIR / "services", tmp_path / "services").services["notes"]
+    assert spec.containers["notes"].privileges or spec.containers["notes"].host_paths, folder
+
+
+def test_a_link_to_the_docker_socket_is_the_socket(tmp_path):
+    link = tmp_path.parent / f"{tmp_path.name}-sock"  # outside the file's folder (inside, it becomes data/notes/sock)
+    link.unlink(missing_ok=True)
+    link.symlink_to("/var/run/docker.sock")
+    with pytest.raises(UserError, match="a link to"):
+        _import(tmp_path, COMPOSE.replace("./uploads:/srv/uploads", f"{link}:/var/run/docker.sock"))
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ("image: example/notes:2.1.0", "image: example/notes:2.1.0\n    volumes_from: ['container:ai-platform-postgres']",
+     "volumes_from 'container:ai-platform-postgres'"),
+    ("image: example/notes:2.1.0", "image: example/notes:2.1.0\n    profiles: [debug]", "profile(s) 'debug'"),
+])  # fmt: skip
+def test_another_containers_volumes_and_profiles_are_refused_whatever_is_allowed(tmp_path, old, new, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        _import(tmp_path, COMPOSE.replace(old, new), allow=True)
