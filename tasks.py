@@ -493,6 +493,7 @@ def add(
         raise UserError("--from-compose needs --name: the name the service gets.", f"`{SUDO_INV} add --from-compose "
                         f"{from_compose} --name NAME`")  # fmt: skip
     user_dir = paths.USER_SERVICES_DIR
+    catalog_was_there = user_dir.exists()
     with contextlib.ExitStack() as stack:
         made: Path | None = None
         if from_compose or new:
@@ -522,7 +523,7 @@ def add(
             )
         except BaseException:
             if made is not None and not dry_run:  # nothing half-made stays in the owner's catalog
-                Runner().remove_tree(made)
+                importer.discard(made, catalog_was_there, Runner())
             raise
     if dry_run:
         _dry_run_said(result, blocked)

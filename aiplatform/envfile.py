@@ -11,6 +11,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
+from aiplatform.commands import INV, SUDO_INV
 from aiplatform.errors import UserError
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -76,6 +77,21 @@ def _parse_value(rest: str, where: str, key: str) -> str:
     if len(words) > 1 and not rest.split(None, 1)[1].startswith("#"):
         raise UserError(f"{where}: the value of {key} has unquoted spaces; quote it: {key}='...'.")
     return words[0] if words else ""
+
+
+def count_of(values: Mapping[str, str], key: str, default: int, source: Path) -> int:
+    """A whole number of 1 or more that render wrote to an env file (BACKUP_KEEP), or `default` when unset; a
+    hand-edited value that is not one is a UserError naming the file, the key and the value."""
+    value = values.get(key, "")
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(
+            f"{source}: {key}={value!r} is not a count (a whole number, 1 or more).",
+            f"Keep it with `{INV} settings set {key.lower()}=N`, then `{INV} render` and `{SUDO_INV} deploy` "
+            f"(render writes {source.name}); or correct the line in {source}.",
+        )
+    return int(value)
 
 
 def read_env(path: Path) -> dict[str, str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiplatform.backup.manifest import PARTIAL, PREFIX
 from aiplatform.commands import SUDO_INV
-from aiplatform.envfile import read_env
+from aiplatform.envfile import count_of, read_env
 from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV
@@ -88,7 +88,7 @@ def from_root(root: Path, runner: Runner) -> Remote | None:
     secret = read_env(root / CREDENTIALS_ENV).get("BACKUP_REMOTE_SECRET", "")
     return from_settings(master["BACKUP_REMOTE_TYPE"], master.get("BACKUP_REMOTE_PATH", "ai-platform-backups"),
                          options, secret, master.get("BACKUP_REMOTE_SECRET_OPTION", ""),
-                         int(master.get("BACKUP_REMOTE_KEEP") or 14), runner)  # fmt: skip
+                         count_of(master, "BACKUP_REMOTE_KEEP", 14, root / MASTER_ENV), runner)  # fmt: skip
 
 
 def from_settings(

@@ -36,7 +36,7 @@ from aiplatform.backup.qdrant import Qdrant
 from aiplatform.commands import SUDO_INV
 from aiplatform.engine.docker import Docker
 from aiplatform.engine.project import Project, load_project
-from aiplatform.envfile import read_env
+from aiplatform.envfile import count_of, read_env
 from aiplatform.errors import UserError
 from aiplatform.generated.stamp import read_stamp
 from aiplatform.host.runner import Runner
@@ -59,7 +59,8 @@ class BackupOptions:
     def for_root(cls, root: Path, dest: Path | None = None, only: list[str] | None = None) -> BackupOptions:
         """As the root's master.env sets them (BACKUP_KEEP, BACKUP_ENCRYPT)."""
         master = read_env(root / MASTER_ENV)
-        keep, encrypt = int(master.get("BACKUP_KEEP") or 7), master.get("BACKUP_ENCRYPT") == "true"
+        keep = count_of(master, "BACKUP_KEEP", 7, root / MASTER_ENV)
+        encrypt = master.get("BACKUP_ENCRYPT") == "true"
         return cls(root, dest or root / "backups", only, keep, encrypt)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.errors import UserError
@@ -148,9 +149,11 @@ class Settings(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _printable(cls, value: Any) -> Any:
+    def _printable(cls, value: Any, info: ValidationInfo) -> Any:
         # Every value ends up in a file other programs parse (systemd units, compose files, env files, the
         # Caddyfile): a newline or another control character would change what that file says.
+        if info.field_name == "backup_remote_secret":
+            value = one_line_json(value)
         for text in _texts(value):
             if _CONTROL.search(text):
                 raise ValueError("control characters (newline, tab, ...) are not allowed")
@@ -291,6 +294,24 @@ class Settings(BaseModel):
         for key in SECRET_KEYS:
             data[key] = "****" if data[key] else None
         return data
+
+
+def one_line_json(value: Any) -> Any:
+    """A multi-line JSON secret (a service-account key file as Google's console downloads it) on one line, meaning
+    the same: whitespace between JSON's tokens means nothing, and a line break inside a string is written \\n. So it is
+    kept in credentials.env as one shell-quoted line that bash, compose and this library read alike, and rclone gets
+    the same JSON. Any other value with a line break is refused as not JSON (the value itself is never shown)."""
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if not isinstance(text, str) or not _CONTROL.search(text):
+        return value
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        raise ValueError(
+            "a line break or another control character, and it is not JSON: a service-account or token JSON may "
+            "span lines, any other secret is one line"
+        ) from None
+    return json.dumps(parsed, separators=(",", ":"), ensure_ascii=False)
 
 
 def _texts(value: Any) -> list[str]:

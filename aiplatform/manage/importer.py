@@ -59,13 +59,16 @@ def bake_new(name: str, catalog: Catalog, target: Path, runner: Runner, ask: Ask
     _check_name(name, "NAME", catalog, target)
     answers = new_service_answers(name, catalog, ask)
     with tempfile.TemporaryDirectory(prefix="ai-platform-new-") as scratch:
+        saved, tempfile.tempdir = tempfile.tempdir, scratch  # cookiecutter leaves each hook's copy in $TMPDIR
         try:
-            made = Path(cookiecutter(str(COOKIECUTTER_DIR), no_input=True, output_dir=scratch,
+            made = Path(cookiecutter(str(COOKIECUTTER_DIR), no_input=True, output_dir=f"{scratch}/out",
                                      extra_context=answers))  # fmt: skip
         except CookiecutterException as exc:  # its hook printed the rules the answers broke
             raise UserError(
                 f"cookiecutter-service made nothing: {exc}.", f"Run `{INV} add --new {name}` again."
             ) from None
+        finally:
+            tempfile.tempdir = saved
         for path in sorted(p for p in made.rglob("*") if p.is_file()):
             runner.write(target / name / path.relative_to(made), path.read_bytes())
     return target / name
@@ -169,6 +172,15 @@ def from_project(
         text = text.replace(marker, "{{ '" + marker + "' }}")
     text = text.replace(DATA, "{{ paths.data }}")
     return spec, header + text
+
+
+def discard(made: Path, catalog_was_there: bool, runner: Runner) -> None:
+    """Remove a service folder made by `inv add` whose change then failed, and the owner's catalog folder with it
+    when the add made that too and it holds nothing else: nothing half-made, not even an empty services/, stays."""
+    runner.remove_tree(made)
+    catalog = made.parent
+    if not catalog_was_there and catalog.is_dir() and not any(catalog.iterdir()):
+        runner.remove_tree(catalog)
 
 
 def auth_note(folder: Path) -> str | None:

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import stat
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -710,3 +711,89 @@ def test_render_refuses_volumes_from_a_container_of_another_service(tmp_path):
     for entry in ("postgres", "container:ai-platform-postgres", "service:litellm"):
         with pytest.raises(UserError, match=f"takes the volumes of {entry!r}"):
             _render_service(tmp_path, spec, f"services:\n  notes:\n    volumes_from: ['{entry}']\n")
+
+
+# --- 9. smaller: a multi-line secret, hand-edited numbers, cookiecutter's temp files, a failed import's folder -------
+
+SERVICE_ACCOUNT = '{\n  "type": "service_account",\n  "private_key": "-----BEGIN PRIVATE KEY-----\\nMIIE\\n-----END PRIVATE KEY-----\\n",\n\t"client_email": "b@p.iam.gserviceaccount.com"\n}\n'  # noqa: E501  (as Google's console downloads it)
+
+
+def test_a_multi_line_service_account_json_is_kept_and_reaches_rclone_as_it_means(tmp_path):
+    from aiplatform.backup import remote as remotes
+
+    out = tmp_path / "gen"
+    env = {"AI_PLATFORM_BACKUP_REMOTE_SECRET": SERVICE_ACCOUNT, "AI_PLATFORM_BACKUP_REMOTE_TYPE": "drive"}
+    result = run_inv("render", "--no-input", "--root", str(tmp_path / "root"), "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "private_key" not in result.stdout + result.stderr  # never shown
+    stored = (out / "config" / "credentials.env").read_text()
+    assert "MIIE" in stored and all("MIIE" not in p.read_text() for p in out.rglob("*") if p.is_file()
+                                    and p.name != "credentials.env")  # fmt: skip
+    remote = remotes.from_root(out, Runner(dry_run=True, echo=lambda _: None))
+    handed = remote.env["RCLONE_CONFIG_AIPLATFORM_SERVICE_ACCOUNT_CREDENTIALS"]
+    assert json.loads(handed) == json.loads(SERVICE_ACCOUNT)  # the same JSON, on one line
+    script = 'set -a; source "$1"; printf %s "$BACKUP_REMOTE_SECRET"'
+    credentials = str(out / "config" / "credentials.env")
+    sourced = subprocess.run(["bash", "-c", script, "-", credentials], capture_output=True, text=True, check=True)
+    assert sourced.stdout == handed  # bash reads what this library reads
+
+
+def test_a_multi_line_secret_that_is_not_json_is_refused_naming_the_setting(tmp_path):
+    env = {"AI_PLATFORM_BACKUP_REMOTE_SECRET": "line one\nline two", "AI_PLATFORM_BACKUP_REMOTE_TYPE": "drive"}
+    result = run_inv("render", "--no-input", "--root", str(tmp_path / "root"), "--out", str(tmp_path / "g"), env=env)
+    message = _refused(result, "BACKUP_REMOTE_SECRET", "JSON")
+    assert "line one" not in message and not (tmp_path / "g").exists()
+
+
+@pytest.mark.parametrize(("line", "flags"), [("BACKUP_KEEP=seven", ["--dry-run"]), ("BACKUP_KEEP=0", ["--dry-run"]),
+                                             ("BACKUP_REMOTE_KEEP=lots", ["--list"])])  # fmt: skip
+def test_a_hand_edited_count_in_master_env_is_named_not_a_traceback(tmp_path, line, flags):
+    root = tmp_path / "root"
+    (root / "config").mkdir(parents=True)
+    master = root / "config" / "master.env"
+    master.write_text(f"BACKUP_REMOTE_TYPE=drive\n{line}\n")
+    env, log = _standin_rclone(tmp_path)
+    before = _snapshot(root)
+    key, value = line.split("=")
+    _refused(run_inv("backup", "--root", str(root), *flags, env={**NO_ENGINE, **env}), str(master), key, repr(value),
+             "inv settings set")  # fmt: skip
+    assert _snapshot(root) == before and not log.exists()
+
+
+def test_add_new_leaves_no_temp_file_of_cookiecutters_behind(tmp_path, monkeypatch):
+    import tempfile
+
+    from aiplatform.manage.importer import bake_new
+
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # what $TMPDIR gives
+    made = bake_new("notes-app", _catalog(), tmp_path / "services", Runner(echo=lambda _: None))
+    assert (made / "service.yaml").is_file()
+    assert sorted(p.name for p in scratch.iterdir()) == []  # its hooks' copies (pre_gen_project*.py) removed too
+    with pytest.raises(UserError):  # and when a hook refuses an answer
+        bake_new("other-app", _catalog(), tmp_path / "services", Runner(echo=lambda _: None),
+                 ask=lambda question, default, problem: "Notes\ncore: true" if question.key == "description"
+                 else default)  # fmt: skip
+    assert sorted(p.name for p in scratch.iterdir()) == []
+
+
+def test_a_failed_add_leaves_no_empty_services_folder(tmp_path, monkeypatch):
+    """An import that succeeded, then the change failed (add's except clause calls discard): the service's folder
+    and the owner's catalog folder the add made both go; a catalog that was there stays."""
+    from aiplatform.manage import importer
+
+    monkeypatch.setattr(importer, "require_compose", lambda docker, needed: None)
+    project, path = _project(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text("services: {}\n")
+    runner = Runner(echo=lambda _: None)
+    catalog = tmp_path / "services"
+    made = importer.import_compose(path, "notes", _catalog(), catalog, StandinComposeRunner(project))
+    assert (made / "service.yaml").is_file()
+    importer.discard(made, catalog_was_there=False, runner=runner)
+    assert not catalog.exists()
+    (catalog / "mine").mkdir(parents=True)
+    made = importer.import_compose(path, "notes", _catalog(), catalog, StandinComposeRunner(project))
+    importer.discard(made, catalog_was_there=True, runner=runner)
+    assert sorted(p.name for p in catalog.iterdir()) == ["mine"]
