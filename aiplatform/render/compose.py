@@ -181,8 +181,9 @@ def _apply_privileges(container: dict[str, Any], cspec: ContainerSpec) -> None:
             container[key] = value
         elif ":" in item and item.split(":", 1)[0] in _VALUED:
             kind, value = item.split(":", 1)
-            if _VALUED[kind]:
-                container.setdefault(_VALUED[kind], []).append(value)
+            listed = _VALUED[kind]
+            if listed:
+                container.setdefault(listed, []).append(value)
 
 
 _HOST_NAMESPACES = {"host-ipc": ("ipc", "host"), "host-uts": ("uts", "host"), "host-cgroup": ("cgroup", "host"),
