@@ -794,8 +794,8 @@ def _platform(root: str | None, out: str | None, dry_run: bool = False) -> Any:
     from aiplatform.host.runner import Runner
 
     out_dir = _out(out)
-    project = operate.platform_project(out_dir, build.rendered_root(out_dir, root))
-    return operate.Platform(project, Runner(dry_run=dry_run))
+    target = build.rendered_root(out_dir, root)
+    return operate.Platform(operate.platform_project(out_dir, target), Runner(dry_run=dry_run), target)
 
 
 def _count(flag: str, value: str | None) -> int | None:
@@ -898,7 +898,7 @@ def stop(c, dry_run=False, root=None, out=None):
         console.out.print("Nothing was running.")
     else:
         console.out.print(
-            f"Stopped {len(done.containers)} containers; their data stays in {platform.project.directory / 'data'} "
+            f"Stopped {len(done.containers)} containers; their data stays in {platform.root / 'data'} "
             f"and the volumes. `{INV} start` brings them back."
         )
 

@@ -123,8 +123,9 @@ class Outcome:
 class Platform:
     """`docker compose` on the platform's project, through the runner."""
 
-    def __init__(self, project: Project, runner: Runner) -> None:
+    def __init__(self, project: Project, runner: Runner, root: Path | None = None) -> None:
         self.project = project
+        self.root = root or project.directory  # the platform root (its data/), whichever folder's files are used
         self.runner = runner
         self.docker = Docker(runner, project.compose_files, project.env_files)
 

@@ -4,6 +4,7 @@ deployed core platform (stand-in images), each through the platform's compose pr
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 import pytest
@@ -34,7 +35,8 @@ def test_logs_show_a_containers_output(running):
     echoed = result.stderr.strip().splitlines()[-1]  # the command, as it ran
     assert " compose --file " in echoed and echoed.endswith("--project-name ai-platform logs postgres-init")
     whole = _inv(running, "logs", "postgres", "--tail", "3")  # a service: all its containers, named on each line
-    assert "postgres-init  |" in whole.stdout and "postgres       |" in whole.stdout
+    for name in ("postgres", "postgres-init"):  # compose pads the names to the longest it has seen so far
+        assert re.search(rf"^(\x1b\[2K)?ai-platform-{name} +\| ", whole.stdout, re.MULTILINE), whole.stdout
     since = _inv(running, "logs", "postgres-init", "--since", "2000-01-01")
     assert "postgres-init: /init/litellm.sh" in since.stdout
 
@@ -73,7 +75,8 @@ def test_stop_then_start_keeps_the_containers_and_the_data(running, host):
     ids = running.containers()
 
     stopped = _inv(running, "stop")
-    assert f"Stopped {len(ids) - 1} containers" in stopped.stdout  # all but postgres-init, done already
+    # all but postgres-init, done already
+    assert f"Stopped {len(ids) - 1} containers; their data stays in {running.root}/data" in stopped.stdout
     states = {name: running.inspect(name)["State"]["Status"] for name in ids}
     assert set(states.values()) == {"exited"}, states
     assert running.containers() == ids  # stopped, not removed
