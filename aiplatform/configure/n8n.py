@@ -47,8 +47,8 @@ def api_key(ctx: StepContext) -> Outcome:
     if ours and kept and _public(ctx, kept).get("/api/v1/credentials", params={"limit": 1}).status_code == 200:
         return already(f"{KEY_LABEL} ({KEY_NAME})")
     ctx.act(f"make n8n's API key {KEY_LABEL} and keep it as {KEY_NAME}")
-    for item in ours:  # its value is lost (or no longer works): replace it
-        api.request("DELETE", f"/rest/api-keys/{item['id']}")
+    for item in ours:  # its value is lost (or no longer works): replace it (n8n keeps one label per user)
+        api.json(api.request("DELETE", f"/rest/api-keys/{item['id']}"), f"DELETE /rest/api-keys/{item['id']}")
     made = (
         api.json(
             api.post("/rest/api-keys", json={"label": KEY_LABEL, "scopes": SCOPES, "expiresAt": None}),

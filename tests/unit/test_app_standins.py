@@ -326,6 +326,27 @@ def test_dify_first_run_with_init_password_keeps_validation_in_the_session_cooki
         assert http.post("/console/api/setup", json=setup).status_code == 401
 
 
+def test_dify_setup_writes_the_workspaces_private_key_to_storage_and_fails_where_it_cannot(tmp_path):
+    # libs/rsa.py generate_key_pair: storage.save("privkeys/<tenant>/private.pem"), by the image's user (dify, 1001);
+    # RegisterService.setup rolls everything back and raises: a 500, and Dify is still not set up.
+    (tmp_path / "volume").write_text(
+        ""
+    )  # in the way of every user, root too: stands for a folder uid 1001 cannot write
+    storage = tmp_path / "volume" / "storage"
+    setup = {"email": ADMIN, "name": "Admin", "password": PASSWORD}
+    with apps.AppStandIn("dify", storage=str(storage)) as app, client(app) as http:
+        refused = http.post("/console/api/setup", json=setup)
+        assert refused.status_code == 500 and refused.json()["error"]["type"] == "internal_server_error"
+        assert http.get("/console/api/setup").json()["step"] == "not_started" and not app.state["accounts"]
+        (tmp_path / "volume").unlink()  # the permissions one-shot's chown
+        assert http.post("/console/api/setup", json=setup).status_code == 201
+        [key] = storage.glob("privkeys/*/private.pem")
+        assert key.parent.name == app.state["tenant_id"]
+    environ = {"STORAGE_TYPE": "opendal", "OPENDAL_SCHEME": "fs", "OPENDAL_FS_ROOT": "/app/api/storage"}
+    assert apps.settings_from_environ("dify", environ)["storage"] == "/app/api/storage"
+    assert apps.settings_from_environ("dify", {**environ, "OPENDAL_SCHEME": "s3"})["storage"] is None
+
+
 def test_dify_login_takes_a_base64_password_and_sets_three_cookies():
     with apps.AppStandIn("dify") as app, client(app) as http:
         early = http.post("/console/api/login", json={"email": ADMIN, "password": b64(PASSWORD)})
@@ -610,6 +631,42 @@ def test_n8n_public_api_disabled_answers_a_bare_404():
         assert http.get("/api/v1/credentials", headers={"X-N8N-API-KEY": "x"}).status_code == 404
 
 
+def test_n8n_auth_runs_before_the_disabled_public_api_and_a_stale_cookie_is_cleared():
+    # controller.registry.js: the auth middleware comes before the route's isApiKeyAuthEnabledMiddleware (404).
+    with apps.AppStandIn("n8n", public_api=False) as app, client(app) as http:
+        http.post("/rest/owner/setup", json=OWNER)
+        anonymous = http.get("/rest/api-keys")
+        assert anonymous.status_code == 401 and "set-cookie" not in anonymous.headers
+        stale = http.get("/rest/api-keys", headers={"Cookie": "n8n-auth=eyJstale"})  # auth.service.js clearCookie
+        assert stale.status_code == 401 and set_cookies(stale)["n8n-auth"].startswith("n8n-auth=; ")
+
+
+def test_n8n_sets_its_secure_cookie_over_plain_http_and_a_cookie_jar_does_not_send_it_back():
+    # auth.service.js issueCookie: express's res.cookie marks it Secure (N8N_SECURE_COOKIE, default true) whatever the
+    # request's protocol; configure talks plain HTTP to 127.0.0.1, where a cookie jar keeps a Secure cookie to itself.
+    with apps.AppStandIn("n8n") as app, client(app) as http:
+        setup = http.post("/rest/owner/setup", json=OWNER)
+        assert "; Secure" in set_cookies(setup)["n8n-auth"]
+        assert http.get("/rest/login").status_code == 401  # the jar holds it, and does not send it over http
+        assert http.get("/rest/login", headers=n8n_cookie(setup)).status_code == 200  # by hand, as configure does
+
+
+def test_n8n_api_key_labels_are_unique_per_user_and_a_key_is_deleted_by_id():
+    # @n8n/db ApiKey @Unique(['userId', 'label']); public-api-key.service.js deleteApiKey.
+    with apps.AppStandIn("n8n") as app, client(app) as http:
+        auth = n8n_cookie(http.post("/rest/owner/setup", json=OWNER))
+        body = {"label": "ai-platform", "scopes": ["credential:list"], "expiresAt": None}
+        first = http.post("/rest/api-keys", headers=auth, json=body).json()["data"]
+        again = http.post("/rest/api-keys", headers=auth, json=body)
+        assert again.status_code == 500 and again.json()["code"] == 0
+        assert "duplicate key value violates unique constraint" in again.json()["message"]
+        assert http.delete(f"/rest/api-keys/{first['id']}").status_code == 401
+        assert http.delete(f"/rest/api-keys/{first['id']}", headers=auth).json() == {"data": {"success": True}}
+        gone = http.delete(f"/rest/api-keys/{first['id']}", headers=auth)
+        assert gone.status_code == 404 and gone.json() == {"code": 404, "message": "API key not found"}
+        assert http.post("/rest/api-keys", headers=auth, json=body).status_code == 200
+
+
 # --- Flowise ----------------------------------------------------------------------------------------------------------
 
 FLOWISE_USER = {"name": "Admin", "email": ADMIN, "credential": PASSWORD}
@@ -794,6 +851,20 @@ def test_grafana_basic_auth_admin():
         assert wrong.status_code == 401 and wrong.json()["message"] == "Invalid username or password"
         right = http.get("/api/user", auth=("admin", "s3cret"))
         assert right.status_code == 200 and right.json()["login"] == "admin" and right.json()["isGrafanaAdmin"]
+
+
+def test_grafana_makes_its_database_in_the_data_path_and_will_not_start_without_it(tmp_path, capsys):
+    # packaging/docker/run.sh (the warning, the plugins folder), then grafana-server's SQLite grafana.db; as uid 472.
+    data = tmp_path / "grafana"
+    data.mkdir()
+    with apps.AppStandIn("grafana", data_path=str(data), plugins_path=str(data / "plugins")) as app:
+        assert httpx.get(app.url + "/api/health", trust_env=False).status_code == 200
+    assert (data / "grafana.db").is_file() and (data / "plugins").is_dir()
+    (tmp_path / "volume").write_text("")  # in the way of every user, root too: a data path uid 472 cannot write
+    locked = tmp_path / "volume" / "grafana"
+    with pytest.raises(SystemExit, match="cannot open its database"):
+        apps.AppStandIn("grafana", data_path=str(locked))
+    assert f"GF_PATHS_DATA='{locked}' is not writable." in capsys.readouterr().out
 
 
 def test_grafana_datasource_health_by_uid():

@@ -142,15 +142,101 @@ APP_PROTOCOLS = {
 }
 HOST_LITELLM_PORT = 4001
 
-# The containers whose upstream image runs as another user than root: the stand-in runs as that user, with its home
-# and the folders it writes (so a mount at the wrong place shows, as it would with the real image). Open WebUI,
-# LiteLLM and Qdrant run as root upstream, as the base does. Not yet here: Dify's api (uid 1001), Grafana (uid 472).
-#   flowise  the repository's Dockerfile (3.1.x): USER node (node:24-alpine's uid 1000), writes $HOME/.flowise
-#   n8n      docker/images/n8n/Dockerfile: USER node, /home/node/.n8n made and owned by node
-UPSTREAM_USERS: dict[str, tuple[str, int, str, tuple[str, ...]]] = {
-    "flowise": ("node", 1000, "/home/node", ()),
-    "n8n": ("node", 1000, "/home/node", (".n8n",)),
+
+@dataclass(frozen=True)
+class UpstreamUser:
+    """The user an upstream image runs as (its Dockerfile's USER), with the home and the folders it makes for that
+    user: every stand-in of a container with that image runs the same way, so a mount at the wrong place, a volume
+    nobody chowned or a one-shot that forgets `user: 0:0` fails here as it would with the real image."""
+
+    user: str
+    uid: int
+    gid: int  # the group of the image's user (Grafana's is root's, gid 0)
+    home: str
+    make_home: bool  # the image's useradd/adduser creates the home (Dify api's system user has none)
+    owned: tuple[str, ...] = ()  # made and given to the user, as the Dockerfile does (chown -R)
+    mode: str | None = None  # chmod -R of `owned`, where the Dockerfile does one
+    workdir: str | None = None
+    env: tuple[tuple[str, str], ...] = ()  # the Dockerfile's ENV that name the paths the app writes
+
+
+GRAFANA_PATHS = (
+    ("GF_PATHS_CONFIG", "/etc/grafana/grafana.ini"),
+    ("GF_PATHS_DATA", "/var/lib/grafana"),
+    ("GF_PATHS_HOME", "/usr/share/grafana"),
+    ("GF_PATHS_LOGS", "/var/log/grafana"),
+    ("GF_PATHS_PLUGINS", "/var/lib/grafana/plugins"),
+    ("GF_PATHS_PROVISIONING", "/etc/grafana/provisioning"),
+)
+
+# By the catalog image's repository (the part before the tag), from each image's Dockerfile at the release the catalog
+# pins. Every other image of the catalog runs as root, as the base does: Open WebUI (ARG UID=0), LiteLLM (USER root),
+# Qdrant (ARG USER_ID=0), Caddy, JupyterHub, MLflow, Milvus, MinIO, etcd, cAdvisor, the DCGM exporter, Dify's sandbox
+# and plugin daemon; Postgres and Redis start as root and their entrypoints drop to their user (the real services
+# here do the same). Prometheus and node-exporter run as nobody: their kinds above.
+UPSTREAM_USERS: dict[str, UpstreamUser] = {
+    # api/Dockerfile (1.13.x): groupadd -r -g 1001 dify; useradd -r -u 1001 -g 1001 (no home made); chown -R /app;
+    # WORKDIR /app/api; USER dify. It writes /app/api/storage (OPENDAL_FS_ROOT=storage): privkeys, uploads, plugins.
+    "langgenius/dify-api": UpstreamUser("dify", 1001, 1001, "/home/dify", False, ("/app/api",), None, "/app/api"),
+    # web/Dockerfile (1.13.x): addgroup -S -g 1001 dify; adduser -S -u 1001 -h /home/dify; chown -R /app; USER dify.
+    "langgenius/dify-web": UpstreamUser("dify", 1001, 1001, "/home/dify", True, ("/app/web",), None, "/app/web"),
+    # Flowise's Dockerfile (3.1.x): node:24-alpine's node (uid 1000, HOME /home/node); it writes $HOME/.flowise.
+    "flowiseai/flowise": UpstreamUser("node", 1000, 1000, "/home/node", True, (), None, "/usr/src/flowise"),
+    # docker/images/n8n/Dockerfile (2.41.x): USER node, /home/node/.n8n made and owned by node, WORKDIR /home/node.
+    "n8nio/n8n": UpstreamUser("node", 1000, 1000, "/home/node", True, ("/home/node/.n8n",), None, "/home/node"),
+    # Grafana's Dockerfile (12.x): GF_UID=472, GF_GID=0 (root's group), adduser -S (home
+    # /home/grafana); the data, logs, plugins and provisioning folders and $GF_PATHS_HOME/.aws chowned and chmod 777;
+    # WORKDIR $GF_PATHS_HOME; USER 472. grafana-server writes grafana.db under GF_PATHS_DATA.
+    "grafana/grafana": UpstreamUser(
+        "grafana",
+        472,
+        0,
+        "/home/grafana",
+        True,
+        (
+            "/var/lib/grafana",
+            "/var/lib/grafana/plugins",
+            "/var/log/grafana",
+            "/etc/grafana/provisioning",
+            "/usr/share/grafana/.aws",
+        ),
+        "777",
+        "/usr/share/grafana",
+        GRAFANA_PATHS,
+    ),
 }
+
+
+def upstream_user(image: str) -> UpstreamUser | None:
+    """The non-root user a catalog image runs as, None for root (the image reference without registry or tag)."""
+    repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    parts = repository.split("/")
+    if len(parts) > 2 or (len(parts) == 2 and "." in parts[0]):  # a registry host in front: docker.n8n.io/n8nio/n8n
+        parts = parts[-2:]
+    return UPSTREAM_USERS.get("/".join(parts))
+
+
+def user_dockerfile(user: UpstreamUser) -> str:
+    """The Dockerfile lines that make the stand-in run as `user`, with its home, folders and paths."""
+    group = "root" if user.gid == 0 else user.user
+    commands = [] if user.gid == 0 else [f"groupadd --gid {user.gid} {group}"]
+    commands.append(
+        f"useradd --uid {user.uid} --gid {user.gid} --home-dir {user.home}"
+        + (" --create-home" if user.make_home else " --no-create-home")
+        + f" {user.user}"
+    )
+    if user.owned:
+        folders = " ".join(user.owned)
+        commands += [f"mkdir -p {folders}", f"chown -R {user.uid}:{user.gid} {folders}"]
+        if user.mode:
+            commands.append(f"chmod -R {user.mode} {folders}")
+    lines = ["RUN " + " \\\n && ".join(commands)]
+    if user.env:
+        lines.append("ENV " + " ".join(f"{key}={value}" for key, value in user.env))
+    if user.workdir:
+        lines.append(f"WORKDIR {user.workdir}")
+    lines.append(f"USER {user.user}")
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -159,6 +245,7 @@ class Container:
     kind: str  # a key of KIND_KNOBS
     port: int | None
     health_path: str | None
+    image: str = ""  # the catalog's image: the user its stand-in runs as (UPSTREAM_USERS)
 
 
 def catalog_containers(catalog_dir: Path = CATALOG_DIR) -> dict[str, Container]:
@@ -173,7 +260,7 @@ def catalog_containers(catalog_dir: Path = CATALOG_DIR) -> dict[str, Container]:
                 kind = "oneshot"
             else:
                 kind = "http" if spec.get("port") else "idle"
-            containers[name] = Container(name, kind, spec.get("port"), spec.get("health_path"))
+            containers[name] = Container(name, kind, spec.get("port"), spec.get("health_path"), spec["image"])
     return containers
 
 
@@ -291,9 +378,10 @@ def _debootstrap(tarball: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _build(container: Container, variant: str, knobs: Mapping[str, float | bool], base_id: str) -> str:
-    tag = image_ref(container.name, variant)
-    dockerfile = _COMMON.format(base=BASE_IMAGE) + _DOCKERFILES[container.kind].format(
+def dockerfile(container: Container, knobs: Mapping[str, float | bool] | None = None) -> str:
+    """The Dockerfile of one container's stand-in with the given knobs (FROM the base)."""
+    knobs = knobs or {}
+    text = _COMMON.format(base=BASE_IMAGE) + _DOCKERFILES[container.kind].format(
         name=container.name, port=container.port, health_path=json.dumps(container.health_path or "/")
     )
     env = {
@@ -301,28 +389,31 @@ def _build(container: Container, variant: str, knobs: Mapping[str, float | bool]
         "STANDIN_START_DELAY": knobs.get("start_delay") or 0,
         "STANDIN_NEVER_HEALTHY": int(bool(knobs.get("never_healthy"))),
     }
-    if container.kind == "http" and container.name in UPSTREAM_USERS:
-        user, uid, home, folders = UPSTREAM_USERS[container.name]
-        made = "".join(f" && mkdir -p {home}/{folder} && chown {uid}:{uid} {home}/{folder}" for folder in folders)
-        dockerfile += (
-            f"RUN useradd --uid {uid} --user-group --home-dir {home} --create-home {user}{made}\nUSER {user}\n"
-        )
+    user = upstream_user(container.image) if container.kind in ("http", "idle", "oneshot") else None
+    if user:
+        text += user_dockerfile(user)
     if any(env.values()):  # last, so all variants share the layers above
-        dockerfile += "ENV " + " ".join(f"{key}={value:g}" for key, value in env.items()) + "\n"
+        text += "ENV " + " ".join(f"{key}={value:g}" for key, value in env.items()) + "\n"
     elif container.kind == "http" and container.name in APP_PROTOCOLS:  # a plain variant: the app's own API
         protocol, extra = APP_PROTOCOLS[container.name]
-        dockerfile += "ENV " + " ".join(f"{k}={v}" for k, v in {"STANDIN_APP": protocol, **extra}.items()) + "\n"
+        text += "ENV " + " ".join(f"{k}={v}" for k, v in {"STANDIN_APP": protocol, **extra}.items()) + "\n"
+    return text
+
+
+def _build(container: Container, variant: str, knobs: Mapping[str, float | bool], base_id: str) -> str:
+    tag = image_ref(container.name, variant)
+    dockerfile_text = dockerfile(container, knobs)
     files = {path.name: path.read_bytes() for path in sorted(IMAGE_FILES.iterdir()) if path.is_file()}
     if container.kind == "caddy":
         files["caddy"] = pinned_caddy().read_bytes()
-    content = hashlib.sha256(base_id.encode() + dockerfile.encode())
+    content = hashlib.sha256(base_id.encode() + dockerfile_text.encode())
     for name, data in files.items():
         content.update(name.encode() + b"\0" + data)
     digest = content.hexdigest()[:16]
     if _label(tag) == digest:
         return tag
     with tempfile.TemporaryDirectory(prefix="standin-build-") as context, _timed(f"docker build {tag}"):
-        (Path(context) / "Dockerfile").write_text(dockerfile)
+        (Path(context) / "Dockerfile").write_text(dockerfile_text)
         (Path(context) / "standin").mkdir()
         for name, data in files.items():
             target = Path(context) / "standin" / name

@@ -7,17 +7,20 @@ error messages of the upstream version named below (facts from the research note
 
     openwebui     Open WebUI 0.11.4: /health, /api/config (onboarding), signup/signin, /api/models,
                   /api/v1/configs/models
-    dify          Dify 1.13.3 console API: /health, setup/init (Flask `session` cookie), login (base64 password,
+    dify          Dify 1.13.3 console API: /health, setup/init (Flask `session` cookie; setup writes the workspace's
+                  private key to storage, OPENDAL_FS_ROOT), login (base64 password,
                   access_token/refresh_token/csrf_token cookies, X-CSRF-Token header), plugins, model credentials,
                   model listing, default model
-    n8n           n8n 2.41.7: /healthz, /rest/settings, owner setup, login (cookie n8n-auth), /rest/api-keys, public API
-                  /api/v1/credentials (X-N8N-API-KEY)
+    n8n           n8n 2.41 (npm's n8n@2.41.3; the catalog pins 2.41.7): /healthz, /rest/settings, owner setup, login
+                  (cookie n8n-auth, Secure by default), /rest/api-keys (made, listed, deleted; one per label),
+                  public API /api/v1/credentials (X-N8N-API-KEY)
     flowise       Flowise 3.1.4: ping, account/register, auth/login (cookies `token` + the express session
                   `connect.sid`, Secure under an https APP_URL and then set only over https, as X-Forwarded-Proto
                   says), API keys, credentials encrypted with the key of $HOME/.flowise/encryption.key (or
                   SECRETKEY_PATH, FLOWISE_SECRETKEY_OVERWRITE) and read back decrypted, /api/v1/metrics (Bearer key);
                   its data in the Postgres database the compose file names, as upstream
-    grafana       Grafana 12: /api/health, basic auth, /api/user, /api/datasources/uid/<uid>/health
+    grafana       Grafana 12.4: /api/health, basic auth, /api/user, /api/datasources/uid/<uid>/health; grafana.db made
+                  under GF_PATHS_DATA at start (no start without it, as upstream)
     qdrant        Qdrant 1.16: collections, points (upsert, scroll), collection snapshots (create, list, recover from a
                   file:// location inside the snapshots path, delete), the `api-key` header
     litellm-keys  LiteLLM 1.89.7 key management as with a database (/key/generate, /key/list, /key/info) in front of a
@@ -33,15 +36,16 @@ optional; in process, the defaults are the classes' `defaults`, e.g. Flowise's m
     openwebui       WEBUI_ADMIN_EMAIL, WEBUI_ADMIN_PASSWORD, WEBUI_ADMIN_NAME (headless admin at start, as upstream),
                     OPENAI_API_BASE_URL(S) + OPENAI_API_KEY(S) (models fetched from `<base>/models`, else
                     STANDIN_MODELS="a,b"), DEFAULT_MODELS, ENABLE_SIGNUP, WEBUI_AUTH_COOKIE_SECURE
-    dify            INIT_PASSWORD, STANDIN_MARKETPLACE=1 (the marketplace is reachable; default: offline, as in the
-                    test networks), STANDIN_PROBE=1 (adding a model credential calls its endpoint_url, as the plugin
-                    does)
+    dify            INIT_PASSWORD, STORAGE_TYPE / OPENDAL_SCHEME / OPENDAL_FS_ROOT (where setup writes),
+                    STANDIN_MARKETPLACE=1 (the marketplace is reachable; default: offline, as in the test networks),
+                    STANDIN_PROBE=1 (adding a model credential calls its endpoint_url, as the plugin does)
     n8n             N8N_PUBLIC_API_DISABLED, N8N_SECURE_COOKIE (default true: the n8n-auth cookie is Secure)
     flowise         ENABLE_METRICS (only "true" mounts /api/v1/metrics), SECURE_COOKIES / NODE_ENV / APP_URL,
                     TRUST_PROXY, HOME / SECRETKEY_PATH / FLOWISE_SECRETKEY_OVERWRITE (the encryption key),
                     DATABASE_TYPE=postgres + DATABASE_HOST/PORT/NAME/USER/PASSWORD (the state kept there, via psql)
-    grafana         GF_SECURITY_ADMIN_USER, GF_SECURITY_ADMIN_PASSWORD, STANDIN_DATASOURCES="prometheus" (provisioned
-                    uids), STANDIN_PROMETHEUS_URL (the datasource health check really queries it)
+    grafana         GF_SECURITY_ADMIN_USER, GF_SECURITY_ADMIN_PASSWORD, GF_PATHS_DATA / GF_PATHS_PLUGINS (the image's),
+                    STANDIN_DATASOURCES="prometheus" (provisioned uids), STANDIN_PROMETHEUS_URL (the datasource health
+                    check really queries it)
     litellm-keys    LITELLM_MASTER_KEY, STANDIN_FORWARD (e.g. http://127.0.0.1:4001, the LiteLLM proxy without a DB)
 
 In process (tests): `with AppStandIn("dify", init_password="x") as app:` serves on 127.0.0.1 (free port) in a thread,
@@ -268,8 +272,10 @@ class AppHandler(BaseHTTPRequestHandler):
 
 
 # ======================================================================================================================
-# Open WebUI 0.11.4, the catalog's pin (written from the 0.11.2 sources of open_webui/routers/auths.py, main.py,
-# utils/auth.py, routers/configs.py, constants.py). The image runs as root, its data in /app/backend/data.
+# Open WebUI 0.11.4, the catalog's pin, as PyPI's open-webui 0.11.4 wheel has it: open_webui/routers/auths.py
+# (signup, signin, create_session_response), utils/auth.py (get_current_user, get_admin_user, validate_password),
+# main.py (get_app_config, the headless admin), routers/{openai,ollama,configs}.py (the config forms), constants.py,
+# env.py (WEBUI_AUTH_COOKIE_SECURE). The image runs as root (ARG UID=0), its data in /app/backend/data.
 
 OWUI_PROHIBITED = (
     "You do not have permission to access this resource. Please contact your administrator for assistance."
@@ -398,7 +404,7 @@ class OpenWebUI(AppHandler):
         return 200, {"status": True}
 
     def version(self) -> tuple:
-        return 200, {"version": "0.11.2", "deployment_id": "standin"}
+        return 200, {"version": "0.11.4", "deployment_id": "standin"}
 
     def app_config(self) -> tuple:
         token = self.bearer() or self.cookies.get("token")
@@ -408,7 +414,7 @@ class OpenWebUI(AppHandler):
         body |= {
             "status": True,
             "name": "Open WebUI",
-            "version": "0.11.2",
+            "version": "0.11.4",
             "default_locale": "",
             "oauth": {"providers": {}, "auto_redirect": False},
             "features": {
@@ -588,7 +594,8 @@ class OpenWebUI(AppHandler):
 
 # ======================================================================================================================
 # Dify 1.13.3 console API (api/controllers/console/{setup,init_validate,auth/login}.py, workspace/{plugin,models}.py,
-# api/libs/{external_api,token,login,password}.py, fastopenapi 0.7 error handler)
+# api/libs/{external_api,token,login,password,rsa}.py, fastopenapi 0.7 error handler). The api image runs as dify
+# (uid 1001, api/Dockerfile) and writes /app/api/storage (OPENDAL_FS_ROOT=storage under WORKDIR /app/api).
 
 DIFY_WS = "/console/api/workspaces/current"
 DIFY_FASTAPI_TYPES = {
@@ -663,6 +670,7 @@ class Dify(AppHandler):
         "marketplace_plugins": {"langgenius/openai_api_compatible": "0.0.63"},  # what it offers: id -> version
         "probe": False,  # validate model credentials by calling their endpoint_url, as the plugin does
         "cookie_secure": False,
+        "storage": None,  # OpenDAL's fs root (/app/api/storage in the image): the workspace's private key goes there
     }
     extra_headers = (("X-Version", "1.13.3"), ("X-Env", "PRODUCTION"))
     routes = (
@@ -801,12 +809,28 @@ class Dify(AppHandler):
             raise fastapi_error(403)  # AlreadySetupError
         if not self.init_validated():
             raise fastapi_error(401)  # NotInitValidateError
+        tenant_id = str(uuid.uuid4())
+        try:
+            self.save_private_key(tenant_id)
+        except OSError as exc:  # RegisterService.setup rolls back and raises ValueError("Setup failed: ..."): a 500
+            print(f"dify: Setup account failed, email: {address}, name: {name}: {exc}", file=sys.stderr, flush=True)
+            raise fastapi_error(500) from None
         self.state["accounts"].append(
             {"id": str(uuid.uuid4()), "email": address.lower(), "name": name, "password": password}
         )
-        self.state["tenant_id"] = str(uuid.uuid4())
+        self.state["tenant_id"] = tenant_id
         self.state["setup_at"] = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()
         return 201, {"result": "success"}  # no cookie: log in next
+
+    def save_private_key(self, tenant_id: str) -> None:
+        """The workspace made at setup gets an RSA key pair (libs/rsa.py generate_key_pair): the private half is
+        written to storage as privkeys/<tenant>/private.pem, by the image's user (dify, uid 1001)."""
+        if not self.settings["storage"]:
+            return
+        folder = os.path.join(self.settings["storage"], "privkeys", tenant_id)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "private.pem"), "w") as handle:
+            handle.write("-----BEGIN RSA PRIVATE KEY-----\nstand-in\n-----END RSA PRIVATE KEY-----\n")
 
     def login(self) -> tuple:
         self.require_setup()
@@ -1143,9 +1167,13 @@ class Dify(AppHandler):
 
 
 # ======================================================================================================================
-# n8n 2.41.7, the catalog's pin (written from 2.41.3: dist/controllers/{owner,auth,api-keys}.controller.js,
-# dist/services/public-api-key.service.js,
-# dist/public-api/v1/controllers/credentials.public.controller.js, @n8n/api-types password/DTO schemas, zod 3)
+# n8n 2.41.x for the catalog's 2.41.7, as npm's newest 2.41 packages have it (2.41.7 is not on npm): n8n@2.41.3
+# dist/controllers/{owner,auth,api-keys}.controller.js, dist/auth/auth.service.js (issueCookie: Secure by
+# N8N_SECURE_COOKIE whatever the request's protocol, the auth middleware before a route's middlewares, clearCookie),
+# dist/controller.registry.js, dist/services/{ownership,public-api-key}.service.js,
+# dist/public-api/v1/controllers/credentials.public.controller.js; @n8n/api-types@1.41.0 (login, owner setup, password
+# DTOs, zod 3), @n8n/config@2.39.0 (auth cookie), @n8n/db@1.41.0 (User email lower-cased, ApiKey unique per label).
+# The image runs as node (uid 1000), its data in /home/node/.n8n.
 
 N8N_WRONG_LOGIN = "Wrong username or password. Do you have caps lock on?"
 N8N_SCOPES = [
@@ -1217,6 +1245,7 @@ class N8n(AppHandler):
         ("GET", "/rest/login", "current_user"),
         ("POST", "/rest/api-keys", "create_api_key"),
         ("GET", "/rest/api-keys", "list_api_keys"),
+        ("DELETE", "/rest/api-keys/(?P<key_id>[^/]+)", "delete_api_key"),
         ("POST", "/api/v1/credentials", "create_credential"),
         ("GET", "/api/v1/credentials", "list_credentials"),
     )
@@ -1260,10 +1289,12 @@ class N8n(AppHandler):
     def rest_user(self) -> dict:
         """auth.service.js: the n8n-auth cookie; a browser-id sent at login must be sent again."""
         token = self.cookies.get("n8n-auth")
-        if token not in self.state["sessions"]:
-            raise Reply(401, {"status": "error", "message": "Unauthorized"})
-        browser_hash = self.state["sessions"][token]
-        if browser_hash is not None and sha256(self.headers.get("browser-id", "")) != browser_hash:
+        browser_hash = self.state["sessions"].get(token)
+        if token not in self.state["sessions"] or (
+            browser_hash is not None and sha256(self.headers.get("browser-id", "")) != browser_hash
+        ):
+            if token:  # a cookie that does not resolve is cleared (res.clearCookie)
+                self.out_cookies.append("n8n-auth=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT")
             raise Reply(401, {"status": "error", "message": "Unauthorized"})
         return self.state["owner"]
 
@@ -1337,8 +1368,8 @@ class N8n(AppHandler):
         return self.envelope(self.public_user())
 
     def create_api_key(self) -> tuple:
+        user = self.rest_user()  # the auth middleware runs before the route's isApiKeyAuthEnabledMiddleware
         self.public_api_enabled()
-        user = self.rest_user()
         data = self.data if isinstance(self.data, dict) else {}
         short, long = "String must contain at least 1 character(s)", "String must contain at most 50 character(s)"
         issue = zod_string(data, "label", 1, 50, short, long)
@@ -1364,6 +1395,11 @@ class N8n(AppHandler):
         if issue:
             raise Reply(400, issue)
         # Not modelled: "Invalid scopes for user role" (the owner may grant every scope).
+        if any(item["userId"] == user["id"] and item["label"] == data["label"] for item in self.state["api_keys"]):
+            # @n8n/db ApiKey: @Unique(['userId', 'label']); the insert's QueryFailedError is a plain 500 (unsure: the
+            # constraint's generated name)
+            message = 'duplicate key value violates unique constraint "UQ_api_key_userId_label"'
+            raise Reply(500, {"code": 0, "message": message})
         raw = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + secrets.token_urlsafe(48)
         record = {
             "id": secrets.token_urlsafe(12),
@@ -1385,8 +1421,8 @@ class N8n(AppHandler):
         return "*" * 6 + raw[-4:]
 
     def list_api_keys(self) -> tuple:
+        user = self.rest_user()  # the auth middleware runs before the route's isApiKeyAuthEnabledMiddleware
         self.public_api_enabled()
-        user = self.rest_user()
         label = (self.arg("label") or "").lower()
         keys = sorted(self.state["api_keys"], key=lambda item: item["createdAt"], reverse=True)
         matching = [item for item in keys if label in item["label"].lower()]
@@ -1402,6 +1438,16 @@ class N8n(AppHandler):
                 "owners": [{**owner, "keyCount": len(keys)}] if keys else [],
             }
         )
+
+    def delete_api_key(self, key_id: str) -> tuple:
+        """public-api-key.service.js deleteApiKey: the owner (apiKey:manage) may delete any key; else 404."""
+        self.rest_user()
+        self.public_api_enabled()
+        kept = [item for item in self.state["api_keys"] if item["id"] != key_id]
+        if len(kept) == len(self.state["api_keys"]):
+            raise Reply(404, {"code": 404, "message": "API key not found"})
+        self.state["api_keys"] = kept
+        return self.envelope({"success": True})
 
     def api_key_scopes(self) -> list:
         """api-key-auth.strategy.js: X-N8N-API-KEY, unexpired."""
@@ -1853,7 +1899,9 @@ class Flowise(AppHandler):
 
 
 # ======================================================================================================================
-# Grafana 12 (pkg/api/http_server.go health, pkg/services/authn basic auth, pkg/api/datasources.go, promlib health)
+# Grafana 12.4.10, the catalog's pin (from the Grafana 12 sources: pkg/api/http_server.go health, pkg/services/authn
+# basic auth, pkg/api/datasources.go, promlib health; packaging/docker/run.sh and the Dockerfile for the start: user
+# 472 in root's group, GF_PATHS_DATA). No source of the 12.4.10 tag is reachable here to re-read.
 
 PROMETHEUS_HEALTH_ERROR = "There was an error returned querying the Prometheus API."
 
@@ -1865,6 +1913,8 @@ class Grafana(AppHandler):
         "admin_password": "admin",
         "datasources": ["prometheus"],
         "prometheus_url": None,
+        "data_path": None,  # GF_PATHS_DATA: grafana.db is made there at start (None in process: nothing written)
+        "plugins_path": None,  # GF_PATHS_PLUGINS: run.sh makes it when missing
     }
     routes = (
         ("GET", "/api/health", "health"),
@@ -1872,6 +1922,31 @@ class Grafana(AppHandler):
         ("GET", "/api/user", "user"),
         ("*", "/api/datasources/uid/(?P<uid>[^/]+)/health", "datasource_health"),
     )
+
+    @classmethod
+    def initial_state(cls, settings: dict) -> dict:
+        """The start as the image runs it, as user 472: packaging/docker/run.sh warns about a data path it cannot
+        write and makes the plugins folder; grafana-server then opens (creates) its SQLite database
+        $GF_PATHS_DATA/grafana.db and exits when it cannot."""
+        data, plugins = settings["data_path"], settings["plugins_path"]
+        if data:
+            if not os.access(data, os.W_OK):
+                print(f"GF_PATHS_DATA='{data}' is not writable.", flush=True)
+                print(
+                    "You may have issues with file permissions, more information here: "
+                    "http://docs.grafana.org/installation/docker/#migrate-to-v51-or-later",
+                    flush=True,
+                )
+            try:
+                if plugins and not os.path.isdir(plugins):
+                    os.mkdir(plugins)
+                with open(os.path.join(data, "grafana.db"), "a"):
+                    pass
+            except OSError as exc:
+                raise SystemExit(
+                    f"grafana stand-in: cannot open its database {data}/grafana.db ({exc}), as Grafana"
+                ) from None
+        return {}
 
     def error(self, status: int, message: str) -> Any:
         return {"message": message}
@@ -1944,9 +2019,10 @@ class Grafana(AppHandler):
 
 
 # ======================================================================================================================
-# LiteLLM 1.89.7, the catalog's pin (written from 1.89.2: proxy/management_endpoints/key_management_endpoints.py,
-# proxy/auth/user_api_key_auth.py, auth_checks.py, _types.py ProxyException): key management with a database,
-# forwarding to a proxy without one.
+# LiteLLM 1.89.7, the catalog's pin, as PyPI's litellm 1.89.7 wheel has it: proxy/management_endpoints/
+# key_management_endpoints.py (the same as 1.89.2's, which this was written from), proxy/auth/user_api_key_auth.py,
+# auth_checks.py, _types.py ProxyException (1.89.7 changes only fallback checks and budget messages, not modelled):
+# key management with a database, forwarding to a proxy without one. The image runs as root.
 
 
 def litellm_error(status: int, message: str, kind: str, param: str | None = "None") -> Reply:
@@ -2400,7 +2476,11 @@ def make_server(protocol: str, settings: dict | None, address: tuple[str, int], 
     """A server whose handlers share `state` (under `lock`) and log `requests`."""
     handler = make_handler(protocol, settings)
     server = (DualStackServer if dual_stack else Server)(address, handler)
-    server.state = handler.initial_state(handler.settings)  # type: ignore[attr-defined]
+    try:  # an app that cannot start (Grafana without its data path) leaves no socket behind
+        server.state = handler.initial_state(handler.settings)  # type: ignore[attr-defined]
+    except BaseException:
+        server.server_close()
+        raise
     server.lock = threading.RLock()  # type: ignore[attr-defined]
     server.requests = []  # type: ignore[attr-defined]
     return server
@@ -2448,10 +2528,14 @@ def settings_from_environ(protocol: str, environ: dict | os._Environ) -> dict:
             "ollama_base_url": (listed("OLLAMA_BASE_URLS") or listed("OLLAMA_BASE_URL") or [None])[0],
         }
     elif protocol == "dify":
+        storage = None  # configs/middleware/storage: STORAGE_TYPE opendal (the default) with the fs scheme
+        if environ.get("STORAGE_TYPE", "opendal") == "opendal" and environ.get("OPENDAL_SCHEME", "fs") == "fs":
+            storage = os.path.abspath(environ.get("OPENDAL_FS_ROOT") or "storage")  # relative to WORKDIR /app/api
         settings |= {
             "init_password": environ.get("INIT_PASSWORD") or None,
             "marketplace": flag("STANDIN_MARKETPLACE"),
             "probe": flag("STANDIN_PROBE"),
+            "storage": storage,
         }
     elif protocol == "n8n":
         settings |= {
@@ -2480,6 +2564,8 @@ def settings_from_environ(protocol: str, environ: dict | os._Environ) -> dict:
             "admin_password": environ.get("GF_SECURITY_ADMIN_PASSWORD") or "admin",
             "datasources": listed("STANDIN_DATASOURCES") or ["prometheus"],
             "prometheus_url": environ.get("STANDIN_PROMETHEUS_URL") or None,
+            "data_path": environ.get("GF_PATHS_DATA") or None,
+            "plugins_path": environ.get("GF_PATHS_PLUGINS") or None,
         }
     elif protocol == "litellm-keys":
         settings |= {
