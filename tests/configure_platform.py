@@ -75,8 +75,8 @@ def stand_ins(root: Path, litellm_url: str, skip: tuple[str, ...] = (), **knobs)
             "openai_api_key": secrets["LITELLM_KEY_OPEN_WEBUI"],
             "enable_ollama_api": False,
         },
-        "dify": {"init_password": secrets["DIFY_INIT_PASSWORD"], "marketplace": True},
-        "n8n": {},
+        "dify": {**dify_settings(root, secrets), "marketplace": True},
+        "n8n": apps.settings_from_environ("n8n", rendered_environ(root, secrets, "n8n", "n8n")),
         "flowise": flowise_settings(root, secrets),
         "grafana": admin,
     }
@@ -92,19 +92,31 @@ def stand_ins(root: Path, litellm_url: str, skip: tuple[str, ...] = (), **knobs)
         yield found
 
 
-def flowise_settings(root: Path, secrets: dict[str, str]) -> dict:
-    """The Flowise stand-in's settings from the rendered container environment (APP_URL: https makes its session
-    cookie Secure; the encryption key), as the container would read it; its state stays in memory here."""
+def rendered_environ(root: Path, secrets: dict[str, str], service: str, container: str) -> dict[str, str]:
+    """A container's environment as the rendered compose file gives it, the secrets filled in."""
     import re
 
     import yaml
 
-    compose = yaml.safe_load((root / "docker/docker-compose.flowise.yml").read_text())
-    environ = {
+    compose = yaml.safe_load((root / f"docker/docker-compose.{service}.yml").read_text())
+    return {
         name: re.sub(r"\$\{(\w+)\}", lambda found: secrets.get(found.group(1), ""), str(value))
-        for name, value in compose["services"]["flowise"]["environment"].items()
+        for name, value in compose["services"][container]["environment"].items()
     }
+
+
+def flowise_settings(root: Path, secrets: dict[str, str]) -> dict:
+    """The Flowise stand-in's settings from the rendered container environment (APP_URL: https makes its session
+    cookie Secure; the encryption key), as the container would read it; its state stays in memory here."""
+    environ = rendered_environ(root, secrets, "flowise", "flowise")
     return {key: value for key, value in apps.settings_from_environ("flowise", environ).items() if key != "database"}
+
+
+def dify_settings(root: Path, secrets: dict[str, str]) -> dict:
+    """Dify's api from its rendered environment (INIT_PASSWORD; https console URLs make its cookies `__Host-` ones);
+    its storage stays in memory here."""
+    environ = rendered_environ(root, secrets, "dify", "dify-api")
+    return {key: value for key, value in apps.settings_from_environ("dify", environ).items() if key != "storage"}
 
 
 def facts_for(root: Path, stand: StandIns, **endpoints: str) -> Facts:

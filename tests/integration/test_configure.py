@@ -72,3 +72,28 @@ def test_info_prints_urls_and_logins(platform):
     assert services["n8n"]["urls"]["local"] == "http://localhost:5678"
     assert services["monitoring"]["user"] == "admin"
     assert services["open-webui"]["password"].startswith("ADMIN_PASSWORD in ")
+
+
+# What each upstream image runs as (its Dockerfile's USER at the catalog's pin), and where it writes: the stand-ins
+# run the same way, so these folders must be writable for that user on a real box too.
+UPSTREAM_USERS = {
+    "dify-api": ("1001", "/app/api/storage"),  # langgenius/dify-api: USER dify
+    "dify-worker": ("1001", "/app/api/storage"),
+    "grafana": ("472", "/var/lib/grafana"),  # grafana/grafana: USER 472 (group root)
+    "n8n": ("1000", "/home/node/.n8n"),  # n8nio/n8n: USER node
+    "flowise": ("1000", "/home/node/.flowise"),  # flowiseai/flowise: USER node
+}
+
+
+def test_the_apps_run_as_their_images_users_and_write_where_those_write(platform, host):
+    for container, (uid, folder) in UPSTREAM_USERS.items():
+        name = f"ai-platform-{container}"
+        assert host.check_output(f"docker exec {name} id -u") == uid, container
+        assert host.run(f"docker exec {name} test -w {folder}").rc == 0, f"{container}: {folder} not writable"
+    # Dify's setup (configure's first step) wrote the workspace's private key into storage as uid 1001, and Grafana
+    # made its database: what the permission one-shot and the image's folders allow.
+    keys = host.check_output("docker exec ai-platform-dify-api find /app/api/storage/privkeys -name private.pem")
+    assert keys.strip(), "no privkeys/<tenant>/private.pem in Dify's storage"
+    owner = host.check_output(f"docker exec ai-platform-dify-api stat -c %u {keys.split()[0]}")
+    assert owner == "1001"
+    assert host.run("docker exec ai-platform-grafana test -f /var/lib/grafana/grafana.db").rc == 0

@@ -391,6 +391,27 @@ def test_dify_console_calls_need_the_csrf_header_equal_to_the_cookie():
         assert http.post(path, json=body).json()["message"] == "Invalid Authorization token."
 
 
+def test_dify_behind_https_names_its_cookies_host_and_reads_only_those():
+    # libs/token.py: is_secure() (both console URLs https) and no COOKIE_DOMAIN -> `__Host-` names, Secure, set over
+    # plain HTTP too (Flask's set_cookie does not look at the request) and read back by that name only.
+    environ = {"CONSOLE_WEB_URL": "https://dify.example", "CONSOLE_API_URL": "https://dify.example"}
+    settings = apps.settings_from_environ("dify", environ)
+    assert settings["cookie_secure"] is True and settings["cookie_domain"] is None
+    assert apps.settings_from_environ("dify", {**environ, "CONSOLE_API_URL": "http://x"})["cookie_secure"] is False
+    with apps.AppStandIn("dify", cookie_secure=True) as app, client(app) as http:
+        path, body = WS + "/plugin/list/installations/ids", {"plugin_ids": []}
+        assert http.post("/console/api/setup", json={"email": ADMIN, "name": "A", "password": PASSWORD}).status_code
+        login = http.post("/console/api/login", json={"email": ADMIN, "password": b64(PASSWORD)})
+        cookies = set_cookies(login)
+        assert set(cookies) == {"__Host-access_token", "__Host-refresh_token", "__Host-csrf_token"}
+        assert all("; Secure" in line for line in cookies.values())
+        access, csrf = login.cookies["__Host-access_token"], login.cookies["__Host-csrf_token"]
+        plain = {"Cookie": f"access_token={access}; csrf_token={csrf}", "X-CSRF-Token": csrf}
+        assert http.post(path, json=body, headers=plain).json()["message"] == "Invalid Authorization token."
+        host = {"Cookie": f"__Host-access_token={access}; __Host-csrf_token={csrf}", "X-CSRF-Token": csrf}
+        assert http.post(path, json=body, headers=host).json() == {"plugins": []}
+
+
 def test_dify_marketplace_install_offline_fails_as_upstream_and_a_package_installs():
     uid = "langgenius/openai_api_compatible:0.0.63@" + "a" * 64
     with apps.AppStandIn("dify") as app, client(app) as http:

@@ -669,7 +669,8 @@ class Dify(AppHandler):
         "marketplace": False,  # is https://marketplace.dify.ai reachable?
         "marketplace_plugins": {"langgenius/openai_api_compatible": "0.0.63"},  # what it offers: id -> version
         "probe": False,  # validate model credentials by calling their endpoint_url, as the plugin does
-        "cookie_secure": False,
+        "cookie_secure": False,  # libs/token.py is_secure(): CONSOLE_WEB_URL and CONSOLE_API_URL both https
+        "cookie_domain": None,  # COOKIE_DOMAIN
         "storage": None,  # OpenDAL's fs root (/app/api/storage in the image): the workspace's private key goes there
     }
     extra_headers = (("X-Version", "1.13.3"), ("X-Env", "PRODUCTION"))
@@ -739,16 +740,22 @@ class Dify(AppHandler):
     def account(self) -> dict:
         """setup_required, then libs/login.py login_required: the access token (cookie, then Bearer), the CSRF check."""
         self.require_setup()
-        token = self.cookies.get("access_token") or self.bearer()
+        token = self.cookies.get(self.cookie_name("access_token")) or self.bearer()
         if not token:
             raise dify_error(401, "unauthorized", "Invalid Authorization token.")
         account_id = self.state["access_tokens"].get(token)
         if account_id is None:
             raise dify_error(401, "unauthorized", "Invalid token.")
-        header, cookie = self.headers.get("X-CSRF-Token"), self.cookies.get("csrf_token")
+        header, cookie = self.headers.get("X-CSRF-Token"), self.cookies.get(self.cookie_name("csrf_token"))
         if not header or header != cookie or self.state["csrf_tokens"].get(header) != account_id:
             raise dify_error(401, "unauthorized", "CSRF token is missing or invalid.")
         return next(account for account in self.state["accounts"] if account["id"] == account_id)
+
+    def cookie_name(self, name: str) -> str:
+        """libs/token.py _real_cookie_name: behind https and without COOKIE_DOMAIN, the cookies are `__Host-` ones (set
+        Secure whatever the request's protocol, and read only by that name)."""
+        secure = self.settings["cookie_secure"] and not self.settings["cookie_domain"]
+        return f"__Host-{name}" if secure else name
 
     def session(self) -> dict:
         key = self.cookies.get("session")
@@ -855,10 +862,10 @@ class Dify(AppHandler):
         self.state["login_failures"].pop(address, None)
         access, csrf = "eyJ" + secrets.token_urlsafe(32), "eyJ" + secrets.token_urlsafe(32)
         self.state["access_tokens"][access] = self.state["csrf_tokens"][csrf] = account["id"]
-        secure = self.settings["cookie_secure"]
-        self.set_cookie("access_token", access, max_age=3600, secure=secure)
-        self.set_cookie("refresh_token", secrets.token_hex(32), max_age=30 * 86400, secure=secure)
-        self.set_cookie("csrf_token", csrf, max_age=3600, httponly=False, secure=secure)
+        secure, name = self.settings["cookie_secure"], self.cookie_name
+        self.set_cookie(name("access_token"), access, max_age=3600, secure=secure)
+        self.set_cookie(name("refresh_token"), secrets.token_hex(32), max_age=30 * 86400, secure=secure)
+        self.set_cookie(name("csrf_token"), csrf, max_age=3600, httponly=False, secure=secure)
         return 200, {"result": "success"}
 
     # --- plugins ----------------------------------------------------------------------------------------------------
@@ -2536,6 +2543,10 @@ def settings_from_environ(protocol: str, environ: dict | os._Environ) -> dict:
             "marketplace": flag("STANDIN_MARKETPLACE"),
             "probe": flag("STANDIN_PROBE"),
             "storage": storage,
+            "cookie_secure": all(
+                environ.get(name, "").startswith("https") for name in ("CONSOLE_WEB_URL", "CONSOLE_API_URL")
+            ),
+            "cookie_domain": (environ.get("COOKIE_DOMAIN") or "").strip().removeprefix(".") or None,
         }
     elif protocol == "n8n":
         settings |= {
