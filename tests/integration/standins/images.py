@@ -7,7 +7,8 @@ redis-cli). Each container then gets a small image FROM it per variant (`test`, 
 aiplatform-standin/<container>:<variant>. The kind of stand-in comes from the catalog, so a new service needs no code:
 a container whose image is postgres, redis, caddy, prometheus or node-exporter runs the real thing; any other with a
 port runs image/serve.py, an HTTP stand-in answering on its port and health_path; a oneshot gets the base's tools
-for the command its compose file gives; a container with no port just stays up.
+for the command its compose file gives; a container with no port just stays up. Each runs as the user its upstream
+image runs as (UPSTREAM_USERS, by image), with that image's home, working directory and folders.
 """
 
 from __future__ import annotations
