@@ -27,7 +27,9 @@ def header(source: str) -> str:
 
 @functools.lru_cache(maxsize=8)
 def environment(roots: tuple[Path, ...], catalogs: tuple[Path, ...] = ()) -> jinja2.Environment:
-    # One environment per set of folders: Jinja caches compiled templates in it (and reloads a changed file).
+    # One environment per set of folders: Jinja caches compiled templates in it (and reloads a changed file), and
+    # between runs in its own bytecode cache (a private folder per user in the temp dir, keyed by each template's
+    # source), which saves each `inv render` compiling every template again.
     # `services/<name>/...` is found in the first catalog folder that has <name> (whatever that folder is called),
     # everything else in `roots` (the platform's templates).
     services = jinja2.PrefixLoader({"services": jinja2.FileSystemLoader([str(c) for c in dict.fromkeys(catalogs)])})
@@ -38,6 +40,7 @@ def environment(roots: tuple[Path, ...], catalogs: tuple[Path, ...] = ()) -> jin
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        bytecode_cache=jinja2.FileSystemBytecodeCache(),
     )
     env.filters["q"] = compose_quote
     env.filters["yaml_str"] = lambda value: json.dumps(str(value))
