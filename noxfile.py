@@ -20,7 +20,10 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def _install(session: nox.Session, *extra: str) -> None:
-    session.install("-e", ".[dev]", *extra)
+    # as ./bootstrap installs it: the checkout on sys.path (a .pth file), not setuptools' import finder
+    session.install("-e", ".[dev]", "--config-settings", "editable_mode=compat")
+    if extra:
+        session.install(*extra)
 
 
 @nox.session

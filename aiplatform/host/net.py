@@ -7,8 +7,6 @@ import ipaddress
 import socket
 from typing import NamedTuple
 
-import psutil
-
 
 def primary_ip() -> str:
     """The address of the interface that holds the default route (no packet is sent); 127.0.0.1 without one."""
@@ -28,6 +26,8 @@ class Listener(NamedTuple):
 
 def listeners(port: int) -> list[Listener]:
     """Sockets listening on TCP `port` on this machine, with the process holding each where it is visible."""
+    import psutil  # imported where used: render needs only primary_ip(), and every task's start-up counts
+
     try:
         connections = psutil.net_connections(kind="tcp")
     except psutil.AccessDenied:
@@ -56,5 +56,7 @@ def is_local(host: str) -> bool:
         resolved = {str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
     except OSError:
         return False
+    import psutil
+
     mine = {addr.address.split("%")[0] for addrs in psutil.net_if_addrs().values() for addr in addrs}
     return any(is_loopback(ip) or ip in mine for ip in resolved)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-import psutil
 
 from aiplatform.commands import SUDO_INV
 from aiplatform.envfile import format_env, parse_env
@@ -91,13 +90,15 @@ def tier_for(vram_mb: int, ram_gb: int) -> str:
 
 def free_disk_gb(root: Path) -> int:
     """Free space, in whole GB, on the filesystem that holds (or will hold) `root`."""
-    return int(psutil.disk_usage(str(nearest_existing(root))).free / 1024**3)
+    return int(shutil.disk_usage(nearest_existing(root)).free / 1024**3)
 
 
 def read_hardware(root: Path, nvml: ModuleType | bool | None = True) -> Hardware:
     """Measure this host. `nvml`: True imports pynvml, None means "not installed", a module is used as is (tests)."""
+    import psutil  # here, not at the top: render reads a recorded profile and should not pay for importing it
+
     disk = nearest_existing(root)
-    usage = psutil.disk_usage(str(disk))
+    usage = shutil.disk_usage(disk)
     gpus, status = read_gpus(_import_nvml() if nvml is True else nvml or None)
     return Hardware(
         cpu_cores=psutil.cpu_count(logical=True) or os.cpu_count() or 1,

@@ -37,7 +37,9 @@ def test_bootstrap_says_what_it_installs_then_runs_the_command(tmp_path):
     done, calls = _run(home, "inv", "render", "--no-input")
     assert "bootstrap: installing AI Platform and its packages into .venv with pip" in done.stderr
     assert "bootstrap: installed in " in done.stderr
-    assert calls[0].startswith("python -m pip install") and calls[0].endswith("--editable .")
+    assert calls[0].startswith("python -m pip install") and calls[0].endswith(
+        "--editable . --config-settings editable_mode=compat"
+    )
     assert calls[1:] == ["inv render --no-input"]
     assert done.returncode == 3  # the command's own exit code
 
@@ -48,7 +50,9 @@ def test_a_second_run_starts_the_command_at_once_until_pyproject_changes(tmp_pat
     done, calls = _run(home, "inv", "--list")
     assert calls == ["inv --list"] and done.stderr == ""
     done, calls = _run(home, "nox")  # the test tools: installed once more, with [dev]
-    assert "with the test tools" in done.stderr and calls[0].endswith("--editable .[dev]")
+    assert "with the test tools" in done.stderr and calls[0].endswith(
+        "--editable .[dev] --config-settings editable_mode=compat"
+    )
     done, calls = _run(home, "inv", "--list")  # what the test tools' install holds is enough
     assert calls == ["inv --list"]
     with (home / "pyproject.toml").open("a") as file:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import json
+import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-import psutil
 import pytest
 from invoke import Collection
 
@@ -216,8 +216,8 @@ def test_free_disk_space_is_a_reading_not_config(tmp_path, monkeypatch):
         return Context(answers=None, flags={"root": str(tmp_path / "root")}, environ={}, nvml=fake_nvml([]))
 
     render_command(ctx(), out, interactive=False)
-    real = psutil.disk_usage
-    monkeypatch.setattr(psutil, "disk_usage", lambda path: real(path)._replace(free=real(path).free - 7 * 1024**3))
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: real(path)._replace(free=real(path).free - 7 * 1024**3))
     again = render_command(ctx(), out, interactive=False)
     assert again.written.written == 0, again.written.changed
     assert "DISK_FREE_GB" not in (out / "config/hardware-profile.env").read_text()
