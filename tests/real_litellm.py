@@ -11,13 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
@@ -25,6 +22,7 @@ from aiplatform.envfile import read_env
 from aiplatform.generated.build import render_platform
 from aiplatform.generated.write import write_tree
 from aiplatform.inputs.context import Context
+from tests.serving import serving
 from tests.standins.ollama_api import free_port
 from tests.unit.conftest import fake_nvml
 
@@ -78,35 +76,8 @@ def litellm_proxy(
         "OLLAMA_BASE_URL": ollama_url,
     }
     port = port or free_port()
-    log = (workdir / "litellm.log").open("w")
-    process = subprocess.Popen(
-        [str(binary), "--config", str(config_path), "--host", host, "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=workdir,
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"the LiteLLM proxy exited ({process.returncode}):\n{(workdir / 'litellm.log').read_text()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/health/liveliness", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"the LiteLLM proxy did not answer in {timeout:g} s:\n{(workdir / 'litellm.log').read_text()}"
-                )
-            time.sleep(0.3)
+    argv = [str(binary), "--config", str(config_path), "--host", host, "--port", str(port)]
+    with serving("the LiteLLM proxy", argv, f"{url}/health/liveliness", workdir / "litellm.log", env=env, cwd=workdir,
+                 timeout=timeout):  # fmt: skip
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +18,7 @@ import httpx
 import pytest
 
 from aiplatform.envfile import parse_env
+from tests.serving import serving
 from tests.standins.ollama_api import free_port
 
 from .conftest import render_scenario, require
@@ -69,33 +68,10 @@ def real_hub(config: Path, credentials: dict[str, str], work: Path) -> Iterator[
         **{name: credentials[name] for name in credentials if name.startswith(("JUPYTERHUB_", "LITELLM_KEY_"))},
         "JUPYTERHUB_DB_URL": f"sqlite:///{work / 'jupyterhub.sqlite'}",
     }
-    log = (work / "jupyterhub.log").open("w")
-    process = subprocess.Popen(
-        [jupyterhub, "-f", str(test_config)], cwd=work, env=environ, stdout=log, stderr=subprocess.STDOUT
-    )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"jupyterhub exited ({process.returncode}):\n{(work / 'jupyterhub.log').read_text()}")
-            try:
-                if httpx.get(f"{url}/hub/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyterhub did not answer in 60 s:\n{(work / 'jupyterhub.log').read_text()}")
-            time.sleep(0.3)
+    argv = [jupyterhub, "-f", str(test_config)]
+    with serving("jupyterhub", argv, f"{url}/hub/health", work / "jupyterhub.log", env=environ, cwd=work, timeout=60):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @contextmanager
