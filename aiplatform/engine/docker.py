@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,9 +206,31 @@ class Docker:
         if ids:
             self.runner.run(["docker", "rm", "--force", "--volumes", *ids])
 
-    def remove_networks(self, names: list[str]) -> None:
-        if names:
-            self.runner.run(["docker", "network", "rm", *names])
+    def remove_networks(self, names: list[str], attempts: int = 10, pause: float = 1.0) -> None:
+        """Remove the networks. Docker may keep a removed container's endpoint on its network for a moment ("has
+        active endpoints"): an endpoint whose container is gone is disconnected by force, and the removal retried
+        for up to `attempts` x `pause` seconds. A container that still exists is never disconnected."""
+        if not names or self.runner.run(["docker", "network", "rm", *names], check=False).ok:
+            return
+        for name in names:
+            for attempt in range(attempts):
+                if name not in self.all_network_names():
+                    break
+                for endpoint in self._stale_endpoints(name):
+                    self.runner.run(["docker", "network", "disconnect", "--force", name, endpoint], check=False)
+                result = self.runner.run(["docker", "network", "rm", name], check=attempt == attempts - 1)
+                if result.ok:
+                    break
+                time.sleep(pause)
+
+    def _stale_endpoints(self, network: str) -> list[str]:
+        """Names of the endpoints on `network` whose container no longer exists."""
+        found = self.runner.run(
+            ["docker", "network", "inspect", "--format", "{{json .Containers}}", network], check=False, changes=False
+        )
+        endpoints = (json.loads(found.stdout or "null") or {}) if found.ok else {}
+        alive = set(self.runner.run(["docker", "ps", "-aq", "--no-trunc"], changes=False).stdout.split())
+        return sorted(str(e.get("Name", cid)) for cid, e in endpoints.items() if cid not in alive)
 
     def remove_volumes(self, names: list[str]) -> None:
         if names:

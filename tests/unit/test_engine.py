@@ -3,6 +3,7 @@ cleanup --purge may delete, who holds a port; and the masks and secrets the diff
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import yaml
 
 from aiplatform.engine import cleanup
 from aiplatform.engine.deploy import _action
-from aiplatform.engine.docker import ContainerInfo
+from aiplatform.engine.docker import ContainerInfo, Docker
 from aiplatform.engine.project import ExpectedContainer, Project, load_project
 from aiplatform.engine.status import platform_status
 from aiplatform.errors import UserError
@@ -20,7 +21,7 @@ from aiplatform.generated.build import current_inputs, render_command
 from aiplatform.generated.diff import mask, maskable
 from aiplatform.generated.stamp import staleness
 from aiplatform.host.checks import ports
-from aiplatform.host.runner import Runner
+from aiplatform.host.runner import Result, Runner
 from aiplatform.inputs.catalog import load_catalog
 from aiplatform.inputs.secrets import SecretSpec, resolve_secrets
 from aiplatform.paths import SERVICES_DIR
@@ -220,3 +221,64 @@ def test_a_new_route_by_ip_recreates_caddy_for_its_port_and_postgres_init_for_th
 def test_a_new_route_by_domain_is_a_caddy_reload(tmp_path):
     plan = _plan_for_adding(tmp_path, "mlflow", domain="ai.example.com")
     assert plan.containers["caddy"] == "unchanged" and plan.reloads["caddy"] == ["config/caddy/Caddyfile"]
+
+
+class ScriptedEngine(Runner):
+    """A stand-in for the docker CLI behind the Runner: `network rm` fails with Docker's "has active endpoints" until
+    the stale endpoint is disconnected (or, with `clears_after`, by itself after that many tries); `ps -aq` lists the
+    containers that still exist. Records every argv."""
+
+    def __init__(self, endpoints: dict[str, str], alive: set[str], clears_after: int | None = None) -> None:
+        super().__init__(echo=lambda _: None)
+        self.endpoints, self.alive, self.clears_after, self.networks = endpoints, alive, clears_after, {"ai-platform"}
+        self.calls: list[list[str]] = []
+
+    def run(self, argv, *, check=True, changes=True, stdin=None, env=None, timeout=None):
+        args = [str(a) for a in argv]
+        self.calls.append(args)
+        out, code = "", 0
+        if args[1:3] == ["network", "inspect"]:
+            out = json.dumps({cid: {"Name": name} for cid, name in self.endpoints.items()})
+        elif args[1:3] == ["ps", "-aq"]:
+            out = "\n".join(sorted(self.alive))
+        elif args[1:3] == ["network", "disconnect"]:
+            self.endpoints = {cid: n for cid, n in self.endpoints.items() if n != args[-1]}
+        elif args[1:3] == ["network", "rm"]:
+            tries = sum(c[1:3] == ["network", "rm"] for c in self.calls)
+            if self.endpoints and (self.clears_after is None or tries <= self.clears_after):
+                code = 1
+            else:
+                self.networks -= set(args[3:])
+        result = Result(args, code, out, "Error response from daemon: network has active endpoints" if code else "")
+        if check and code:
+            raise UserError("failed")
+        return result
+
+
+def _docker(engine: ScriptedEngine) -> Docker:
+    docker = Docker.__new__(Docker)  # no python-on-whales client: only the Runner's commands are used
+    docker.runner = engine
+    docker.all_network_names = lambda: set(engine.networks)  # type: ignore[method-assign]
+    return docker
+
+
+def test_a_network_held_by_the_endpoint_of_a_removed_container_is_freed_and_removed():
+    engine = ScriptedEngine(endpoints={"gone": "ai-platform-litellm"}, alive={"other"})
+    _docker(engine).remove_networks(["ai-platform"], pause=0)
+    assert ["docker", "network", "disconnect", "--force", "ai-platform", "ai-platform-litellm"] in engine.calls
+    assert engine.networks == set()
+
+
+def test_a_container_that_still_exists_is_never_disconnected_and_the_failure_is_said():
+    engine = ScriptedEngine(endpoints={"owners": "owners-app"}, alive={"owners"})
+    with pytest.raises(UserError):
+        _docker(engine).remove_networks(["ai-platform"], attempts=3, pause=0)
+    assert not [c for c in engine.calls if c[1:3] == ["network", "disconnect"]]
+    assert engine.networks == {"ai-platform"}
+
+
+def test_an_endpoint_docker_is_still_releasing_is_waited_for():
+    engine = ScriptedEngine(endpoints={"x": "ai-platform-x"}, alive={"x"}, clears_after=3)
+    _docker(engine).remove_networks(["ai-platform"], pause=0)
+    assert engine.networks == set()
+    assert sum(c[1:3] == ["network", "rm"] for c in engine.calls) == 4
