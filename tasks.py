@@ -20,12 +20,15 @@ from invoke.exceptions import Exit
 
 from aiplatform import __version__
 from aiplatform.cli import console, prompts, tables
+from aiplatform.cli.brokenpipe import quiet_on_broken_pipe
 from aiplatform.commands import INV, SUDO_INV
 from aiplatform.errors import UserError
 from aiplatform.paths import ANSWERS_FILE, GENERATED_DIR, HARDWARE_PROFILE
 
 if TYPE_CHECKING:  # imported where used: `import tasks` (inv --list, --help) loads no catalog, settings or rich
     from aiplatform.inputs.context import Context
+
+quiet_on_broken_pipe()
 
 # One meaning per letter in every task; flags not listed here have no short form.
 SHORT_FLAGS = {"yes": "y", "dry_run": "n", "json_": "j", "root": "r", "out": "o", "answers": "a", "set": "s"}

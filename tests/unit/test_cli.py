@@ -6,7 +6,9 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import json
+import os
 import shutil
+import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -21,7 +23,7 @@ from aiplatform.errors import UserError
 from aiplatform.generated.build import render_command
 from aiplatform.inputs.context import Context
 
-from .conftest import PROJECT, fake_nvml, run_inv
+from .conftest import INV, PROJECT, fake_nvml, run_inv
 
 NO_DOCKER = {"PATH": "/nonexistent"}  # no docker CLI (nor anything else) to be found
 
@@ -66,6 +68,17 @@ def test_help_of_every_task_in_both_spellings(help_first):
             assert f"Usage: inv [--core-opts] {name}" in result.stdout, (name, flag, result.stdout)
             assert " ".join(task.__doc__.split()[:6]) in " ".join(result.stdout.split()), (name, flag)
             assert not result.stderr, (name, flag, result.stderr)
+
+
+def test_help_read_by_a_reader_that_goes_away_stops_quietly():
+    """`inv --help deploy | head -1`: the pipe closes before inv has written all; no traceback, exit 141 (SIGPIPE)."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before inv writes a line
+    try:
+        proc = subprocess.run([*INV, "--help", "deploy"], cwd=PROJECT, stdout=write, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")
 
 
 def test_version():
