@@ -979,9 +979,14 @@ def cleanup(c, root=None, yes=False, dry_run=False, purge=False, images=False):
     docker = Docker(Runner(dry_run=dry_run))
     plan = cleaning.make_plan(docker, target, purge, images)
     console.out.print(tables.cleanup_plan(plan))
+    unseen = UserError(  # a dry run without an engine shows the files only: a plan it could not finish
+        f"Docker's engine did not answer ({plan.no_engine}): its containers, networks and volumes were not listed.",
+        f"Start Docker (sudo systemctl start docker), then run `{SUDO_INV} cleanup --dry-run` again.",
+    )
     if plan.empty:
-        labelled = "" if plan.no_engine else ": no container, network or volume carries the platform's label"
-        console.out.print(f"Nothing to remove{labelled}.")
+        if plan.no_engine:
+            raise unseen
+        console.out.print("Nothing to remove: no container, network or volume carries the platform's label.")
         return
     if not (yes or dry_run):
         question = "Delete all of the above, including DATA?" if purge else "Remove the containers and networks above?"
@@ -989,6 +994,8 @@ def cleanup(c, root=None, yes=False, dry_run=False, purge=False, images=False):
     result = cleaning.remove(docker, plan)
     if dry_run:
         console.out.print("Dry run: nothing was removed.")
+        if plan.no_engine:
+            raise unseen
         return
     console.out.print(tables.cleanup_summary(result, cleaning.kept(docker, target, purge, images)))
 
