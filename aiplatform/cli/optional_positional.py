@@ -4,7 +4,8 @@ valid), and `--help` that is never taken for one (`inv remove --help` is `inv --
 invoke treats every positional argument as required: its parser eats the next word for one that has no value yet,
 and at the end of the task's words it refuses one still without a value. `OptionalPositional` keeps the first rule
 and drops the second: when the task's words are over and it got none, it takes the empty string. The first rule
-also ate `--help` (`unknown service '--help'`): a help flag is now the help flag wherever it stands. This is the one
+also ate `--help` (`unknown service '--help'`), as did a flag waiting for its value (`inv render --answers --help`):
+a help flag is now the help flag wherever it stands. This is the one
 place that reaches into invoke's parser (ParseMachine.handle and complete_context, invoke 2.x/3.x).
 
 `RestPositional` is the last positional argument of a task that takes any number of words (`inv settings set
@@ -41,9 +42,9 @@ def _complete_context(self: Any) -> None:
 
 def _is_help(self: Any, token: str) -> bool:
     """`token` is the core --help/-h flag given after a task's name, where invoke would eat it as a positional."""
-    if not (self.context and self.initial and self.context.missing_positional_args):
+    if not (self.context and self.initial) or token in self.context.flags or self.current_state == "unknown":
         return False
-    if token in self.context.flags or self.waiting_for_flag_value or self.current_state == "unknown":
+    if not (self.context.missing_positional_args or self.waiting_for_flag_value):
         return False
     return token in self.initial.flags and self.initial.flags[token].name == "help"  # a Lexicon: .get skips -h
 
@@ -66,6 +67,7 @@ def _handle_token(self: Any, token: str) -> None:
         self.initial.flags[token].value = self.context.name  # what invoke does for --help after a task's flags
         for argument in self.context.missing_positional_args:
             argument.set_value("", cast=False)  # help is printed instead of running: no "missing argument" error
+        self.flag = None  # nor "flag needed value" for a flag it followed (`inv render --answers --help`)
         return
     rest = _rest(self, token)
     if rest is not None:

@@ -70,6 +70,13 @@ def test_help_of_every_task_in_both_spellings(help_first):
             assert not result.stderr, (name, flag, result.stderr)
 
 
+@pytest.mark.parametrize("words", [("render", "--answers"), ("logs", "--tail"), ("backup", "--only")])
+def test_help_after_a_flag_that_waits_for_its_value_is_the_help_flag(words):
+    """`inv render --answers --help` once read the answers from a file named --help."""
+    result = run_inv(*words, "--help")
+    assert result.returncode == 0 and f"Usage: inv [--core-opts] {words[0]}" in result.stdout, result.stderr
+
+
 def test_help_read_by_a_reader_that_goes_away_stops_quietly():
     """`inv --help deploy | head -1`: the pipe closes before inv has written all; no traceback, exit 141 (SIGPIPE)."""
     read, write = os.pipe()
