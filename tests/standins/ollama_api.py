@@ -118,6 +118,7 @@ class OllamaStandIn:
         self.latency, self.fail_chat, self.embedding_dimension = latency, set(fail_chat or ()), embedding_dimension
         # OLLAMA_NUM_PARALLEL: at most this many answers are worked on at once, the rest wait their turn (0: no limit)
         self._slots = threading.BoundedSemaphore(parallel) if parallel > 0 else None
+        self.at_once = self.most_at_once = 0  # answers being worked on now, and the most there ever were at once
         self.models: dict[str, dict[str, Any]] = {}
         for name in models:
             self.add_model(name)
@@ -398,10 +399,16 @@ class _Handler(BaseHTTPRequestHandler):
             while not slots.acquire(timeout=0.05):  # queued behind the requests being answered
                 if self.stopping.is_set():
                     raise _Dropped
+        stand_in = self.stand_in
+        with stand_in._lock:
+            stand_in.at_once += 1
+            stand_in.most_at_once = max(stand_in.most_at_once, stand_in.at_once)
         try:
-            if self.stand_in.latency > 0 and self.stopping.wait(self.stand_in.latency):
+            if stand_in.latency > 0 and self.stopping.wait(stand_in.latency):
                 raise _Dropped
         finally:
+            with stand_in._lock:
+                stand_in.at_once -= 1
             if slots is not None:
                 slots.release()
         if not model:
