@@ -116,8 +116,8 @@ def take_backup(options: BackupOptions, catalog: Catalog, runner: Runner, progre
         add("platform", "config", "config", "config.tar.gz", "live",
             ["tar", "--numeric-owner", "-C", str(root), "-czf", "-", *parts])  # fmt: skip
         by_name = {s.name: s for s in specs}
-        if "postgres" in by_name:
-            _postgres(add, runner, catalog, manifest, specs)
+        if "postgres" in by_name or (any(s.databases for s in specs) and "postgres" in stamp.services):
+            _postgres(add, runner, catalog, manifest, specs)  # `--only n8n`: the roles and n8n's databases
         if "qdrant" in by_name:
             _qdrant(add, runner, credentials.get("QDRANT_API_KEY", ""))
         volumes = dict(docker.volumes()) if docker.engine_error() is None else {}

@@ -1,0 +1,290 @@
+"""A stand-in for the Docker engine and the host commands `inv backup`, `inv restore` and `remove --purge` run, so
+their unit tests assert what those leave behind without an engine, Postgres, Qdrant, gpg or rclone.
+
+`RecordedRunner` is a `Runner` that records every command with its environment and stdin (`calls`) and answers it
+from `Engine`, plain data: Postgres' databases (their dump bytes) and roles, Qdrant's collections, the containers with
+their states, the named volumes (folders under tmp_path). `tar` runs for real (on tmp folders, so a backup's archives
+hold the files they name); files are written and removed for real through the runner. Each recorded call also keeps
+which containers were stopped when it ran, so a test can tell a "stopped" copy from a live one.
+`EngineDocker` stands in for `Docker`: what it reads of the engine comes from the same `Engine`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiplatform.engine.docker import NETWORKS, ContainerInfo, Docker
+from aiplatform.engine.project import load_project
+from aiplatform.errors import UserError
+from aiplatform.generated.build import render_command
+from aiplatform.host import hostfs
+from aiplatform.host.runner import Result, Runner
+from aiplatform.inputs.catalog import Catalog
+
+POSTGRES = "ai-platform-postgres"
+QDRANT = "ai-platform-qdrant"
+
+
+@dataclass
+class Engine:
+    """What the stand-in engine holds; tests read it back after the command ran."""
+
+    databases: dict[str, bytes] = field(default_factory=dict)  # name -> what pg_dump gives
+    roles: set[str] = field(default_factory=set)  # Postgres' roles (pg_dumpall --globals-only lists them)
+    collections: dict[str, bytes] = field(default_factory=dict)  # Qdrant collection -> its snapshot's bytes
+    containers: dict[str, tuple[str, str]] = field(default_factory=dict)  # container -> (service, state)
+    volumes: dict[str, Path] = field(default_factory=dict)  # ai-platform_NAME -> mountpoint
+    postgres_version: int = 160004
+    error: str | None = None  # why the engine does not answer (None: it does)
+    fail: Callable[[list[str]], bool] = lambda argv: False  # which commands fail (exit 1)
+    remote: list[str] = field(default_factory=list)  # the folders rclone lists on the remote
+    restored: list[tuple[str, bytes]] = field(default_factory=list)  # (what read it, the bytes) fed to psql/pg_restore
+
+    def stopped(self) -> frozenset[str]:
+        return frozenset(name for name, (_, state) in self.containers.items() if state != "running")
+
+
+@dataclass
+class Call:
+    argv: list[str]
+    env: dict[str, str]
+    stdin: str | None
+    into: Path | None = None
+    source: Path | None = None
+    stopped: frozenset[str] = frozenset()  # the containers not running when it ran
+
+
+@dataclass
+class RecordedRunner(Runner):
+    """A Runner whose commands the stand-in `Engine` answers (tar runs for real); every one recorded in `calls`."""
+
+    engine: Engine = field(default_factory=Engine)
+    calls: list[Call] = field(default_factory=list)
+
+    def commands(self, *prefix: str) -> list[list[str]]:
+        """The argv of every recorded command that starts with `prefix`."""
+        return [c.argv for c in self.calls if c.argv[: len(prefix)] == list(prefix)]
+
+    def run(
+        self,
+        argv: Sequence[str | Path],
+        *,
+        check: bool = True,
+        changes: bool = True,
+        stdin: str | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        args = [str(part) for part in argv]
+        self.calls.append(Call(args, _own(env), stdin, stopped=self.engine.stopped()))
+        if changes:
+            self.history.append(args)
+        if self.engine.fail(args):
+            if check:
+                raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in).")
+            return Result(args, 1, "", "failed (stand-in)")
+        return Result(args, 0, self._answer(args, stdin or ""))
+
+    def stream(
+        self,
+        argv: Sequence[str | Path],
+        *,
+        into: Path | None = None,
+        source: Path | None = None,
+        stdin_text: str | None = None,
+        env: Mapping[str, str] | None = None,
+        mode: int = 0o600,
+        timeout: float | None = None,
+    ) -> Result:
+        args = [str(part) for part in argv]
+        self.calls.append(Call(args, _own(env), stdin_text, into, source, self.engine.stopped()))
+        if self.engine.fail(args):
+            raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in).")
+        if args[0] == "tar":
+            return super().stream(argv, into=into, source=source, stdin_text=stdin_text, env=env, mode=mode)
+        self.history.append([*args, *(["<", str(source)] if source else []), *([">", str(into)] if into else [])])
+        if into is not None:
+            _write(into, self._output(args), mode)
+        if source is not None:
+            self.engine.restored.append((" ".join(args[:5]), source.read_bytes()))
+            if "pg_restore" in args:
+                name = source.name.removesuffix(".dump")
+                self.engine.databases[name] = source.read_bytes()
+        if args[0] == "gpg" and "--decrypt" in args:
+            sealed = Path(args[-1]).read_bytes()
+            _write(Path(args[args.index("-o") + 1]), sealed.removeprefix(b"GPG:"), mode)
+        return Result(args, 0)
+
+    # --- answers ---------------------------------------------------------------------------------------------------
+
+    def _answer(self, args: list[str], stdin: str) -> str:
+        engine = self.engine
+        if args[:3] == ["docker", "exec", POSTGRES] and "-tAc" in args:
+            query = args[-1]
+            if "server_version_num" in query:
+                return f"{engine.postgres_version}\n"
+            if "pg_database" in query:
+                return "".join(f"{name}\n" for name in sorted(engine.databases))
+        if args[:3] == ["docker", "exec", POSTGRES] and args[3] == "psql" and "-c" in args:
+            statement = args[args.index("-c") + 1]
+            if found := re.fullmatch(r'DROP DATABASE IF EXISTS "([^"]+)" WITH \(FORCE\)', statement):
+                engine.databases.pop(found[1], None)
+            elif found := re.fullmatch(r'DROP ROLE IF EXISTS "([^"]+)"', statement):
+                engine.roles.discard(found[1])
+        if args[:3] == ["docker", "exec", POSTGRES] and args[3] == "dropdb":
+            engine.databases.pop(args[-1], None)
+        if args[:2] in (["docker", "stop"], ["docker", "start"]):
+            for name in args[2:]:
+                service, _ = engine.containers[name]
+                engine.containers[name] = (service, "exited" if args[1] == "stop" else "running")
+        if args[:4] == ["docker", "volume", "rm", "--force"]:
+            for name in args[4:]:
+                engine.volumes.pop(name, None)
+        if args[:4] == ["docker", "exec", "-i", QDRANT]:
+            return self._qdrant(stdin)
+        if args[:2] == ["rclone", "obscure"]:
+            return "obscured-by-the-stand-in\n"
+        if args[:2] == ["rclone", "lsf"]:
+            return "".join(f"{name}/\n" for name in engine.remote)
+        if args[:2] == ["rclone", "purge"]:
+            engine.remote.remove(args[-1].rsplit("/", 1)[1])
+        if args[:2] == ["rclone", "copy"]:
+            engine.remote.append(args[-1].rsplit("/", 1)[1])
+        return ""
+
+    def _qdrant(self, request: str) -> str:
+        method, path = request.split(" ")[:2]
+        path = path.split("?")[0]
+        result: object = True
+        if (method, path) == ("GET", "/collections"):
+            result = {"collections": [{"name": name} for name in sorted(self.engine.collections)]}
+        elif method == "POST" and path.endswith("/snapshots"):
+            result = {"name": path.split("/")[2] + ".snapshot"}
+        return "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + json.dumps({"result": result})
+
+    def _output(self, args: list[str]) -> bytes:
+        engine = self.engine
+        if "pg_dump" in args:
+            return engine.databases[args[-1]]
+        if "pg_dumpall" in args:
+            return "".join(f"CREATE ROLE {role};\n" for role in sorted(engine.roles)).encode()
+        if args[:2] == ["docker", "cp"] and args[2].startswith(QDRANT + ":"):
+            collection = args[2].split("/")[-2]
+            data = engine.collections[collection]
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w") as tar:
+                member = tarfile.TarInfo(f"{collection}.snapshot")
+                member.size = len(data)
+                tar.addfile(member, io.BytesIO(data))
+            return buffer.getvalue()
+        if args[0] == "gpg" and "--symmetric" in args:  # "encrypted": marked, so a test can tell it was
+            return b"GPG:" + Path(args[-1]).read_bytes()
+        return b""
+
+
+def _own(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The variables a command was given beyond this process' own environment."""
+    return {k: v for k, v in (env or {}).items() if os.environ.get(k) != v}
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    with os.fdopen(hostfs.open_output(path, mode), "wb") as out:  # as the runner writes a command's output
+        out.write(data)
+
+
+class EngineDocker(Docker):
+    """A stand-in for `Docker`: containers, volumes and the engine's health read from the runner's `Engine`; what it
+    changes goes through the runner as the real one's does."""
+
+    def __init__(self, runner: Runner, compose_files: list[Path] | None = None, env_files: list[Path] | None = None):
+        super().__init__(runner, compose_files, env_files)
+        assert isinstance(runner, RecordedRunner), "EngineDocker reads the stand-in engine of a RecordedRunner"
+        self.engine = runner.engine
+
+    def engine_error(self) -> str | None:
+        return self.engine.error
+
+    def compose_version(self) -> str | None:
+        return "2.29.7"
+
+    def containers(self) -> list[ContainerInfo]:
+        return [
+            ContainerInfo(name, name, name, service, "", "", state, "", 0, f"example/{name}:1")
+            for name, (service, state) in sorted(self.engine.containers.items())
+        ]
+
+    def volumes(self) -> list[tuple[str, str]]:
+        return sorted((name, str(mount)) for name, mount in self.engine.volumes.items())
+
+    def image_digest(self, image: str) -> str:
+        return "sha256:" + "0" * 64
+
+    def compose_command(self) -> list[str]:
+        return ["docker", "compose", "--project-name", "ai-platform"]
+
+    def all_network_names(self) -> set[str]:
+        return set(NETWORKS)
+
+
+# --- a deployed platform, as the last deploy left it -------------------------------------------------------------
+
+
+@dataclass
+class Deployed:
+    root: Path
+    out: Path
+    catalog: Catalog
+    engine: Engine
+    files: dict[str, dict[str, bytes]]  # data/ folder or volume -> {relative path: bytes} written in it
+
+
+def deployed(tmp_path: Path, context: Callable[[Path], object], services: list[str]) -> Deployed:
+    """answers.yaml naming `services`, generated/ rendered from it and copied to the root (as deploy does), every
+    data/ folder the compose files mount and every named volume holding two files of its own, and an engine running
+    every container, with the catalog's databases and roles of the enabled services plus a database the owner made,
+    and a Qdrant collection. `context(tmp_path)` makes the Context the tasks would (answers: tmp_path/answers.yaml)."""
+    out, root = tmp_path / "generated", tmp_path / "root"
+    privileged = [name for name in services if name == "jupyterhub"]  # asks for the docker socket
+    (tmp_path / "answers.yaml").write_text(json.dumps({"services": services, "privileged_services": privileged}))
+    ctx = context(tmp_path)
+    render_command(ctx, out, interactive=False)
+    shutil.copytree(out, root, dirs_exist_ok=True)
+    catalog: Catalog = ctx.catalog
+    project = load_project(root)
+    enabled = catalog.enabled(json.loads((root / ".aiplatform.json").read_text())["services"])
+    engine = Engine()
+    files: dict[str, dict[str, bytes]] = {}
+
+    def fill(folder: Path, key: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        made = {"note.txt": f"{key}\n".encode(), "deep/blob.bin": os.urandom(2048)}
+        for name, data in made.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+        files[key] = made
+
+    for name, container in project.containers.items():
+        engine.containers[name] = (container.service, "exited" if container.oneshot else "running")
+        for mount in container.mounts:
+            if Path(mount).is_relative_to(root / "data"):
+                fill(Path(mount), Path(mount).relative_to(root / "data").as_posix())
+    for spec in enabled:
+        for extra in spec.backup.extra:
+            fill(root / "data" / extra, extra)
+        for volume in spec.volumes:
+            engine.volumes[f"ai-platform_{volume}"] = tmp_path / "volumes" / volume
+            fill(tmp_path / "volumes" / volume, volume)
+        for db in spec.databases:
+            engine.databases[db.name] = f"PGDMP {db.name}".encode()
+            engine.roles.add(db.user)
+    engine.databases["owner_notes"] = b"PGDMP owner_notes"  # made by the owner: in no service.yaml
+    engine.collections["notes"] = b"qdrant snapshot of notes"
+    return Deployed(root, out, catalog, engine, files)
