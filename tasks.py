@@ -301,10 +301,11 @@ def _settings_action(ctx: Context, action: str, words: list[str], json_: bool) -
         "set",
         no_input="never ask questions: use answers.yaml, the environment and defaults",
         ask="ask the questionnaire again (at a terminal), the current answers as defaults; only its keys change",
+        target="k8s: also generated/k8s/, the platform for Kubernetes (k3s); compose: without it (default: as before)",
     ),
     iterable=["set"],
 )
-def render(c, answers=None, profile=None, root=None, out=None, no_input=False, ask=False, set=None):
+def render(c, answers=None, profile=None, root=None, out=None, no_input=False, ask=False, set=None, target=None):
     """Render the whole platform tree into generated/ from templates, profiles and settings. Touches nothing else."""
     from aiplatform.generated import build
 
@@ -315,10 +316,15 @@ def render(c, answers=None, profile=None, root=None, out=None, no_input=False, a
         console.warn(f"{answers} does not exist: rendering without an answers file (defaults, environment, flags).")
     ctx = _context(answers, root, profile, set, out=_out(out), answers_must_exist=False)
     _report_broken(ctx)
-    result = build.render_command(ctx, _out(out), interactive=not no_input, ask=ask)
+    if target not in (None, "compose", "k8s"):
+        raise UserError(f"--target {target!r} is not a target: compose or k8s.", f"`{INV} render --target k8s`")
+    result = build.render_command(ctx, _out(out), interactive=not no_input, ask=ask, target=target)
     for warning in result.warnings:
         console.warn(warning)
     console.out.print(tables.render_summary(result))
+    not_mapped = result.rendered.tree.get("k8s/not-mapped.txt")
+    if not_mapped:  # what the Kubernetes tree could not carry over, and what to do instead
+        console.out.print(f"Not mapped to Kubernetes ({result.out}/k8s/not-mapped.txt):\n{not_mapped.data.decode()}")
 
 
 @platform_task(

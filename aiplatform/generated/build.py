@@ -127,13 +127,19 @@ def service_urls(platform: Platform) -> dict[str, dict[str, str]]:
     return dict(sorted(urls.items()))
 
 
-def render_platform(ctx: Context, out: Path, host_ip: str | None = None) -> Rendered:
-    """The full tree for this context, stamped, ready to be written to `out`."""
+def render_platform(ctx: Context, out: Path, host_ip: str | None = None, target: str | None = None) -> Rendered:
+    """The full tree for this context, stamped, ready to be written to `out`. With `target` k8s it holds k8s/ too
+    (the same platform for Kubernetes); without a target, k8s/ is rendered again when `out` has it."""
     ip = host_ip or primary_ip()
     platform, changes = build_platform(ctx, out, ip)
     inputs = current_inputs(ctx, ip)
+    tree = render_tree(platform)
+    if target == "k8s" or (target is None and (last_tree(out) / "k8s" / "kustomization.yaml").is_file()):
+        from aiplatform.k8s.render import render_k8s
+
+        tree.update(render_k8s(platform, tree).files)
     tree = with_stamp(
-        render_tree(platform),
+        tree,
         version=__version__,
         profile=platform.settings.profile,
         tier=platform.tier,
@@ -168,7 +174,9 @@ class RenderResult:
         return self.rendered.platform.settings.root
 
 
-def render_command(ctx: Context, out: Path, interactive: bool, ask: bool = False) -> RenderResult:
+def render_command(
+    ctx: Context, out: Path, interactive: bool, ask: bool = False, target: str | None = None
+) -> RenderResult:
     """Ask the questionnaire when a person is at a terminal and there is no answers file (or `ask`: again, the
     current answers as defaults), then render into `out`.
 
@@ -189,7 +197,7 @@ def render_command(ctx: Context, out: Path, interactive: bool, ask: bool = False
         asked = True
     with render_lock(out, on_wait=console.warn):
         recover(out)  # first: an interrupted render's old tree holds the previous secrets
-        rendered = render_platform(ctx, out)
+        rendered = render_platform(ctx, out, target=target)
         written = write_tree(out, rendered.tree)
     result = RenderResult(out, rendered, written, asked)
     result.warnings += credentials_warnings(out, rendered.platform.settings.root, written)

@@ -43,7 +43,8 @@ INSTEAD = {
 }
 STATIC_NOTES = [
     "Ollama stays on the GPU hosts (the systemd service `inv setup` installs): LiteLLM and Open WebUI call the "
-    "Services ollama-<node> (ollama/), whose EndpointSlices hold the hosts' addresses (a host given by name: an ExternalName Service).",
+    "Services ollama-<node> (ollama/), whose EndpointSlices hold the hosts' addresses (a host given by name: an "
+    "ExternalName Service).",
     "Host firewall scripts (scripts/ollama-firewall.sh, scripts/nodes/*) stay per node: on a k3s node also admit "
     "the pod network (10.42.0.0/16 by default) to Ollama's port, and open 6443/tcp (the API server; agents to the "
     "server), 10250/tcp (the kubelet) and 8472/udp (flannel's VXLAN) between the nodes only.",
