@@ -131,7 +131,8 @@ def facts_for(root: Path, stand: StandIns, **endpoints: str) -> Facts:
 class _OpenAILike:
     """A stand-in for the LiteLLM proxy behind the key API, for unit tests (the validate session runs the real one):
     it lists `models`, and answers chats and embeddings as LiteLLM does (a failed hop is tested with the real proxy,
-    tests/validate/test_configure.py)."""
+    tests/validate/test_configure.py). `asked` records each POST (path, body); a model in `refused` is answered as
+    LiteLLM answers one whose deployment failed (a 500 naming it)."""
 
     def __init__(self, models: list[str]) -> None:
         import json
@@ -156,8 +157,12 @@ class _OpenAILike:
                 self._send(200, {"data": [{"id": m, "object": "model", "owned_by": "openai"} for m in outer.models]})
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.path.endswith("/embeddings"):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                outer.asked.append((self.path, body))
+                if body.get("model") in outer.refused:
+                    message = f"litellm.APIConnectionError: OllamaException - {body['model']}: connection refused"
+                    self._send(500, {"error": {"message": message, "type": None, "param": None, "code": "500"}})
+                elif self.path.endswith("/embeddings"):
                     self._send(200, {"data": [{"embedding": [0.1, 0.2, 0.3], "index": 0}], "usage": {}})
                 else:
                     message = {"role": "assistant", "content": "Blue."}
@@ -165,6 +170,8 @@ class _OpenAILike:
                     self._send(200, {"object": "chat.completion", "choices": [{"message": message}], "usage": usage})
 
         self.models = models
+        self.asked: list[tuple[str, dict]] = []
+        self.refused: set[str] = set()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -533,6 +533,46 @@ def n8n_cookie(response: httpx.Response) -> dict[str, str]:
     return {"Cookie": f"n8n-auth={response.cookies['n8n-auth']}"}
 
 
+def test_openwebui_refuses_config_forms_of_the_wrong_shape_a_wrong_scheme_and_a_wrong_method():
+    """Pydantic's forms (routers/openai.py OpenAIConfigForm, routers/configs.py ModelsConfigForm): a key given as one
+    string is a 422, not split into characters; Basic auth is no Bearer token; GET on an update route is a 405."""
+    with apps.AppStandIn("openwebui", admin_email=ADMIN, admin_password=PASSWORD) as app, client(app) as http:
+        token = http.post("/api/v1/auths/signin", json={"email": ADMIN, "password": PASSWORD}).json()["token"]
+        http.cookies.clear()
+        admin = {"Authorization": f"Bearer {token}"}
+        form = {"ENABLE_OPENAI_API": True, "OPENAI_API_BASE_URLS": ["http://litellm:4000/v1"], "OPENAI_API_CONFIGS": {}}
+        one_string = http.post("/openai/config/update", headers=admin, json={**form, "OPENAI_API_KEYS": "sk-own"})
+        assert one_string.status_code == 422
+        assert one_string.json()["detail"] == [
+            {"type": "list_type", "loc": ["body", "OPENAI_API_KEYS"], "msg": "Input should be a valid list",
+             "input": "sk-own"}
+        ]  # fmt: skip
+        not_text = http.post("/openai/config/update", headers=admin, json={**form, "OPENAI_API_KEYS": [7]})
+        assert not_text.json()["detail"][0]["loc"] == ["body", "OPENAI_API_KEYS", 0]
+        assert app.state["config"]["openai.api_keys"] == []  # nothing stored from a refused form
+        stored = http.post("/openai/config/update", headers=admin, json={**form, "OPENAI_API_KEYS": ["sk-own"]})
+        assert stored.status_code == 200 and app.state["config"]["openai.api_keys"] == ["sk-own"]
+        models = {"DEFAULT_MODELS": ["chat"], "DEFAULT_PINNED_MODELS": None, "MODEL_ORDER_LIST": None}
+        listed = http.post("/api/v1/configs/models", headers=admin, json=models)
+        assert listed.status_code == 422 and listed.json()["detail"][0]["type"] == "string_type"
+        basic = http.get("/openai/config", headers={"Authorization": f"Basic {b64(f'{ADMIN}:{PASSWORD}')}"})
+        assert basic.status_code == 401 and basic.json() == {"detail": "Not authenticated"}
+        wrong_method = http.get("/openai/config/update", headers=admin)
+        assert wrong_method.status_code == 405 and wrong_method.json() == {"detail": "Method Not Allowed"}
+
+
+def test_the_fail_knob_can_name_one_method():
+    with apps.AppStandIn("litellm-keys", master_key="sk-master", fail={"POST /key/generate": 500}) as app:
+        with client(app, headers={"Authorization": "Bearer sk-master"}) as http:
+            assert http.post("/key/generate", json={}).status_code == 500
+            assert http.get("/key/list").status_code == 200  # other methods and paths answer as before
+        assert apps.settings_from_environ("grafana", {"STANDIN_FAIL": "POST /a=503,/b=500"})["fail"] == {
+            "POST /a": 503, "/b": 500}  # fmt: skip
+        with client(app, headers={"Authorization": "Token sk-master"}) as http:  # LiteLLM wants `Bearer `
+            refused = http.get("/key/list")
+            assert refused.status_code == 401 and "Bearer" in refused.json()["error"]["message"]
+
+
 def test_n8n_owner_setup_once_then_already_setup():
     with apps.AppStandIn("n8n") as app, client(app) as http:
         assert http.get("/healthz").json() == {"status": "ok"}

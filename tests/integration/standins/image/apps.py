@@ -32,7 +32,8 @@ In a container (serve.py dispatches here): `serve(protocol, port, settings_from_
 class alone (its server needs `state`, `lock` and `requests`: `make_server` adds them). Environment per protocol (all
 optional; in process, the defaults are the classes' `defaults`, e.g. Flowise's metrics on):
 
-    every protocol  STANDIN_FAIL="/path=503,/other=500" answers that status on that path (the `fail` knob)
+    every protocol  STANDIN_FAIL="/path=503,POST /other=500" answers that status on that path (to that method
+                    only when one is named: the `fail` knob)
     openwebui       WEBUI_ADMIN_EMAIL, WEBUI_ADMIN_PASSWORD, WEBUI_ADMIN_NAME (headless admin at start, as upstream),
                     OPENAI_API_BASE_URL(S) + OPENAI_API_KEY(S) (models fetched from `<base>/models`, else
                     STANDIN_MODELS="a,b"), DEFAULT_MODELS, ENABLE_SIGNUP, WEBUI_AUTH_COOKIE_SECURE
@@ -50,8 +51,11 @@ optional; in process, the defaults are the classes' `defaults`, e.g. Flowise's m
 
 In process (tests): `with AppStandIn("dify", init_password="x") as app:` serves on 127.0.0.1 (free port) in a thread,
 with `app.url`, `app.state` (the stand-in's data), `app.requests` ([(method, path without query), ...]) and
-`app.stop()`. Settings are the lower-case names in each class's `defaults`, plus `fail={"/path": status}`. A service
-that is down is a stand-in never started: `unused_url()` gives a URL nothing listens on.
+`app.stop()`. Settings are the lower-case names in each class's `defaults`, plus `fail={"/path": status}` (or
+`{"POST /path": status}`: that method only). A service that is down is a stand-in never started: `unused_url()` gives a
+URL nothing listens on. What a test checks after configure is the state itself (`app.state`: Open WebUI's connection
+and its key, n8n's and Flowise's credentials with their data, Dify's model credentials and default models, LiteLLM's
+keys by hash and alias, each app's accounts), not only the answers configure was given.
 """
 
 from __future__ import annotations
@@ -177,7 +181,8 @@ class AppHandler(BaseHTTPRequestHandler):
         self.streaming = False
         self.server.requests.append((self.command, url.path))  # type: ignore[attr-defined]
         try:
-            forced = self.settings["fail"].get(url.path)
+            fail = self.settings["fail"]
+            forced = fail.get(f"{self.command} {url.path}") or fail.get(url.path)
             if forced:
                 raise Reply(forced, self.error(forced, f"stand-in {self.name}: forced failure on {url.path}"))
             name, groups = self.match()
@@ -303,6 +308,32 @@ JWT_EXPIRY = 28 * 24 * 3600  # JWT_EXPIRES_IN defaults to "4w" (config.py)
 
 def fastapi_missing(location: str, name: str, got: Any) -> dict:
     return {"detail": [{"type": "missing", "loc": [location, name], "msg": "Field required", "input": got}]}
+
+
+PYDANTIC_TYPES = {
+    "list": (list, "list_type", "Input should be a valid list"),
+    "dict": (dict, "dict_type", "Input should be a valid dictionary"),
+    "str": (str, "string_type", "Input should be a valid string"),
+}
+
+
+def fastapi_typed(form: dict, fields: dict[str, str]) -> None:
+    """Pydantic's check of a form's typed fields (`list[str]` is "list" whose items are "str"; a name ending in `?` is
+    Optional: None passes): a 422 naming the field, as FastAPI answers a body of the wrong shape."""
+    for name, kind in fields.items():
+        if name not in form or (kind.endswith("?") and form[name] is None):
+            continue
+        outer, _, inner = kind.rstrip("?").partition("[")
+        python, code, message = PYDANTIC_TYPES[outer]
+        value = form[name]
+        problem = None if isinstance(value, python) else (["body", name], code, message, value)
+        for index, item in enumerate(value if problem is None and inner else ()):
+            item_type, item_code, item_message = PYDANTIC_TYPES[inner.rstrip("]")]
+            if problem is None and not isinstance(item, item_type):
+                problem = (["body", name, index], item_code, item_message, item)
+        if problem:
+            loc, code, message, got = problem
+            raise Reply(422, {"detail": [{"type": code, "loc": loc, "msg": message, "input": got}]})
 
 
 class OpenWebUI(AppHandler):
@@ -480,6 +511,10 @@ class OpenWebUI(AppHandler):
         for key in ("OPENAI_API_BASE_URLS", "OPENAI_API_KEYS", "OPENAI_API_CONFIGS"):
             if key not in form:
                 raise Reply(422, fastapi_missing("body", key, form))
+        # routers/openai.py OpenAIConfigForm: a key given as one string (not a list) is refused, not split up
+        fastapi_typed(
+            form, {"OPENAI_API_BASE_URLS": "list[str]", "OPENAI_API_KEYS": "list[str]", "OPENAI_API_CONFIGS": "dict"}
+        )
         urls, keys = (
             list(form["OPENAI_API_BASE_URLS"]),
             list(form["OPENAI_API_KEYS"])[: len(form["OPENAI_API_BASE_URLS"])],
@@ -511,6 +546,7 @@ class OpenWebUI(AppHandler):
         for key in ("OLLAMA_BASE_URLS", "OLLAMA_API_CONFIGS"):
             if key not in form:
                 raise Reply(422, fastapi_missing("body", key, form))
+        fastapi_typed(form, {"OLLAMA_BASE_URLS": "list[str]", "OLLAMA_API_CONFIGS": "dict"})  # routers/ollama.py
         self.state["config"] |= {
             "ollama.enable": form.get("ENABLE_OLLAMA_API"),
             "ollama.base_urls": list(form["OLLAMA_BASE_URLS"]),
@@ -587,6 +623,16 @@ class OpenWebUI(AppHandler):
         for key in ("DEFAULT_MODELS", "DEFAULT_PINNED_MODELS", "MODEL_ORDER_LIST"):  # `X | None` without a default
             if key not in form:
                 raise Reply(422, fastapi_missing("body", key, form))
+        fastapi_typed(  # routers/configs.py ModelsConfigForm: one model name per string, not a list
+            form,
+            {
+                "DEFAULT_MODELS": "str?",
+                "DEFAULT_PINNED_MODELS": "str?",
+                "MODEL_ORDER_LIST": "list[str]?",
+                "DEFAULT_MODEL_METADATA": "dict?",
+                "DEFAULT_MODEL_PARAMS": "dict?",
+            },
+        )
         for key, name in OWUI_MODELS_KEYS.items():  # model_dump(): the two optional keys become None when left out
             self.state["config"][name] = form.get(key)
         return 200, self.models_config()
