@@ -77,6 +77,8 @@ def _litellm_down(folder: Path, url: str | None) -> set[str] | None:
         key = read_env(folder / CREDENTIALS_ENV).get("LITELLM_MASTER_KEY", "")
     except UserError:
         return None
+    if not key:  # no key at hand: LiteLLM would refuse it, which says nothing of the nodes
+        return None
     try:
         answer = httpx.get(f"{url or 'http://127.0.0.1:4000'}/health", headers={"Authorization": f"Bearer {key}"},
                            timeout=30, trust_env=False)  # fmt: skip

@@ -157,3 +157,123 @@ def test_litellm_refusing_its_key_leaves_the_down_nodes_unknown(tmp_path):
         assert _litellm_down(tmp_path, f"http://127.0.0.1:{server.server_port}") is None
     finally:
         server.shutdown()
+
+
+# --- what doctor and status read of each node (host/nodes.py), through a stand-in for the HTTP answers -------------
+
+
+class StandinHttp:
+    """A stand-in for httpx.get as host/nodes.py calls it: answers by URL from `pages` (status, JSON), raises a
+    connection error for any other URL, and records each URL with its Authorization header."""
+
+    def __init__(self, pages: dict[str, tuple[int, object]]) -> None:
+        self.pages, self.asked = pages, []
+
+    def __call__(self, url, headers=None, timeout=None, trust_env=True):
+        import httpx
+
+        self.asked.append((url, (headers or {}).get("Authorization")))
+        if url not in self.pages:
+            raise httpx.ConnectError("Connection refused")
+        status, body = self.pages[url]
+        return httpx.Response(status, json=body, request=httpx.Request("GET", url))
+
+
+def _declare(folder, nodes, master_key="sk-master-123456"):
+    (folder / "config").mkdir(parents=True, exist_ok=True)
+    (folder / "config/master.env").write_text(f"OLLAMA_NODES='{json.dumps(nodes)}'\n")
+    if master_key:
+        (folder / "config/credentials.env").write_text(f"LITELLM_MASTER_KEY={master_key}\n")
+
+
+NODE_A = {"name": "gpu2", "url": "http://10.0.0.5:11434", "models": ["llama3.2:3b", "nomic-embed-text", "qwen2.5:7b"],
+          "gpu": True}  # fmt: skip
+NODE_B = {"name": "gpu3", "url": "http://[fd00::7]:11500", "models": ["llama3.2:3b"], "gpu": True}
+NODE_C = {"name": "gpu4", "url": "http://10.0.0.9:11434", "models": ["llama3.2:3b"], "gpu": False}
+
+
+def _pages(health=None):
+    tags = [{"name": "llama3.2:3b"}, {"name": "nomic-embed-text:latest"}]  # a model pulled untagged is :latest
+    pages = {
+        "http://10.0.0.5:11434/api/version": (200, {"version": "0.6.5"}),
+        "http://10.0.0.5:11434/api/tags": (200, {"models": tags}),
+        "http://10.0.0.5:9400/metrics": (200, {}),
+        "http://[fd00::7]:11500/api/version": (200, {"version": "0.7.0"}),
+        "http://[fd00::7]:11500/api/tags": (200, {"models": [{"model": "llama3.2:3b"}]}),
+        "http://[fd00::7]:9400/metrics": (503, {}),
+    }
+    if health is not None:
+        pages["http://127.0.0.1:4000/health"] = health
+    return pages
+
+
+def test_declared_reads_the_nodes_render_wrote_and_nothing_else(tmp_path):
+    from aiplatform.host.nodes import declared
+
+    assert declared(tmp_path) == []  # nothing rendered
+    _declare(tmp_path, [NODE_A, NODE_C])
+    assert [n["name"] for n in declared(tmp_path)] == ["gpu2", "gpu4"]
+    (tmp_path / "config/master.env").write_text("OLLAMA_NODES='not json'\n")
+    assert declared(tmp_path) == []
+
+
+def test_node_states_say_version_missing_models_exporter_and_litellms_verdict(tmp_path, monkeypatch):
+    from aiplatform.host import nodes
+
+    _declare(tmp_path, [NODE_A, NODE_B, NODE_C])
+    unhealthy = [{"model_id": "llama3.2:3b@gpu3"}, {"model_id": "qwen2.5:7b@gpu4"}]
+    health = (200, {"healthy_endpoints": [{"model_id": "llama3.2:3b@gpu2"}], "unhealthy_endpoints": unhealthy})
+    http = StandinHttp(_pages(health))
+    monkeypatch.setattr(nodes.httpx, "get", http)
+    states = {s.name: s for s in nodes.node_states(tmp_path)}
+    a, b, c = states["gpu2"], states["gpu3"], states["gpu4"]
+    assert (a.reachable, a.version, a.missing, a.gpu, a.down_in_litellm) == (
+        True, "0.6.5", ["qwen2.5:7b"], "exporter answers", False)  # fmt: skip
+    assert (b.reachable, b.version, b.missing, b.gpu, b.down_in_litellm) == (
+        True, "0.7.0", [], "exporter silent", True)  # fmt: skip
+    assert (c.reachable, c.gpu, c.down_in_litellm) == (False, "", True) and "ConnectError" in c.error
+    assert ("http://127.0.0.1:4000/health", "Bearer sk-master-123456") in http.asked
+    assert not any(url.startswith("http://10.0.0.9:9400") for url, _ in http.asked)  # no GPU declared: not asked
+    checks = {check.name: check for check in nodes.node_checks(list(states.values()))}
+    assert checks["node gpu2"].status == "warn" and "missing qwen2.5:7b" in checks["node gpu2"].detail
+    assert "--models qwen2.5:7b" in checks["node gpu2"].fix and "GPU exporter answers" in checks["node gpu2"].detail
+    assert checks["node gpu3"].status == "warn" and "found it down" in checks["node gpu3"].detail
+    assert "Ollama 0.7.0" in checks["node gpu3"].detail and "GPU exporter silent" in checks["node gpu3"].detail
+    assert checks["node gpu4"].status == "fail"
+    assert "http://10.0.0.9:11434 does not answer" in checks["node gpu4"].detail
+    assert "setup --node" in checks["node gpu4"].fix
+
+
+def test_a_node_with_everything_is_ok_and_litellm_at_another_url_is_asked_there(tmp_path, monkeypatch):
+    from aiplatform.host import nodes
+
+    _declare(tmp_path, [{**NODE_A, "models": ["llama3.2:3b", "nomic-embed-text"]}])
+    pages = _pages()
+    pages["http://litellm.lan:4000/health"] = (200, {"unhealthy_endpoints": []})
+    monkeypatch.setattr(nodes.httpx, "get", StandinHttp(pages))
+    [state] = nodes.node_states(tmp_path, "http://litellm.lan:4000")
+    assert state.missing == [] and state.down_in_litellm is False
+    [check] = nodes.node_checks([state])
+    assert (check.status, check.fix) == ("ok", "") and check.detail == "Ollama 0.6.5; GPU exporter answers"
+
+
+@pytest.mark.parametrize(
+    ("health", "key", "down"),
+    [
+        (None, "sk-master-123456", None),  # LiteLLM does not answer: unknown
+        ((200, ["not", "a", "map"]), "sk-master-123456", None),
+        ((200, {"unhealthy_endpoints": [{"model_id": "m@gpu2"}, {"model_id": "plain"}]}), "sk-m-1", True),
+        ((200, {}), "sk-master-123456", False),
+        ((200, {"unhealthy_endpoints": []}), None, None),  # no credentials.env: LiteLLM is not asked
+    ],
+)
+def test_litellms_health_verdict_per_node(tmp_path, monkeypatch, health, key, down):
+    from aiplatform.host import nodes
+
+    _declare(tmp_path, [NODE_A], master_key=key)
+    http = StandinHttp(_pages(health))
+    monkeypatch.setattr(nodes.httpx, "get", http)
+    [state] = nodes.node_states(tmp_path)
+    assert state.down_in_litellm is down
+    asked_health = [auth for url, auth in http.asked if url.endswith("/health")]
+    assert asked_health == ([] if key is None else [f"Bearer {key}"])
