@@ -18,6 +18,7 @@ from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
 from aiplatform.commands import INV
 from aiplatform.errors import UserError
+from aiplatform.yamlfile import parse_yaml
 
 NEW_FILE = "# Answers of AI Platform (`inv settings` shows the result). Edit freely.\n"
 
@@ -59,6 +60,7 @@ def with_list(
 
 
 def _load(yaml: YAML, text: str, path: Path) -> CommentedMap:
+    parse_yaml(text, str(path), f"Fix {path}, then run `{INV} settings`.")  # the limits every user file is read with
     try:
         data = yaml.load(text) if text.strip() else None
     except YAMLError as exc:

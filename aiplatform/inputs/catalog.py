@@ -97,11 +97,11 @@ class ContainerSpec(_Strict):
     image: str
     build: BuildSpec | None = None  # deploy builds this image FROM `image` (render writes its Dockerfile)
     reload: list[str] | None = None  # a command in the container that re-reads its mounted config (no restart)
-    port: int | None = None
+    port: int | None = Field(None, ge=1, le=65535)
     publish: list[str] = Field(default_factory=list)  # "127.0.0.1:4000:4000"
     healthcheck: list[str] | None = None  # ["CMD", ...] or ["CMD-SHELL", "..."]: a command that exists in the image
     health_path: str | None = None  # the HTTP path the healthcheck asks for
-    health_timeout: int = 180  # seconds deploy waits for it to become healthy
+    health_timeout: int = Field(180, ge=1, le=3600)  # seconds deploy waits for it to become healthy
     networks: list[Literal["ai-platform", "ai-backend"]] = ["ai-platform"]
     host_ollama: bool = False  # reaches the host's Ollama through host.docker.internal
     oneshot: bool = False  # runs to completion (exit 0) instead of staying up
@@ -252,8 +252,8 @@ class LoginSpec(_Strict):
 class NeedsSpec(_Strict):
     """What a service takes from the host when it runs, for the `inv add` menu (rough figures, idle to light use)."""
 
-    ram_gb: float = Field(0.5, ge=0)
-    disk_gb: float = Field(1, ge=0)
+    ram_gb: float = Field(0.5, ge=0, le=4096)
+    disk_gb: float = Field(1, ge=0, le=100_000)
 
 
 class BackupSpec(_Strict):

@@ -22,7 +22,7 @@ from aiplatform.inputs.answers import with_values
 from aiplatform.inputs.context import Context
 from aiplatform.inputs.secrets import admin_password_problem
 from aiplatform.inputs.settings import LETSENCRYPT_NEEDS, Settings, internal_domain, is_ip
-from aiplatform.yamlfile import load_yaml
+from aiplatform.yamlfile import load_yaml, read_text
 
 
 class Asker(Protocol):
@@ -154,7 +154,7 @@ def ask_and_save(ctx: Context, default_address: str, asker: Asker | None = None)
             f"Run `{INV} render` again, or `{INV} render --no-input` to render from defaults and the environment.",
         ) from None
     text = (
-        ctx.answers.read_text(encoding="utf-8")
+        read_text(ctx.answers)
         if again
         else "# Answers of the `inv render` questionnaire. Edit freely; `inv settings` shows the result.\n"
     )

@@ -7,7 +7,6 @@ value came from, so `inv settings` can show it and every error can name the file
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import ipaddress
 import json
@@ -17,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from aiplatform.commands import INV, SUDO_INV
@@ -28,7 +26,7 @@ from aiplatform.inputs.profiles import TIERS, Profile, load_profile
 from aiplatform.inputs.root import check_root
 from aiplatform.inputs.secrets import admin_password_problem
 from aiplatform.paths import DEFAULT_ROOT, USER_SERVICES_ENV
-from aiplatform.yamlfile import YamlDoc, load_yaml
+from aiplatform.yamlfile import YamlDoc, YamlRefused, load_yaml, parse_yaml
 
 ENV_PREFIX = "AI_PLATFORM_"
 PROFILE_CHOICES = ("auto", *TIERS)
@@ -108,16 +106,16 @@ class Settings(BaseModel):
     ollama_port: int = Field(11434, ge=1, le=65535, description="Ollama's port")
     ollama_origins: list[str] = Field(["*"], description="OLLAMA_ORIGINS: browser origins allowed")
     ollama_keep_alive: str = Field("5m", description="how long a model stays loaded (OLLAMA_KEEP_ALIVE)")
-    ollama_num_parallel: int = Field(1, ge=1, description="OLLAMA_NUM_PARALLEL")
-    ollama_max_loaded_models: int = Field(1, ge=1, description="OLLAMA_MAX_LOADED_MODELS")
+    ollama_num_parallel: int = Field(1, ge=1, le=64, description="OLLAMA_NUM_PARALLEL")
+    ollama_max_loaded_models: int = Field(1, ge=1, le=64, description="OLLAMA_MAX_LOADED_MODELS")
     ollama_flash_attention: bool = Field(False, description="OLLAMA_FLASH_ATTENTION")
     ollama_expose_lan: bool = Field(False, description="let other hosts reach Ollama (no firewall rule)")
     docker_address_pool: str = Field("172.20.0.0/14", description="Docker default-address-pools base")
     docker_address_pool_size: int = Field(24, ge=8, le=30, description="Docker default-address-pools size")
     docker_log_max_size: str = Field("10m", description="json-file log rotation size")
-    docker_log_max_file: int = Field(3, ge=1, description="json-file logs kept")
+    docker_log_max_file: int = Field(3, ge=1, le=100, description="json-file logs kept")
     litellm_cache: bool = Field(False, description="cache identical LiteLLM requests in Redis (with litellm_cache_ttl)")
-    litellm_cache_ttl: int = Field(600, ge=1, description="seconds a cached LiteLLM answer is kept")
+    litellm_cache_ttl: int = Field(600, ge=1, le=31_536_000, description="seconds a cached LiteLLM answer is kept")
     redis_maxmemory: str = Field("512mb", description="Redis memory limit; cache keys are evicted first (volatile-lru)")
     jupyter_notebook_image: str = Field(
         "quay.io/jupyter/minimal-notebook:2024-12-23", description="the image of each JupyterHub user's notebook"
@@ -129,7 +127,7 @@ class Settings(BaseModel):
     tailscale_authkey: SecretStr | None = Field(None, description="joins this host to a tailnet (setup, configure)")
     tailscale_hostname: str = Field("ai-platform", description="this host's name on the tailnet")
     tailscale_serve_litellm: bool = Field(False, description="also serve LiteLLM's API on the tailnet (port 8443)")
-    backup_keep: int = Field(7, ge=1, description="backups kept in <root>/backups (the oldest go first)")
+    backup_keep: int = Field(7, ge=1, le=1000, description="backups kept in <root>/backups (the oldest go first)")
     backup_encrypt: bool = Field(False, description="encrypt each backup file with gpg (AES256, BACKUP_PASSPHRASE)")
     backup_passphrase: SecretStr | None = Field(None, description="the backups' passphrase; unset = generated once")
     backup_remote_type: str = Field(
@@ -145,7 +143,7 @@ class Settings(BaseModel):
     backup_remote_secret_option: str = Field(
         "", pattern=r"^[a-z0-9_]*$", description="the rclone option the secret fills (default: the backend's usual)"
     )
-    backup_remote_keep: int = Field(14, ge=1, description="backups kept on the remote")
+    backup_remote_keep: int = Field(14, ge=1, le=1000, description="backups kept on the remote")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -175,6 +173,10 @@ class Settings(BaseModel):
     @classmethod
     def _domain(cls, value: str) -> str:
         value = value.strip()
+        if value.startswith("[") and value.endswith("]") and is_ip(value[1:-1]):
+            value = value[1:-1]  # an IPv6 address as a URL writes it; render adds the brackets where they belong
+        if "%" in value:
+            raise ValueError("an IPv6 address with a zone (%eth0) cannot be part of a URL: give a global address")
         if value and not is_ip(value):
             labels = value.rstrip(".").split(".")
             if not _HOSTNAME.fullmatch(value) or labels[-1].isdigit():
@@ -199,11 +201,21 @@ class Settings(BaseModel):
             raise ValueError("expected an IP address to bind, like 0.0.0.0 or 127.0.0.1")
         return value
 
-    @field_validator("ollama_keep_alive", "docker_log_max_size")
+    @field_validator("ollama_keep_alive")
     @classmethod
     def _duration(cls, value: str) -> str:
-        if not re.fullmatch(r"-?\d+[smhkgb]?", value, re.IGNORECASE):
-            raise ValueError("expected a number with an optional unit, like 5m, 1h, -1 or 10m")
+        match = re.fullmatch(r"(-?\d{1,12})([smh]?)", value, re.IGNORECASE)
+        if not match:
+            raise ValueError("expected a number with an optional unit, like 5m, 1h or -1")
+        if int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2].lower()] > 366 * 86400:
+            raise ValueError("expected at most a year (8760h); -1 keeps a model loaded for ever")
+        return value
+
+    @field_validator("docker_log_max_size")
+    @classmethod
+    def _log_size(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{1,12}[bkmg]?", value, re.IGNORECASE) or not 0 < _bytes(value) <= 100 * 1024**3:
+            raise ValueError("expected a size from 1 byte to 100g, like 10m")
         return value
 
     @field_validator("admin_password")
@@ -224,8 +236,8 @@ class Settings(BaseModel):
     @field_validator("redis_maxmemory")
     @classmethod
     def _memory(cls, value: str) -> str:
-        if not re.fullmatch(r"\d+(kb|mb|gb)", value, re.IGNORECASE):
-            raise ValueError("expected a size like 256mb or 2gb")
+        if not re.fullmatch(r"\d{1,12}(kb|mb|gb)", value, re.IGNORECASE) or _bytes(value) > 4096 * 1024**3:
+            raise ValueError("expected a size up to 4096gb, like 256mb or 2gb")
         return value.lower()
 
     @field_validator("ollama_origins")
@@ -312,6 +324,13 @@ def one_line_json(value: Any) -> Any:
             "span lines, any other secret is one line"
         ) from None
     return json.dumps(parsed, separators=(",", ":"), ensure_ascii=False)
+
+
+def _bytes(size: str) -> int:
+    """`10m`, `512mb`, `2g` as bytes (k, m, g are 1024's powers, as Docker and Redis read them)."""
+    match = re.fullmatch(r"(\d+)([a-z]*)", size.lower())
+    assert match is not None  # the validators' patterns come first
+    return int(match[1]) << 10 * "bkmg".index(match[2][:1] or "b")
 
 
 def _texts(value: Any) -> list[str]:
@@ -557,7 +576,7 @@ def _env_layer(environ: Mapping[str, str]) -> Layer:
         if not name.startswith(ENV_PREFIX) or name == USER_SERVICES_ENV:
             continue
         key = name[len(ENV_PREFIX) :].lower()
-        values[key] = _parse_text(key, raw)
+        values[key] = _parse_text(key, raw, f"environment variable {name}")
     return Layer(
         "env",
         values,
@@ -567,7 +586,10 @@ def _env_layer(environ: Mapping[str, str]) -> Layer:
 
 
 def _flag_layer(flags: Mapping[str, Any]) -> Layer:
-    values = {key: _parse_text(key, value) if isinstance(value, str) else value for key, value in flags.items()}
+    values = {
+        key: _parse_text(key, value, f"command-line flag {flag_name(key)}") if isinstance(value, str) else value
+        for key, value in flags.items()
+    }
     return Layer(
         "flag",
         values,
@@ -580,12 +602,16 @@ def flag_name(key: str) -> str:
     return f"--{key.replace('_', '-')}" if key in ("root", "profile") else f"--set {key}=..."
 
 
-def _parse_text(key: str, raw: str) -> Any:
+def _parse_text(key: str, raw: str, source: str) -> Any:
     """Environment and --set values are text: lists are comma-separated, maps are `name=value` pairs; a list or map
     may also be written as YAML flow, like [{address: gpu2.lan}] (the only way to give ollama_nodes)."""
     if key in LIST_KEYS | DICT_KEYS and raw.strip()[:1] in ("[", "{"):
-        with contextlib.suppress(yaml.YAMLError):  # else the model names the value it cannot take, and its source
-            return yaml.safe_load(raw)
+        try:
+            return parse_yaml(raw, source, "Give a shorter value, like [a, b] or {name: value}.")[1]
+        except YamlRefused:  # a duplicate key, an alias bomb, too deep
+            raise
+        except UserError:  # else the model names the value it cannot take, and its source
+            pass
     if key in LIST_KEYS:
         return [item.strip() for item in raw.split(",") if item.strip()]
     if key in DICT_KEYS:
@@ -596,7 +622,7 @@ def _parse_text(key: str, raw: str) -> Any:
 
 def parse_value(key: str, raw: str) -> Any:
     """A value given as text (`inv settings set KEY=VALUE`), read as --set and the environment read theirs."""
-    return _parse_text(key, raw)
+    return _parse_text(key, raw, f"`{INV} settings set {key}=...`")
 
 
 def check_known(key: str, where: str, fix: str) -> None:
@@ -644,7 +670,18 @@ def _explain(exc: ValidationError, layers: list[Layer]) -> UserError:
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
+    if error["type"] in ("greater_than_equal", "less_than_equal") and len(error["loc"]) == 1:
+        low, high = _bounds(key)
+        message += f" (a whole number from {low} to {high})" if low is not None and high is not None else ""
     return UserError(f"{layer.where(key)}: key {key!r}{detail}: {message}; got {shown}.", layer.fix(key))
+
+
+def _bounds(key: str) -> tuple[Any, Any]:
+    """The range a numeric setting is declared with (its Field's ge and le), None for a side it does not bound."""
+    info = Settings.model_fields.get(key)
+    found = {name: getattr(item, name) for item in (info.metadata if info else []) for name in ("ge", "le")
+             if hasattr(item, name)}  # fmt: skip
+    return found.get("ge"), found.get("le")
 
 
 def _check_nodes(settings: Settings, layers: list[Layer]) -> None:

@@ -163,8 +163,8 @@ def change_settings(
     exists = path.exists()
     if values:
         ctx.answers_must_exist = False  # `set` makes it
-    text = path.read_text(encoding="utf-8") if exists else ""
-    before = load_yaml(path).data if exists else {}
+    doc = load_yaml(path) if exists else None  # a bounded read of a regular file, with YAML's limits
+    text, before = (doc.text, doc.data) if doc else ("", {})
     after = {key: value for key, value in before.items() if key not in remove} | parsed
     try:
         resolved = ctx.resolve(PendingAnswers(after, given))

@@ -25,6 +25,7 @@ from aiplatform.inputs.settings import Settings
 from aiplatform.render.confighash import LABEL, build_file, config_hash_of, hashed_files
 from aiplatform.render.platform import Platform
 from aiplatform.render.templates import header, render_template
+from aiplatform.yamlfile import parse_yaml
 
 CONTAINER_KEY_ORDER = (
     "image",
@@ -51,25 +52,6 @@ PRIVILEGE_KEYS = ("privileged", "network_mode", "pid", "ipc", "userns_mode", "ca
                   "device_cgroup_rules", "uts", "cgroup", "cgroup_parent")  # fmt: skip
 
 
-class _UniqueKeys(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """libyaml's parser when PyYAML has it (same result, faster), refusing a key given twice in one mapping: YAML
-    would keep the last one silently, so a template's second `volumes:` would drop its first. Output keeps the
-    pure-Python dumper, whose formatting is the same on every machine."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` merges are meant to be overridden
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"{key!r} is given twice in one mapping ({key} twice)", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
-
-
 def compose_file(
     env: jinja2.Environment,
     spec: ServiceSpec,
@@ -81,10 +63,7 @@ def compose_file(
     """The service's compose file; `owned` are its rendered config files (what its containers mount)."""
     template = f"services/{spec.name}/compose.yml.j2"
     text = render_template(env, template, {**context, "service": spec})
-    try:
-        doc = yaml.load(text, Loader=_UniqueKeys) or {}
-    except yaml.YAMLError as exc:
-        raise UserError(f"templates/{template}: renders to invalid YAML: {exc}.") from None
+    doc = parse_yaml(text, f"templates/{template} (as rendered)")[1] or {}  # a key given twice is refused
     body = doc.get("services") or {}
     gpu = platform.hardware.gpu_available
     wanted = {name: c for name, c in spec.containers.items() if gpu or not c.requires_gpu}

@@ -52,6 +52,16 @@ def ollama_needs_firewall(settings: Settings) -> bool:
     return not ipaddress.ip_address(settings.ollama_bind).is_loopback and not settings.ollama_expose_lan
 
 
+def url_host(host: str) -> str:
+    """A host as a URL or `host:port` writes it: an IPv6 address in brackets ([2001:db8::1]), anything else as is."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def host_port(host: str, port: int | str) -> str:
+    """`host:port`, an IPv6 host in brackets: `[2001:db8::1]:443` (without them the port reads as part of it)."""
+    return f"{url_host(host)}:{port}"
+
+
 def ollama_base_url(settings: Settings) -> str:
     return f"http://host.docker.internal:{settings.ollama_port}"
 
@@ -110,15 +120,15 @@ def caddy_auth(services: list[ServiceSpec]) -> bool:
 
 
 def site_address(platform: Platform, spec: ServiceSpec) -> str:
-    """`sub.domain` (a domain) or `host:port` (an IP); http:// in front when TLS is off."""
+    """`sub.domain` (a domain) or `https://host:port` (an IP, IPv6 in brackets); http:// when TLS is off."""
     assert spec.route is not None
     mode = platform.settings.ssl_mode
     if platform.uses_ip:
         port = spec.route.ip_port
         if mode == "none":
             port = 80 if port == 443 else port
-            return f"http://{platform.address}:{port}"
-        return f"https://{platform.address}:{port}"
+            return f"http://{host_port(platform.address, port)}"
+        return f"https://{host_port(platform.address, port)}"
     host = f"{spec.route.subdomain}.{platform.address}" if spec.route.subdomain else platform.address
     return f"http://{host}" if mode == "none" else host
 
@@ -160,7 +170,7 @@ def master_env(platform: Platform, services: list[ServiceSpec]) -> dict[str, obj
         "REDIS_PORT": 6379,
         "QDRANT_HOST": "qdrant",
         "QDRANT_PORT": 6333,
-        "OLLAMA_HOST": f"{settings.ollama_bind}:{settings.ollama_port}",
+        "OLLAMA_HOST": host_port(settings.ollama_bind, settings.ollama_port),
         "OLLAMA_PORT": settings.ollama_port,
         "OLLAMA_BASE_URL": ollama_base_url(settings),
         "LITELLM_HOST": "litellm",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 
@@ -33,6 +34,7 @@ from aiplatform.render.platform import (
     ollama_pool,
     public_url,
     routes,
+    url_host,
 )
 from aiplatform.render.templates import environment, header, render_template
 
@@ -111,6 +113,9 @@ def _context(platform: Platform, services: list[ServiceSpec]) -> dict[str, Any]:
         "ollama_pooled": len(ollama_pool(settings)) > 1,
         "public_url": lambda name: public_url(platform, platform.catalog.services[name]),
         "public_host": lambda name: re.sub(r"^https?://", "", public_url(platform, platform.catalog.services[name])),
+        "public_hostname": lambda name: url_host(
+            urlsplit(public_url(platform, platform.catalog.services[name])).hostname or ""
+        ),
         "version": platform.version,
     }
 

@@ -34,7 +34,7 @@ from aiplatform.host.runner import Runner
 from aiplatform.inputs.root import check_root
 from aiplatform.paths import COOKIECUTTER_DIR
 
-from .conftest import PROJECT, run_inv
+from .conftest import PROJECT, run_inv, run_inv_process
 
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 INJECTED = "/tmp/x\nExecStartPre=/bin/touch /tmp/p"
@@ -797,3 +797,138 @@ def test_a_failed_add_leaves_no_empty_services_folder(tmp_path, monkeypatch):
     made = importer.import_compose(path, "notes", _catalog(), catalog, StandinComposeRunner(project))
     importer.discard(made, catalog_was_there=True, runner=runner)
     assert sorted(p.name for p in catalog.iterdir()) == ["mine"]
+
+
+# --- 10. YAML an owner writes: duplicate keys, alias bombs, deep nesting, FIFOs, absurd numbers, IPv6 (issue 19) ---
+# Every file an owner writes is read one way (aiplatform/yamlfile.py): a bounded read of a regular file, then PyYAML
+# with limits. Each case goes through the real command and must be refused at once: exit 1, a message naming the
+# file (or variable) and the line, the command that fixes it, no traceback, the file and the out folder untouched.
+
+_BOMB = "models: [&a [x, x, x, x, x, x, x, x, x]" + "".join(
+    f", &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+) + "]\n"  # fmt: skip  # 9**9 strings once expanded: a "billion laughs"
+HOSTILE_ANSWERS = {
+    "duplicate key": ("domain: a.example.com\ndomain: b.example.com\n", ["line 2", "'domain' is given", "line 1"]),
+    "nested duplicate": ("ollama_nodes:\n  - address: gpu2.lan\n    address: gpu3.lan\n", ["line 3", "'address'"]),
+    "alias bomb": (_BOMB, ["line 1", "aliases"]),
+    "alias to itself": ("models: &a [*a]\n", ["line 1", "alias"]),
+    "60 deep": ("models: " + "[" * 60 + "]" * 60 + "\n", ["line 1", "nested deeper than 50 levels"]),
+    "900 deep": ("images: " + "{a: " * 900 + "x" + "}" * 900 + "\n", ["line 1", "nested deeper than 50 levels"]),
+    "1000 deep": ("models: " + "[" * 1000 + "]" * 1000 + "\n", ["line 1", "nesting depth"]),
+    "5000 digits": ("ollama_port: " + "1" * 5000 + "\n", ["line 1", "5000 digits"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_ANSWERS))
+@pytest.mark.parametrize("command", ["settings", "render", "settings set"])
+def test_hostile_yaml_in_answers_is_refused_naming_file_and_line(tmp_path, case, command):
+    text, fragments = HOSTILE_ANSWERS[case]
+    path = tmp_path / "answers.yaml"
+    path.write_text(text)
+    out = tmp_path / "generated"
+    render = ["render", "--no-input", "--root", str(tmp_path / "root"), "--out", str(out)]
+    change = ["settings", "set", "admin_name=Owner"]
+    args = {"settings": ["settings"], "settings set": change, "render": render}[command]
+    run = run_inv_process if case == "alias bomb" else run_inv  # with a timeout: without its limit it never ends
+    message = _refused(run(*args, "--answers", str(path)), str(path), *fragments, "inv settings")
+    assert len(message.splitlines()) <= 3  # one message and its fix, not a dump
+    assert path.read_text() == text and not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder", "huge"])
+def test_answers_that_are_not_a_small_regular_file_are_refused_without_waiting(tmp_path, kind):
+    """Through a real process with a timeout: a FIFO nobody writes to would block a plain read for ever."""
+    path = tmp_path / "answers.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path = Path("/dev/zero")
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.write_text("# " + "x" * (2 * 1024 * 1024) + "\n")
+    for args in (["settings"], ["render", "--no-input", "--root", str(tmp_path / "root"),
+                                "--out", str(tmp_path / "g")]):  # fmt: skip
+        result = run_inv_process(*args, "--answers", str(path), timeout=60)
+        expected = "larger than 1024 KiB" if kind == "huge" else "not a regular file"
+        _refused(result, str(path), expected)
+    assert not (tmp_path / "g").exists()
+
+
+def test_yaml_given_in_a_variable_or_flag_has_the_same_limits():
+    empty = str(PROJECT / "tests/unit/empty-answers.yaml")
+    deep = "[" * 60 + "]" * 60
+    result = run_inv("settings", "--answers", empty, env={"AI_PLATFORM_MODELS": deep})
+    _refused(result, "environment variable AI_PLATFORM_MODELS", "deeper")
+    result = run_inv("render", "--no-input", "--answers", empty, "--set", "backup_remote_options={a: x, a: y}")
+    _refused(result, "--set backup_remote_options", "'a' is given twice")
+
+
+def test_an_owners_service_yaml_with_a_duplicate_key_is_named_with_its_line(tmp_path):
+    from aiplatform.inputs.catalog import load_catalog
+    from aiplatform.paths import SERVICES_DIR
+
+    folder = tmp_path / "services" / "notes"
+    folder.mkdir(parents=True)
+    (folder / "service.yaml").write_text("name: notes\ndescription: Notes\ndescription: Other\n")
+    catalog = load_catalog(SERVICES_DIR, tmp_path / "services")
+    message, _ = catalog.broken["notes"]
+    assert f"{folder / 'service.yaml'} line 3" in message and "'description' is given twice" in message
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("ollama_num_parallel: 99999999999999", "from 1 to 64"),
+        ("ollama_max_loaded_models: 100000", "from 1 to 64"),
+        ("docker_log_max_file: 1000000", "from 1 to 100"),
+        ("litellm_cache_ttl: 99999999999", "from 1 to 31536000"),
+        ("backup_keep: 1000000", "from 1 to 1000"),
+        ("backup_remote_keep: 0", "from 1 to 1000"),
+        ("ollama_keep_alive: 99999999h", "at most a year"),
+        ("docker_log_max_size: 999999999g", "from 1 byte to 100g"),
+        ("redis_maxmemory: 99999gb", "up to 4096gb"),
+    ],
+)
+def test_an_absurd_number_is_refused_with_its_range(answers, line, expected):
+    path = answers(line + "\n")
+    key = line.split(":")[0]
+    _refused(run_inv("settings", "--answers", str(path)), f"{path} line 1", repr(key), expected, "inv settings")
+
+
+# An IPv6 address where a host:port or URL is built needs brackets: `https://2001:db8::1:443` reads as a host
+# `2001:db8::1:443` (Caddy certified that name); tests/validate/test_caddy_ipv6.py adapts the Caddyfile with Caddy.
+@pytest.mark.parametrize("domain", ["2001:db8::1", "[2001:db8::1]"])
+@pytest.mark.parametrize("ssl_mode", ["selfsigned", "none"])
+def test_an_ipv6_domain_is_written_in_brackets_wherever_a_port_follows(tmp_path, domain, ssl_mode):
+    from urllib.parse import urlsplit
+
+    out = tmp_path / "generated"
+    flags = ["--set", f"domain={domain}", "--set", f"ssl_mode={ssl_mode}", "--set", "ollama_bind=::",
+             "--set", "services=n8n,mlflow,monitoring"]  # fmt: skip
+    result = run_inv("render", "--no-input", "--root", str(tmp_path / "root"), "--out", str(out), *flags,
+                     "--answers", str(tmp_path / "none.yaml"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    caddyfile = (out / "config/caddy/Caddyfile").read_text()
+    scheme = "https" if ssl_mode == "selfsigned" else "http"
+    sites = re.findall(r"^(\S+://\S+) \{$", caddyfile, re.MULTILINE)
+    assert f"{scheme}://[2001:db8::1]:{80 if ssl_mode == 'none' else 443}" in sites and len(sites) == 5
+    for path in out.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert not re.search(r"(?<![\[\w:])2001:db8::1:\d", text), path  # a port glued to a bare address
+            assert ":::" not in text, path  # `::` bound, then a port
+    stamp = json.loads((out / ".aiplatform.json").read_text())
+    public = [urls["public"] for urls in stamp["urls"].values() if "public" in urls]
+    assert len(public) == 5 and all(urlsplit(url).hostname == "2001:db8::1" for url in public)
+    assert sorted(urlsplit(url).port or 0 for url in public) == sorted(
+        int(site.rsplit(":", 1)[1]) if not site.endswith(":443") and not site.endswith(":80") else 0 for site in sites
+    )
+    assert "'[2001:db8::1]'" in (out / "docker/docker-compose.n8n.yml").read_text()  # N8N_HOST
+    assert "OLLAMA_HOST=[::]:11434" in (out / "config/ollama/override.conf").read_text()
+    assert "OLLAMA_HOST='[::]:11434'" in (out / "config/master.env").read_text()
+
+
+def test_an_ipv6_domain_with_a_zone_is_refused(answers):
+    path = answers("domain: fe80::1%eth0\n")
+    _refused(run_inv("settings", "--answers", str(path)), f"{path} line 1", "'domain'", "zone")

@@ -226,7 +226,7 @@ def _render_with(tmp_path, service: str, addition: str, services_on=("n8n", "mon
         ("    privileged: true\n", "privileged"),
         ("    cap_add: [NET_ADMIN]\n", "cap_add"),
         ('    labels:\n      ai-platform.managed: "false"\n', "ai-platform.managed"),
-        ("    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n", "volumes twice"),
+        ("    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n", "'volumes' is given twice"),
         ('    ports:\n      - "5679:5679"\n', "on all interfaces"),
     ],
 )
