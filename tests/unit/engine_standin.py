@@ -6,7 +6,7 @@ from `Engine`, plain data: Postgres' databases (their dump bytes) and roles, Qdr
 their states, the named volumes (folders under tmp_path). `tar` runs for real (on tmp folders, so a backup's archives
 hold the files they name); files are written and removed for real through the runner. Each recorded call also keeps
 which containers were stopped when it ran, so a test can tell a "stopped" copy from a live one.
-`EngineDocker` stands in for `Docker`: what it reads of the engine comes from the same `Engine`.
+`EngineDocker` stands in for `Docker`: what it reads of the engine comes from the same `Engine` (networks: none).
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from pathlib import Path
 
 from aiplatform.engine.docker import NETWORKS, ContainerInfo, Docker
 from aiplatform.engine.project import load_project
+from aiplatform.envfile import read_env
 from aiplatform.errors import UserError
 from aiplatform.generated.build import render_command
 from aiplatform.host import hostfs
 from aiplatform.host.runner import Result, Runner
 from aiplatform.inputs.catalog import Catalog
+from aiplatform.paths import CREDENTIALS_ENV
 
 POSTGRES = "ai-platform-postgres"
 QDRANT = "ai-platform-qdrant"
@@ -43,10 +45,13 @@ class Engine:
     containers: dict[str, tuple[str, str]] = field(default_factory=dict)  # container -> (service, state)
     volumes: dict[str, Path] = field(default_factory=dict)  # ai-platform_NAME -> mountpoint
     postgres_version: int = 160004
+    qdrant_key: str = ""  # the api-key header Qdrant wants (others get 403)
+    declared: dict[str, Path] = field(default_factory=dict)  # the volumes `compose create` makes when missing
     error: str | None = None  # why the engine does not answer (None: it does)
     fail: Callable[[list[str]], bool] = lambda argv: False  # which commands fail (exit 1)
     remote: list[str] = field(default_factory=list)  # the folders rclone lists on the remote
     restored: list[tuple[str, bytes]] = field(default_factory=list)  # (what read it, the bytes) fed to psql/pg_restore
+    staged: dict[str, bytes] = field(default_factory=dict)  # snapshot files copied into Qdrant, not recovered yet
 
     def stopped(self) -> frozenset[str]:
         return frozenset(name for name, (_, state) in self.containers.items() if state != "running")
@@ -117,7 +122,13 @@ class RecordedRunner(Runner):
             self.engine.restored.append((" ".join(args[:5]), source.read_bytes()))
             if "pg_restore" in args:
                 name = source.name.removesuffix(".dump")
+                if name in self.engine.databases:  # as --create --exit-on-error does
+                    raise UserError(f'pg_restore: error: database "{name}" already exists (stand-in).')
                 self.engine.databases[name] = source.read_bytes()
+            if args[:3] == ["docker", "cp", "-"] and args[3].startswith(QDRANT + ":"):
+                with tarfile.open(source) as tar:
+                    for member in tar:
+                        self.engine.staged[member.name] = tar.extractfile(member).read()  # type: ignore[union-attr]
         if args[0] == "gpg" and "--decrypt" in args:
             sealed = Path(args[-1]).read_bytes()
             _write(Path(args[args.index("-o") + 1]), sealed.removeprefix(b"GPG:"), mode)
@@ -148,6 +159,13 @@ class RecordedRunner(Runner):
         if args[:4] == ["docker", "volume", "rm", "--force"]:
             for name in args[4:]:
                 engine.volumes.pop(name, None)
+        if args[:2] == ["docker", "rm"]:
+            for name in args[4:]:
+                engine.containers.pop(name, None)
+        if args[:2] == ["docker", "compose"] and args[-1] == "create":
+            for name, mount in engine.declared.items():
+                mount.mkdir(parents=True, exist_ok=True)
+                engine.volumes.setdefault(name, mount)
         if args[:4] == ["docker", "exec", "-i", QDRANT]:
             return self._qdrant(stdin)
         if args[:2] == ["rclone", "obscure"]:
@@ -161,13 +179,19 @@ class RecordedRunner(Runner):
         return ""
 
     def _qdrant(self, request: str) -> str:
-        method, path = request.split(" ")[:2]
+        head, _, body = request.partition("\r\n\r\n")
+        method, path = head.split(" ")[:2]
         path = path.split("?")[0]
+        if f"\r\napi-key: {self.engine.qdrant_key}\r\n" not in head:
+            return 'HTTP/1.0 403 Forbidden\r\n\r\n{"status": {"error": "Invalid api-key"}}'
         result: object = True
         if (method, path) == ("GET", "/collections"):
             result = {"collections": [{"name": name} for name in sorted(self.engine.collections)]}
         elif method == "POST" and path.endswith("/snapshots"):
             result = {"name": path.split("/")[2] + ".snapshot"}
+        elif method == "PUT" and path.endswith("/snapshots/recover"):
+            snapshot = json.loads(body)["location"].rsplit("/", 1)[1]
+            self.engine.collections[path.split("/")[2]] = self.engine.staged.pop(snapshot)
         return "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + json.dumps({"result": result})
 
     def _output(self, args: list[str]) -> bytes:
@@ -233,6 +257,9 @@ class EngineDocker(Docker):
     def all_network_names(self) -> set[str]:
         return set(NETWORKS)
 
+    def networks(self) -> list[str]:
+        return []
+
 
 # --- a deployed platform, as the last deploy left it -------------------------------------------------------------
 
@@ -280,11 +307,14 @@ def deployed(tmp_path: Path, context: Callable[[Path], object], services: list[s
         for extra in spec.backup.extra:
             fill(root / "data" / extra, extra)
         for volume in spec.volumes:
-            engine.volumes[f"ai-platform_{volume}"] = tmp_path / "volumes" / volume
+            engine.volumes[f"ai-platform_{volume}"] = engine.declared[f"ai-platform_{volume}"] = (
+                tmp_path / "volumes" / volume
+            )
             fill(tmp_path / "volumes" / volume, volume)
         for db in spec.databases:
             engine.databases[db.name] = f"PGDMP {db.name}".encode()
             engine.roles.add(db.user)
     engine.databases["owner_notes"] = b"PGDMP owner_notes"  # made by the owner: in no service.yaml
     engine.collections["notes"] = b"qdrant snapshot of notes"
+    engine.qdrant_key = read_env(root / CREDENTIALS_ENV)["QDRANT_API_KEY"]
     return Deployed(root, out, catalog, engine, files)

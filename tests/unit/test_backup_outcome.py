@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -127,6 +128,8 @@ def test_a_stopped_copy_runs_with_the_services_containers_stopped_and_starts_the
             assert item.method == "live" and item.service == "caddy"
             assert not own & call.stopped
         assert not (call.stopped - own) & running_before, f"{item.name}: other services stopped for its copy"
+    live = {(i.service, i.name) for i in read_manifest(backup).items if i.method == "live" and i.kind == "folder"}
+    assert live == LIVE_FOLDERS and not any("caddy" in argv for argv in runner.commands("docker", "stop"))
     assert {name for name, (_, state) in platform.engine.containers.items() if state == "running"} == running_before
     stops, starts = runner.commands("docker", "stop"), runner.commands("docker", "start")
     assert [argv[2:] for argv in stops] == [argv[2:] for argv in starts]  # each started again, no more
@@ -144,6 +147,19 @@ def test_a_failed_copy_still_starts_the_stopped_containers_and_leaves_no_half_ba
     assert complete_backups(backups) == [] and list(backups.iterdir()) == []
     last = json.loads((platform.root / LAST).read_text())
     assert last["ok"] is False and "failed" in last["error"]
+
+
+def test_the_next_backup_deletes_an_unfinished_one_and_keeps_the_finished(platform, monkeypatch):
+    names = iter(["backup-20261126-100000", "backup-20261126-110000"])
+    monkeypatch.setattr(take, "new_name", lambda: next(names))
+    first, _ = _backup(platform)
+    kept = {p: p.read_bytes() for p in first.rglob("*") if p.is_file()}
+    unfinished = platform.root / "backups" / "backup-20261126-103000.partial"
+    (unfinished / "postgres").mkdir(parents=True)
+    (unfinished / "postgres" / "n8n.dump").write_bytes(b"half")
+    second, _ = _backup(platform)
+    assert complete_backups(platform.root / "backups") == [first, second] and not unfinished.exists()
+    assert {p: p.read_bytes() for p in first.rglob("*") if p.is_file()} == kept
 
 
 def test_only_takes_the_services_databases_and_files_with_the_config_and_the_roles(platform):
@@ -178,15 +194,16 @@ def test_an_encrypted_backup_takes_its_passphrase_on_stdin_and_keeps_no_plain_fi
 # --- restore -------------------------------------------------------------------------------------------------------
 
 
-def _wipe(platform: Deployed) -> None:
-    """What `cleanup --purge` leaves: no data folders, empty volumes, no databases."""
-    import shutil
-
-    shutil.rmtree(platform.root / "data")
-    for mount in platform.engine.volumes.values():
-        shutil.rmtree(mount)
-        mount.mkdir()
-    platform.engine.databases.clear()
+def _change(platform: Deployed) -> None:
+    """What the owner did since the backup: a file changed and one added in every folder and volume, a database
+    changed, one dropped, a collection gone."""
+    for item in platform.files:
+        mount = platform.engine.volumes.get(f"ai-platform_{item}", platform.root / "data" / item)
+        (mount / "note.txt").write_text("changed since\n")
+        (mount / "stray.txt").write_text("made after the backup\n")
+    platform.engine.databases["n8n"] = b"changed since"
+    del platform.engine.databases["flowise"]
+    platform.engine.collections.clear()
 
 
 def _restore_inv(platform: Deployed, backup: Path, monkeypatch, *flags: str):
@@ -209,7 +226,8 @@ def _restore_inv(platform: Deployed, backup: Path, monkeypatch, *flags: str):
 def test_restore_puts_back_every_folder_volume_and_database_byte_for_byte(platform, monkeypatch):
     backup, _ = _backup(platform)
     dumps, credentials = dict(platform.engine.databases), (platform.root / CREDENTIALS_ENV).read_bytes()
-    _wipe(platform)
+    collections = dict(platform.engine.collections)
+    _change(platform)
     (platform.root / CREDENTIALS_ENV).write_text("ADMIN_PASSWORD=a-new-one\n")
     ran, calls = _restore_inv(platform, backup, monkeypatch)
     assert ran.returncode == 0, ran.stderr
@@ -221,13 +239,42 @@ def test_restore_puts_back_every_folder_volume_and_database_byte_for_byte(platfo
                 mount = platform.engine.volumes[f"ai-platform_{item.name}"]
             back = {p.relative_to(mount).as_posix(): p.read_bytes() for p in mount.rglob("*") if p.is_file()}
             assert back == platform.files[item.name], item.name
-    assert platform.engine.databases == dumps
+    assert platform.engine.databases == dumps and platform.engine.collections == collections
     argv = [" ".join(call.argv) for call in calls]
     first_restore = next(i for i, line in enumerate(argv) if "pg_restore" in line)
     roles = next(i for i, line in enumerate(argv) if line.startswith("docker exec -i ai-platform-postgres psql"))
     assert roles < first_restore  # the roles exist before a database that names them comes back
     config = next(i for i, c in enumerate(calls) if c.argv[0] == "tar" and c.argv[3] == str(platform.root))
     assert config < next(i for i, line in enumerate(argv) if line.endswith(" create"))  # config before containers
+
+
+def test_backup_then_cleanup_purge_then_restore_gives_back_the_same_bytes(platform, monkeypatch):
+    """The integration session's round trip on the stand-in: `cleanup --purge` keeps backups/ alone (byte for byte)
+    and removes the rest; restore into the emptied root brings every file, database and collection back."""
+    from aiplatform.engine import cleanup
+
+    backup, _ = _backup(platform)
+    taken = {p: p.read_bytes() for p in backup.rglob("*") if p.is_file()}
+    dumps, collections = dict(platform.engine.databases), dict(platform.engine.collections)
+    runner = _runner(platform.engine)
+    cleanup.remove(EngineDocker(runner), cleanup.make_plan(EngineDocker(runner), platform.root, True, False))
+    assert [p.name for p in platform.root.iterdir()] == ["backups"]
+    assert {p: p.read_bytes() for p in backup.rglob("*") if p.is_file()} == taken
+    assert platform.engine.containers == {} and platform.engine.volumes == {}
+    platform.engine.databases.clear()  # their files were in data/postgres, deleted
+    platform.engine.collections.clear()
+    for mount in platform.engine.declared.values():
+        shutil.rmtree(mount)
+    ran, _ = _restore_inv(platform, backup, monkeypatch)
+    assert ran.returncode == 0, ran.stderr
+    assert platform.engine.databases == dumps and platform.engine.collections == collections
+    for item in read_manifest(backup).items:
+        if item.kind in ("folder", "volume"):
+            mount = platform.root / "data" / item.name
+            if item.kind == "volume":
+                mount = platform.engine.volumes[f"ai-platform_{item.name}"]
+            back = {p.relative_to(mount).as_posix(): p.read_bytes() for p in mount.rglob("*") if p.is_file()}
+            assert back == platform.files[item.name], item.name
 
 
 @pytest.mark.parametrize("damage", ["corrupted", "missing", "resized", "manifest edited"])
@@ -336,3 +383,14 @@ def test_the_remotes_secret_never_reaches_rclones_command_line(tmp_path, kind, o
     obscured = [c for c in rclone if c.argv[1] == "obscure"]
     assert [c.stdin for c in obscured] == ([secret] if kind == "webdav" else [])
     assert all(c.argv[c.argv.index("--") + 1 :] for c in rclone if c.argv[1] != "obscure")  # paths after --
+
+
+def test_a_copy_rclone_check_finds_different_is_an_error_and_nothing_is_pruned(tmp_path):
+    engine = Engine(remote=["backup-20261120-100000", "backup-20261121-100000"])
+    engine.fail = lambda argv: argv[:2] == ["rclone", "check"]
+    runner = _runner(engine)
+    backup = tmp_path / "backup-20261126-100000"
+    backup.mkdir()
+    with pytest.raises(UserError, match="rclone check found differences"):
+        remote.copy_off(backup, remote.given("gdrive:box"), runner)
+    assert not runner.commands("rclone", "purge") and "backup-20261120-100000" in engine.remote
