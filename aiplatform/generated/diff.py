@@ -23,7 +23,14 @@ from aiplatform.paths import CREDENTIALS_ENV, STAMP_FILE
 
 MASK = "****"
 NOT_APPLIED = (".gitignore",)
+NOT_APPLIED_DIRS = ("k8s/",)  # the Kubernetes target: kubectl applies it (deploy --target k8s), never copied to root
+
 CREDENTIALS = CREDENTIALS_ENV.as_posix()
+
+
+def applied(path: str) -> bool:
+    """A file of generated/ that a compose deploy copies into the root."""
+    return path not in NOT_APPLIED and not path.startswith(NOT_APPLIED_DIRS)
 
 
 @dataclass
@@ -50,7 +57,7 @@ def applied_tree(generated: Path, root: Path | None = None) -> Tree:
     """The files of generated/ that deploy copies into the root. Secrets only the root's credentials.env holds (a
     service made them: configure keeps n8n's API key there) stay in it: deploy adds and changes secrets, never
     drops one."""
-    tree = {path: file for path, file in read_tree(generated).items() if path not in NOT_APPLIED}
+    tree = {path: file for path, file in read_tree(generated).items() if applied(path)}
     new = tree.get(CREDENTIALS)
     if root is None or new is None or not (root / CREDENTIALS).is_file():
         return tree
@@ -66,7 +73,7 @@ def applied_tree(generated: Path, root: Path | None = None) -> Tree:
 def diff_trees(generated: Path, root: Path) -> TreeDiff:
     new_tree = applied_tree(generated, root)
     stamp = read_stamp(root)
-    paths = set(new_tree) | {path for path in (stamp.files if stamp else {}) if path not in NOT_APPLIED}
+    paths = set(new_tree) | {path for path in (stamp.files if stamp else {}) if applied(path)}
     old_tree = {path: _read(root / path) for path in paths}
     old_credentials, new_credentials = (
         _credentials(old_tree.get(CREDENTIALS), root / CREDENTIALS),

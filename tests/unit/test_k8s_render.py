@@ -11,6 +11,7 @@ import yaml
 
 from aiplatform.envfile import parse_env
 from aiplatform.generated.build import render_platform
+from aiplatform.generated.diff import applied_tree
 from aiplatform.inputs.catalog import load_catalog
 from aiplatform.inputs.context import Context
 from aiplatform.k8s.labels import MANAGED_BY, NAME, PART_OF, TIER_LABEL
@@ -252,3 +253,14 @@ def test_a_secret_inside_a_value_is_read_from_an_entry_of_its_own_first(tree):
     key = next(e for e in open_webui["env"] if e["name"] == "OPENAI_API_KEY")
     assert key["valueFrom"]["secretKeyRef"] == {"name": "credentials", "key": "LITELLM_KEY_OPEN_WEBUI"}
     assert "LITELLM_KEY_OPEN_WEBUI" not in names  # read whole: no entry of its own needed
+
+
+def test_a_compose_deploy_never_copies_the_kubernetes_tree_into_the_root(tmp_path, tree):
+    """generated/k8s/ (its own copy of the secrets included) is kubectl's to apply, not a file of the root."""
+    generated = tmp_path / "generated"
+    for path, file in tree.items():
+        (generated / path).parent.mkdir(parents=True, exist_ok=True)
+        (generated / path).write_bytes(file.data)
+    applied = applied_tree(generated)
+    assert "k8s/credentials.env" in tree and "config/credentials.env" in applied
+    assert not [path for path in applied if path.startswith("k8s/")]
