@@ -359,7 +359,8 @@ def test_restore_only_one_service_drops_and_restores_its_databases_alone(platfor
 
 
 @pytest.mark.parametrize(("kind", "option"), [("webdav", "PASS"), ("drive", "SERVICE_ACCOUNT_CREDENTIALS")])
-def test_the_remotes_secret_never_reaches_rclones_command_line(tmp_path, kind, option):
+def test_the_remotes_secret_never_reaches_rclones_command_line(tmp_path, monkeypatch, kind, option):
+    monkeypatch.setenv("RCLONE_CONFIG_AIPLATFORM_TYPE", "local")  # the settings' definition wins over the caller's
     root, secret = tmp_path / "root", "remote-s3cret-value"
     (root / "config").mkdir(parents=True)
     options = json.dumps({"url": "https://dav.example"})
@@ -379,6 +380,7 @@ def test_the_remotes_secret_never_reaches_rclones_command_line(tmp_path, kind, o
     assert {c.argv[1] for c in rclone} >= {"copy", "check", "lsf", "purge"}
     assert not any(secret in " ".join(call.argv) for call in runner.calls)
     given = {c.env.get(f"RCLONE_CONFIG_AIPLATFORM_{option}") for c in rclone if c.argv[1] != "obscure"}
+    assert {c.env.get("RCLONE_CONFIG_AIPLATFORM_TYPE") for c in rclone if c.argv[1] != "obscure"} == {kind}
     assert given == {"obscured-by-the-stand-in" if kind == "webdav" else secret}  # by the environment, every time
     obscured = [c for c in rclone if c.argv[1] == "obscure"]
     assert [c.stdin for c in obscured] == ([secret] if kind == "webdav" else [])

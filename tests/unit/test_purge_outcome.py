@@ -81,11 +81,16 @@ def test_purge_removes_the_services_volumes_only(platform):
 
 
 def test_a_secret_or_role_another_service_references_is_never_purged(platform):
-    """A service of the owner's sharing mlflow's key and its database user: both stay; ADMIN_PASSWORD always does."""
+    """A service of the owner's sharing mlflow's key and its database user: both stay; ADMIN_PASSWORD (the platform's,
+    which mlflow names here too) always does."""
     mlflow = platform.catalog.services["mlflow"]
     twin = mlflow.model_copy(update={"name": "reports", "databases": [mlflow.databases[1].model_copy(
         update={"name": "reports"})], "secrets": [mlflow.secrets[0]]})  # fmt: skip
-    catalog = platform.catalog.model_copy(update={"services": {**platform.catalog.services, "reports": twin}})
+    admin = mlflow.secrets[0].model_copy(update={"name": "ADMIN_PASSWORD"})
+    mlflow = mlflow.model_copy(update={"secrets": [*mlflow.secrets, admin]})
+    catalog = platform.catalog.model_copy(
+        update={"services": {**platform.catalog.services, "mlflow": mlflow, "reports": twin}}
+    )
     shared = {s.name for s in service_secrets(twin)}
     assert shared & MLFLOW_SECRETS == {"MLFLOW_FLASK_SERVER_SECRET_KEY", "MLFLOW_AUTH_DB_PASSWORD"}
     before = _state(platform)
