@@ -434,3 +434,13 @@ def test_every_pinned_node_gets_its_chat(tmp_path, local, nodes, pinned):
             others = [table[("litellm", f"chat on {h} (pinned)")].result for h in pinned[:-1]]
             assert others == ["ok"] * (len(pinned) - 1)
             assert table[("litellm", "key for n8n")].result == "already done"  # LiteLLM's other steps still run
+
+
+def test_open_webui_that_does_not_list_every_litellm_model_is_failed_with_the_missing_named(tmp_path):
+    _, root = deploy_files(tmp_path)
+    with litellm_like([CHAT]) as litellm, stand_ins(root, litellm.url) as services:  # the proxy lost the embedder
+        report, table = configure(root, services)
+    assert table[("litellm", "key for open-webui")].result == "done"  # it lists through its own key
+    listed = table[("open-webui", "models listed")]
+    assert listed.result == "FAILED" and f"not {EMBED}" in listed.detail and CHAT in listed.detail
+    assert table[("open-webui", "default model")].result == "skipped" and not report.ok
