@@ -333,10 +333,16 @@ def render(c, answers=None, profile=None, root=None, out=None, no_input=False, a
         "out",
         exit_code="exit 1 when the root differs from generated/",
         stat="only the list of files with lines added and removed",
+        target="compose (default) or k8s: the cluster kubectl reaches, from generated/k8s/",
     )
 )
-def diff(c, root=None, out=None, exit_code=False, stat=False):
+def diff(c, root=None, out=None, exit_code=False, stat=False, target="compose"):
     """Show what `inv deploy` would change in the root: a unified diff of generated/ against it, secrets masked."""
+    if target != "compose":  # k8s: `kubectl diff --server-side`, exit 1 when the cluster differs
+        from aiplatform.k8s import cli as k8s
+
+        k8s.check_target(target)
+        return k8s.diff(_out(out))
     from aiplatform.generated import build
     from aiplatform.generated.diff import diff_trees
 
@@ -364,10 +370,19 @@ def _services(only: str | None) -> list[str] | None:
         only="only these services (comma-separated), with what they need",
         timeout="seconds to wait for health (default: the slowest service's start period + 60)",
         no_configure="do not run configure after a healthy deploy",
+        target="compose (default) or k8s: the cluster kubectl reaches, from generated/k8s/",
     )
 )
-def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=None, no_configure=False):
+def deploy(c, root=None, out=None, yes=False, dry_run=False, only=None, timeout=None, no_configure=False,
+           target="compose"):  # fmt: skip
     """Apply generated/ to the root (changed files backed up), start services in tiers, wait for health, configure."""
+    if target != "compose":  # k8s: server-side apply tier by tier, each waited for (--timeout each), then prune
+        from aiplatform.k8s import cli as k8s
+
+        k8s.check_target(target)
+        if only:
+            raise UserError("--only is for the compose target: --target k8s applies the whole render.")
+        return k8s.deploy(_out(out), yes, dry_run, _seconds(timeout))
     from aiplatform.engine import deploy as deploying
     from aiplatform.generated import build
     from aiplatform.generated.stamp import read_stamp
@@ -772,9 +787,14 @@ def info(c, root=None, out=None, json_=False, show_secrets=False):
         console.out.print(tables.info_table(found))
 
 
-@platform_task(help=_help("root", "out", "json"))
-def status(c, root=None, out=None, json_=False):
+@platform_task(help=_help("root", "out", "json", target="compose (default) or k8s: each workload's ready/desired"))
+def status(c, root=None, out=None, json_=False, target="compose"):
     """For each service of generated/: state, health, image, ports, URL and drift; orphans. Exit 1 if unhealthy."""
+    if target != "compose":
+        from aiplatform.k8s import cli as k8s
+
+        k8s.check_target(target)
+        return k8s.status(_out(out), json_)
     from aiplatform.engine.docker import Docker, require_engine
     from aiplatform.engine.status import platform_status
     from aiplatform.generated import build
@@ -1021,6 +1041,11 @@ def cleanup(c, root=None, yes=False, dry_run=False, purge=False, images=False):
         apparmor="auto (only after a denial), always or never: the AppArmor profile for ollama",
         node="prepare this box as an Ollama node of a platform (with --platform-host): no platform container",
         platform_host="the platform host's address, the only one the node's firewall admits (with --node)",
+        k3s_server="install k3s as this cluster's server (nothing else: no Docker, no Ollama)",
+        k3s_agent="install k3s as an agent joining --server ADDR (its token from --token-file or K3S_TOKEN)",
+        server="the k3s server's address an agent joins (with --k3s-agent)",
+        token_file="a file only root reads holding the server's join token (with --k3s-agent)",
+        airgap="install k3s from this folder's k3s binary, install.sh and airgap image tarball (no downloads)",
     ),
     iterable=["set"],
 )
@@ -1039,8 +1064,20 @@ def setup(
     node=False,
     platform_host=None,
     set=None,
+    k3s_server=False,
+    k3s_agent=False,
+    server=None,
+    token_file=None,
+    airgap=None,
 ):
     """Prepare the host: Docker, NVIDIA toolkit, Ollama as a systemd service whose API answers, the tier's models."""
+    if k3s_server or k3s_agent or server or token_file or airgap:  # the Kubernetes target's nodes instead
+        from aiplatform.k8s import cli as k8s
+
+        def gpu() -> bool:
+            return bool(_context(root=root, settings=set, live_hardware=True).hardware.gpu_available)
+
+        return k8s.setup(k3s_server, k3s_agent, server, token_file, airgap, yes, dry_run, gpu)
     from aiplatform.host.runner import Runner
     from aiplatform.host.setup import SetupOptions, run_setup
 
