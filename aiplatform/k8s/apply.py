@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiplatform.commands import INV
 from aiplatform.errors import UserError
 from aiplatform.k8s.kubectl import Kubectl, resource
 from aiplatform.k8s.labels import MANAGED_BY, NAME, NAMESPACE, PART_OF, PLATFORM, TIER_LABEL, TIER_ORDER
@@ -85,7 +86,7 @@ def make_plan(objects: list[dict[str, Any]], source: Path) -> Plan:
         if tier not in TIER_ORDER and tier != SHARED:
             raise UserError(
                 f"{source}: {ref(obj)} has {TIER_LABEL}={tier!r}; expected one of {', '.join(TIER_ORDER)}.",
-                "Render again with `inv render --target k8s` (the tree was edited by hand or is from another version).",
+                f"Render again with `{INV} render --target k8s` (edited by hand, or from another version?).",
             )
         grouped.setdefault(tier, []).append(obj)
     return Plan([Tier(name, grouped[name]) for name in (SHARED, *TIER_ORDER) if name in grouped])

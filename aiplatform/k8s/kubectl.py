@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from aiplatform.commands import INV
 from aiplatform.errors import UserError
 from aiplatform.host.runner import Result, Runner
 from aiplatform.k8s.labels import NAMESPACE
@@ -105,7 +106,7 @@ class Kubectl:
         if not (tree / "kustomization.yaml").is_file():
             raise UserError(
                 f"{tree}/kustomization.yaml is missing: nothing rendered for Kubernetes yet.",
-                "Run `inv render --target k8s` first.",
+                f"Run `{INV} render --target k8s` first.",
             )
         return load_objects(self._run(["kustomize", str(tree)], changes=False).stdout)
 

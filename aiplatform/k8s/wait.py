@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiplatform.commands import SUDO_INV
 from aiplatform.errors import UserError
 from aiplatform.k8s.kubectl import Kubectl, resource
 from aiplatform.k8s.labels import tier_selector
@@ -147,5 +148,5 @@ def _not_ready(
     return UserError(
         head + stop + "\n" + "\n".join(lines),
         f"Look closer with `kubectl -n {kubectl.namespace} describe {first}` and `kubectl -n {kubectl.namespace} "
-        f"logs {first}`; once fixed, `sudo inv deploy --target k8s` again.",
+        f"logs {first}`; once fixed, `{SUDO_INV} deploy --target k8s` again.",
     )

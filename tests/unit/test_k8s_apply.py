@@ -380,3 +380,19 @@ def test_k3s_flags_are_checked_first(tmp_path):
     ran = run_inv("setup", "--k3s-server", "--k3s-agent", "--dry-run")
     assert ran.returncode == 1 and "one or the other" in ran.stderr
     assert stat.S_IMODE(loose.stat().st_mode) == 0o644
+
+
+def test_a_render_with_an_unknown_tier_is_refused_before_anything_is_applied(tmp_path):
+    bad = [*RENDER, obj("Deployment", "stray", "backend", api="apps/v1")]
+    cluster = Cluster(tmp_path, render=bad)
+    ran = cluster.inv("deploy", "--target", "k8s", "--yes")
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr
+    assert "deployment.apps/stray has ai-platform/tier='backend'" in ran.stderr and "render --target k8s" in ran.stderr
+    assert not cluster.verbs("apply")
+
+
+def test_only_is_refused_for_the_k8s_target(tmp_path):
+    cluster = Cluster(tmp_path)
+    ran = cluster.inv("deploy", "--target", "k8s", "--yes", "--only", "litellm")
+    assert ran.returncode == 1 and "--only is for the compose target" in ran.stderr
+    assert not cluster.calls()
