@@ -151,6 +151,55 @@ def test_a_change_not_confirmed_leaves_everything_as_it_was(owner, deployed):
     assert deployed.calls == []
 
 
+class AnsweringUI:
+    """A stand-in for the console of add/remove: shows nothing, answers "Apply?" with `answer`, records questions."""
+
+    def __init__(self, answer: bool) -> None:
+        self.answer, self.asked, self.purged = answer, [], []
+
+    def checks(self, found):
+        pass
+
+    def plan(self, plan):
+        pass
+
+    def confirm(self, plan):
+        return True
+
+    def progress(self, states):
+        pass
+
+    def purge_plan(self, items):
+        self.purged.append(items)
+
+    def ask(self, question: str) -> bool:
+        self.asked.append(question)
+        return self.answer
+
+
+@pytest.mark.parametrize("answer", [False, True])
+def test_the_change_is_applied_only_when_the_owner_says_yes(owner, deployed, answer):
+    from aiplatform.errors import UserError
+
+    def make_context(answers):
+        return Context(answers=answers or owner / "answers.yaml", flags={"root": str(owner / "root")},
+                       environ={}, nvml=fake_nvml([]))  # fmt: skip
+
+    before_answers, before_tree = (owner / "answers.yaml").read_bytes(), read_tree(owner / "generated")
+    ui = AnsweringUI(answer)
+    runner = Runner(echo=lambda _: None)
+    if not answer:
+        with pytest.raises(UserError, match="Cancelled: nothing was changed"):
+            changes.change_services(make_context, owner / "generated", runner, ui, add=["mlflow"])
+        assert (owner / "answers.yaml").read_bytes() == before_answers
+        assert read_tree(owner / "generated") == before_tree and deployed.calls == []
+    else:
+        result = changes.change_services(make_context, owner / "generated", runner, ui, add=["mlflow"])
+        assert result.added == ["mlflow"] and result.deployed is not None and len(deployed.calls) == 1
+        assert _services(owner) == ["monitoring", "mlflow"]
+    assert ui.asked == ["Apply this change (add mlflow)?"]
+
+
 def test_the_new_ports_of_a_change_are_checked_against_generated(owner, tmp_path):
     """Only the ports the change adds are checked again: mlflow's, not the ones generated/ publishes already."""
     ctx = Context(answers=owner / "answers.yaml", flags={"root": str(owner / "root")})
@@ -503,22 +552,22 @@ def test_an_imported_compose_file_becomes_a_service_render_wires_in(tmp_path, mo
         "volumes": {"cache": {}},
     }
     catalog_dir = tmp_path / "services"
-    made = importer.import_compose(path, "notes", _catalog(), catalog_dir, StandinComposeRunner(project))
+    made = importer.import_compose(path, "notebook", _catalog(), catalog_dir, StandinComposeRunner(project))
     spec = yaml.safe_load((made / "service.yaml").read_text())
     assert spec["containers"]["notes"]["publish"] == ["127.0.0.1:8123:8080"]
     assert spec["route"]["upstream"] == "notes:8080" and spec["auth"] == "caddy"
     assert [s["name"] for s in spec["secrets"]] == ["NOTES_TOKEN"] and spec["volumes"] == ["cache"]
     assert importer.auth_note(made) is not None
     monkeypatch.setattr(paths, "USER_SERVICES_DIR", catalog_dir)
-    (tmp_path / "answers.yaml").write_text("services: [notes]\n")
+    (tmp_path / "answers.yaml").write_text("services: [notebook]\n")
     out = tmp_path / "generated"
     assert run_inv("render", "--no-input", "--answers", str(tmp_path / "answers.yaml"), "--out", str(out),
                    "--root", str(tmp_path / "root")).returncode == 0  # fmt: skip
-    compose = yaml.safe_load((out / "docker/docker-compose.notes.yml").read_text())
+    compose = yaml.safe_load((out / "docker/docker-compose.notebook.yml").read_text())
     notes = compose["services"]["notes"]
     assert notes["labels"]["ai-platform.managed"] == "true" and "ai-platform" in notes["networks"]
-    assert f"{tmp_path / 'root'}/data/notes/store:/data" in notes["volumes"]
+    assert f"{tmp_path / 'root'}/data/notebook/store:/data" in notes["volumes"]
     assert notes["environment"]["NOTES_TOKEN"] == "${NOTES_TOKEN}" and notes["environment"]["MODE"] == "prod"
     assert len(_credentials(out)["NOTES_TOKEN"]) >= 20  # generated into credentials.env, not copied anywhere
     caddy = (out / "config/caddy/Caddyfile").read_text()
-    assert "# notes\n" in caddy and "reverse_proxy notes:8080" in caddy and "basic_auth" in caddy
+    assert "# notebook\n" in caddy and "reverse_proxy notes:8080" in caddy and "basic_auth" in caddy

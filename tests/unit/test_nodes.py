@@ -197,10 +197,10 @@ def _pages(health=None):
     pages = {
         "http://10.0.0.5:11434/api/version": (200, {"version": "0.6.5"}),
         "http://10.0.0.5:11434/api/tags": (200, {"models": tags}),
-        "http://10.0.0.5:9400/metrics": (200, {}),
+        "http://10.0.0.5:9400/metrics": (503, {}),
         "http://[fd00::7]:11500/api/version": (200, {"version": "0.7.0"}),
         "http://[fd00::7]:11500/api/tags": (200, {"models": [{"model": "llama3.2:3b"}]}),
-        "http://[fd00::7]:9400/metrics": (503, {}),
+        "http://[fd00::7]:9400/metrics": (200, {}),  # an IPv6 node's exporter, in brackets
     }
     if health is not None:
         pages["http://127.0.0.1:4000/health"] = health
@@ -228,17 +228,17 @@ def test_node_states_say_version_missing_models_exporter_and_litellms_verdict(tm
     states = {s.name: s for s in nodes.node_states(tmp_path)}
     a, b, c = states["gpu2"], states["gpu3"], states["gpu4"]
     assert (a.reachable, a.version, a.missing, a.gpu, a.down_in_litellm) == (
-        True, "0.6.5", ["qwen2.5:7b"], "exporter answers", False)  # fmt: skip
+        True, "0.6.5", ["qwen2.5:7b"], "exporter silent", False)  # fmt: skip
     assert (b.reachable, b.version, b.missing, b.gpu, b.down_in_litellm) == (
-        True, "0.7.0", [], "exporter silent", True)  # fmt: skip
+        True, "0.7.0", [], "exporter answers", True)  # fmt: skip
     assert (c.reachable, c.gpu, c.down_in_litellm) == (False, "", True) and "ConnectError" in c.error
     assert ("http://127.0.0.1:4000/health", "Bearer sk-master-123456") in http.asked
     assert not any(url.startswith("http://10.0.0.9:9400") for url, _ in http.asked)  # no GPU declared: not asked
     checks = {check.name: check for check in nodes.node_checks(list(states.values()))}
     assert checks["node gpu2"].status == "warn" and "missing qwen2.5:7b" in checks["node gpu2"].detail
-    assert "--models qwen2.5:7b" in checks["node gpu2"].fix and "GPU exporter answers" in checks["node gpu2"].detail
+    assert "--models qwen2.5:7b" in checks["node gpu2"].fix and "GPU exporter silent" in checks["node gpu2"].detail
     assert checks["node gpu3"].status == "warn" and "found it down" in checks["node gpu3"].detail
-    assert "Ollama 0.7.0" in checks["node gpu3"].detail and "GPU exporter silent" in checks["node gpu3"].detail
+    assert "Ollama 0.7.0" in checks["node gpu3"].detail and "GPU exporter answers" in checks["node gpu3"].detail
     assert checks["node gpu4"].status == "fail"
     assert "http://10.0.0.9:11434 does not answer" in checks["node gpu4"].detail
     assert "setup --node" in checks["node gpu4"].fix
@@ -250,6 +250,7 @@ def test_a_node_with_everything_is_ok_and_litellm_at_another_url_is_asked_there(
     _declare(tmp_path, [{**NODE_A, "models": ["llama3.2:3b", "nomic-embed-text"]}])
     pages = _pages()
     pages["http://litellm.lan:4000/health"] = (200, {"unhealthy_endpoints": []})
+    pages["http://10.0.0.5:9400/metrics"] = (200, {})
     monkeypatch.setattr(nodes.httpx, "get", StandinHttp(pages))
     [state] = nodes.node_states(tmp_path, "http://litellm.lan:4000")
     assert state.missing == [] and state.down_in_litellm is False
