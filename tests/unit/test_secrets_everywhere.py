@@ -244,8 +244,15 @@ def standin_commands(calls: list[list[str]]):
 
 
 def test_no_task_puts_a_secret_on_a_command_line(tmp_path, monkeypatch):
+    from .conftest import PROJECT
+
     home = _make_home(tmp_path)
     recorder = Recorder(monkeypatch)
+    bin_dir = tmp_path / "bin"  # `tailscale` is a stand-in CLI (tests/standins/tailscale_cli.py): configure joins
+    bin_dir.mkdir()
+    (bin_dir / "tailscale").symlink_to(PROJECT / "tests/standins/tailscale_cli.py")
+    path = f"{bin_dir}:{os.environ['PATH']}"
+    state = {"PATH": path, "TAILSCALE_STANDIN_STATE": str(tmp_path / "tailscale.json")}
     runs = [
         ["render", "--no-input", *home.flags()],
         ["settings", *home.flags()],
@@ -255,15 +262,17 @@ def test_no_task_puts_a_secret_on_a_command_line(tmp_path, monkeypatch):
         ["add", "flowise", "--dry-run", *home.flags()],
         ["remove", "n8n", "--purge", "--dry-run", *home.flags()],
         ["configure", "--dry-run", *home.flags(answers=False)],
+        ["configure", "--only", "tailscale", *home.flags(answers=False)],  # joins the tailnet: the stand-in CLI
         ["status", *home.flags(answers=False)],
         ["doctor", *home.flags(answers=False)],
         ["upgrade", "--check", *home.flags()],
         ["cleanup", "--dry-run", "--purge", "--root", str(home.root)],
     ]
     for args in runs:
-        result = run_inv(*args, env=_env(home.given))
+        result = run_inv(*args, env={**_env(home.given), **state})
         assert "Traceback" not in result.stderr, result.stderr
         assert not _leaks(result.stdout + result.stderr, home.secrets()), (args, result.stdout, result.stderr)
+    assert any(argv[:2] == ["tailscale", "up"] for argv in recorder.argv), "configure joined the tailnet"
     ran = len(recorder.argv)
     assert ran > len(runs)
     # a backup with the settings' remote (encrypted, copied off with rclone) on a stand-in engine and rclone
