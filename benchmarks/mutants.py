@@ -17,11 +17,13 @@ anything is measured). The draw depends on the code: the same seed on other code
 Which tests run for a mutant: the suite runs once unmutated with every Python process under coverage (pytest and
 the `inv` or script children its tests start), each line recorded with the test that ran it; a mutant then runs,
 with -x, only the tests that ran its line (a line run at import, e.g. a module constant: the tests that ran any line
-of its file). A line no test runs survives without a run. (A mapping by grep - the tests that import the module,
-plus those that run `inv` - gives nearly the whole suite for every package here: minutes per mutant.) Tests that
-fail unmutated are left out and named. A mutant is caught when pytest fails (a failed test, or an import or
-collection error) or hangs past its timeout (3 x its tests' baseline time + 60 s: a hang counts as caught, and is
-said so). `--validate` adds tests/validate (its real tools must be installed, as `nox -s validate` does).
+of its file), those of the test files that import the module first, then the quickest, within `--budget` seconds of
+their baseline time (a survivor with tests left over is counted as capped). A line no test runs survives without a
+run. (A mapping by grep alone - the tests that import the module, plus those that run `inv` - gives nearly the whole
+suite for every package here: minutes per mutant.) Tests that fail unmutated are left out and named. A mutant is
+caught when pytest fails (a failed test, or an import or collection error) or hangs past its timeout (3 x its tests'
+baseline time + 60 s: a hang counts as caught, and is said so). `--validate` adds tests/validate (its real tools
+must be installed, as `nox -s validate` does).
 
 Figures only: the exit code is 0 whatever the score (1 only when the benchmark itself cannot run).
 Run: `python benchmarks/mutants.py --count 10` from the project dir, or `nox -s mutants -- --count 10`.
@@ -413,6 +415,15 @@ def tests_for(mutant: Mutant, covered: dict[str, dict[int, set[str]]]) -> list[s
     return sorted(ran - {""})
 
 
+def importers(root: Path, suite: Suite, path: str) -> set[str]:
+    """The suite's test files that import the module at `path` by name."""
+    module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    parent, _, name = module.rpartition(".")
+    pattern = re.compile(rf"{re.escape(module)}\b|from {re.escape(parent)} import [^\n]*\b{name}\b")
+    tests = (root / suite.folder).glob("test_*.py")
+    return {str(test.relative_to(root)) for test in tests if pattern.search(test.read_text())}
+
+
 def run_mutant(
     root: Path, mutant: Mutant, suites: list[Suite], covered: dict[str, dict[int, set[str]]], budget: float
 ) -> None:
@@ -430,7 +441,8 @@ def run_mutant(
     try:
         for suite in suites:
             mine = [t for t in tests if t.startswith(suite.folder + "/") and t not in suite.failing]
-            mine.sort(key=lambda t: suite.durations.get(t, 0.0))
+            near = importers(root, suite, mutant.path)  # a module constant is caught soonest by its importers' tests
+            mine.sort(key=lambda t: (t.split("::")[0] not in near, suite.durations.get(t, 0.0)))
             ran: list[str] = []
             for test in mine:
                 if ran and sum(suite.durations.get(t, 0.0) for t in [*ran, test]) > budget:
@@ -469,9 +481,7 @@ def main() -> None:
     parser.add_argument("--worktree", action="store_true", help="the working tree's files, not HEAD's")
     parser.add_argument("--validate", action="store_true", help="tests/validate too (its tools installed)")
     parser.add_argument("--list", action="store_true", help="print the mutants drawn, run nothing")
-    parser.add_argument(
-        "--budget", type=float, default=60, help="baseline seconds of tests per mutant, quickest first (default 60)"
-    )
+    parser.add_argument("--budget", type=float, default=120, help="baseline seconds of tests per mutant (default 120)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # so the temp copy is removed
     if os.nice(0) < 10:
