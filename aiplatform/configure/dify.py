@@ -14,6 +14,9 @@ import base64
 import time
 from typing import Any
 
+import httpx
+
+from aiplatform.configure import pushed
 from aiplatform.configure.facts import LITELLM_BASE, Facts
 from aiplatform.configure.http import Api, excerpt
 from aiplatform.configure.model import Outcome, StepFailed, StepSkipped, already, done, ok
@@ -129,29 +132,66 @@ def _provider_ready(ctx: StepContext) -> Api:
 
 
 def models(ctx: StepContext) -> Outcome:
+    """The chat and embedding models at LiteLLM with Dify's own key. Dify shows a stored key only masked, so a model's
+    credential gets the current key when configure's record says it holds another one (a rotated LITELLM_KEY_DIFY)
+    or has no record of it: PUT models/credentials with the model's current credential_id (workspace/models.py
+    ModelProviderModelCredentialApi; the credential keeps its name)."""
     api, facts = _provider_ready(ctx), ctx.facts
-    wanted = [(facts.chat_model, "llm"), (facts.embedding_model, "text-embedding")]
+    key, name = facts.secret(litellm_key_name("dify")), litellm_key_name("dify")
+    pairs = [(facts.chat_model, "llm"), (facts.embedding_model, "text-embedding")]
+    wanted = [(model, kind) for model, kind in pairs if model]
     answer = api.get(f"{WORKSPACE}/model-providers/{PROVIDER}/models")
     listed = api.json(answer, "GET provider models").get("data") or []
     present = {(m.get("model"), m.get("model_type")) for m in listed}
-    missing = [(model, kind) for model, kind in wanted if model and (model, kind) not in present]
-    if not missing:
-        return already(", ".join(model for model, _ in wanted if model))
-    ctx.act(f"add {', '.join(m for m, _ in missing)} to Dify's OpenAI-compatible provider")
-    key = facts.secret(litellm_key_name("dify"))
+    missing = [(model, kind) for model, kind in wanted if (model, kind) not in present]
+    if missing:
+        ctx.act(f"add {', '.join(m for m, _ in missing)} to Dify's OpenAI-compatible provider")
+    path = f"{WORKSPACE}/model-providers/{PROVIDER}/models/credentials"
     for model, kind in missing:
-        answer = api.post(
-            f"{WORKSPACE}/model-providers/{PROVIDER}/models/credentials",
-            json={"model": model, "model_type": kind, "credentials": _credentials(kind, key)},
+        body = {"model": model, "model_type": kind, "credentials": _credentials(kind, key)}
+        _checked(api, api.post(path, json=body), 201, model)
+    current = {(model, kind): _current_credential(api, model, kind) for model, kind in wanted}
+    stale = {}
+    for pair in wanted:
+        why = "" if pair in missing else pushed.held(ctx, "dify", current[pair], key)
+        if why:
+            stale[pair] = why
+    if stale:
+        ctx.act(f"put the current {name} into the credentials of {', '.join(m for m, _ in stale)}")
+    for model, kind in stale:
+        body = {"model": model, "model_type": kind, "credential_id": current[(model, kind)]}
+        _checked(api, api.request("PUT", path, json={**body, "credentials": _credentials(kind, key)}), 200, model)
+    pushed.remember(ctx, "dify", {ident: key for ident in current.values()})
+    if not missing and not stale:
+        return already(", ".join(model for model, _ in wanted) + f" with {name}")
+    changes = [f"{model} ({kind}) added" for model, kind in missing]
+    changes += [f"{model} ({kind}) now with {name} ({why})" for (model, kind), why in stale.items()]
+    return done("; ".join(changes) + f" at {LITELLM_BASE}")
+
+
+def _current_credential(api: Api, model: str, kind: str) -> str:
+    """The id of the credential a model uses (GET models/credentials: `current_credential_id`)."""
+    answer = api.get(
+        f"{WORKSPACE}/model-providers/{PROVIDER}/models/credentials", params={"model": model, "model_type": kind}
+    )
+    ident = api.json(answer, f"GET the credentials of {model}").get("current_credential_id")
+    if not ident:
+        raise StepFailed(
+            f"Dify's model {model} ({kind}) uses no credential.",
+            f"Choose one for {model} in Dify (Settings, Model Provider, OpenAI-API-compatible) or remove the model, "
+            "then run configure again.",
         )
-        if answer.status_code != 201:
-            raise api.unexpected(
-                answer,
-                f"adding {model} ({kind})",
-                "Dify checks a model by calling LiteLLM from its plugin daemon: see `docker logs "
-                "ai-platform-dify-plugin-daemon` and configure's LiteLLM steps above.",
-            )
-    return done(", ".join(f"{model} ({kind})" for model, kind in missing) + f" at {LITELLM_BASE}")
+    return str(ident)
+
+
+def _checked(api: Api, answer: httpx.Response, status: int, model: str) -> None:
+    if answer.status_code != status:
+        raise api.unexpected(
+            answer,
+            f"saving the credential of {model}",
+            "Dify checks a model by calling LiteLLM from its plugin daemon: see `docker logs "
+            "ai-platform-dify-plugin-daemon` and configure's LiteLLM steps above.",
+        )
 
 
 def _credentials(kind: str, key: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Flowise: after its first account (a declared step in service.yaml), a session (the `token` cookie plus the express
 session cookie `connect.sid`, with `x-request-from: internal`, as Flowise 3.1 wants it) and an OpenAI credential
 holding Flowise's own LiteLLM key (a Flowise credential has no base URL: its ChatOpenAI nodes take
-http://litellm:4000/v1 as their base path), read back decrypted so that a lost encryption key shows.
+http://litellm:4000/v1 as their base path), read back decrypted so that a lost encryption key shows; a rotated key
+is put into it again (pushed.py keeps a fingerprint of the key it was given).
 
 Under TLS Flowise's APP_URL is https and its session cookie Secure; express-session sets a Secure cookie only on a
 request that came over https, and Flowise trusts its proxy's X-Forwarded-Proto (Caddy's): configure's calls to the
@@ -10,6 +11,7 @@ plain-HTTP port on 127.0.0.1 say they did, as Caddy would."""
 from __future__ import annotations
 
 from aiplatform.commands import INV
+from aiplatform.configure import pushed
 from aiplatform.configure.facts import LITELLM_BASE, Facts
 from aiplatform.configure.http import Api
 from aiplatform.configure.model import Outcome, StepFailed, already, done, ok
@@ -43,21 +45,30 @@ def login(ctx: StepContext) -> Outcome:
 
 
 def credential(ctx: StepContext) -> Outcome:
+    """Ours is found by name. Flowise never shows a stored key again (GET redacts it), so it gets the current key when
+    configure's record says it holds another one (a rotated LITELLM_KEY_FLOWISE) or has no record of it:
+    PUT /api/v1/credentials/<id> (services/credentials updateCredential merges plainDataObj into the stored one)."""
     api = ctx.api("Flowise", "flowise")
+    key, name = ctx.facts.secret(litellm_key_name("flowise")), litellm_key_name("flowise")
+    body = {"name": CREDENTIAL, "credentialName": "openAIApi", "plainDataObj": {KEY_FIELD: key}}
     listed = api.json(api.get("/api/v1/credentials", params={"credentialName": "openAIApi"}), "GET credentials")
     found = next((item for item in listed if item.get("name") == CREDENTIAL), None)
-    if found is not None:
-        readable(api, found["id"])
-        return already(f"{CREDENTIAL!r} (Flowise decrypts it)")
-    ctx.act(f"add the credential {CREDENTIAL!r}")
-    body = {
-        "name": CREDENTIAL,
-        "credentialName": "openAIApi",
-        "plainDataObj": {KEY_FIELD: ctx.facts.secret(litellm_key_name("flowise"))},
-    }
-    made = api.json(api.post("/api/v1/credentials", json=body), "POST /api/v1/credentials")
-    readable(api, made["id"])
-    return done(f"{CREDENTIAL!r} with {litellm_key_name('flowise')} (base path {LITELLM_BASE} in its nodes)")
+    if found is None:
+        ctx.act(f"add the credential {CREDENTIAL!r}")
+        made = api.json(api.post("/api/v1/credentials", json=body), "POST /api/v1/credentials")
+        readable(api, made["id"])
+        pushed.remember(ctx, "flowise", {made["id"]: key})
+        return done(f"{CREDENTIAL!r} with {name} (base path {LITELLM_BASE} in its nodes)")
+    readable(api, found["id"])
+    stale = pushed.held(ctx, "flowise", found["id"], key)
+    if not stale:
+        return already(f"{CREDENTIAL!r} with {name} (Flowise decrypts it)")
+    ctx.act(f"put the current {name} into the credential {CREDENTIAL!r}")
+    path = f"/api/v1/credentials/{found['id']}"
+    api.json(api.request("PUT", path, json=body), f"PUT {path}")
+    readable(api, found["id"])
+    pushed.remember(ctx, "flowise", {found["id"]: key})
+    return done(f"{CREDENTIAL!r} now holds {name} ({stale})")
 
 
 def readable(api: Api, ident: str) -> None:

@@ -1,9 +1,11 @@
 """n8n: after its owner account (a declared step in service.yaml), a session, an API key for the platform (kept in
 credentials.env as N8N_API_KEY: n8n shows a key's value only when it makes it) and an OpenAI credential that points
-at LiteLLM with n8n's own key (public API, as n8n 2.41 answers it: controllers/api-keys, public-api/v1)."""
+at LiteLLM with n8n's own key (public API, as n8n 2.41 answers it: controllers/api-keys, public-api/v1); a rotated
+key is put into that credential again (pushed.py keeps a fingerprint of the key it was given)."""
 
 from __future__ import annotations
 
+from aiplatform.configure import pushed
 from aiplatform.configure.facts import LITELLM_BASE, Facts
 from aiplatform.configure.http import Api
 from aiplatform.configure.model import Outcome, StepFailed, already, done, ok
@@ -63,17 +65,27 @@ def api_key(ctx: StepContext) -> Outcome:
 
 
 def credential(ctx: StepContext) -> Outcome:
+    """Ours is found by name; it gets n8n's current key when configure's record says it holds another one (a rotated
+    LITELLM_KEY_N8N) or has no record of it: PATCH /api/v1/credentials/<id> (credentials.public.controller), the
+    whole `data` replaced."""
     facts = ctx.facts
-    key = ctx.state.get("stored", {}).get(KEY_NAME) or facts.secrets.get(KEY_NAME, "")
-    public = _public(ctx, key)
+    stored = ctx.state.get("stored", {}).get(KEY_NAME) or facts.secrets.get(KEY_NAME, "")
+    public = _public(ctx, stored)
     listed = public.json(public.get("/api/v1/credentials", params={"limit": 250}), "GET /api/v1/credentials")
-    if any(item.get("name") == CREDENTIAL for item in listed.get("data") or []):
-        return already(f"{CREDENTIAL!r} (openAiApi at {LITELLM_BASE})")
-    ctx.act(f"add the credential {CREDENTIAL!r}")
-    body = {
-        "name": CREDENTIAL,
-        "type": "openAiApi",
-        "data": {"apiKey": facts.secret(litellm_key_name("n8n")), "url": LITELLM_BASE, "header": False},
-    }
-    public.json(public.post("/api/v1/credentials", json=body), "POST /api/v1/credentials")
-    return done(f"{CREDENTIAL!r}: openAiApi at {LITELLM_BASE} with {litellm_key_name('n8n')}")
+    found = next((item for item in listed.get("data") or [] if item.get("name") == CREDENTIAL), None)
+    key, name = facts.secret(litellm_key_name("n8n")), litellm_key_name("n8n")
+    data = {"apiKey": key, "url": LITELLM_BASE, "header": False}
+    if found is None:
+        ctx.act(f"add the credential {CREDENTIAL!r}")
+        body = {"name": CREDENTIAL, "type": "openAiApi", "data": data}
+        made = public.json(public.post("/api/v1/credentials", json=body), "POST /api/v1/credentials")
+        pushed.remember(ctx, "n8n", {made["id"]: key})
+        return done(f"{CREDENTIAL!r}: openAiApi at {LITELLM_BASE} with {name}")
+    stale = pushed.held(ctx, "n8n", found["id"], key)
+    if not stale:
+        return already(f"{CREDENTIAL!r} (openAiApi at {LITELLM_BASE} with {name})")
+    ctx.act(f"put the current {name} into the credential {CREDENTIAL!r}")
+    path = f"/api/v1/credentials/{found['id']}"
+    public.json(public.request("PATCH", path, json={"data": data}), f"PATCH {path}")
+    pushed.remember(ctx, "n8n", {found["id"]: key})
+    return done(f"{CREDENTIAL!r} now holds {name} ({stale})")

@@ -491,6 +491,48 @@ def test_dify_model_credentials_are_not_idempotent_and_listing_needs_the_full_pr
         assert http.get(default, headers=csrf, params={"model_type": "text-embedding"}).json() == {"data": None}
 
 
+def test_dify_model_credentials_are_read_masked_and_updated_by_id():
+    # workspace/models.py ModelProviderModelCredentialApi get/put, provider_configuration.py
+    # update_custom_model_credential: the first credential is the model's, its key shown masked; PUT by credential_id.
+    with apps.AppStandIn("dify") as app, client(app) as http:
+        csrf = dify_admin(http)
+        path = WS + f"/model-providers/{OAC}/models/credentials"
+        query = {"model": "chat", "model_type": "llm"}
+        absent = http.get(path, headers=csrf, params=query)
+        assert absent.json()["message"] == f"Provider {OAC} does not exist."
+        install_oac(http, csrf)
+        assert http.get(path, headers=csrf, params=query).json()["current_credential_id"] is None
+        key = {**LLM, "api_key": "sk-first-0123456789"}
+        for _ in range(2):
+            assert http.post(path, headers=csrf, json={**query, "credentials": key}).status_code == 201
+        read = http.get(path, headers=csrf, params=query).json()
+        first, second = (item["id"] for item in app.state["credentials"])
+        assert read["current_credential_id"] == first and read["current_credential_name"] == "API KEY 1"
+        assert read["credentials"]["api_key"] == "sk-fir" + "*" * 12 + "89"  # libs/encrypter.py obfuscated_token
+        assert [c["credential_id"] for c in read["available_credentials"]] == [first, second]
+        assert http.get(path, headers=csrf, params={"model": "chat"}).status_code == 400
+        new = {**LLM, "api_key": "sk-second"}
+        put = http.put(path, headers=csrf, json={**query, "credential_id": first, "credentials": new})
+        assert put.status_code == 200 and put.json() == {"result": "success"}
+        assert [c["credentials"]["api_key"] for c in app.state["credentials"]] == ["sk-second", "sk-first-0123456789"]
+        assert [c["name"] for c in app.state["credentials"]] == ["API KEY 1", "API KEY 2"]  # no name: kept
+        hidden = {**LLM, "api_key": "[__HIDDEN__]", "context_size": "8192"}
+        assert http.put(path, headers=csrf, json={**query, "credential_id": first, "credentials": hidden}).is_success
+        assert app.state["credentials"][0]["credentials"]["api_key"] == "sk-second"  # the stored secret kept
+        refusals = [
+            ({"credential_id": "not-a-uuid"}, "credential_id\n  Value error, not-a-uuid is not a valid uuid."),
+            ({"credential_id": "00000000-0000-4000-8000-000000000000"}, "Credential record not found."),
+            ({"credential_id": first, "model": "other"}, "Credential record not found."),  # another model's record
+            ({"credential_id": first, "name": "API KEY 2"}, "Model credential with name 'API KEY 2' already exists "
+             "for chat."),
+            ({"credential_id": first, "credentials": {"context_size": "4096"}}, "Variable endpoint_url is required"),
+        ]  # fmt: skip
+        for change, message in refusals:
+            refused = http.put(path, headers=csrf, json={**query, "credentials": new, **change})
+            assert refused.status_code == 400 and refused.json()["message"].endswith(message), change
+        assert app.state["credentials"][0]["credentials"]["api_key"] == "sk-second"
+
+
 def test_dify_probes_the_model_endpoint_as_the_plugin_does():
     def chat(handler, _body):
         if handler.headers.get("Authorization") == "Bearer sk-good":
@@ -684,6 +726,37 @@ def test_n8n_public_api_creates_openai_credentials_with_the_api_key():
         assert listed["nextCursor"] is None
 
 
+def test_n8n_public_api_updates_a_credential_by_id_with_the_update_scope():
+    # credentials.public.controller.ts updateCredential: PATCH /credentials/:id, `data` replaced (isPartialData:
+    # merged), checked as on create; no credential:update scope 403, an unknown id 404.
+    with apps.AppStandIn("n8n") as app, client(app) as http:
+        auth = n8n_cookie(http.post("/rest/owner/setup", json=OWNER))
+        scopes = ["credential:create", "credential:list", "credential:update"]
+        raw = http.post("/rest/api-keys", headers=auth, json={"label": "all", "scopes": scopes, "expiresAt": None})
+        make_narrow = {"label": "narrow", "scopes": ["credential:create"], "expiresAt": None}
+        narrow = http.post("/rest/api-keys", headers=auth, json=make_narrow).json()["data"]["rawApiKey"]
+        key = {"X-N8N-API-KEY": raw.json()["data"]["rawApiKey"]}
+        data = {"apiKey": "sk-old", "url": "http://litellm:4000/v1", "header": False}
+        made = http.post("/api/v1/credentials", headers=key, json={"name": "L", "type": "openAiApi", "data": data})
+        path = f"/api/v1/credentials/{made.json()['id']}"
+        no_scope = http.patch(path, headers={"X-N8N-API-KEY": narrow}, json={"data": {"apiKey": "sk-new"}})
+        assert no_scope.status_code == 403 and no_scope.json() == {"message": "Forbidden"}
+        assert http.patch(path, json={"data": {"apiKey": "sk-new"}}).json() == {"message": "Unauthorized"}
+        missing = http.patch("/api/v1/credentials/nope", headers=key, json={"data": {"apiKey": "sk-new"}})
+        assert missing.status_code == 404 and missing.json()["message"] == "Credential not found"
+        bad = http.patch(path, headers=key, json={"data": {"url": "http://x"}})  # replaced: apiKey required
+        assert bad.status_code == 400 and bad.json()["message"] == 'request.body.data requires property "apiKey"'
+        unknown = http.patch(path, headers=key, json={"type": "openAi", "data": data})
+        assert unknown.status_code == 400 and unknown.json()["message"] == "req.body.type is not a known type"
+        assert app.state["credentials"][0]["data"]["apiKey"] == "sk-old"
+        updated = http.patch(path, headers=key, json={"data": {**data, "apiKey": "sk-new"}})
+        assert updated.status_code == 200 and updated.json()["name"] == "L" and "data" not in updated.json()
+        assert app.state["credentials"][0]["data"] == {**data, "apiKey": "sk-new"}
+        partial = http.patch(path, headers=key, json={"data": {"apiKey": "sk-3"}, "isPartialData": True})
+        assert partial.is_success and app.state["credentials"][0]["data"] == {**data, "apiKey": "sk-3"}
+        assert http.put(path, headers=key, json={"data": data}).status_code == 405  # PATCH only
+
+
 def test_n8n_public_api_disabled_answers_a_bare_404():
     with apps.AppStandIn("n8n", public_api=False) as app, client(app) as http:
         auth = n8n_cookie(http.post("/rest/owner/setup", json=OWNER))
@@ -822,6 +895,35 @@ def test_flowise_credentials_and_api_keys():
         refused = http.post("/api/v1/credentials", headers=bearer, json=body)
         assert refused.status_code == 403 and refused.json() == {"message": "Forbidden"}
         assert http.get("/api/v1/credentials", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_flowise_updates_a_credential_by_id_merging_its_data():
+    # routes/credentials PUT /:id, services/credentials updateCredential: plainDataObj merged over the decrypted one
+    internal = {"x-request-from": "internal"}
+    with apps.AppStandIn("flowise") as app, client(app) as http:
+        flowise_login(http)
+        body = {"name": "LiteLLM", "credentialName": "openAIApi", "plainDataObj": {"openAIApiKey": "sk-old", "o": "1"}}
+        made = http.post("/api/v1/credentials", headers=internal, json=body).json()
+        path = f"/api/v1/credentials/{made['id']}"
+        updated = http.put(path, headers=internal, json={**body, "plainDataObj": {"openAIApiKey": "sk-new"}})
+        assert updated.status_code == 200 and updated.json()["name"] == "LiteLLM"
+        [stored] = app.state["credentials"]
+        assert apps.flowise_decrypt(app.state["key"], stored["encryptedData"]) == {"openAIApiKey": "sk-new", "o": "1"}
+        missing = http.put("/api/v1/credentials/nope", headers=internal, json=body)
+        assert missing.status_code == 500
+        assert missing.json()["message"] == "Error: credentialsService.updateCredential - Credential nope not found"
+        http.cookies.clear()
+        viewer = {"keyName": "viewer", "permissions": ["credentials:view"]}
+        assert http.put(path, json=body).status_code == 401
+        assert http.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD}).is_success
+        [key] = http.post("/api/v1/apikey", headers=internal, json=viewer).json()
+        http.cookies.clear()
+        refused = http.put(path, headers={"Authorization": f"Bearer {key['apiKey']}"}, json=body)
+        assert refused.status_code == 403
+        app.state["key"] = "another key"  # the encryption key lost
+        http.post("/api/v1/auth/login", json={"email": ADMIN, "password": PASSWORD})
+        lost = http.put(path, headers=internal, json=body)
+        assert lost.status_code == 500 and lost.json()["message"].endswith("updateCredential - Malformed UTF-8 data")
 
 
 def test_flowise_metrics_need_a_bearer_api_key():

@@ -9,16 +9,16 @@ error messages of the upstream version named below (facts from the research note
                   /api/v1/configs/models
     dify          Dify 1.13.3 console API: /health, setup/init (Flask `session` cookie; setup writes the workspace's
                   private key to storage, OPENDAL_FS_ROOT), login (base64 password,
-                  access_token/refresh_token/csrf_token cookies, X-CSRF-Token header), plugins, model credentials,
-                  model listing, default model
+                  access_token/refresh_token/csrf_token cookies, X-CSRF-Token header), plugins, model credentials
+                  (added, read with the key masked, updated), model listing, default model
     n8n           n8n 2.41 (npm's n8n@2.41.3; the catalog pins 2.41.7): /healthz, /rest/settings, owner setup, login
                   (cookie n8n-auth, Secure by default), /rest/api-keys (made, listed, deleted; one per label),
-                  public API /api/v1/credentials (X-N8N-API-KEY)
+                  public API /api/v1/credentials (X-N8N-API-KEY; made, listed, updated by PATCH)
     flowise       Flowise 3.1.4: ping, account/register, auth/login (cookies `token` + the express session
                   `connect.sid`, Secure under an https APP_URL and then set only over https, as X-Forwarded-Proto
                   says), API keys, credentials encrypted with the key of $HOME/.flowise/encryption.key (or
-                  SECRETKEY_PATH, FLOWISE_SECRETKEY_OVERWRITE) and read back decrypted, /api/v1/metrics (Bearer key);
-                  its data in the Postgres database the compose file names, as upstream
+                  SECRETKEY_PATH, FLOWISE_SECRETKEY_OVERWRITE), read back decrypted and updated (PUT),
+                  /api/v1/metrics (Bearer key); its data in the Postgres database the compose file names, as upstream
     grafana       Grafana 12.4: /api/health, basic auth, /api/user, /api/datasources/uid/<uid>/health; grafana.db made
                   under GF_PATHS_DATA at start (no start without it, as upstream)
     qdrant        Qdrant 1.16: collections, points (upsert, scroll), collection snapshots (create, list, recover from a
@@ -737,6 +737,8 @@ class Dify(AppHandler):
         ("GET", DIFY_WS + "/plugin/tasks", "tasks"),
         ("GET", DIFY_WS + "/plugin/tasks/(?P<task_id>[^/]+)", "task"),
         ("POST", DIFY_WS + "/model-providers/(?P<provider>.+)/models/credentials", "add_credential"),
+        ("GET", DIFY_WS + "/model-providers/(?P<provider>.+)/models/credentials", "get_credentials"),
+        ("PUT", DIFY_WS + "/model-providers/(?P<provider>.+)/models/credentials", "update_credential"),
         ("GET", DIFY_WS + "/model-providers/(?P<provider>.+)/models", "list_models"),
         ("GET", DIFY_WS + "/default-model", "get_default_model"),
         ("POST", DIFY_WS + "/default-model", "set_default_model"),
@@ -1162,6 +1164,69 @@ class Dify(AppHandler):
         )
         return 201, {"result": "success"}
 
+    def model_credentials(self, full: str, model: Any, model_type: Any) -> list:
+        """A model's credentials, oldest first: the first is the one it uses (create_custom_model_credential points
+        the model at its first credential only; switching is not modelled)."""
+        return [
+            item
+            for item in self.state["credentials"]
+            if (item["provider"], item["model"], item["model_type"]) == (full, model, model_type)
+        ]
+
+    def get_credentials(self, provider: str) -> tuple:
+        """workspace/models.py ModelProviderModelCredentialApi.get: the credential the model uses, its secret input
+        obfuscated (libs/encrypter.py obfuscated_token), its id and name, and every credential of the model."""
+        model, model_type = self.arg("model"), DIFY_MODEL_TYPES.get(self.arg("model_type") or "")
+        if not model or model_type is None:
+            raise dify_invalid("model and model_type are required")  # unsure: pydantic's exact text
+        same = self.model_credentials(self.installed_provider(provider), model, model_type)
+        current = same[0] if same else None
+        shown = dict(current["credentials"]) if current else {}
+        if shown.get("api_key"):  # openai_api_compatible's one secret-input
+            token = shown["api_key"]
+            shown["api_key"] = "*" * 20 if len(token) <= 8 else token[:6] + "*" * 12 + token[-2:]
+        return 200, {
+            "credentials": shown,
+            "current_credential_id": current["id"] if current else None,
+            "current_credential_name": current["name"] if current else None,
+            "load_balancing": {"enabled": False, "configs": []},
+            "available_credentials": [{"credential_id": i["id"], "credential_name": i["name"]} for i in same],
+        }
+
+    def update_credential(self, provider: str) -> tuple:
+        """workspace/models.py ModelProviderModelCredentialApi.put (ParserUpdateCredential: credential_id a uuid),
+        provider_configuration.py update_custom_model_credential: the name unique among the model's credentials, the
+        credentials validated as on create ([__HIDDEN__] keeps the stored secret), the record of that model only."""
+        model, model_type = self.field("model"), DIFY_MODEL_TYPES.get(self.field("model_type"))
+        credentials, name, ident = self.field("credentials"), self.field("name"), self.field("credential_id")
+        if not isinstance(model, str) or model_type is None or not isinstance(credentials, dict):
+            raise dify_invalid("model, model_type and credentials are required")  # unsure: pydantic's exact text
+        try:
+            uuid.UUID(str(ident))
+        except ValueError:
+            raise dify_invalid(  # libs/helper.py uuid_value in a pydantic field_validator
+                "1 validation error for ParserUpdateCredential\ncredential_id\n"
+                f"  Value error, {ident} is not a valid uuid."
+            ) from None
+        if name is not None and (not isinstance(name, str) or len(name) > 30):
+            raise dify_invalid("name: String should have at most 30 characters")
+        same = self.model_credentials(self.installed_provider(provider), model, model_type)
+        if name and any(item["name"] == name and item["id"] != ident for item in same):
+            raise dify_invalid(f"Model credential with name '{name}' already exists for {model}.")
+        record = next((item for item in same if item["id"] == ident), None)
+        stored = record["credentials"] if record else {}
+        credentials = {
+            key: stored[key] if value == "[__HIDDEN__]" and key == "api_key" and key in stored else value
+            for key, value in credentials.items()
+        }
+        credentials = self.checked_credentials(self.full_provider(provider), model, model_type, credentials)
+        if record is None:
+            raise dify_invalid("Credential record not found.")
+        record["credentials"] = credentials
+        if name:
+            record["name"] = name
+        return 200, {"result": "success"}
+
     def models_of(self, full: str) -> dict:
         found: dict = {}
         for item in self.state["credentials"]:
@@ -1301,6 +1366,7 @@ class N8n(AppHandler):
         ("DELETE", "/rest/api-keys/(?P<key_id>[^/]+)", "delete_api_key"),
         ("POST", "/api/v1/credentials", "create_credential"),
         ("GET", "/api/v1/credentials", "list_credentials"),
+        ("PATCH", "/api/v1/credentials/(?P<ident>[^/]+)", "update_credential"),
     )
 
     @classmethod
@@ -1523,15 +1589,7 @@ class N8n(AppHandler):
                 raise Reply(400, {"message": f"request/body must have required property '{key}'"})
         if data["type"] != "openAiApi":  # the only credential type modelled
             raise Reply(400, {"message": "req.body.type is not a known type"})
-        values = data["data"] if isinstance(data["data"], dict) else {}
-        errors = [] if "apiKey" in values else ['requires property "apiKey"']
-        for key, value in values.items():
-            if key not in N8N_OPENAI_FIELDS:
-                errors.append(f'is not allowed to have the additional property "{key}"')
-            elif not isinstance(value, N8N_OPENAI_FIELDS[key]):
-                errors.append(f"is not of a type(s) {'boolean' if N8N_OPENAI_FIELDS[key] is bool else 'string'}")
-        if errors:  # credentials.utils.js validateCredentialData (jsonschema messages, joined)
-            raise Reply(400, {"message": ",".join(f"request.body.data {error}" for error in errors)})
+        values = self.openai_data(data["data"])
         credential = {
             "id": data.get("id") or secrets.token_urlsafe(12)[:16],
             "name": data["name"],
@@ -1548,6 +1606,41 @@ class N8n(AppHandler):
             raise Reply(409, {"message": f"Credential with ID {credential['id']} already exists"})  # unsure: wording
         self.state["credentials"].append({**credential, "data": values})
         return 200, credential  # public API bodies are not wrapped in "data"; 200, not 201
+
+    @staticmethod
+    def openai_data(values: Any) -> dict:
+        """credentials.utils.js validateCredentialData: an openAiApi credential's data (jsonschema messages, joined)."""
+        values = values if isinstance(values, dict) else {}
+        errors = [] if "apiKey" in values else ['requires property "apiKey"']
+        for key, value in values.items():
+            if key not in N8N_OPENAI_FIELDS:
+                errors.append(f'is not allowed to have the additional property "{key}"')
+            elif not isinstance(value, N8N_OPENAI_FIELDS[key]):
+                errors.append(f"is not of a type(s) {'boolean' if N8N_OPENAI_FIELDS[key] is bool else 'string'}")
+        if errors:
+            raise Reply(400, {"message": ",".join(f"request.body.data {error}" for error in errors)})
+        return values
+
+    def update_credential(self, ident: str) -> tuple:
+        """public-api/v1/controllers/credentials.public.controller.ts updateCredential (PATCH /credentials/:id): the
+        credential:update scope, a known type, 404 for an unknown id, `data` checked as on create and replacing the
+        stored data (merged into it with isPartialData: credentials.service prepareUpdateData), name kept unless
+        given; the answer is the credential without its data."""
+        self.require_scope("credential:update")
+        if not isinstance(self.data, dict):  # @Body({ required: true }); unsure: the DTO validator's wording
+            raise Reply(400, {"message": "request/body must be object"})
+        if "type" in self.data and self.data["type"] != "openAiApi":  # the only credential type modelled
+            raise Reply(400, {"message": "req.body.type is not a known type"})
+        found = next((item for item in self.state["credentials"] if item["id"] == ident), None)
+        if found is None:
+            raise Reply(404, {"code": 404, "message": "Credential not found"})
+        if "data" in self.data:
+            given = self.data["data"] if isinstance(self.data["data"], dict) else {}
+            found["data"] = self.openai_data({**found["data"], **given} if self.data.get("isPartialData") else given)
+        if isinstance(self.data.get("name"), str):
+            found["name"] = self.data["name"]
+        found["updatedAt"] = now_iso()
+        return 200, {key: value for key, value in found.items() if key != "data"}
 
     def list_credentials(self) -> tuple:
         self.require_scope("credential:list")
@@ -1675,6 +1768,7 @@ class Flowise(AppHandler):
         ("GET", "/api/v1/credentials", "list_credentials"),
         ("POST", "/api/v1/credentials", "create_credential"),
         ("GET", "/api/v1/credentials/(?P<ident>[^/]+)", "get_credential"),
+        ("PUT", "/api/v1/credentials/(?P<ident>[^/]+)", "update_credential"),
         ("GET", "/api/v1/apikey", "list_keys"),
         ("POST", "/api/v1/apikey", "create_key"),
         ("GET", "/api/v1/metrics", "metrics"),
@@ -1932,6 +2026,34 @@ class Flowise(AppHandler):
         hidden = FLOWISE_PASSWORD_INPUTS.get(found["credentialName"], set())
         plain = {key: FLOWISE_REDACTED if key in hidden else value for key, value in plain.items()}
         return 200, {key: value for key, value in found.items() if key != "encryptedData"} | {"plainDataObj": plain}
+
+    def update_credential(self, ident: str) -> tuple:
+        """routes/credentials PUT /:id (checkAnyPermission credentials:create,credentials:update),
+        controllers/credentials updateCredential (412 without a body), services/credentials updateCredential: the sent
+        plainDataObj merged over the decrypted one and encrypted again, name and credentialName as sent; an unknown id
+        or a credential another key encrypted is a 500 naming updateCredential. The answer is the saved row."""
+        if not (
+            self.caller["isOrganizationAdmin"]
+            or {"credentials:create", "credentials:update"} & set(self.caller["permissions"])
+        ):
+            raise Reply(403, {"message": "Forbidden"})
+        if not isinstance(self.data, dict):
+            raise flowise_error(412, "Error: credentialsController.updateCredential - body not provided!")
+        found = next((item for item in self.state["credentials"] if item["id"] == ident), None)
+        if found is None:
+            raise flowise_error(500, f"Error: credentialsService.updateCredential - Credential {ident} not found")
+        try:
+            plain = flowise_decrypt(self.state["key"], found["encryptedData"])
+        except ValueError as exc:
+            raise flowise_error(500, f"Error: credentialsService.updateCredential - {exc}") from None
+        incoming = self.field("plainDataObj") if isinstance(self.field("plainDataObj"), dict) else {}
+        found["encryptedData"] = flowise_encrypt(self.state["key"], {**plain, **incoming})
+        for key in ("name", "credentialName"):  # transformToCredentialEntity; TypeORM's merge skips undefined
+            if self.field(key) is not None:
+                found[key] = self.field(key)
+        found["updatedDate"] = now_iso()
+        self.save()
+        return 200, found
 
     def list_credentials(self) -> tuple:
         self.permit("credentials:view")
