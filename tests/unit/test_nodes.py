@@ -164,15 +164,18 @@ def test_litellm_refusing_its_key_leaves_the_down_nodes_unknown(tmp_path):
 
 class StandinHttp:
     """A stand-in for httpx.get as host/nodes.py calls it: answers by URL from `pages` (status, JSON), raises a
-    connection error for any other URL, and records each URL with its Authorization header."""
+    connection error for any other URL, and records each URL with its Authorization header (and in `proxied`, each
+    one asked with the environment's proxy honoured)."""
 
     def __init__(self, pages: dict[str, tuple[int, object]]) -> None:
-        self.pages, self.asked = pages, []
+        self.pages, self.asked, self.proxied = pages, [], []
 
     def __call__(self, url, headers=None, timeout=None, trust_env=True):
         import httpx
 
         self.asked.append((url, (headers or {}).get("Authorization")))
+        if trust_env:  # httpx would send it through a proxy the environment names
+            self.proxied.append(url)
         if url not in self.pages:
             raise httpx.ConnectError("Connection refused")
         status, body = self.pages[url]
@@ -256,6 +259,23 @@ def test_a_node_with_everything_is_ok_and_litellm_at_another_url_is_asked_there(
     assert state.missing == [] and state.down_in_litellm is False
     [check] = nodes.node_checks([state])
     assert (check.status, check.fix) == ("ok", "") and check.detail == "Ollama 0.6.5; GPU exporter answers"
+
+
+def test_a_gpu_exporter_that_refuses_is_silent_and_no_node_is_asked_through_a_proxy(tmp_path, monkeypatch):
+    from aiplatform.host import nodes
+
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")  # an office proxy cannot reach the LAN's nodes
+    _declare(tmp_path, [{**NODE_C, "gpu": True}])
+    pages = {"http://10.0.0.9:11434/api/version": (200, {"version": "0.6.5"}),
+             "http://10.0.0.9:11434/api/tags": (200, {"models": [{"name": "llama3.2:3b"}]})}  # fmt: skip
+    http = StandinHttp(pages)  # nothing at :9400: the exporter refuses the connection
+    monkeypatch.setattr(nodes.httpx, "get", http)
+    [state] = nodes.node_states(tmp_path)
+    assert (state.reachable, state.gpu) == (True, "exporter silent")
+    [check] = nodes.node_checks([state])
+    assert check.detail == "Ollama 0.6.5; GPU exporter silent"
+    assert "http://10.0.0.9:9400/metrics" in [url for url, _ in http.asked]
+    assert http.proxied == []
 
 
 @pytest.mark.parametrize(
