@@ -358,14 +358,23 @@ def test_restore_only_one_service_drops_and_restores_its_databases_alone(platfor
 # --- the off-box copy ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "option"), [("webdav", "PASS"), ("drive", "SERVICE_ACCOUNT_CREDENTIALS")])
-def test_the_remotes_secret_never_reaches_rclones_command_line(tmp_path, monkeypatch, kind, option):
+@pytest.mark.parametrize(
+    ("kind", "chosen", "option"),
+    [
+        ("webdav", "", "PASS"),
+        ("drive", "", "SERVICE_ACCOUNT_CREDENTIALS"),
+        ("dropbox", "", "TOKEN"),  # rclone's dropbox backend takes its secret as `token`
+        ("sftp", "key_pem", "KEY_PEM"),  # backup_remote_secret_option names another option than the backend's own
+    ],
+)
+def test_the_remotes_secret_never_reaches_rclones_command_line(tmp_path, monkeypatch, kind, chosen, option):
     monkeypatch.setenv("RCLONE_CONFIG_AIPLATFORM_TYPE", "local")  # the settings' definition wins over the caller's
     root, secret = tmp_path / "root", "remote-s3cret-value"
     (root / "config").mkdir(parents=True)
     options = json.dumps({"url": "https://dav.example"})
     (root / MASTER_ENV).write_text(
         f"BACKUP_REMOTE_TYPE={kind}\nBACKUP_REMOTE_OPTIONS='{options}'\nBACKUP_REMOTE_PATH=box\nBACKUP_REMOTE_KEEP=2\n"
+        f"BACKUP_REMOTE_SECRET_OPTION={chosen}\n"
     )
     (root / CREDENTIALS_ENV).write_text(f"BACKUP_REMOTE_SECRET={secret}\n")
     engine = Engine(remote=["backup-20261120-100000", "backup-20261121-100000"])
@@ -381,9 +390,9 @@ def test_the_remotes_secret_never_reaches_rclones_command_line(tmp_path, monkeyp
     assert not any(secret in " ".join(call.argv) for call in runner.calls)
     given = {c.env.get(f"RCLONE_CONFIG_AIPLATFORM_{option}") for c in rclone if c.argv[1] != "obscure"}
     assert {c.env.get("RCLONE_CONFIG_AIPLATFORM_TYPE") for c in rclone if c.argv[1] != "obscure"} == {kind}
-    assert given == {"obscured-by-the-stand-in" if kind == "webdav" else secret}  # by the environment, every time
+    assert given == {"obscured-by-the-stand-in" if option == "PASS" else secret}  # by the environment, every time
     obscured = [c for c in rclone if c.argv[1] == "obscure"]
-    assert [c.stdin for c in obscured] == ([secret] if kind == "webdav" else [])
+    assert [c.stdin for c in obscured] == ([secret] if option == "PASS" else [])
     assert all(c.argv[c.argv.index("--") + 1 :] for c in rclone if c.argv[1] != "obscure")  # paths after --
 
 
