@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from aiplatform import __version__
 from aiplatform.envfile import format_env, parse_env
 from aiplatform.errors import UserError
 from aiplatform.generated.build import render_command, service_urls, stale_reason
@@ -92,6 +93,8 @@ def test_the_stamp_records_the_render_and_every_files_digest(tmp_path):
     stamp = read_stamp(out)
     assert stamp is not None
     assert stamp.root == str(tmp_path / "root") and stamp.tier == "minimal"
+    written = json.loads((out / ".aiplatform.json").read_text())
+    assert written["tool"] == "ai-platform" and written["version"] == __version__  # who made the folder
     assert {"n8n", "monitoring", "litellm", "caddy"} <= set(stamp.services) and "dify" not in stamp.services
     on_disk = {p: hashlib.sha256(f.data).hexdigest() for p, f in read_tree(out).items() if p != ".aiplatform.json"}
     assert stamp.files == on_disk
@@ -115,6 +118,20 @@ def test_a_rendered_tree_goes_stale_when_its_answers_change_and_says_which_file_
     with (out / "config/master.env").open("a") as handle:
         handle.write("# edited\n")
     assert "edited by hand (config/master.env)" in (stale_reason(out, {}) or "")
+
+
+def test_staleness_is_checked_with_the_variables_render_was_given_unless_others_are(tmp_path, monkeypatch):
+    """sudo drops the caller's AI_PLATFORM_* variables: the check takes them from the stamp."""
+    for name in [name for name in os.environ if name.startswith("AI_PLATFORM_")]:
+        monkeypatch.delenv(name)
+    out = tmp_path / "generated"
+    ctx = _ctx(tmp_path)
+    ctx.environ = {"AI_PLATFORM_OLLAMA_KEEP_ALIVE": "20m"}
+    render_command(ctx, out, interactive=False)
+    assert read_stamp(out).sources["env"] == {"AI_PLATFORM_OLLAMA_KEEP_ALIVE": "20m"}
+    assert stale_reason(out) is None
+    assert "is stale" in (stale_reason(out, {}) or "")
+    assert stale_reason(out, {"AI_PLATFORM_OLLAMA_KEEP_ALIVE": "20m"}) is None
 
 
 def test_the_applied_tree_keeps_a_secret_only_the_root_holds_and_the_rendered_values_win(tmp_path):

@@ -687,6 +687,23 @@ def test_render_refuses_a_template_that_sets_a_privilege_key(tmp_path, key):
         _render_service(tmp_path, spec, f"services:\n  notes:\n    {TEMPLATE_KEYS[key]}\n")
 
 
+RESERVED = {
+    "container_name": "container_name: postgres",
+    "image": "image: evil/notes:latest",
+    "restart": "restart: always",
+    "healthcheck": "healthcheck: {disable: true}",
+    "networks": "networks: [ai-backend]",
+    "logging": "logging: {driver: none}",
+}
+
+
+@pytest.mark.parametrize("key", RESERVED)
+def test_render_refuses_a_template_that_sets_what_service_yaml_decides(tmp_path, key):
+    spec = {"name": "notes", "description": "x", "tier": "apps", "containers": {"notes": {"image": "a/b:1.0.0"}}}
+    with pytest.raises(UserError, match=f"notes sets {key}; these come from service.yaml"):
+        _render_service(tmp_path, spec, f"services:\n  notes:\n    {RESERVED[key]}\n")
+
+
 @pytest.mark.parametrize(("mount", "host_paths", "message"), [
     ("/etc:/e:ro", [], "mounts the host's /etc (outside the platform root"),
     ("/etc:/e", ["/etc"], "mounts the host's /etc read-write"),

@@ -201,6 +201,25 @@ def test_a_port_on_all_interfaces_is_refused_by_the_catalog(tmp_path):
     assert re.search(r"must bind 127\.0\.0\.1", refused(services, "n8n"))
 
 
+@pytest.mark.parametrize(("old", "new", "key"), [
+    ("litellm_key: true", "litellm_key: true\nlitelm_model: gpt", "'litelm_model'"),
+    ("    port: 5678\n", "    port: 5678\n    restart_policy: always\n", "'containers.n8n.restart_policy'"),
+    ("  ip_port: 5443", "  ip_port: 5443\n  tls: off", "'route.tls'"),
+])  # fmt: skip
+def test_a_service_yaml_key_the_catalog_does_not_know_is_refused_naming_the_key_and_file(tmp_path, old, new, key):
+    services = _catalog_copy(tmp_path)
+    _edit(services / "n8n" / "service.yaml", old, new)
+    message = refused(services, "n8n")
+    assert f"{services / 'n8n' / 'service.yaml'} line " in message and f"key {key}" in message, message
+
+
+@pytest.mark.parametrize("port", [0, 65536])
+def test_a_route_ip_port_outside_1_to_65535_is_refused(tmp_path, port):
+    services = _catalog_copy(tmp_path)
+    _edit(services / "n8n" / "service.yaml", "ip_port: 5443", f"ip_port: {port}")
+    assert re.search(r"route\.ip_port", refused(services, "n8n"))
+
+
 def _render_with(tmp_path, service: str, addition: str, services_on=("n8n", "monitoring")):
     templates = tmp_path / "templates"
     shutil.copytree(TEMPLATES_DIR, templates)
