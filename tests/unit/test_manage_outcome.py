@@ -343,6 +343,16 @@ def test_get_names_the_source_and_where_of_a_value(owner, key, env, flags, sourc
     assert got["source"] == source and where in got["where"], got
 
 
+def test_get_names_the_previous_renders_stamp_as_where_the_root_came_from(owner):
+    # the owner fixture rendered with --root once; a later command without it keeps that root
+    result = run_inv("settings", "get", "root", "--answers", str(owner / "answers.yaml"),
+                     "--out", str(owner / "generated"), "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    got = yaml.safe_load(result.stdout)["root"]
+    assert (got["value"], got["source"]) == (str(owner / "root"), "previous render"), got
+    assert got["where"] == str(owner / "generated/.aiplatform.json"), got
+
+
 @pytest.mark.parametrize(
     ("value", "shown"),
     [(None, ""), (True, "true"), (False, "false"), (["a", "b"], "a, b"), ({"x": "1", "y": "2"}, "x=1, y=2"), (4, "4")],
@@ -522,6 +532,39 @@ def test_an_unhealthy_upgrade_puts_back_the_previous_lock_and_tree_and_deploys_t
     said = upgrading.explain_rollback(result)
     assert "qdrant, open-webui did not become healthy" in said and "every service is healthy again" in said
     assert str(home / "backups/b1") in said
+
+
+def test_an_unhealthy_postgres_major_upgrade_removes_the_new_postgres_before_the_old_folder_goes_back(
+    platform, monkeypatch
+):
+    home, images = platform
+    plan = _pending_plan(home, images)
+    plan.postgres = (15, 16)
+    data = home / "root/data/postgres"
+    data.mkdir(parents=True)
+    (data / "PG_VERSION").write_text("15\n")
+    runner = RecordingRunner(here=set(), order=[])
+    StandinDocker.digests = {images["qdrant"]: DIGEST_C}
+    deployed: list[bool] = []
+
+    def deploy(options, runner, stale, ui):  # a stand-in: the new Postgres makes its cluster, then qdrant fails
+        healthy = bool(deployed)
+        deployed.append(healthy)
+        if not healthy:
+            data.mkdir()
+            (data / "PG_VERSION").write_text("16\n")
+        failures = [] if healthy else [Failure("qdrant", "running", ["unhealthy"], "")]
+        return DeployResult(Plan(TreeDiff(), {}), options.root, applied=True, failures=failures)
+
+    monkeypatch.setattr(deploying, "deploy", deploy)
+    result = upgrading.upgrade(lambda: _upgrade_ctx(home), home / "generated", plan, runner, None,
+                               lambda: home / "backups/b1", print, postgres_major=True)  # fmt: skip
+    assert not result.ok and result.rolled_back is not None and deployed == [False, True]
+    assert (data / "PG_VERSION").read_text() == "15\n" and not (home / "root/data/postgres-15").exists()
+    history = runner.history
+    removed = [n for n, argv in enumerate(history) if argv == ["docker", "rm", "--force", "ai-platform-postgres"]]
+    put_back = history.index(["mv", str(home / "root/data/postgres-15"), str(data)])
+    assert len(removed) == 2 and removed[1] < history.index(["rm", "-r", str(data)]) < put_back  # 16's container gone
 
 
 # --- the importer: a compose file of the owner's, then render ------------------------------------------------------
