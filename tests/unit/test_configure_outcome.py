@@ -14,6 +14,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import secrets
 import threading
 from types import SimpleNamespace
@@ -162,8 +163,10 @@ def test_a_second_run_changes_nothing_and_writes_nothing(platform):
         credentials = (root / "config/credentials.env").read_bytes()
         for app in services.apps.values():
             app.requests.clear()
-        second, _ = configure(root, services)
+        second, table = configure(root, services)
         assert second.ok and second.changed == []
+        assert table[("dify", "LiteLLM models")].detail == f"{CHAT}, {EMBED} with LITELLM_KEY_DIFY"  # names each
+        assert table[("dify", "default models")].detail == f"{CHAT}, {EMBED}"
         assert {s.result for s in second.steps} <= {"already done", "ok", "skipped"}
         assert lasting_state(services) == before
         reads = {
@@ -311,6 +314,15 @@ def test_a_step_whose_write_failed_is_failed_and_done_on_the_next_run(platform, 
         }
 
 
+def test_a_failed_read_is_named_by_the_request_that_failed(platform):
+    root, litellm = platform
+    with stand_ins(root, litellm.url, n8n={"fail": {"GET /api/v1/credentials": 503}}) as services:
+        report, table = configure(root, services, only=["n8n"])
+    step = table[("n8n", "LiteLLM credential")]
+    assert step.result == "FAILED" and not report.ok
+    assert "GET /api/v1/credentials answered HTTP 503" in step.detail, step  # which call to look for in n8n's log
+
+
 # --- declared steps (service.yaml `setup:`) --------------------------------------------------------------------------
 
 
@@ -451,6 +463,7 @@ def test_every_pinned_node_gets_its_chat(tmp_path, local, nodes, pinned):
         for host in pinned:
             step = table[("litellm", f"chat on {host} (pinned)")]
             assert step.result == "ok" and f"{CHAT}@{host}: HTTP 200" in step.detail, step
+            assert re.search(r" s, [0-9.]+ tokens/s; answered ", step.detail), step  # the rate from LiteLLM's usage
         asked = [body["model"] for path, body in litellm.asked if path == "/v1/chat/completions"]
         assert sorted(m for m in asked if "@" in m) == sorted(f"{CHAT}@{host}" for host in pinned)
         if pinned:
