@@ -40,11 +40,6 @@ class WriteResult:
     removed: list[str] = field(default_factory=list)
     modes_fixed: dict[str, int] = field(default_factory=dict)  # path -> its old mode, where the mode changed
 
-    @property
-    def written(self) -> int:
-        return len(self.created) + len(self.changed)
-
-
 def _sibling(out: Path, suffix: str) -> Path:
     return out.parent / f".{out.name}.{suffix}"
 
