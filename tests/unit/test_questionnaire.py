@@ -135,7 +135,7 @@ def test_cancel_writes_nothing(tmp_path):
     assert not (tmp_path / "answers.yaml").exists()
 
 
-def _converse(argv, replies, timeout=60.0):
+def _converse(argv, replies, timeout=180.0):
     """Run argv with a pseudo-terminal as its controlling terminal (as a login shell would), answering each prompt
     (a substring) with its reply in order; return the exit code, the output and the prompts never seen."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AI_PLATFORM_")}
