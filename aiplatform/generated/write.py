@@ -40,6 +40,7 @@ class WriteResult:
     removed: list[str] = field(default_factory=list)
     modes_fixed: dict[str, int] = field(default_factory=dict)  # path -> its old mode, where the mode changed
 
+
 def _sibling(out: Path, suffix: str) -> Path:
     return out.parent / f".{out.name}.{suffix}"
 
