@@ -723,6 +723,14 @@ def test_render_refuses_a_bind_mount_outside_the_root_that_service_yaml_does_not
         assert ro["notes"]["volumes"] == [f"{mount}:ro"]
 
 
+def test_import_takes_volumes_from_service_other_as_the_files_own_service(tmp_path):
+    from aiplatform.manage.importer import from_project
+
+    project, path = _project(tmp_path, volumes_from=["service:other:ro"])  # the long form compose also accepts
+    spec, _ = from_project(project, path, "notes", _catalog())
+    assert spec["name"] == "notes"
+
+
 def test_render_refuses_volumes_from_a_container_of_another_service(tmp_path):
     spec = {"name": "notes", "description": "x", "tier": "apps", "containers": {"notes": {"image": "a/b:1.0.0"}}}
     for entry in ("postgres", "container:ai-platform-postgres", "service:litellm"):
