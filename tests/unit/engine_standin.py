@@ -120,7 +120,7 @@ class RecordedRunner(Runner):
             _write(into, self._output(args), mode)
         if source is not None:
             self.engine.restored.append((" ".join(args[:5]), source.read_bytes()))
-            if "pg_restore" in args:
+            if args[:5] == ["docker", "exec", "-i", POSTGRES, "pg_restore"]:  # only what the engine would run
                 name = source.name.removesuffix(".dump")
                 if name in self.engine.databases:  # as --create --exit-on-error does
                     raise UserError(f'pg_restore: error: database "{name}" already exists (stand-in).')
@@ -196,9 +196,9 @@ class RecordedRunner(Runner):
 
     def _output(self, args: list[str]) -> bytes:
         engine = self.engine
-        if "pg_dump" in args:
+        if args[:4] == ["docker", "exec", POSTGRES, "pg_dump"]:
             return engine.databases[args[-1]]
-        if "pg_dumpall" in args:
+        if args[:4] == ["docker", "exec", POSTGRES, "pg_dumpall"]:
             return "".join(f"CREATE ROLE {role};\n" for role in sorted(engine.roles)).encode()
         if args[:2] == ["docker", "cp"] and args[2].startswith(QDRANT + ":"):
             collection = args[2].split("/")[-2]
