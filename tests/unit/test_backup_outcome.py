@@ -396,6 +396,19 @@ def test_the_remotes_secret_never_reaches_rclones_command_line(tmp_path, monkeyp
     assert all(c.argv[c.argv.index("--") + 1 :] for c in rclone if c.argv[1] != "obscure")  # paths after --
 
 
+def test_a_master_env_without_a_remote_path_copies_into_the_settings_default_folder_not_the_remotes_root(tmp_path):
+    root = tmp_path / "root"
+    (root / "config").mkdir(parents=True)
+    (root / MASTER_ENV).write_text("BACKUP_REMOTE_TYPE=local\n")  # written before backup_remote_path existed
+    (root / CREDENTIALS_ENV).write_text("")
+    runner = _runner(Engine())
+    made = remote.from_root(root, runner)
+    assert made is not None and made.target == "aiplatform:ai-platform-backups"
+    backup = tmp_path / "backup-20261126-100000"
+    backup.mkdir()
+    assert remote.copy_off(backup, made, runner).target == "aiplatform:ai-platform-backups/backup-20261126-100000"
+
+
 def test_a_copy_rclone_check_finds_different_is_an_error_and_nothing_is_pruned(tmp_path):
     engine = Engine(remote=["backup-20261120-100000", "backup-20261121-100000"])
     engine.fail = lambda argv: argv[:2] == ["rclone", "check"]
