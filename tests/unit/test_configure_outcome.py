@@ -186,6 +186,18 @@ def test_a_second_run_changes_nothing_and_writes_nothing(platform):
     assert (root / "config/credentials.env").read_bytes() == credentials
 
 
+def test_a_dry_run_says_it_would_set_open_webuis_litellm_connection_and_leaves_it_as_it_was(platform):
+    root, litellm = platform
+    master = read_env(root / "config/credentials.env")["LITELLM_MASTER_KEY"]
+    with stand_ins(root, litellm.url, **seeded(root)) as services:
+        _, table = configure(root, services, runner=Runner(dry_run=True, echo=lambda _: None), only=["open-webui"])
+        step = table[("open-webui", "LiteLLM connection")]
+        assert (step.result, step.detail) == ("would do", f"set the OpenAI-compatible connection to {LITELLM_BASE} "
+                                                          "with its own key")  # fmt: skip
+        assert ("POST", "/openai/config/update") not in services.apps["openwebui"].requests
+        assert held_keys(services)["open-webui"] == [master]
+
+
 def test_what_was_removed_between_runs_is_made_again_and_a_users_own_credential_is_not_ours(platform):
     root, litellm = platform
     with stand_ins(root, litellm.url) as services:
