@@ -198,6 +198,18 @@ def test_a_dry_run_says_it_would_set_open_webuis_litellm_connection_and_leaves_i
         assert held_keys(services)["open-webui"] == [master]
 
 
+def test_each_app_is_reached_on_the_host_port_it_publishes_on_loopback(tmp_path):
+    from aiplatform.configure.facts import load_facts
+    from aiplatform.inputs.catalog import load_catalog
+    from aiplatform.paths import SERVICES_DIR
+
+    _, root = deploy_files(tmp_path)
+    facts = load_facts(root, load_catalog(SERVICES_DIR))  # no stand-in endpoints: the compose files' ports
+    assert facts.local_url("flowise") == "http://127.0.0.1:3001"  # 127.0.0.1:3001:3000, the host's port
+    assert facts.local_url("open-webui") == "http://127.0.0.1:8080"
+    assert facts.local_url("caddy") is None and facts.local_url("postgres") is None  # not on loopback / unpublished
+
+
 def test_what_was_removed_between_runs_is_made_again_and_a_users_own_credential_is_not_ours(platform):
     root, litellm = platform
     with stand_ins(root, litellm.url) as services:
