@@ -14,7 +14,7 @@ import yaml as yaml_1_1
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.scalarstring import SingleQuotedScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 
 from aiplatform.commands import INV
 from aiplatform.errors import UserError
@@ -140,9 +140,14 @@ def _quoted(value: Any) -> Any:
     if isinstance(value, str):
         try:
             same = yaml_1_1.safe_load(value) == value
-        except yaml_1_1.YAMLError:
+        except (yaml_1_1.YAMLError, ValueError, OverflowError):  # `2026-13-45`: a date YAML cannot make
             same = False
-        return value if same else SingleQuotedScalarString(value)
+        if same:
+            return value
+        # a line break YAML folds (NEL, LS, PS) or a control character survives only escaped, in double quotes
+        if any(c in "\x85\u2028\u2029" or not c.isprintable() for c in value):
+            return DoubleQuotedScalarString(value)
+        return SingleQuotedScalarString(value)
     if isinstance(value, Mapping):
         return CommentedMap((k, _quoted(v)) for k, v in value.items())
     if isinstance(value, (list, tuple)):

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import shutil
 from collections import namedtuple
+from pathlib import Path
 
 import pytest
+import yaml
 
+from aiplatform.inputs.answers import with_values
 from aiplatform.inputs.context import Context
 from aiplatform.inputs.hardware import format_profile_env, make_report
 from aiplatform.inputs.images import image_problem
@@ -49,3 +52,11 @@ def test_a_moving_tag_is_refused_as_unpinned(tag):
     problem = image_problem(f"example/notes:{tag}")
     assert problem is not None and "is not pinned" in problem, problem
     assert image_problem(f"example/notes:2.1.0-{tag}") is None  # a release number pins it
+
+
+@pytest.mark.parametrize("value", ["2026-13-45", "a\x85b", "a\u2028b", "tab\there", "two\nlines", "yes", "12:30"])
+def test_a_value_written_to_answers_yaml_reads_back_as_it_was_given(value):
+    """`2026-13-45` (no date YAML can make) once raised ValueError; a NEL in single quotes read back as a space."""
+    text = with_values("admin_email: owner@example.com  # kept\n", Path("answers.yaml"), {"admin_name": value})
+    assert yaml.safe_load(text) == {"admin_email": "owner@example.com", "admin_name": value}
+    assert "# kept" in text
