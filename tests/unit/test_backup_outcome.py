@@ -232,13 +232,7 @@ def test_restore_puts_back_every_folder_volume_and_database_byte_for_byte(platfo
     ran, calls = _restore_inv(platform, backup, monkeypatch)
     assert ran.returncode == 0, ran.stderr
     assert (platform.root / CREDENTIALS_ENV).read_bytes() == credentials  # secrets first, as the data needs them
-    for item in read_manifest(backup).items:
-        if item.kind in ("folder", "volume"):
-            mount = platform.root / "data" / item.name
-            if item.kind == "volume":
-                mount = platform.engine.volumes[f"ai-platform_{item.name}"]
-            back = {p.relative_to(mount).as_posix(): p.read_bytes() for p in mount.rglob("*") if p.is_file()}
-            assert back == platform.files[item.name], item.name
+    _assert_files_restored(platform, backup)
     assert platform.engine.databases == dumps and platform.engine.collections == collections
     argv = [" ".join(call.argv) for call in calls]
     first_restore = next(i for i, line in enumerate(argv) if "pg_restore" in line)
@@ -246,6 +240,17 @@ def test_restore_puts_back_every_folder_volume_and_database_byte_for_byte(platfo
     assert roles < first_restore  # the roles exist before a database that names them comes back
     config = next(i for i, c in enumerate(calls) if c.argv[0] == "tar" and c.argv[3] == str(platform.root))
     assert config < next(i for i, line in enumerate(argv) if line.endswith(" create"))  # config before containers
+
+
+def _assert_files_restored(platform, backup):
+    """Every folder and volume the manifest lists holds again exactly the files it held when backed up."""
+    for item in read_manifest(backup).items:
+        if item.kind in ("folder", "volume"):
+            mount = platform.root / "data" / item.name
+            if item.kind == "volume":
+                mount = platform.engine.volumes[f"ai-platform_{item.name}"]
+            back = {p.relative_to(mount).as_posix(): p.read_bytes() for p in mount.rglob("*") if p.is_file()}
+            assert back == platform.files[item.name], item.name
 
 
 def test_backup_then_cleanup_purge_then_restore_gives_back_the_same_bytes(platform, monkeypatch):
@@ -268,13 +273,7 @@ def test_backup_then_cleanup_purge_then_restore_gives_back_the_same_bytes(platfo
     ran, _ = _restore_inv(platform, backup, monkeypatch)
     assert ran.returncode == 0, ran.stderr
     assert platform.engine.databases == dumps and platform.engine.collections == collections
-    for item in read_manifest(backup).items:
-        if item.kind in ("folder", "volume"):
-            mount = platform.root / "data" / item.name
-            if item.kind == "volume":
-                mount = platform.engine.volumes[f"ai-platform_{item.name}"]
-            back = {p.relative_to(mount).as_posix(): p.read_bytes() for p in mount.rglob("*") if p.is_file()}
-            assert back == platform.files[item.name], item.name
+    _assert_files_restored(platform, backup)
 
 
 @pytest.mark.parametrize("damage", ["corrupted", "missing", "resized", "manifest edited"])
