@@ -957,3 +957,39 @@ def test_an_ipv6_domain_is_written_in_brackets_wherever_a_port_follows(tmp_path,
 def test_an_ipv6_domain_with_a_zone_is_refused(answers):
     path = answers("domain: fe80::1%eth0\n")
     _refused(run_inv("settings", "--answers", str(path)), f"{path} line 1", "'domain'", "zone")
+
+
+@pytest.mark.parametrize(
+    ("keys", "said", "fix"),
+    [
+        ({"image": "example/notes:latest"}, "image 'example/notes:latest' is not pinned", "Pin it: name:1.2.3"),
+        ({"image": "example/notes"}, "image 'example/notes' is not pinned", "Pin it: name:1.2.3"),
+        ({"image": None}, "image '' is missing", "Pin it: name:1.2.3"),
+        ({"build": "."}, "`build:` is not supported", "Build the image yourself"),
+        ({"profiles": ["debug"]}, "compose profile(s) 'debug'", "Remove `profiles:`"),
+    ],
+)
+def test_import_refusals_say_the_service_the_problem_and_how_to_fix_it(tmp_path, keys, said, fix):
+    from aiplatform.manage.importer import from_project
+
+    project, path = _project(tmp_path, **keys)
+    with pytest.raises(UserError) as refused:
+        from_project(project, path, "notes", _catalog())
+    assert refused.value.message.startswith(f"{path}: service notes: ") and said in refused.value.message
+    assert refused.value.fix.startswith(fix), refused.value.fix
+
+
+def test_a_service_yaml_without_containers_is_refused_naming_its_file_and_key(tmp_path):
+    from aiplatform.inputs.catalog import load_catalog
+    from aiplatform.paths import TEMPLATES_DIR
+
+    folder = tmp_path / "services" / "empty"
+    folder.mkdir(parents=True)
+    (folder / "service.yaml").write_text("name: empty\ndescription: x\ntier: apps\ncontainers: {}\n")
+    (folder / "compose.yml.j2").write_text("services: {}\n")
+    catalog = load_catalog(TEMPLATES_DIR / "services", tmp_path / "services")
+    assert "empty" in catalog.broken and "empty" not in {spec.name for spec in catalog.services.values()}
+    message, _fix = catalog.broken["empty"]
+    assert str(folder / "service.yaml") in message and "containers" in message, message
+    with pytest.raises(UserError, match="containers"):
+        catalog.require("empty")

@@ -148,3 +148,12 @@ def test_inv_add_new_at_a_real_terminal_checks_the_image_as_it_is_given(tmp_path
     assert "is not pinned" in output and "Traceback" not in output
     assert "notes-app" in output.split("Containers to create:")[1].splitlines()[0], output
     assert code == 0 or "a real run would stop at its preflight: port" in output, output  # this box's ports
+
+
+def test_each_choice_defaults_to_its_first_option_as_cookiecutter_does():
+    # cookiecutter takes a list's first item when the owner just presses Enter; the menu must show that one
+    # (Caddy's login in front of a new service, no database, no LiteLLM key unless asked for)
+    defaults = {q.key: q.default for q in questions(COOKIECUTTER_DIR) if q.choices}
+    assert defaults == {"tier": "apps", "healthcheck_tool": "curl", "needs_database": "no", "calls_litellm": "no",
+                        "admin_login": "no", "auth": "caddy"}  # fmt: skip
+    assert all(q.default == "vendor/myservice:1.0.0" for q in questions(COOKIECUTTER_DIR) if q.key == "image")
