@@ -1199,3 +1199,49 @@ def test_litellm_without_its_proxy_answers_502_and_without_forward_only_liveline
     with apps.AppStandIn("litellm-keys", master_key=MASTER) as app, client(app) as http:
         assert http.get("/health/liveliness").text == "I'm alive!"
         assert http.get("/v1/models", headers=AS_MASTER).status_code == 404
+
+
+# --- MLflow -----------------------------------------------------------------------------------------------------------
+
+MLFLOW_PASSWORD = "mlflow-admin-pw"
+
+
+def test_mlflow_basic_auth_admin_and_its_host_guard():
+    # 3.18 server/auth/__init__.py: /health open; anything else 401 with the realm unless the admin's basic auth
+    with (
+        apps.AppStandIn("mlflow", admin_password=MLFLOW_PASSWORD, secret_key="k", allowed_hosts=["ml.example"]) as app,
+        client(app, headers={"Host": "ml.example"}) as http,
+    ):
+        assert http.get("/health").text == "OK"
+        for auth in (None, ("admin", "wrong-password-123"), ("other", MLFLOW_PASSWORD)):
+            refused = http.get("/api/2.0/mlflow/users/current", auth=auth)
+            assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == 'Basic realm="mlflow"'
+        right = http.get("/api/2.0/mlflow/users/current", auth=("admin", MLFLOW_PASSWORD))
+        assert right.status_code == 200 and right.json()["user"] == {"id": 1, "username": "admin", "is_admin": True}
+        elsewhere = http.get("/api/2.0/mlflow/users/current", auth=("admin", MLFLOW_PASSWORD), headers={"Host": "x"})
+        assert elsewhere.status_code == 403  # MLFLOW_SERVER_ALLOWED_HOSTS, before any sign-in
+        assert http.get("/health", headers={"Host": "x"}).status_code == 200  # the healthcheck is exempt
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({"secret_key": "k"}, "needs a password to create the admin user 'admin'"),
+        ({"secret_key": "k", "admin_password": "short"}, "at least 12 characters"),
+        ({"admin_password": MLFLOW_PASSWORD}, "MLFLOW_FLASK_SERVER_SECRET_KEY"),
+    ],
+)
+def test_mlflow_will_not_start_without_its_admin_password_or_secret_key(settings, said):
+    with pytest.raises(SystemExit, match=said):
+        apps.AppStandIn("mlflow", **settings)
+
+
+def test_mlflow_settings_come_from_the_rendered_environment_over_its_ini(tmp_path):
+    ini = tmp_path / "basic_auth.ini"
+    ini.write_text("[mlflow]\nadmin_username = boss\nadmin_password = from-the-ini-123\n")
+    environ = {"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_FLASK_SERVER_SECRET_KEY": "k"}
+    assert apps.settings_from_environ("mlflow", environ)["admin_password"] == "from-the-ini-123"
+    environ |= {"MLFLOW_AUTH_ADMIN_PASSWORD": MLFLOW_PASSWORD, "MLFLOW_SERVER_ALLOWED_HOSTS": "a:1, b"}
+    settings = apps.settings_from_environ("mlflow", environ)
+    assert settings == {"admin_username": "boss", "admin_password": MLFLOW_PASSWORD, "secret_key": "k",
+                        "allowed_hosts": ["a:1", "b"]}  # fmt: skip

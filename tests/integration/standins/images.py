@@ -139,6 +139,7 @@ APP_PROTOCOLS = {
     "n8n": ("n8n", {}),
     "flowise": ("flowise", {}),
     "grafana": ("grafana", {"STANDIN_PROMETHEUS_URL": "http://prometheus:9090"}),
+    "mlflow": ("mlflow", {}),
     "qdrant": ("qdrant", {}),
 }
 HOST_LITELLM_PORT = 4001

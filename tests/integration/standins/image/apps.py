@@ -23,6 +23,8 @@ error messages of the upstream version named below (facts from the research note
                   under GF_PATHS_DATA at start (no start without it, as upstream)
     qdrant        Qdrant 1.16: collections, points (upsert, scroll), collection snapshots (create, list, recover from a
                   file:// location inside the snapshots path, delete), the `api-key` header
+    mlflow        MLflow 3.18 with its basic-auth app: /health open, every other path the admin's basic auth (401 with
+                  its realm otherwise), the Host guard, /api/2.0/mlflow/users/current
     litellm-keys  LiteLLM 1.89.7 key management as with a database (/key/generate, /key/list, /key/info) in front of a
                   real LiteLLM proxy without one: every other path is forwarded (setting `forward`), a virtual key
                   replaced by the master key, the answer streamed back unchanged
@@ -47,6 +49,8 @@ optional; in process, the defaults are the classes' `defaults`, e.g. Flowise's m
     grafana         GF_SECURITY_ADMIN_USER, GF_SECURITY_ADMIN_PASSWORD, GF_PATHS_DATA / GF_PATHS_PLUGINS (the image's),
                     STANDIN_DATASOURCES="prometheus" (provisioned uids), STANDIN_PROMETHEUS_URL (the datasource health
                     check really queries it)
+    mlflow          MLFLOW_AUTH_ADMIN_USERNAME / MLFLOW_AUTH_ADMIN_PASSWORD over MLFLOW_AUTH_CONFIG_PATH's ini,
+                    MLFLOW_FLASK_SERVER_SECRET_KEY (both needed to start), MLFLOW_SERVER_ALLOWED_HOSTS
     litellm-keys    LITELLM_MASTER_KEY, STANDIN_FORWARD (e.g. http://127.0.0.1:4001, the LiteLLM proxy without a DB)
 
 In process (tests): `with AppStandIn("dify", init_password="x") as app:` serves on 127.0.0.1 (free port) in a thread,
@@ -61,9 +65,11 @@ keys by hash and alias, each app's accounts), not only the answers configure was
 from __future__ import annotations
 
 import base64
+import configparser
 import contextlib
 import email.parser
 import email.policy
+import fnmatch
 import hashlib
 import http.client
 import io
@@ -2194,6 +2200,78 @@ class Grafana(AppHandler):
 
 
 # ======================================================================================================================
+# MLflow 3.18.0, the catalog's pin, with its basic-auth app (`--app-name basic-auth`), as PyPI's mlflow-skinny 3.18.0
+# has it: server/auth/__init__.py (_UNPROTECTED_PATH_PREFIXES, make_basic_auth_response, create_admin_user,
+# _validate_bootstrap_admin_password, get_current_user), server/auth/config.py (MLFLOW_AUTH_ADMIN_* over the ini),
+# server/security_utils.py + fastapi_security.py (the Host guard, MLFLOW_SERVER_ALLOWED_HOSTS). Only the admin is
+# modelled; the real server runs in tests/apps/test_mlflow.py.
+
+
+class MLflow(AppHandler):
+    name = "mlflow"
+    defaults: ClassVar[dict[str, Any]] = {
+        "admin_username": "admin",
+        "admin_password": None,  # MLflow ships none: the auth app refuses to start without one
+        "secret_key": None,  # MLFLOW_FLASK_SERVER_SECRET_KEY: the auth app refuses to start without it
+        "allowed_hosts": None,  # None: the default list (localhost and private addresses), not checked here
+    }
+    routes = (
+        ("GET", "/health", "health"),
+        ("GET", "/api/2.0/mlflow/users/current", "current_user"),
+        ("GET", "/ajax-api/2.0/mlflow/users/current", "current_user"),
+    )
+
+    @classmethod
+    def initial_state(cls, settings: dict) -> dict:
+        password = settings["admin_password"]
+        if not settings["secret_key"]:
+            raise SystemExit("mlflow stand-in: `MLFLOW_FLASK_SERVER_SECRET_KEY` is not set, as MLflow's auth app")
+        if not password:
+            raise SystemExit(
+                f"mlflow stand-in: MLflow Authentication needs a password to create the admin user "
+                f"'{settings['admin_username']}', but none is configured (or it is empty)."
+            )
+        if len(password) < 12:  # utils/validation.py _validate_password
+            raise SystemExit(
+                f"mlflow stand-in: The configured password for the admin user '{settings['admin_username']}' is "
+                "invalid: Password must be at least 12 characters."
+            )
+        return {}
+
+    def error(self, status: int, message: str) -> Any:
+        return message
+
+    def authorize(self) -> None:
+        allowed = self.settings["allowed_hosts"]
+        if self.route_path != "/health" and allowed and "*" not in allowed:
+            host = self.headers.get("Host", "")
+            if not any(fnmatch.fnmatch(host, item) if "*" in item else host == item for item in allowed):
+                raise Reply(403, "Invalid Host header - possible DNS rebinding attack detected")
+        if self.route_path.startswith(("/static", "/favicon.ico", "/health")):
+            return
+        scheme, _, encoded = self.headers.get("Authorization", "").partition(" ")
+        try:
+            login, _, password = base64.b64decode(encoded).decode().partition(":")
+        except ValueError:
+            login, password = "", ""
+        wanted = (self.settings["admin_username"], self.settings["admin_password"])
+        if scheme.lower() != "basic" or (login, password) != wanted:
+            raise Reply(
+                401,
+                "You are not authenticated. Please see "
+                "https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.",
+                (("WWW-Authenticate", 'Basic realm="mlflow"'),),
+            )
+
+    def health(self) -> tuple:
+        return 200, "OK"
+
+    def current_user(self) -> tuple:
+        user = {"id": 1, "username": self.settings["admin_username"], "is_admin": True}
+        return 200, {"user": user, "is_basic_auth": True}
+
+
+# ======================================================================================================================
 # LiteLLM 1.89.7, the catalog's pin, as PyPI's litellm 1.89.7 wheel has it: proxy/management_endpoints/
 # key_management_endpoints.py (the same as 1.89.2's, which this was written from), proxy/auth/user_api_key_auth.py,
 # auth_checks.py, _types.py ProxyException (1.89.7 changes only fallback checks and budget messages, not modelled):
@@ -2597,6 +2675,7 @@ PROTOCOLS: dict[str, type[AppHandler]] = {
     "n8n": N8n,
     "flowise": Flowise,
     "grafana": Grafana,
+    "mlflow": MLflow,
     "litellm-keys": LiteLLMKeys,
     "qdrant": Qdrant,
 }
@@ -2745,6 +2824,17 @@ def settings_from_environ(protocol: str, environ: dict | os._Environ) -> dict:
             "prometheus_url": environ.get("STANDIN_PROMETHEUS_URL") or None,
             "data_path": environ.get("GF_PATHS_DATA") or None,
             "plugins_path": environ.get("GF_PATHS_PLUGINS") or None,
+        }
+    elif protocol == "mlflow":
+        ini = configparser.ConfigParser()
+        ini.read(environ.get("MLFLOW_AUTH_CONFIG_PATH") or [])  # the rendered basic_auth.ini, where it is mounted
+        section = ini["mlflow"] if ini.has_section("mlflow") else {}
+        hosts = environ.get("MLFLOW_SERVER_ALLOWED_HOSTS")
+        settings |= {  # an environment variable that is set wins, even empty (auth/config.py)
+            "admin_username": environ.get("MLFLOW_AUTH_ADMIN_USERNAME", section.get("admin_username") or "admin"),
+            "admin_password": environ.get("MLFLOW_AUTH_ADMIN_PASSWORD", section.get("admin_password")) or None,
+            "secret_key": environ.get("MLFLOW_FLASK_SERVER_SECRET_KEY") or None,
+            "allowed_hosts": [item.strip() for item in hosts.split(",") if item.strip()] if hosts else None,
         }
     elif protocol == "litellm-keys":
         settings |= {
