@@ -122,9 +122,10 @@ def node_env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{node_bin()}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def npm_app(name: str, *packages: str) -> Path:
-    """An npm prefix holding `packages` (name@version); returns its node_modules/.bin folder."""
-    prefix = _folder("npm", name, packages)
+def npm_app(name: str, *packages: str, flags: tuple[str, ...] = ()) -> Path:
+    """An npm prefix holding `packages` (name@version), `flags` added to npm install (e.g. --ignore-scripts, for an
+    app whose dependencies' install scripts fetch from the internet); returns its node_modules/.bin folder."""
+    prefix = _folder("npm", name, (*packages, *flags))
     if (prefix / DONE).exists():
         TIMINGS.append(Timing(f"{name} install", 0.0, "cached"))
         return prefix / "node_modules/.bin"
@@ -136,7 +137,7 @@ def npm_app(name: str, *packages: str) -> Path:
     with timed(f"{name} install", "from the registry"):
         _run(
             ["npm", "install", "--prefix", str(prefix), "--cache", str(CACHE / "npm-cache"), "--no-audit",
-             "--no-fund", "--loglevel=error", *packages],
+             "--no-fund", "--loglevel=error", *flags, *packages],
             log, env,
         )  # fmt: skip
     (prefix / DONE).write_text("\n".join(packages))
