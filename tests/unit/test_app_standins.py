@@ -391,6 +391,28 @@ def test_dify_console_calls_need_the_csrf_header_equal_to_the_cookie():
         assert http.post(path, json=body).json()["message"] == "Invalid Authorization token."
 
 
+def test_dify_answers_a_method_a_route_lacks_with_werkzeugs_405_and_reads_only_a_bearer_token():
+    """libs/external_api.py handle_http_exception (MethodNotAllowed's description); libs/token.py
+    _try_extract_from_header: an Authorization of another scheme gives no token at all."""
+    not_allowed = {"code": "method_not_allowed", "message": "The method is not allowed for the requested URL."}
+    with apps.AppStandIn("dify") as app, client(app) as http:
+        for method, path in (
+            ("PUT", "/console/api/setup"),
+            ("GET", "/console/api/login"),
+            ("DELETE", WS + "/plugin/list"),
+        ):
+            refused = http.request(method, path)
+            assert refused.status_code == 405 and refused.json() == {**not_allowed, "status": 405}, (method, path)
+        csrf = dify_admin(http)
+        token = http.cookies["access_token"]
+        http.cookies.clear()
+        http.cookies.set("csrf_token", csrf["X-CSRF-Token"])
+        for header in (f"Basic {token}", f"Token {token}", token):
+            refused = http.get(WS + "/plugin/list", headers={**csrf, "Authorization": header})
+            assert refused.status_code == 401 and refused.json()["message"] == "Invalid Authorization token.", header
+        assert http.get(WS + "/plugin/list", headers={**csrf, "Authorization": f"bearer {token}"}).status_code == 200
+
+
 def test_dify_behind_https_names_its_cookies_host_and_reads_only_those():
     # libs/token.py: is_secure() (both console URLs https) and no COOKIE_DOMAIN -> `__Host-` names, Secure, set over
     # plain HTTP too (Flask's set_cookie does not look at the request) and read back by that name only.
@@ -1038,6 +1060,22 @@ def test_grafana_datasource_health_by_uid():
         assert unknown.status_code == 500 and unknown.json() == {"message": "Unable to load datasource metadata"}
         assert http.get("/api/datasources/uid/bad%20uid/health").json() == {"message": "UID is invalid"}
         assert http.get("/api/datasources/uid/prometheus/health", auth=("admin", "x")).status_code == 401
+
+
+def test_grafana_finds_no_route_for_another_method_and_takes_only_basic_auth_for_the_admin():
+    """pkg/web/router.go ServeHTTP looks a path up among its method's routes only: a POST to a GET route is a 404
+    (pkg/api/http_server.go NotFoundHandler), not a 405; Get registers Head too. The admin's password is basic auth:
+    sent as a Bearer token it is no login (pkg/services/authn)."""
+    with apps.AppStandIn("grafana") as app, client(app, auth=("admin", "admin")) as http:
+        path = "/api/datasources/uid/prometheus/health"
+        for method in ("POST", "PUT", "DELETE"):
+            refused = http.request(method, path)
+            assert refused.status_code == 404 and refused.json() == {"message": "Not found"}, method
+        assert http.head(path).status_code == 200
+        assert http.post("/api/user").status_code == 404
+        assert http.get("/api/nothing-here").json() == {"message": "Not found"}
+        bearer = httpx.get(app.url + "/api/user", headers={"Authorization": "Bearer admin"}, trust_env=False)
+        assert bearer.status_code == 401
 
 
 def test_grafana_datasource_health_really_queries_prometheus():

@@ -768,6 +768,10 @@ class Dify(AppHandler):
         }
 
     def error(self, status: int, message: str) -> Any:
+        """libs/external_api.py handle_http_exception: code from the exception's class name, message its description
+        (werkzeug's MethodNotAllowed for a route without that method: a 405)."""
+        if status == 405:
+            message = "The method is not allowed for the requested URL."
         return {"code": HTTPStatus(status).phrase.lower().replace(" ", "_"), "message": message, "status": status}
 
     def authorize(self) -> None:
@@ -2101,7 +2105,7 @@ class Grafana(AppHandler):
         ("GET", "/api/health", "health"),
         ("GET", "/healthz", "healthz"),
         ("GET", "/api/user", "user"),
-        ("*", "/api/datasources/uid/(?P<uid>[^/]+)/health", "datasource_health"),
+        ("GET", "/api/datasources/uid/(?P<uid>[^/]+)/health", "datasource_health"),  # pkg/api/api.go: Get only
     )
 
     @classmethod
@@ -2130,7 +2134,18 @@ class Grafana(AppHandler):
         return {}
 
     def error(self, status: int, message: str) -> Any:
-        return {"message": message}
+        return {"message": "Not found" if status == 404 else message}
+
+    def match(self) -> tuple[str, dict]:
+        """pkg/web/router.go ServeHTTP: a route is looked up among the request method's routes only, so a path served
+        for another method is not found (no 405); pkg/api/http_server.go NotFoundHandler answers an /api path with
+        {"message": "Not found"}. Get also registers Head."""
+        try:
+            return super().match()
+        except Reply as answer:
+            if answer.status != 405:
+                raise
+            raise Reply(404, self.error(404, "Not found")) from None
 
     def authorize(self) -> None:
         if not self.route_path.startswith("/api/") or self.route_path == "/api/health":
