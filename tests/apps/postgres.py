@@ -10,6 +10,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,12 +44,15 @@ def postgres_for(root: Path, workdir: Path) -> Iterator[Postgres]:
     database created; stopped and removed afterwards."""
     secrets = read_env(root / "config/credentials.env")
     user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None  # the server refuses to run as root
-    data = workdir / "pgdata"
-    data.mkdir(parents=True)
-    password_file = workdir / "pgpass-init"
+    # Its own folder under the system's temp dir: the postgres user cannot enter pytest's tmp_path (mode 0700).
+    workdir.mkdir(parents=True, exist_ok=True)
+    own = Path(tempfile.mkdtemp(prefix="ai-platform-pg-"))
+    data = own / "pgdata"
+    data.mkdir()
+    password_file = own / "pgpass-init"
     password_file.write_text(secrets["POSTGRES_PASSWORD"])
     if user:
-        for path in (workdir, data, password_file):
+        for path in (own, data, password_file):
             os.chown(path, user.pw_uid, user.pw_gid)
 
     def as_owner(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -64,7 +68,7 @@ def postgres_for(root: Path, workdir: Path) -> Iterator[Postgres]:
     log = workdir / "postgres.log"
     server = subprocess.Popen(
         [_bin("postgres"), "-D", str(data), "-p", str(port), "-c", "listen_addresses=127.0.0.1",
-         "-c", f"unix_socket_directories={workdir}", "-c", "fsync=off"],
+         "-c", f"unix_socket_directories={own}", "-c", "fsync=off"],
         stdout=log.open("w"), stderr=subprocess.STDOUT,
         user=user.pw_uid if user else None, group=user.pw_gid if user else None,
     )  # fmt: skip
@@ -91,4 +95,4 @@ def postgres_for(root: Path, workdir: Path) -> Iterator[Postgres]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(own, ignore_errors=True)
