@@ -59,6 +59,7 @@ class Hub:
     url: str
     environ: dict[str, str]  # the container's environment as the hub got it
     log: Path
+    bin: Path  # the hub venv's bin/
 
 
 @contextlib.contextmanager
@@ -90,7 +91,7 @@ def jupyterhub(root: Path, postgres: Postgres, workdir: Path) -> Iterator[Hub]:
         with timed("jupyterhub start"):
             stack.enter_context(serving("jupyterhub", argv, f"{url}/hub/health", log, env=process_env, cwd=workdir,
                                         timeout=120))  # fmt: skip
-        yield Hub(url, environ, log)
+        yield Hub(url, environ, log, hub_bin)
 
 
 def unknown_settings(root: Path, hub_bin: Path) -> list[str]:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from aiplatform.envfile import read_env
-from tests.apps.jupyterhub import Hub, install, jupyterhub, unknown_settings
+from tests.apps.jupyterhub import Hub, jupyterhub, unknown_settings
 from tests.apps.postgres import Postgres, postgres_for
 from tests.configure_platform import deploy_files
 
@@ -105,6 +105,6 @@ def test_wrong_passwords_are_refused(platform, credentials):
 
 def test_the_rendered_config_names_only_settings_the_installed_releases_take(platform):
     """Traitlets only warns about a setting a class does not have; DockerSpawner is never loaded here."""
-    root = platform[0]
-    assert unknown_settings(root, install()[0]) == []
-    assert "not recognized" not in platform[2].log.read_text()
+    root, _, hub = platform
+    assert unknown_settings(root, hub.bin) == []
+    assert "not recognized" not in hub.log.read_text()
