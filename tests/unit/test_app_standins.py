@@ -714,6 +714,20 @@ def test_n8n_api_keys_show_the_raw_key_only_at_creation():
         assert http.get("/rest/api-keys", headers=auth, params={"label": "other"}).json()["data"]["items"] == []
 
 
+def test_n8n_api_keys_hold_only_scopes_an_owners_key_may_have():
+    # api-keys.controller.js createApiKey: apiKeyHasValidScopesForRole (the real 2.41.1 refuses these, 400).
+    with apps.AppStandIn("n8n") as app, client(app) as http:
+        auth = n8n_cookie(http.post("/rest/owner/setup", json=OWNER))
+        for scopes in (["apiKey:create"], ["credential:list", "banner:dismiss"], ["credential:lists"]):
+            body = {"label": "x", "scopes": scopes, "expiresAt": None}
+            refused = http.post("/rest/api-keys", headers=auth, json=body)
+            assert refused.status_code == 400
+            assert refused.json() == {"code": 400, "message": "Invalid scopes for user role"}
+        assert app.state["api_keys"] == []
+        body = {"label": "x", "scopes": ["credential:update", "workflow:activate"], "expiresAt": None}
+        assert http.post("/rest/api-keys", headers=auth, json=body).status_code == 200
+
+
 def test_n8n_public_api_creates_openai_credentials_with_the_api_key():
     with apps.AppStandIn("n8n") as app, client(app) as http:
         auth = n8n_cookie(http.post("/rest/owner/setup", json=OWNER))
@@ -814,8 +828,8 @@ def test_n8n_api_key_labels_are_unique_per_user_and_a_key_is_deleted_by_id():
         body = {"label": "ai-platform", "scopes": ["credential:list"], "expiresAt": None}
         first = http.post("/rest/api-keys", headers=auth, json=body).json()["data"]
         again = http.post("/rest/api-keys", headers=auth, json=body)
-        assert again.status_code == 500 and again.json()["code"] == 0
-        assert "duplicate key value violates unique constraint" in again.json()["message"]
+        assert again.status_code == 500  # response-helper.js: a unique constraint's error, as the real 2.41.1 says it
+        assert again.json() == {"code": 0, "message": "There is already an entry with this name"}
         assert http.delete(f"/rest/api-keys/{first['id']}").status_code == 401
         assert http.delete(f"/rest/api-keys/{first['id']}", headers=auth).json() == {"data": {"success": True}}
         gone = http.delete(f"/rest/api-keys/{first['id']}", headers=auth)

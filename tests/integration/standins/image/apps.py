@@ -1301,7 +1301,8 @@ class Dify(AppHandler):
 # dist/controller.registry.js, dist/services/{ownership,public-api-key}.service.js,
 # dist/public-api/v1/controllers/credentials.public.controller.js; @n8n/api-types@1.41.0 (login, owner setup, password
 # DTOs, zod 3), @n8n/config@2.39.0 (auth cookie), @n8n/db@1.41.0 (User email lower-cased, ApiKey unique per label).
-# The image runs as node (uid 1000), its data in /home/node/.n8n.
+# The image runs as node (uid 1000), its data in /home/node/.n8n. Checked against the real n8n 2.41.1 (npm, the
+# nearest release that installs here: tests/apps/test_n8n.py), whose answers the rules below follow.
 
 N8N_WRONG_LOGIN = "Wrong username or password. Do you have caps lock on?"
 N8N_SCOPES = [
@@ -1317,6 +1318,31 @@ N8N_SCOPES = [
     "workflow:list",
     "workflow:read",
 ]
+# @n8n/permissions getApiKeyScopesForRole for the owner (GET /rest/api-keys/scopes of the real 2.41.1): an API key may
+# hold only these (api-keys.controller.js createApiKey: "Invalid scopes for user role").
+N8N_OWNER_API_KEY_SCOPES = frozenset(
+    re.findall(
+        r"\S+",
+        """communityPackage:install communityPackage:list communityPackage:uninstall communityPackage:update
+    credential:create credential:delete credential:list credential:move credential:read credential:update
+    dataTable:create dataTable:delete dataTable:list dataTable:read dataTable:update dataTableColumn:create
+    dataTableColumn:delete dataTableColumn:read dataTableColumn:update dataTableRow:create dataTableRow:delete
+    dataTableRow:read dataTableRow:update dataTableRow:upsert eventBusDestination:create eventBusDestination:delete
+    eventBusDestination:list eventBusDestination:read eventBusDestination:test eventBusDestination:update
+    execution:delete execution:list execution:read execution:retry execution:stop executionTags:list
+    executionTags:update folder:create folder:delete folder:list folder:read folder:update gitConnection:clone
+    gitConnection:create gitConnection:delete gitConnection:list gitConnection:manageProjects gitConnection:pull
+    gitConnection:push gitConnection:read gitConnection:update insights:read ldap:manage ldap:sync
+    nodeTypePolicy:manage oidc:manage otel:manage project:create project:delete project:export project:list
+    project:manageMembers project:update role:list role:manage role:read roleMappingRule:create
+    roleMappingRule:delete roleMappingRule:list roleMappingRule:update saml:manage securityAudit:generate
+    securitySettings:manage sourceControl:pull sourceControl:push sourceControl:read tag:create tag:delete tag:list
+    tag:read tag:update testRun:cancel testRun:create testRun:list testRun:read user:changeRole user:create
+    user:delete user:list user:read variable:create variable:delete variable:list variable:update workflow:activate
+    workflow:create workflow:deactivate workflow:delete workflow:export workflow:import workflow:list workflow:move
+    workflow:read workflow:update workflowTags:list workflowTags:update""",
+    )
+)
 N8N_OPENAI_FIELDS = {
     "apiKey": str,
     "organizationId": str,
@@ -1523,12 +1549,12 @@ class N8n(AppHandler):
             issue = zod_issue("expiresAt", "Expiration date must be in the future or null")
         if issue:
             raise Reply(400, issue)
-        # Not modelled: "Invalid scopes for user role" (the owner may grant every scope).
+        if not set(scopes) <= N8N_OWNER_API_KEY_SCOPES:  # after the DTO (a 400 without a zod issue)
+            raise Reply(400, {"code": 400, "message": "Invalid scopes for user role"})
         if any(item["userId"] == user["id"] and item["label"] == data["label"] for item in self.state["api_keys"]):
-            # @n8n/db ApiKey: @Unique(['userId', 'label']); the insert's QueryFailedError is a plain 500 (unsure: the
-            # constraint's generated name)
-            message = 'duplicate key value violates unique constraint "UQ_api_key_userId_label"'
-            raise Reply(500, {"code": 0, "message": message})
+            # @n8n/db ApiKey: @Unique(['userId', 'label']); the insert's QueryFailedError is a 500 whose message
+            # response-helper.js replaces for any unique constraint (isUniqueConstraintError)
+            raise Reply(500, {"code": 0, "message": "There is already an entry with this name"})
         raw = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + secrets.token_urlsafe(48)
         record = {
             "id": secrets.token_urlsafe(12),
