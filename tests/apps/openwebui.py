@@ -41,12 +41,12 @@ def install() -> Path:
     """The venv's bin/ folder with open-webui at the catalog's release, on the CPU build of torch."""
     release = catalog_release("open-webui")
     bin_dir = python_app("open-webui", TORCH, f"open-webui[postgres]=={release}", QDRANT_CLIENT)
-    found = subprocess.run(
-        [str(bin_dir / "python"), "-c", "import importlib.metadata as m; print(m.version('torch'))"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    if not found.stdout.strip().endswith("+cpu"):
-        pytest.fail(f"open-webui's venv holds torch {found.stdout.strip()}, not the CPU build of {TORCH}")
+    ask = "import importlib.metadata as m; print(m.version('torch'), *sorted(d.name for d in m.distributions()))"
+    found = subprocess.run([str(bin_dir / "python"), "-c", ask], capture_output=True, text=True, check=True)
+    torch, *names = found.stdout.split()
+    cuda = [name for name in names if name.lower().startswith(("nvidia-", "triton"))]
+    if not torch.endswith("+cpu") or cuda:
+        pytest.fail(f"open-webui's venv holds torch {torch} and {cuda or 'no CUDA package'}: not the CPU build")
     return bin_dir
 
 
