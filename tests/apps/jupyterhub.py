@@ -19,6 +19,7 @@ from aiplatform.envfile import read_env
 from tests.apps.dockerfile import image_packages
 from tests.apps.install import catalog_release, node_bin, npm_app, python_app, timed
 from tests.apps.postgres import Postgres
+from tests.apps.processes import leaving_nothing
 from tests.configure_platform import rendered_environ
 from tests.serving import serving
 from tests.standins.ollama_api import free_port
@@ -88,6 +89,7 @@ def jupyterhub(root: Path, postgres: Postgres, workdir: Path) -> Iterator[Hub]:
     log = workdir / "jupyterhub.log"
     argv = [str(hub_bin / "jupyterhub"), "-f", str(config)]
     with contextlib.ExitStack() as stack:
+        process_env = stack.enter_context(leaving_nothing(process_env))  # the proxy too, if the hub left it
         with timed("jupyterhub start"):
             stack.enter_context(serving("jupyterhub", argv, f"{url}/hub/health", log, env=process_env, cwd=workdir,
                                         timeout=120))  # fmt: skip

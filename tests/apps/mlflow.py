@@ -27,6 +27,7 @@ from aiplatform.envfile import read_env
 from tests.apps.dockerfile import image_packages
 from tests.apps.install import catalog_release, python_app, timed
 from tests.apps.postgres import Postgres
+from tests.apps.processes import leaving_nothing
 from tests.configure_platform import rendered_environ
 from tests.serving import serving
 from tests.standins.ollama_api import free_port
@@ -106,6 +107,8 @@ def mlflow_server(root: Path, postgres: Postgres, workdir: Path) -> Iterator[MLf
     # The container's PATH finds the image's python and gunicorn; here the venv's bin/ does.
     process_env = {**environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}", "HOME": str(workdir)}
     with contextlib.ExitStack() as stack:
+        # stopped last: uvicorn, the job runner and its consumers, which outlive `mlflow server` (processes.py)
+        process_env = stack.enter_context(leaving_nothing(process_env))
         with timed("mlflow start"):
             stack.enter_context(serving("mlflow", argv, f"{url}/health", workdir / "mlflow.log", env=process_env,
                                         cwd=workdir, timeout=180))  # fmt: skip
