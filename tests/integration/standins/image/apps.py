@@ -1890,6 +1890,16 @@ class Flowise(AppHandler):
             (("Content-Type", "text/html; charset=UTF-8"),),
         )
 
+    def match(self) -> tuple[str, dict]:
+        """express: a path served for another method matches no route, so the request falls through to the UI's
+        index.html (200; seen on the real 3.1.4: PATCH /api/v1/credentials/<id>), no 405."""
+        try:
+            return super().match()
+        except Reply as answer:
+            if answer.status != 405:
+                raise
+            return "not_found", {}
+
     def ping(self) -> tuple:
         return 200, b"pong", (("Content-Type", "text/html; charset=utf-8"),)
 
@@ -1943,10 +1953,11 @@ class Flowise(AppHandler):
         }
 
     def login(self) -> tuple:
-        # unsure: without a password passport-local never calls the account service; the notes give this answer.
+        # without an email or a password passport-local fails before the account service, and the login route's
+        # callback calls next() with no error: the request falls through to the UI (200 index.html, the real 3.1.4)
         address, password = self.field("email"), self.field("password")
-        if not password:
-            raise flowise_error(400, "Invalid User Credential")
+        if not address or not password:
+            return self.not_found()
         user = self.user_by_email(address)
         if user is None:
             raise flowise_error(404, "User Not Found")
@@ -2025,10 +2036,13 @@ class Flowise(AppHandler):
         if not isinstance(self.data, dict) or not self.data:
             raise flowise_error(412, "Error: credentialsController.createCredential - body not provided!")
         name, credential_name = self.field("name"), self.field("credentialName")
-        if not name or not credential_name:  # unsure: the database's NOT NULL message
-            raise flowise_error(
-                500, "Error: credentialsService.createCredential - name and credentialName are required"
-            )
+        for column, value in (("name", name), ("credentialName", credential_name)):
+            if value is None:  # Postgres's NOT NULL message, as the real 3.1.4 answers it
+                raise flowise_error(
+                    500,
+                    "Error: credentialsService.createCredential - null value in column "
+                    f'"{column}" of relation "credential" violates not-null constraint',
+                )
         plain = self.field("plainDataObj") or {}
         stamp = now_iso()
         credential = {
