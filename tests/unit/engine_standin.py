@@ -92,10 +92,10 @@ class RecordedRunner(Runner):
         self.calls.append(Call(args, _own(env), stdin, stopped=self.engine.stopped()))
         if changes:
             self.history.append(args)
-        if self.engine.fail(args):
+        if self.engine.fail(args) or _as_root(args):
             if check:
-                raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in).")
-            return Result(args, 1, "", "failed (stand-in)")
+                raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in). {_as_root(args)}")
+            return Result(args, 1, "", _as_root(args) or "failed (stand-in)")
         return Result(args, 0, self._answer(args, stdin or ""))
 
     def stream(
@@ -111,8 +111,8 @@ class RecordedRunner(Runner):
     ) -> Result:
         args = [str(part) for part in argv]
         self.calls.append(Call(args, _own(env), stdin_text, into, source, self.engine.stopped()))
-        if self.engine.fail(args):
-            raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in).")
+        if self.engine.fail(args) or _as_root(args):
+            raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in). {_as_root(args)}")
         if args[0] == "tar":
             return super().stream(argv, into=into, source=source, stdin_text=stdin_text, env=env, mode=mode)
         self.history.append([*args, *(["<", str(source)] if source else []), *([">", str(into)] if into else [])])
@@ -212,6 +212,21 @@ class RecordedRunner(Runner):
         if args[0] == "gpg" and "--symmetric" in args:  # "encrypted": marked, so a test can tell it was
             return b"GPG:" + Path(args[-1]).read_bytes()
         return b""
+
+
+PG_CLIENTS = ("psql", "pg_dump", "pg_dumpall", "pg_restore", "dropdb", "createdb")
+
+
+def _as_root(args: list[str]) -> str:
+    """What Postgres answers a client tool `docker exec`'d in its container without `-U postgres`: exec runs as root
+    there, libpq's user is then root, and no such role exists (the official image's superuser is postgres)."""
+    start = 4 if args[:3] == ["docker", "exec", "-i"] else 3
+    if args[:2] != ["docker", "exec"] or POSTGRES not in args[2 : start + 1] or len(args) <= start:
+        return ""
+    if args[start] not in PG_CLIENTS:
+        return ""
+    user = args[args.index("-U") + 1] if "-U" in args[start:] else ""
+    return "" if user == "postgres" else f'FATAL:  role "{user or "root"}" does not exist'
 
 
 def _own(env: Mapping[str, str] | None) -> dict[str, str]:

@@ -144,6 +144,14 @@ def test_the_timer_units_run_the_backup_for_this_root_and_off_removes_them(tmp_p
     assert ["rm", "-f", str(tmp_path / schedule.TIMER)] in off.history
 
 
+def test_the_timer_is_installed_where_systemd_reads_the_admins_units():
+    runner = Runner(dry_run=True, echo=lambda _: None)
+    said = schedule.install("daily", Path("/srv/ai"), runner)
+    written = [entry[1] for entry in runner.history if entry[0] == "write"]
+    assert written == ["/etc/systemd/system/ai-platform-backup.service", "/etc/systemd/system/ai-platform-backup.timer"]
+    assert said == ["/etc/systemd/system/ai-platform-backup.timer: daily, logs in /srv/ai/logs/backup.log"]
+
+
 def test_the_timers_command_is_one_inv_accepts(tmp_path):
     """The service's ExecStart run as systemd would run it (on a root with no platform yet): the task starts and
     answers with its own message, so every flag it passes exists."""

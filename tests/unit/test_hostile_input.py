@@ -967,6 +967,11 @@ def test_an_ipv6_domain_with_a_zone_is_refused(answers):
         ({"image": None}, "image '' is missing", "Pin it: name:1.2.3"),
         ({"build": "."}, "`build:` is not supported", "Build the image yourself"),
         ({"profiles": ["debug"]}, "compose profile(s) 'debug'", "Remove `profiles:`"),
+        (
+            {"ports": [{"target": 8080, "published": "8123"}]},
+            "port 8123 is published on every interface",
+            "Publish it on 127.0.0.1 only",
+        ),
     ],
 )
 def test_import_refusals_say_the_service_the_problem_and_how_to_fix_it(tmp_path, keys, said, fix):
