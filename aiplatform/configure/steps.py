@@ -3,8 +3,8 @@ only the rest of its own service."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiplatform.configure.facts import Facts
@@ -68,6 +68,19 @@ def run_steps(
                 stopped = name
         if not chained:
             stopped = ""
+        result = masked(result, ctx.facts.secrets.values() if ctx.facts else ())
         results.append(result)
         progress(result)
     return results
+
+
+MASK = "********"
+
+
+def masked(result: StepResult, secrets: Iterable[str]) -> StepResult:
+    """`result` with every secret of credentials.env blanked out of what it says: an app's answer quoted in a failure
+    may echo the request (FastAPI's 422 repeats the body, the admin's password in it)."""
+    detail, fix = result.detail, result.fix
+    for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):  # a longer one first
+        detail, fix = detail.replace(secret, MASK), fix.replace(secret, MASK)
+    return replace(result, detail=detail, fix=fix) if (detail, fix) != (result.detail, result.fix) else result

@@ -353,3 +353,29 @@ def test_configure_storing_a_secret_sets_a_loose_credentials_file_back_to_0600(t
     store_secret(StepContext(facts, Runner(echo=lambda _: None)), "N8N_API_KEY", "n8n-key-123456")  # type: ignore[arg-type]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert read_env(path) == {"N8N_API_KEY": "n8n-key-123456", "REDIS_PASSWORD": "Kept123456"}
+
+
+def test_a_failed_step_quoting_an_answer_that_echoes_the_request_shows_no_secret():
+    """FastAPI's 422 repeats the request body: the real Open WebUI answered a sign-up without `name` with the admin's
+    password in it, and configure quoted the answer."""
+    import json
+    from types import SimpleNamespace
+
+    import httpx
+
+    from aiplatform.configure.http import Api
+    from aiplatform.configure.steps import StepContext, run_steps
+
+    password, key = "Adm1n-" + random.token_hex(8), "sk-" + random.token_hex(16)
+    body = {"email": "admin@example.com", "password": password}
+    echoed = {"detail": [{"type": "missing", "loc": ["body", "name"], "msg": "Field required", "input": body}]}
+    api = Api("Open WebUI", "open-webui", "http://127.0.0.1:9")
+
+    def sign_up(ctx):
+        raise api.unexpected(httpx.Response(422, text=json.dumps(echoed)), "POST /api/v1/auths/signup",
+                             f"Check the key {key} and the password {password}.")  # fmt: skip
+
+    facts = SimpleNamespace(secrets={"ADMIN_PASSWORD": password, "LITELLM_KEY_OPEN_WEBUI": key, "EMPTY": ""})
+    [result] = run_steps("open-webui", [("admin account", sign_up)], StepContext(facts, Runner()), lambda r: None)
+    assert result.result == "FAILED" and "Field required" in result.detail and "admin@example.com" in result.detail
+    assert password not in result.detail + result.fix and key not in result.fix and "********" in result.detail
