@@ -42,7 +42,10 @@ def _public(ctx: StepContext, key: str) -> Api:
 
 def api_key(ctx: StepContext) -> Outcome:
     api, facts = ctx.api("n8n", "n8n"), ctx.facts
-    listed = api.json(api.get("/rest/api-keys"), "GET /rest/api-keys").get("data") or {}
+    # the owner's own keys with our label (n8n lists 10 a page unless told, newest first: ours, made once, would fall
+    # off the first page once ten newer keys exist; an owner also sees other users' keys)
+    query = {"label": KEY_LABEL, "ownership": "mine", "take": 250}
+    listed = api.json(api.get("/rest/api-keys", params=query), "GET /rest/api-keys").get("data") or {}
     items = listed.get("items", []) if isinstance(listed, dict) else listed
     ours = [item for item in items if item.get("label") == KEY_LABEL]
     kept = facts.secrets.get(KEY_NAME, "")

@@ -131,7 +131,12 @@ def test_configure_sets_up_the_real_n8n_and_its_workflow_chats_through_litellm(t
                                                 "header": False}  # fmt: skip
         assert secrets["LITELLM_KEY_N8N"] != secrets["LITELLM_MASTER_KEY"]
 
-        # the second run changes nothing
+        # the second run changes nothing, even with ten newer keys of the owner's pushing ours off n8n's first page
+        for number in range(10):
+            made_key = owner.post("/rest/api-keys", json={"label": f"own {number}", "scopes": ["workflow:read"],
+                                                          "expiresAt": None})  # fmt: skip
+            assert made_key.status_code == 200, made_key.text
+        assert KEY_LABEL not in [k["label"] for k in owner.get("/rest/api-keys").json()["data"]["items"]]
         again, second = configure(root, services, app)
         assert [second[step].result for step in STEPS] == ["already done", "ok", "already done", "already done"]
         assert not [s for s in again.changed if s.service == "n8n"], again.changed
@@ -166,7 +171,7 @@ def test_configure_sets_up_the_real_n8n_and_its_workflow_chats_through_litellm(t
         _, third = configure(root, services, app)
         assert third["LiteLLM credential"].result == "done" and "now holds" in third["LiteLLM credential"].detail
         assert [c["id"] for c in ours(app, kept)] == [ident]
-        assert app.stored_credential(ident)["apiKey"] == rotated
+        assert app.stored_credential(ident) == {"apiKey": rotated, "url": LITELLM_BASE, "header": False}
         answer = webhook(app, "again")
         assert answer.status_code == 200, answer.text
         assert names.seen[-1].authorization == f"Bearer {rotated}"

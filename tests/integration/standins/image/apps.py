@@ -1581,8 +1581,9 @@ class N8n(AppHandler):
         label = (self.arg("label") or "").lower()
         keys = sorted(self.state["api_keys"], key=lambda item: item["createdAt"], reverse=True)
         matching = [item for item in keys if label in item["label"].lower()]
-        skip, take = int(self.arg("skip") or 0), self.arg("take")
-        page = matching[skip : skip + int(take)] if take else matching[skip:]
+        # @n8n/api-types paginationSchema: `take` 10 unless given, at most 250 (newest first: createdAt DESC)
+        skip, take = int(self.arg("skip") or 0), min(int(self.arg("take") or 10), 250)
+        page = matching[skip : skip + take]
         owner = {key: user[key] for key in ("id", "firstName", "lastName", "email")}
         counts = {"mine": len(matching), "all": len(matching)}
         return self.envelope(
