@@ -39,6 +39,7 @@ class Flowise:
     environ: dict[str, str]
     postgres: Postgres
     modules: Path  # node_modules of the install (crypto-js for reading the stored credential)
+    home: Path  # the container's /home/node: Flowise's ~/.flowise is under it
 
     def session(self, email: str, password: str) -> tuple[httpx.Client, dict]:
         """A signed-in client, as the browser is (the `token` and `connect.sid` cookies, `x-request-from: internal`),
@@ -106,4 +107,4 @@ def flowise(
             argv, health = [str(bin_dir / "flowise"), "start"], f"http://127.0.0.1:{port}/api/v1/ping"
             log = workdir / "flowise.log"
             stack.enter_context(serving("Flowise", argv, health, log, env=env, cwd=home, timeout=START_TIMEOUT))
-        yield Flowise(f"http://127.0.0.1:{port}", environ, postgres, bin_dir.parent)
+        yield Flowise(f"http://127.0.0.1:{port}", environ, postgres, bin_dir.parent, home)

@@ -76,6 +76,9 @@ def first_runs(root, services, app, secrets, master) -> tuple[str, str]:
     """Two runs, a rotated key, a refused password; returns the credential's id and the key it holds."""
     email, password = master["ADMIN_EMAIL"], secrets["ADMIN_PASSWORD"]
     assert resolve(app) == "/organization-setup"  # a fresh Flowise: no account yet
+    # the secrets the template sets are the ones Flowise reads (utils getEncryptionKey, enterprise/utils/authSecrets):
+    # it wrote no key file of its own for them, only the issuer and audience it makes when none is set
+    assert sorted(path.name for path in (app.home / ".flowise").glob("*.key")) == ["jwt_audience.key", "jwt_issuer.key"]
     _, first = configure(root, services, app)
     assert [first[step].result for step in STEPS] == ["done", "ok", "done"], first
     assert resolve(app) == "/signin"
