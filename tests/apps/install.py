@@ -72,8 +72,9 @@ def _run(argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
 
 
 def python_app(name: str, *requirements: str) -> Path:
-    """A virtualenv holding `requirements` (pip's order: earlier lines first, e.g. the CPU torch before the app);
-    returns its bin/ folder."""
+    """A virtualenv holding `requirements`, installed one after the other (e.g. the CPU torch before the app), with uv
+    where the session has it (minutes faster than pip for Open WebUI's few hundred packages); returns its bin/
+    folder."""
     venv = _folder("venvs", name, requirements)
     if (venv / DONE).exists():
         TIMINGS.append(Timing(f"{name} install", 0.0, "cached"))
@@ -82,11 +83,16 @@ def python_app(name: str, *requirements: str) -> Path:
     venv.parent.mkdir(parents=True, exist_ok=True)
     log = venv.with_suffix(".log")
     log.write_text("")
-    env = {**os.environ, "PIP_CACHE_DIR": str(CACHE / "pip"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    with timed(f"{name} install", "from the registry"):
+    env = {**os.environ, "PIP_CACHE_DIR": str(CACHE / "pip"), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           "UV_CACHE_DIR": str(CACHE / "uv")}  # fmt: skip
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    with timed(f"{name} install", f"from the registry ({'uv' if uv else 'pip'})"):
         _run([sys.executable, "-m", "venv", str(venv)], log)
         for requirement in requirements:
-            _run([str(venv / "bin/pip"), "install", "--quiet", requirement], log, env)
+            if uv and not requirement.startswith("torch=="):
+                _run([uv, "pip", "install", "--quiet", "--python", str(venv / "bin/python"), requirement], log, env)
+            else:  # the CPU build of torch lies on this machine's disk, where pip looks and uv does not
+                _run([str(venv / "bin/pip"), "install", "--quiet", requirement], log, env)
     (venv / DONE).write_text("\n".join(requirements))
     return venv / "bin"
 
