@@ -144,7 +144,7 @@ def apps(session: nox.Session) -> None:
     """configure against the real applications (Open WebUI, n8n, Flowise, MLflow, JupyterHub) run as processes on
     this host, each at the release its image pins, installed once into a cache outside the clone (tests/apps)."""
     _install_tools(session, "postgres")
-    _install(session, f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}")
+    _install(session, "uv", f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}")
     session.run("pytest", "tests/apps", "-p", "no:cacheprovider", *session.posargs,
                 env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})  # fmt: skip
 
