@@ -187,3 +187,12 @@ def mutants(session: nox.Session) -> None:
         _install(session, "pytest-cov")  # which tests run which line: a mutant runs only those
         env = {}
     session.run("python", "benchmarks/mutants.py", *session.posargs, env=env)
+
+
+@nox.session(default=False)
+def vm(session: nox.Session) -> None:
+    """The whole job on a Debian 12 virtual machine with systemd (qemu; KVM when it works, else TCG), checked from
+    outside with testinfra over ssh: boot, setup with the Ollama stand-in, doctor and setup naming each break."""
+    _install_tools(session, "qemu", "debootstrap", "docker", "compose")
+    _install(session)
+    session.run("pytest", "tests/vm", "-p", "no:cacheprovider", "-ra", *session.posargs)
