@@ -74,6 +74,13 @@ def stand_ins(root: Path, litellm_url: str, skip: tuple[str, ...] = (), **knobs)
             "openai_base_url": "http://litellm:4000/v1",
             "openai_api_key": secrets["LITELLM_KEY_OPEN_WEBUI"],
             "enable_ollama_api": False,
+            **{  # the embedding config's seeds (RAG_*) as the rendered environment gives them
+                name: value
+                for name, value in apps.settings_from_environ(
+                    "openwebui", rendered_environ(root, secrets, "open-webui", "open-webui")
+                ).items()
+                if name.startswith("rag_")
+            },
         },
         "dify": {**dify_settings(root, secrets), "marketplace": True},
         "n8n": apps.settings_from_environ("n8n", rendered_environ(root, secrets, "n8n", "n8n")),

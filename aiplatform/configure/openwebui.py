@@ -1,10 +1,11 @@
 """Open WebUI: its admin signs in (signs up on a fresh install), its one model connection is LiteLLM with Open WebUI's
-own key, its direct Ollama connection stays off (chats go through the gateway), it lists LiteLLM's models and the
-tier's chat model is the default.
+own key, its direct Ollama connection stays off (chats go through the gateway), it lists LiteLLM's models, the
+tier's chat model is the default and its document embeddings go through LiteLLM too (the embedding model, the same
+key).
 
 Open WebUI keeps its connections in its database after the first start (ENABLE_PERSISTENT_CONFIG): the
 environment only seeds them, so these steps set them through the admin API (routers/openai.py, routers/ollama.py,
-routers/configs.py of Open WebUI 0.11).
+routers/configs.py, routers/retrieval.py of Open WebUI 0.11.4).
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from aiplatform.inputs.secrets import litellm_key_name
 
 
 def steps(facts: Facts) -> list[Step]:
-    return [
+    found: list[Step] = [
         ("admin signs in", admin),
         ("LiteLLM connection", litellm_connection),
         ("direct Ollama connection off", ollama_off),
         ("models listed", models_listed),
         ("default model", default_model),
     ]
+    if facts.embedding_model:  # last: a chat works without it
+        found.append(("embeddings through LiteLLM", embeddings))
+    return found
 
 
 def admin(ctx: StepContext) -> Outcome:
@@ -119,3 +123,43 @@ def default_model(ctx: StepContext) -> Outcome:
     ctx.act(f"make {model} the default model")
     api.json(api.post("/api/v1/configs/models", json={**config, "DEFAULT_MODELS": model}), "POST configs/models")
     return done(model)
+
+
+EMBEDDING_TUNING = ("RAG_EMBEDDING_BATCH_SIZE", "ENABLE_ASYNC_EMBEDDING", "RAG_EMBEDDING_CONCURRENT_REQUESTS")
+
+
+def embeddings(ctx: StepContext) -> Outcome:
+    """RAG's embedding engine is LiteLLM's OpenAI-compatible API with Open WebUI's own key and the embedding model as
+    LiteLLM's config.yaml names it (routers/retrieval.py get_embedding_config / update_embedding_config). An install
+    from before kept its saved engine (Ollama at the host, which a platform whose models run on nodes does not have)."""
+    api, model = ctx.api("Open WebUI", "open-webui"), ctx.facts.embedding_model
+    name = litellm_key_name("open-webui")
+    key = ctx.facts.secret(name)
+    config = api.json(api.get("/api/v1/retrieval/embedding"), "GET /api/v1/retrieval/embedding")
+    engine, openai = config.get("RAG_EMBEDDING_ENGINE"), config.get("openai_config") or {}
+    if (engine, config.get("RAG_EMBEDDING_MODEL"), openai.get("url"), openai.get("key")) == (
+        "openai", model, LITELLM_BASE, key
+    ):  # fmt: skip
+        return already(f"{model} at {LITELLM_BASE} with {name}")
+    ctx.act(f"embed documents with {model} through {LITELLM_BASE} with its own key")
+    body = {
+        "RAG_EMBEDDING_ENGINE": "openai",
+        "RAG_EMBEDDING_MODEL": model,
+        "openai_config": {"url": LITELLM_BASE, "key": key},
+        # the update sets these from the form as well (defaults when left out): the admin's values are kept
+        **{field: config[field] for field in EMBEDDING_TUNING if config.get(field) is not None},
+    }
+    api.json(api.post("/api/v1/retrieval/embedding/update", json=body), "POST /api/v1/retrieval/embedding/update")
+    return done(f"{model} at {LITELLM_BASE} with {name} (was: {_embedding_engine(config, key)})")
+
+
+def _embedding_engine(config: dict[str, Any], key: str) -> str:
+    """The saved engine in words, without its key: `ollama nomic-embed-text at http://host.docker.internal:11434`."""
+    engine, model = config.get("RAG_EMBEDDING_ENGINE") or "", config.get("RAG_EMBEDDING_MODEL") or "no model"
+    if not engine:
+        return f"{model} inside Open WebUI (sentence-transformers)"
+    where = config.get(f"{engine}_config") or {}
+    said = f"{engine} {model} at {where.get('url') or 'no URL'}"
+    if engine != "openai" or where.get("key") == key:
+        return said
+    return said + (" with another key" if where.get("key") else " without a key")

@@ -1,6 +1,6 @@
 """configure against the real Open WebUI (open-webui from the registry at the release the catalog's image pins, its
 database the real Postgres with the rendered openwebui database) and a chat sent the way its browser sends it, through
-the real LiteLLM to the Ollama stand-in (tests/standins/ollama_api.py).
+the real LiteLLM to the Ollama stand-in (tests/standins/ollama_api.py); a retrieval query embedded the same way.
 
 Played by stand-ins here, each named: Ollama (no model runs here); LiteLLM's key API (the litellm-keys stand-in of
 tests/integration/standins/image/apps.py checks Open WebUI's own virtual key and hands the request to the real LiteLLM
@@ -35,6 +35,7 @@ from tests.real_litellm import litellm_proxy
 from tests.standins.ollama_api import OllamaStandIn
 
 BROWSER = Path(__file__).with_name("openwebui_browser.py")
+EMBED = MODELS[1]  # the rendered embedding model, LiteLLM's model_name for it
 
 
 def host_port(url: str) -> str:
@@ -107,10 +108,8 @@ def platform(tmp_path: Path, without: tuple[str, ...] = ()) -> Iterator[Platform
         open_folder() as pg_work,
         postgres_for(root, pg_work / "postgres") as postgres,
     ):
-        routes = {"litellm:4000": host_port(keys_api.url), "qdrant:6333": host_port(qdrant.url)}
-        if "RAG_OLLAMA_BASE_URL" in environ:  # RAG embeddings asked of the host's Ollama
-            routes[host_port(environ["RAG_OLLAMA_BASE_URL"])] = host_port(ollama.url)
-        proxy = NameProxy(routes)
+        # no route to the host's Ollama: chats and embeddings go through LiteLLM (a call there would be answered 502)
+        proxy = NameProxy({"litellm:4000": host_port(keys_api.url), "qdrant:6333": host_port(qdrant.url)})
         try:
             with open_webui(root, secrets, tmp_path / "open-webui", postgres, proxy, without) as url:
                 master, database = read_env(root / "config/master.env"), postgres.url(environ["DATABASE_URL"])
@@ -134,6 +133,7 @@ def test_configure_sets_up_the_real_open_webui_and_a_browser_chat_goes_through_l
         assert table["direct Ollama connection off"].result == "already done"
         assert table["models listed"].result == "ok"
         assert table["default model"].result == "done"
+        assert table["embeddings through LiteLLM"].result == "already done"  # config.py: RAG_* seeds
         second = app.configure()
         assert second.ok and not second.changed, [(s.service, s.step) for s in second.changed]
 
@@ -147,6 +147,9 @@ def test_configure_sets_up_the_real_open_webui_and_a_browser_chat_goes_through_l
             assert admin.get("/ollama/config").json()["ENABLE_OLLAMA_API"] is False
             chat_model = admin.get("/api/v1/configs/models").json()["DEFAULT_MODELS"]
             assert chat_model == MODELS[0]
+            embedding = admin.get("/api/v1/retrieval/embedding").json()
+            assert (embedding["RAG_EMBEDDING_ENGINE"], embedding["RAG_EMBEDDING_MODEL"]) == ("openai", EMBED)
+            assert embedding["openai_config"] == {"url": LITELLM_BASE, "key": own_key}
             models = admin.get("/api/models").json()["data"]
             token = admin.headers["Authorization"].removeprefix("Bearer ")
         # LiteLLM's models through the connection, none straight from Ollama (its evaluation arena's "arena-model",
@@ -191,6 +194,62 @@ def test_configure_sets_up_the_real_open_webui_and_a_browser_chat_goes_through_l
             app.database, f"SELECT u.email FROM chat c JOIN \"user\" u ON u.id = c.user_id WHERE c.id = '{chat_id}'"
         )
         assert owner == [[app.master["ADMIN_EMAIL"].lower()]]
+        assert not [asked for asked in app.proxy.asked if asked[0] not in ("litellm:4000", "qdrant:6333")]
+
+
+def embedded(app: Platform, admin: httpx.Client, text: str) -> list:
+    """A retrieval query as the UI's knowledge search sends it (routers/retrieval.py query_doc_handler: the query
+    embedded with the saved engine, then the vector store searched); what the Ollama stand-in was asked to embed."""
+    before = len(app.ollama.chats)
+    answer = admin.post("/api/v1/retrieval/query/doc", json={"collection_name": "ai-platform-check", "query": text})
+    assert answer.status_code == 200, (answer.text, app.log.read_text()[-3000:])
+    return [c for c in app.ollama.chats[before:] if c.endpoint in ("/api/embed", "/api/embeddings")]
+
+
+def test_a_query_is_embedded_through_litellm_with_open_webuis_own_key_and_a_kept_ollama_engine_is_switched(tmp_path):
+    """Open WebUI's embeddings (RAG) go to LiteLLM with its own key and the embedding model, never to an Ollama of
+    its own; an install that kept the engine the older template seeded (Ollama at host.docker.internal, saved in its
+    database: ENABLE_PERSISTENT_CONFIG) is switched by configure through the real admin API, found done again after."""
+    with platform(tmp_path) as app:
+        own_key = app.secrets[litellm_key_name("open-webui")]
+        assert not [value for value in app.environ.values() if "host.docker.internal" in value]
+        assert app.configure().ok
+        text = "Which colour is the sky on a clear day?"
+        with app.admin() as admin:
+            asked = embedded(app, admin, text)
+            assert [(c.model, c.body.get("input")) for c in asked] == [(EMBED, [text])], [c.body for c in asked]
+            assert ("litellm:4000", "POST", "/v1/embeddings") in app.proxy.asked
+            assert ("POST", "/v1/embeddings") in app.keys_api.requests  # under its own key (the stand-in checks it)
+
+            # what an older deploy saved, set through the same admin API: its OpenAI engine at config.py's defaults
+            # (OpenAI's own URL, no key: the template set no RAG_OPENAI_*), the engine Ollama at the host
+            update = "/api/v1/retrieval/embedding/update"
+            for engine, url in (
+                ("openai", "https://api.openai.com/v1"),
+                ("ollama", "http://host.docker.internal:11434"),
+            ):
+                kept = {"RAG_EMBEDDING_ENGINE": engine, "RAG_EMBEDDING_MODEL": EMBED, f"{engine}_config": {"url": url}}
+                assert admin.post(update, json=kept).status_code == 200
+            assert admin.get("/api/v1/retrieval/embedding").json()["openai_config"] == {
+                "url": "https://api.openai.com/v1", "key": ""}  # fmt: skip
+            first = app.configure()
+            step = {s.step: s for s in first.steps if s.service == "open-webui"}["embeddings through LiteLLM"]
+            assert (step.result, first.ok) == ("done", True), step
+            assert "was: ollama nomic-embed-text at http://host.docker.internal:11434" in step.detail, step
+            second = app.configure()
+            assert second.ok and not second.changed, [(s.service, s.step) for s in second.changed]
+            embedding = admin.get("/api/v1/retrieval/embedding").json()
+            assert (embedding["RAG_EMBEDDING_ENGINE"], embedding["RAG_EMBEDDING_MODEL"]) == ("openai", EMBED)
+            assert embedding["openai_config"] == {"url": LITELLM_BASE, "key": own_key}
+            assert (embedding["RAG_EMBEDDING_BATCH_SIZE"], embedding["ENABLE_ASYNC_EMBEDDING"]) == (1, True)
+            # switched in the running app too, not only in its database (the update rebuilds EMBEDDING_FUNCTION)
+            asked = embedded(app, admin, text)
+            assert [(c.model, c.body.get("input")) for c in asked] == [(EMBED, [text])], [c.body for c in asked]
+        keys = "'rag.embedding_engine', 'rag.embedding_model', 'rag.openai.api_base_url', 'rag.openai.api_key'"
+        saved = dict(psql(app.database, f"SELECT key, value #>> '{{}}' FROM config WHERE key IN ({keys})"))
+        assert (saved["rag.embedding_engine"], saved["rag.openai.api_base_url"]) == ("openai", LITELLM_BASE)
+        assert saved["rag.openai.api_key"] == own_key and saved["rag.embedding_model"] == EMBED
+        assert not [asked for asked in app.proxy.asked if asked[0] not in ("litellm:4000", "qdrant:6333")]
 
 
 def test_configure_signs_up_the_first_admin_where_the_environment_made_none(tmp_path):

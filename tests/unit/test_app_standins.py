@@ -266,6 +266,100 @@ def test_openwebui_default_models_config_is_admin_only():
         assert http.get("/api/config", headers=admin).json()["default_models"] == "chat"
 
 
+def test_openwebui_embedding_config_is_seeded_from_the_environment_and_set_as_retrieval_py_sets_it():
+    """routers/retrieval.py get_embedding_config / update_embedding_config: the engine's nested config is stored for
+    the chosen engine only, the tuning fields left out go back to their defaults, and only the admin reads it."""
+    environ = {"WEBUI_ADMIN_EMAIL": ADMIN, "WEBUI_ADMIN_PASSWORD": PASSWORD, "RAG_EMBEDDING_ENGINE": "ollama",
+               "RAG_EMBEDDING_MODEL": "embed", "RAG_OLLAMA_BASE_URL": "http://host.docker.internal:11434"}  # fmt: skip
+    with apps.AppStandIn("openwebui", **apps.settings_from_environ("openwebui", environ)) as app, client(app) as http:
+        assert http.get("/api/v1/retrieval/embedding").json() == {"detail": "Not authenticated"}
+        apps.OpenWebUI.add_user(app.state, "user@example.com", "pw", "U", "user")
+        user = http.post("/api/v1/auths/signin", json={"email": "user@example.com", "password": "pw"}).json()
+        refused = http.get("/api/v1/retrieval/embedding", headers={"Authorization": f"Bearer {user['token']}"})
+        assert refused.status_code == 401 and refused.json() == {"detail": apps.OWUI_PROHIBITED}
+        token = http.post("/api/v1/auths/signin", json={"email": ADMIN, "password": PASSWORD}).json()["token"]
+        http.cookies.clear()
+        admin = {"Authorization": f"Bearer {token}"}
+        assert http.get("/api/v1/retrieval/embedding", headers=admin).json() == {
+            "status": True,
+            "RAG_EMBEDDING_ENGINE": "ollama",
+            "RAG_EMBEDDING_MODEL": "embed",
+            "RAG_EMBEDDING_BATCH_SIZE": 1,
+            "ENABLE_ASYNC_EMBEDDING": True,
+            "RAG_EMBEDDING_CONCURRENT_REQUESTS": 0,
+            "openai_config": {"url": "https://api.openai.com/v1", "key": ""},  # config.py: OpenAI's own, no key
+            "ollama_config": {"url": "http://host.docker.internal:11434", "key": ""},
+            "azure_openai_config": {"url": "", "key": "", "version": ""},
+        }
+        tuned = {"RAG_EMBEDDING_ENGINE": "ollama", "RAG_EMBEDDING_MODEL": "embed", "RAG_EMBEDDING_BATCH_SIZE": "8"}
+        assert http.post("/api/v1/retrieval/embedding/update", headers=admin, json=tuned).json()[
+            "RAG_EMBEDDING_BATCH_SIZE"] == 8  # fmt: skip
+        body = {
+            "RAG_EMBEDDING_ENGINE": "openai",
+            "RAG_EMBEDDING_MODEL": " embed ",
+            "openai_config": {"url": "http://litellm:4000/v1", "key": "sk-own"},
+            "ollama_config": {"url": "http://elsewhere:11434"},  # not the chosen engine's: ignored
+            "unknown": 1,
+        }
+        stored = http.post("/api/v1/retrieval/embedding/update", headers=admin, json=body)
+        assert stored.status_code == 200, stored.text
+        read = http.get("/api/v1/retrieval/embedding", headers=admin).json()
+        assert stored.json() == read
+        assert (read["RAG_EMBEDDING_ENGINE"], read["RAG_EMBEDDING_MODEL"]) == ("openai", "embed")
+        assert read["openai_config"] == {"url": "http://litellm:4000/v1", "key": "sk-own"}
+        assert read["ollama_config"]["url"] == "http://host.docker.internal:11434"
+        assert read["RAG_EMBEDDING_BATCH_SIZE"] == 1  # left out: the form's default, not the 8 set before
+
+
+def test_openwebui_refuses_an_embedding_update_pydantic_refuses_and_an_engine_it_does_not_know():
+    """EmbeddingModelUpdateForm as FastAPI validates it (every error in one 422, as the real 0.11.4 answered), then
+    get_embedding_function's ValueError for an unknown engine: a 500 and nothing saved."""
+    with apps.AppStandIn("openwebui", admin_email=ADMIN, admin_password=PASSWORD) as app, client(app) as http:
+        token = http.post("/api/v1/auths/signin", json={"email": ADMIN, "password": PASSWORD}).json()["token"]
+        http.cookies.clear()
+        admin = {"Authorization": f"Bearer {token}"}
+        before = dict(app.state["config"])
+        update = "/api/v1/retrieval/embedding/update"
+        empty = http.post(update, headers=admin, json={})
+        assert empty.status_code == 422
+        assert empty.json()["detail"] == [
+            {"type": "missing", "loc": ["body", "RAG_EMBEDDING_ENGINE"], "msg": "Field required", "input": {}},
+            {"type": "missing", "loc": ["body", "RAG_EMBEDDING_MODEL"], "msg": "Field required", "input": {}},
+        ]
+        wrong = {"RAG_EMBEDDING_ENGINE": "openai", "RAG_EMBEDDING_MODEL": "m", "openai_config": "http://x",
+                 "RAG_EMBEDDING_BATCH_SIZE": "x", "ENABLE_ASYNC_EMBEDDING": "maybe",
+                 "RAG_EMBEDDING_CONCURRENT_REQUESTS": 1.5}  # fmt: skip
+        assert [(e["type"], e["loc"]) for e in http.post(update, headers=admin, json=wrong).json()["detail"]] == [
+            ("model_attributes_type", ["body", "openai_config"]),
+            ("int_parsing", ["body", "RAG_EMBEDDING_BATCH_SIZE"]),
+            ("bool_parsing", ["body", "ENABLE_ASYNC_EMBEDDING"]),
+            ("int_from_float", ["body", "RAG_EMBEDDING_CONCURRENT_REQUESTS"]),
+        ]
+        nested = {"RAG_EMBEDDING_ENGINE": 5, "RAG_EMBEDDING_MODEL": "m", "openai_config": {"url": 5}}
+        assert [(e["type"], e["loc"]) for e in http.post(update, headers=admin, json=nested).json()["detail"]] == [
+            ("string_type", ["body", "openai_config", "url"]),
+            ("string_type", ["body", "RAG_EMBEDDING_ENGINE"]),
+        ]
+        assert http.post(update, headers=admin, json=[1]).json()["detail"][0]["type"] == "model_attributes_type"
+        unknown = http.post(update, headers=admin, json={"RAG_EMBEDDING_ENGINE": "bogus", "RAG_EMBEDDING_MODEL": "m"})
+        assert unknown.status_code == 500
+        assert unknown.json() == {"detail": "[ERROR: Error updating embedding configuration]"}
+        assert app.state["config"] == before
+        assert http.post(update, json={"RAG_EMBEDDING_ENGINE": "openai"}).status_code == 401  # auth before the body
+        assert http.get(update, headers=admin).status_code == 405
+
+
+def test_qdrant_says_whether_a_collection_exists_as_open_webuis_client_asks_before_a_search(tmp_path):
+    """qdrant-client's collection_exists (GET /collections/<name>/exists): Open WebUI asks it before every search."""
+    settings = {"api_key": "qk", "storage": str(tmp_path / "s"), "snapshots": str(tmp_path / "n")}
+    with apps.AppStandIn("qdrant", **settings) as app, client(app, headers={"api-key": "qk"}) as http:
+        assert http.get("/collections/docs/exists").json()["result"] == {"exists": False}
+        assert http.put("/collections/docs", json={"vectors": {"size": 4, "distance": "Cosine"}}).status_code == 200
+        assert http.get("/collections/docs/exists").json() == {"result": {"exists": True}, "status": "ok",
+                                                                "time": 0.0001}  # fmt: skip
+        assert httpx.get(f"{app.url}/collections/docs/exists").status_code == 401
+
+
 # --- Dify -------------------------------------------------------------------------------------------------------------
 
 WS = apps.DIFY_WS

@@ -36,12 +36,23 @@ KEYED = {"open-webui": "LITELLM_KEY_OPEN_WEBUI", "dify": "LITELLM_KEY_DIFY", "n8
          "flowise": "LITELLM_KEY_FLOWISE"}  # fmt: skip
 
 
+HOST_OLLAMA = "http://host.docker.internal:11434"
+OLD_EMBEDDINGS = {  # what the template seeded before: Ollama at the host, RAG_OPENAI_* left at Open WebUI's defaults
+    "rag_embedding_engine": "ollama",
+    "rag_embedding_model": EMBED,
+    "rag_ollama_base_url": HOST_OLLAMA,
+    "rag_openai_base_url": "https://api.openai.com/v1",
+    "rag_openai_api_key": "",
+}
+
+
 def seeded(root) -> dict:
-    """Open WebUI as an older deploy left it: its direct Ollama connection on (the image's default) and its LiteLLM
-    connection holding the master key, so configure has to change both."""
+    """Open WebUI as an older deploy left it: its direct Ollama connection on (the image's default), its LiteLLM
+    connection holding the master key and its embeddings asked of the host's Ollama (the template's RAG_* before),
+    so configure has to change all three."""
     master = read_env(root / "config/credentials.env")["LITELLM_MASTER_KEY"]
-    ollama = {"enable_ollama_api": True, "ollama_base_url": "http://host.docker.internal:11434"}
-    return {"openwebui": {**ollama, "openai_api_key": master}}
+    ollama = {"enable_ollama_api": True, "ollama_base_url": HOST_OLLAMA}
+    return {"openwebui": {**ollama, "openai_api_key": master, **OLD_EMBEDDINGS}}
 
 
 def configure(root, services, runner=QUIET, only=None, **endpoints):
@@ -71,7 +82,7 @@ def held_keys(services) -> dict[str, list[str]]:
     flowise = services.apps["flowise"].state
     dify = services.apps["dify"].state["credentials"]
     return {
-        "open-webui": list(owui["openai.api_keys"]),
+        "open-webui": [*owui["openai.api_keys"], owui["rag.openai.api_key"]],  # chats, then embeddings
         "n8n": [c["data"].get("apiKey") for c in n8n if c["name"] == CREDENTIAL],
         "flowise": [
             apps.flowise_decrypt(flowise["key"], c["encryptedData"]).get("openAIApiKey")
@@ -119,7 +130,7 @@ def test_each_app_holds_its_own_litellm_key_its_credential_its_models_and_its_ad
         n8n, flowise = services.apps["n8n"].state, services.apps["flowise"].state
     own = {service: secrets_env[name] for service, name in KEYED.items()}
     assert len(set(own.values())) == len(own)  # render gave each app a key of its own
-    assert held == {"open-webui": [own["open-webui"]], "n8n": [own["n8n"]], "flowise": [own["flowise"]],
+    assert held == {"open-webui": [own["open-webui"]] * 2, "n8n": [own["n8n"]], "flowise": [own["flowise"]],
                     "dify": [own["dify"], own["dify"]]}  # fmt: skip
     assert secrets_env["LITELLM_MASTER_KEY"] not in {key for keys in held.values() for key in keys}
     for service, key in own.items():  # each key registered in LiteLLM under its app's alias, and only that one
@@ -131,6 +142,12 @@ def test_each_app_holds_its_own_litellm_key_its_credential_its_models_and_its_ad
     assert owui["config"]["openai.api_base_urls"] == [LITELLM_BASE] and owui["config"]["openai.enable"] is True
     assert owui["config"]["ollama.enable"] is False and owui["config"]["ui.default_models"] == CHAT
     assert [(u["email"], u["role"]) for u in owui["users"].values()] == [(master["ADMIN_EMAIL"], "admin")]
+    # and its document embeddings: the embedding model at LiteLLM with its own key, no longer the host's Ollama
+    rag = {key: value for key, value in owui["config"].items() if key.startswith("rag.")}
+    assert (rag["rag.embedding_engine"], rag["rag.embedding_model"]) == ("openai", EMBED)
+    assert (rag["rag.openai.api_base_url"], rag["rag.openai.api_key"]) == (LITELLM_BASE, own["open-webui"])
+    step = table[("open-webui", "embeddings through LiteLLM")]
+    assert step.result == "done" and f"was: ollama {EMBED} at {HOST_OLLAMA}" in step.detail, step
     # Dify: the admin, the provider plugin, both models at LiteLLM, both defaults
     assert [a["email"] for a in dify["accounts"]] == [master["ADMIN_EMAIL"]]
     assert dify["accounts"][0]["password"] == secrets_env["ADMIN_PASSWORD"]
@@ -195,7 +212,42 @@ def test_a_dry_run_says_it_would_set_open_webuis_litellm_connection_and_leaves_i
         assert (step.result, step.detail) == ("would do", f"set the OpenAI-compatible connection to {LITELLM_BASE} "
                                                           "with its own key")  # fmt: skip
         assert ("POST", "/openai/config/update") not in services.apps["openwebui"].requests
-        assert held_keys(services)["open-webui"] == [master]
+        assert held_keys(services)["open-webui"] == [master, ""]
+
+
+def test_a_dry_run_says_it_would_send_open_webuis_embeddings_through_litellm_and_changes_nothing(platform):
+    """An install whose chats are already set but whose embeddings still go to the host's Ollama (Open WebUI kept
+    the engine the older template seeded): the dry run names the change, the real run makes it, then nothing."""
+    root, litellm = platform
+    with stand_ins(root, litellm.url) as services:
+        owui = services.apps["openwebui"]
+        assert configure(root, services)[0].ok
+        kept = {"rag.embedding_engine": "ollama", "rag.embedding_model": EMBED, "rag.ollama.base_url": HOST_OLLAMA}
+        owui.state["config"] |= kept
+        owui.requests.clear()
+        _, table = configure(root, services, runner=Runner(dry_run=True, echo=lambda _: None), only=["open-webui"])
+        step = table[("open-webui", "embeddings through LiteLLM")]
+        assert (step.result, step.detail) == (
+            "would do", f"embed documents with {EMBED} through {LITELLM_BASE} with its own key")  # fmt: skip
+        assert ("POST", "/api/v1/retrieval/embedding/update") not in owui.requests
+        assert owui.state["config"]["rag.embedding_engine"] == "ollama"
+        report, table = configure(root, services, only=["open-webui"])
+        assert report.ok and table[("open-webui", "embeddings through LiteLLM")].result == "done"
+        assert [s.step for s in report.changed] == ["embeddings through LiteLLM"]
+        assert owui.state["config"]["rag.embedding_engine"] == "openai"
+        assert owui.state["config"]["rag.ollama.base_url"] == HOST_OLLAMA  # left as it was, no longer used
+        assert configure(root, services, only=["open-webui"])[0].changed == []
+
+
+def test_open_webui_asks_for_no_embedding_engine_where_the_platform_has_no_embedding_model(tmp_path):
+    from aiplatform.configure import openwebui
+    from tests.configure_platform import StandIns
+
+    _, root = deploy_files(tmp_path)
+    facts = facts_for(root, StandIns())
+    assert [name for name, _ in openwebui.steps(facts)][-1] == "embeddings through LiteLLM"
+    facts.master["EMBEDDING_MODEL"] = ""  # embedding_model: "" (no model serves embeddings)
+    assert "embeddings through LiteLLM" not in [name for name, _ in openwebui.steps(facts)]
 
 
 def test_each_app_is_reached_on_the_host_port_it_publishes_on_loopback(tmp_path):
@@ -234,7 +286,7 @@ def test_what_was_removed_between_runs_is_made_again_and_a_users_own_credential_
             assert table[step].result == "done", table[step]
         held = held_keys(services)
         assert held["n8n"] == [own["LITELLM_KEY_N8N"]] and held["flowise"] == [own["LITELLM_KEY_FLOWISE"]]
-        assert held["open-webui"] == [own["LITELLM_KEY_OPEN_WEBUI"]]
+        assert held["open-webui"] == [own["LITELLM_KEY_OPEN_WEBUI"]] * 2
         assert sorted((c["model"], c["credentials"]["api_key"]) for c in dify["credentials"]) == [
             (CHAT, own["LITELLM_KEY_DIFY"]), (EMBED, own["LITELLM_KEY_DIFY"])]  # fmt: skip
         assert dify["default_models"]["text-embedding"] == {"provider": DIFY_PROVIDER, "model": EMBED}
@@ -304,6 +356,7 @@ FAILING = [
     ("openwebui", "POST /openai/config/update", "open-webui", "LiteLLM connection"),
     ("openwebui", "POST /ollama/config/update", "open-webui", "direct Ollama connection off"),
     ("openwebui", "POST /api/v1/configs/models", "open-webui", "default model"),
+    ("openwebui", "POST /api/v1/retrieval/embedding/update", "open-webui", "embeddings through LiteLLM"),
     ("dify", "POST /console/api/setup", "dify", "first-run setup"),
     ("dify", f"POST {WS}/plugin/install/marketplace", "dify", "model provider plugin"),
     ("dify", f"POST {WS}/model-providers/{DIFY_PROVIDER}/models/credentials", "dify", "LiteLLM models"),

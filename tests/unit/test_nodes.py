@@ -73,6 +73,21 @@ def test_without_this_hosts_ollama_only_the_nodes_serve(tmp_path):
     assert all(base != "os.environ/OLLAMA_BASE_URL" for model in deployments.values() for _, base, _ in model)
 
 
+def test_without_this_hosts_ollama_open_webui_embeds_through_litellm_never_the_host(tmp_path):
+    """Open WebUI's document embeddings go to LiteLLM, which serves the embedding model from the nodes: nothing in its
+    environment names this host's Ollama (there is none) or an Ollama at all, and it gets no host-gateway name."""
+    tree = _render(tmp_path, {"ollama_local": False, "ollama_nodes": TWO})
+    container = yaml.safe_load(tree["docker/docker-compose.open-webui.yml"].data)["services"]["open-webui"]
+    env = container["environment"]
+    assert "host.docker.internal" not in json.dumps(container) and "11434" not in json.dumps(env)
+    assert not [name for name in env if "OLLAMA" in name and name != "ENABLE_OLLAMA_API"]
+    assert env["ENABLE_OLLAMA_API"] == "false"
+    assert (env["RAG_EMBEDDING_ENGINE"], env["RAG_OPENAI_API_BASE_URL"]) == ("openai", "http://litellm:4000/v1")
+    assert env["RAG_OPENAI_API_KEY"] == "${LITELLM_KEY_OPEN_WEBUI}"
+    served = _deployments(tree)[env["RAG_EMBEDDING_MODEL"]]  # LiteLLM lists it under that name, from the node
+    assert served == [("nomic-embed-text@192-0-2-21", "http://192.0.2.21:11434", 1)]
+
+
 def test_one_host_renders_as_before_no_pool_settings(tmp_path):
     config = yaml.safe_load(_render(tmp_path, {})["config/litellm/config.yaml"].data)
     assert "router_settings" not in config and "background_health_checks" not in config["general_settings"]

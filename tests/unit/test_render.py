@@ -384,10 +384,19 @@ def _compose(tree, service):
 
 
 def test_open_webui_reaches_local_models_only_through_litellm():
-    env = _compose(render_tree(scenario_platform("defaults-ip-minimal")), "open-webui")["open-webui"]["environment"]
+    tree = render_tree(scenario_platform("defaults-ip-minimal"))
+    container = _compose(tree, "open-webui")["open-webui"]
+    env = container["environment"]
     assert env["ENABLE_OLLAMA_API"] == "false" and "OLLAMA_BASE_URL" not in env
     assert env["OPENAI_API_BASE_URL"] == "http://litellm:4000/v1"
-    assert env["RAG_EMBEDDING_ENGINE"] == "ollama" and env["RAG_OLLAMA_BASE_URL"] == "http://host.docker.internal:11434"
+    # embeddings too: LiteLLM's OpenAI-compatible API, Open WebUI's own key, the model under LiteLLM's name for it
+    assert env["RAG_EMBEDDING_ENGINE"] == "openai" and env["RAG_OPENAI_API_BASE_URL"] == "http://litellm:4000/v1"
+    assert env["RAG_OPENAI_API_KEY"] == env["OPENAI_API_KEY"] == "${LITELLM_KEY_OPEN_WEBUI}"
+    litellm = yaml.safe_load(tree["config/litellm/config.yaml"].data)["model_list"]
+    embedding = [m["model_name"] for m in litellm if m.get("model_info", {}).get("mode") == "embedding"]
+    assert embedding == [env["RAG_EMBEDDING_MODEL"]] == ["nomic-embed-text"]
+    assert not [name for name in env if "OLLAMA" in name and name != "ENABLE_OLLAMA_API"]
+    assert "extra_hosts" not in container  # nothing of it asks the host's Ollama
 
 
 def test_litellm_serves_its_docs_at_docs_and_caches_only_when_asked_with_a_ttl():

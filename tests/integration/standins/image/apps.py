@@ -6,7 +6,7 @@ error messages of the upstream version named below (facts from the research note
 "unsure" marks what those notes or sources left open). Anything else gets the app's own "not found" answer.
 
     openwebui     Open WebUI 0.11.4: /health, /api/config (onboarding), signup/signin, /api/models,
-                  /api/v1/configs/models
+                  /api/v1/configs/models, the RAG embedding config (/api/v1/retrieval/embedding[/update])
     dify          Dify 1.13.3 console API: /health, setup/init (Flask `session` cookie; setup writes the workspace's
                   private key to storage, OPENDAL_FS_ROOT), login (base64 password,
                   access_token/refresh_token/csrf_token cookies, X-CSRF-Token header), plugins, model credentials
@@ -21,8 +21,9 @@ error messages of the upstream version named below (facts from the research note
                   /api/v1/metrics (Bearer key); its data in the Postgres database the compose file names, as upstream
     grafana       Grafana 12.4: /api/health, basic auth, /api/user, /api/datasources/uid/<uid>/health; grafana.db made
                   under GF_PATHS_DATA at start (no start without it, as upstream)
-    qdrant        Qdrant 1.16: collections, points (upsert, scroll), collection snapshots (create, list, recover from a
-                  file:// location inside the snapshots path, delete), the `api-key` header
+    qdrant        Qdrant 1.16: collections (and whether one exists), points (upsert, scroll), collection snapshots
+                  (create, list, recover from a file:// location inside the snapshots path, delete), the `api-key`
+                  header
     mlflow        MLflow 3.18 with its basic-auth app: /health open, every other path the admin's basic auth (401 with
                   its realm otherwise), the Host guard, /api/2.0/mlflow/users/current
     litellm-keys  LiteLLM 1.89.7 key management as with a database (/key/generate, /key/list, /key/info) in front of a
@@ -38,7 +39,9 @@ optional; in process, the defaults are the classes' `defaults`, e.g. Flowise's m
                     only when one is named: the `fail` knob)
     openwebui       WEBUI_ADMIN_EMAIL, WEBUI_ADMIN_PASSWORD, WEBUI_ADMIN_NAME (headless admin at start, as upstream),
                     OPENAI_API_BASE_URL(S) + OPENAI_API_KEY(S) (models fetched from `<base>/models`, else
-                    STANDIN_MODELS="a,b"), DEFAULT_MODELS, ENABLE_SIGNUP, WEBUI_AUTH_COOKIE_SECURE
+                    STANDIN_MODELS="a,b"), DEFAULT_MODELS, ENABLE_SIGNUP, WEBUI_AUTH_COOKIE_SECURE,
+                    RAG_EMBEDDING_ENGINE, RAG_EMBEDDING_MODEL, RAG_OPENAI_API_BASE_URL, RAG_OPENAI_API_KEY,
+                    RAG_OLLAMA_BASE_URL (the embedding config's seeds)
     dify            INIT_PASSWORD, STORAGE_TYPE / OPENDAL_SCHEME / OPENDAL_FS_ROOT (where setup writes),
                     STANDIN_MARKETPLACE=1 (the marketplace is reachable; default: offline, as in the test networks),
                     STANDIN_PROBE=1 (adding a model credential calls its endpoint_url, as the plugin does)
@@ -285,8 +288,10 @@ class AppHandler(BaseHTTPRequestHandler):
 # ======================================================================================================================
 # Open WebUI 0.11.4, the catalog's pin, as PyPI's open-webui 0.11.4 wheel has it: open_webui/routers/auths.py
 # (signup, signin, create_session_response), utils/auth.py (get_current_user, get_admin_user, validate_password),
-# main.py (get_app_config, the headless admin), routers/{openai,ollama,configs}.py (the config forms), constants.py,
-# env.py (WEBUI_AUTH_COOKIE_SECURE). The image runs as root (ARG UID=0), its data in /app/backend/data.
+# main.py (get_app_config, the headless admin), routers/{openai,ollama,configs}.py (the config forms),
+# routers/retrieval.py (get_embedding_config, update_embedding_config: EmbeddingModelUpdateForm), config.py (the RAG_*
+# seeds), constants.py, env.py (WEBUI_AUTH_COOKIE_SECURE). The image runs as root (ARG UID=0), its data in
+# /app/backend/data.
 
 OWUI_PROHIBITED = (
     "You do not have permission to access this resource. Please contact your administrator for assistance."
@@ -310,6 +315,22 @@ OWUI_MODELS_KEYS = {
     "DEFAULT_MODEL_PARAMS": "models.default_params",
 }
 JWT_EXPIRY = 28 * 24 * 3600  # JWT_EXPIRES_IN defaults to "4w" (config.py)
+OWUI_EMBEDDING_ENGINES = ("", "ollama", "openai", "azure_openai")  # retrieval/utils.py get_embedding_function
+OWUI_EMBEDDING_CONFIGS = {  # the form's nested models: field -> (its keys, the config keys they set, the engine)
+    "openai_config": (("url", "key"), ("rag.openai.api_base_url", "rag.openai.api_key"), "openai"),
+    "ollama_config": (("url", "key"), ("rag.ollama.base_url", "rag.ollama.api_key"), "ollama"),
+    "azure_openai_config": (
+        ("url", "key", "version"),
+        ("rag.azure_openai.base_url", "rag.azure_openai.api_key", "rag.azure_openai.api_version"),
+        "azure_openai",
+    ),
+}
+OWUI_EMBEDDING_TUNING = {  # EmbeddingModelUpdateForm's optional scalars: field -> (config key, type, default)
+    "RAG_EMBEDDING_BATCH_SIZE": ("rag.embedding_batch_size", "int", 1),
+    "ENABLE_ASYNC_EMBEDDING": ("rag.enable_async_embedding", "bool", True),
+    "RAG_EMBEDDING_CONCURRENT_REQUESTS": ("rag.embedding_concurrent_requests", "int", 0),
+}
+PYDANTIC_TRUE, PYDANTIC_FALSE = ("1", "on", "t", "true", "y", "yes"), ("0", "off", "f", "false", "n", "no")
 
 
 def fastapi_missing(location: str, name: str, got: Any) -> dict:
@@ -356,6 +377,14 @@ class OpenWebUI(AppHandler):
         "cookie_secure": False,
         "enable_ollama_api": True,
         "ollama_base_url": None,
+        # config.py's RAG seeds: no engine is sentence-transformers inside Open WebUI; RAG_OPENAI_API_BASE_URL and
+        # RAG_OPENAI_API_KEY default to OpenAI's own URL and its key (none here), RAG_OLLAMA_BASE_URL to
+        # OLLAMA_BASE_URL (the image's /ollama: host.docker.internal:11434 in production)
+        "rag_embedding_engine": "",
+        "rag_embedding_model": "sentence-transformers/all-MiniLM-L6-v2",
+        "rag_openai_base_url": "https://api.openai.com/v1",
+        "rag_openai_api_key": "",
+        "rag_ollama_base_url": None,
         "aliases": {},  # in process: base URL -> where it really is (http://litellm:4000 -> 127.0.0.1:port)
     }
     routes = (
@@ -371,6 +400,8 @@ class OpenWebUI(AppHandler):
         ("GET", "/api/(?:v1/)?models", "models"),
         ("GET", "/api/v1/configs/models", "get_models_config"),
         ("POST", "/api/v1/configs/models", "set_models_config"),
+        ("GET", "/api/v1/retrieval/embedding", "get_embedding_config"),
+        ("POST", "/api/v1/retrieval/embedding/update", "set_embedding_config"),
     )
 
     @classmethod
@@ -394,6 +425,21 @@ class OpenWebUI(AppHandler):
                 "ollama.enable": settings["enable_ollama_api"],
                 "ollama.base_urls": [settings["ollama_base_url"]] if settings["ollama_base_url"] else [],
                 "ollama.api_configs": {},
+                # routers/retrieval.py reads and writes these (RETRIEVAL_CONFIG_KEYS), seeded the same way
+                "rag.embedding_engine": settings["rag_embedding_engine"],
+                "rag.embedding_model": settings["rag_embedding_model"],
+                "rag.embedding_batch_size": 1,
+                "rag.enable_async_embedding": True,
+                "rag.embedding_concurrent_requests": 0,
+                "rag.openai.api_base_url": settings["rag_openai_base_url"],
+                "rag.openai.api_key": settings["rag_openai_api_key"],
+                "rag.ollama.base_url": settings["rag_ollama_base_url"]
+                or settings["ollama_base_url"]
+                or "http://host.docker.internal:11434",
+                "rag.ollama.api_key": "",
+                "rag.azure_openai.base_url": "",
+                "rag.azure_openai.api_key": "",
+                "rag.azure_openai.api_version": "",
             },
         }
         if settings["admin_email"] and settings["admin_password"]:  # main.py: headless admin, then signup off
@@ -642,6 +688,118 @@ class OpenWebUI(AppHandler):
         for key, name in OWUI_MODELS_KEYS.items():  # model_dump(): the two optional keys become None when left out
             self.state["config"][name] = form.get(key)
         return 200, self.models_config()
+
+    def embedding_config(self) -> dict:
+        config = self.state["config"]
+        return {
+            "status": True,
+            "RAG_EMBEDDING_ENGINE": config["rag.embedding_engine"],
+            "RAG_EMBEDDING_MODEL": config["rag.embedding_model"],
+            **{field: config[key] for field, (key, _, _) in OWUI_EMBEDDING_TUNING.items()},
+            **{
+                field: {name: config[key] for name, key in zip(names, keys, strict=True)}
+                for field, (names, keys, _) in OWUI_EMBEDDING_CONFIGS.items()
+            },
+        }
+
+    def get_embedding_config(self) -> tuple:
+        self.admin()
+        return 200, self.embedding_config()
+
+    def set_embedding_config(self) -> tuple:
+        """update_embedding_config: the engine and model always, the three tuning fields from the form (their
+        defaults when left out), the nested config of the chosen engine only (others ignored, as are unknown
+        fields); an engine get_embedding_function does not know is a 500 and nothing is saved."""
+        self.admin()  # get_admin_user runs before the body is validated
+        form = embedding_update_form(self.data)
+        if form["RAG_EMBEDDING_ENGINE"] not in OWUI_EMBEDDING_ENGINES:
+            raise Reply(500, {"detail": "[ERROR: Error updating embedding configuration]"})
+        config = self.state["config"]
+        config["rag.embedding_engine"] = form["RAG_EMBEDDING_ENGINE"]
+        config["rag.embedding_model"] = form["RAG_EMBEDDING_MODEL"].strip()
+        for field, (key, _, _) in OWUI_EMBEDDING_TUNING.items():
+            config[key] = form[field]
+        for field, (names, keys, engine) in OWUI_EMBEDDING_CONFIGS.items():
+            if form["RAG_EMBEDDING_ENGINE"] == engine and form[field] is not None:
+                for name, key in zip(names, keys, strict=True):
+                    config[key] = form[field].get(name) or ""
+        return 200, self.embedding_config()
+
+
+def pydantic_value(value: Any, kind: str, loc: list) -> tuple[Any, dict | None]:
+    """Pydantic 2's lax coercion of one JSON value to `int`, `bool` or `str` (None passes: every such field of the form
+    is Optional but the two required strings): the value as the model holds it, or FastAPI's error entry."""
+    error = None
+    if value is None or kind == "str":
+        if value is None or isinstance(value, str):
+            return value, None
+        error = ("string_type", "Input should be a valid string")
+    elif kind == "int":
+        if isinstance(value, bool | int):
+            return int(value), None
+        if isinstance(value, float):
+            if value.is_integer():
+                return int(value), None
+            error = ("int_from_float", "Input should be a valid integer, got a number with a fractional part")
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value.strip())
+                if number.is_integer():
+                    return int(number), None
+            error = ("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
+        else:
+            error = ("int_type", "Input should be a valid integer")
+    else:
+        text = value.strip().lower() if isinstance(value, str) else value
+        if isinstance(value, bool):
+            return value, None
+        if isinstance(value, str | int | float) and text in (*PYDANTIC_TRUE, *PYDANTIC_FALSE, 0, 1):
+            return text in (*PYDANTIC_TRUE, 1), None
+        error = (
+            ("bool_parsing", "Input should be a valid boolean, unable to interpret input")
+            if isinstance(value, str | int | float)
+            else ("bool_type", "Input should be a valid boolean")
+        )
+    return None, {"type": error[0], "loc": loc, "msg": error[1], "input": value}
+
+
+def embedding_update_form(data: Any) -> dict:
+    """routers/retrieval.py EmbeddingModelUpdateForm as FastAPI validates it: RAG_EMBEDDING_ENGINE and
+    RAG_EMBEDDING_MODEL required strings, the nested configs objects of optional strings, the tuning fields optional
+    int/bool with their defaults; every error in one 422, as pydantic reports them."""
+    if not isinstance(data, dict):
+        message = "Input should be a valid dictionary or object to extract fields from"
+        raise Reply(
+            422, {"detail": [{"type": "model_attributes_type", "loc": ["body"], "msg": message, "input": data}]}
+        )
+    form: dict[str, Any] = {}
+    errors: list[dict] = []
+    for field, (names, _, _) in OWUI_EMBEDDING_CONFIGS.items():
+        nested = data.get(field)
+        if nested is not None and not isinstance(nested, dict):
+            message = "Input should be a valid dictionary or object to extract fields from"
+            errors.append({"type": "model_attributes_type", "loc": ["body", field], "msg": message, "input": nested})
+            continue
+        form[field] = None if nested is None else {}
+        for name in names if nested is not None else ():
+            form[field][name], error = pydantic_value(nested.get(name), "str", ["body", field, name])
+            errors += [error] if error else []
+    for field in ("RAG_EMBEDDING_ENGINE", "RAG_EMBEDDING_MODEL"):
+        if field not in data or data[field] is None:
+            if field not in data:
+                errors.append(fastapi_missing("body", field, data)["detail"][0])
+            else:
+                message = "Input should be a valid string"
+                errors.append({"type": "string_type", "loc": ["body", field], "msg": message, "input": None})
+            continue
+        form[field], error = pydantic_value(data[field], "str", ["body", field])
+        errors += [error] if error else []
+    for field, (_, kind, default) in OWUI_EMBEDDING_TUNING.items():
+        form[field], error = pydantic_value(data.get(field, default), kind, ["body", field])
+        errors += [error] if error else []
+    if errors:
+        raise Reply(422, {"detail": errors})
+    return form
 
 
 # ======================================================================================================================
@@ -2622,6 +2780,7 @@ class Qdrant(AppHandler):
         ("GET", "/readyz", "ready"),
         ("GET", "/healthz", "ready"),
         ("GET", "/collections", "collections"),
+        ("GET", "/collections/(?P<name>[^/]+)/exists", "exists"),  # collection_exists (REST API since 1.8)
         ("PUT", "/collections/(?P<name>[^/]+)", "create"),
         ("PUT", "/collections/(?P<name>[^/]+)/points", "upsert"),
         ("POST", "/collections/(?P<name>[^/]+)/points/scroll", "scroll"),
@@ -2666,6 +2825,9 @@ class Qdrant(AppHandler):
 
     def collections(self) -> tuple:
         return self.ok({"collections": [{"name": name} for name in sorted(self.state["collections"])]})
+
+    def exists(self, name: str) -> tuple:
+        return self.ok({"exists": name in self.state["collections"]})
 
     def create(self, name: str) -> tuple:
         if name in self.state["collections"]:
@@ -2836,6 +2998,17 @@ def settings_from_environ(protocol: str, environ: dict | os._Environ) -> dict:
             "cookie_secure": flag("WEBUI_AUTH_COOKIE_SECURE"),
             "enable_ollama_api": flag("ENABLE_OLLAMA_API", True),
             "ollama_base_url": (listed("OLLAMA_BASE_URLS") or listed("OLLAMA_BASE_URL") or [None])[0],
+            **{
+                name: environ[variable]
+                for name, variable in (
+                    ("rag_embedding_engine", "RAG_EMBEDDING_ENGINE"),
+                    ("rag_embedding_model", "RAG_EMBEDDING_MODEL"),
+                    ("rag_openai_base_url", "RAG_OPENAI_API_BASE_URL"),
+                    ("rag_openai_api_key", "RAG_OPENAI_API_KEY"),
+                    ("rag_ollama_base_url", "RAG_OLLAMA_BASE_URL"),
+                )
+                if variable in environ
+            },
         }
     elif protocol == "dify":
         storage = None  # configs/middleware/storage: STORAGE_TYPE opendal (the default) with the fs scheme
