@@ -30,7 +30,7 @@ def install() -> Path:
     fetch prebuilt binaries from outside the registry or clone sources to build them (faiss-node, a dependency of
     flowise-components, clones faiss and fails the whole install offline; canvas, better-sqlite3 and others build
     native code), and none of them is loaded by the server with a Postgres database or by what configure calls."""
-    return npm_app("flowise", f"flowise@{RELEASE}", "--ignore-scripts")
+    return npm_app("flowise", f"flowise@{RELEASE}", flags=("--ignore-scripts",))
 
 
 @dataclass
