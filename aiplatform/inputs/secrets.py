@@ -26,14 +26,15 @@ CREDENTIALS_HEADER = "Secrets of the platform, generated once and kept: mode 060
 # One admin password for every app: MLflow wants at least 12 characters, n8n at most 64 with a digit and an
 # upper-case letter, Dify a letter and a digit, Flowise a lower- and an upper-case letter, a digit and a character that
 # is neither, bcrypt (Open WebUI, Caddy) at most 72 bytes.
+ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
 ADMIN_PASSWORD_RULES: tuple[tuple[Callable[[str], bool], str], ...] = (
     (lambda pw: 12 <= len(pw) <= 64, "12 to 64 characters (MLflow at least 12, n8n at most 64)"),
     (lambda pw: len(pw.encode()) <= 72, "at most 72 bytes as UTF-8 (bcrypt, Open WebUI)"),
-    (lambda pw: any(c.islower() for c in pw), "a lower-case letter (Flowise)"),
-    (lambda pw: any(c.isupper() for c in pw), "an upper-case letter (n8n, Flowise)"),
-    (lambda pw: any(c.isdigit() for c in pw), "a digit (n8n, Dify, Flowise)"),
-    (lambda pw: any(not c.isalnum() for c in pw), "a character that is neither a letter nor a digit (Flowise)"),
-)
+    (lambda pw: any(c in string.ascii_lowercase for c in pw), "a lower-case letter a-z (Flowise)"),
+    (lambda pw: any(c in string.ascii_uppercase for c in pw), "an upper-case letter A-Z (n8n, Flowise)"),
+    (lambda pw: any(c in string.digits for c in pw), "a digit 0-9 (n8n, Dify, Flowise)"),
+    (lambda pw: any(c not in ASCII_ALNUM for c in pw), "a character that is none of a-z, A-Z, 0-9 (Flowise)"),
+)  # ASCII classes, as the apps' own checks are (Flowise's /[a-z]/, n8n's /[A-Z]/ and /\d/): `Ä` or `²` counts for none
 
 
 def admin_password_problem(password: str) -> str | None:

@@ -109,3 +109,19 @@ def test_live_hardware_is_measured_even_where_setup_recorded_a_reading(tmp_path)
     live = Context(answers=None, flags=flags, environ={}, nvml=fake_nvml([]), live_hardware=True)
     assert kept.hardware_at(Path(root))[0].gpus and kept.hardware_at(Path(root))[1].endswith("hardware-profile.env")
     assert live.hardware_at(Path(root))[0].gpus == () and live.hardware_at(Path(root))[1] == "measured now"
+
+
+@pytest.mark.parametrize(
+    ("password", "missing"),
+    [
+        ("äöüÄÖÜ²³-abcdef", ["an upper-case letter A-Z", "a digit 0-9"]),  # Flowise's /[A-Z]/ and /[0-9]/ refuse it
+        ("ÄÖÜ-ABCDEF-1234", ["a lower-case letter a-z"]),
+        ("Abcdefgh1234ß", []),  # ß is neither a-z, A-Z nor 0-9: Flowise's special character
+        ("Abcdefgh12345", ["a character that is none of a-z, A-Z, 0-9"]),
+    ],
+)
+def test_the_admin_password_rules_are_the_apps_ascii_classes(password, missing):
+    from aiplatform.inputs.secrets import admin_password_problem
+
+    problem = admin_password_problem(password) or ""
+    assert [rule for rule in missing if rule in problem] == missing and (problem == "") == (not missing), problem

@@ -122,8 +122,8 @@ def test_an_admin_password_some_app_would_refuse_is_asked_again_with_the_rule(tm
     secrets = ask_and_save(ctx(tmp_path), "192.0.2.7", asker)
     assert secrets["admin_password"] == "Pass-word1-ok"
     errors = capsys.readouterr().err
-    assert "an upper-case letter (n8n, Flowise)" in errors  # password1
-    assert "a character that is neither a letter nor a digit (Flowise)" in errors  # Password1
+    assert "an upper-case letter A-Z (n8n, Flowise)" in errors  # password1
+    assert "a character that is none of a-z, A-Z, 0-9 (Flowise)" in errors  # Password1
     assert "12 to 64 characters (MLflow at least 12" in errors  # Pass-word1
     assert sum(prompt.startswith("Admin password") for prompt in asker.prompts) == 4
 
