@@ -1,4 +1,4 @@
-"""Test sessions. `nox` runs lint, unit, validate and integration; `nox -s bench` prints the benchmarks.
+"""Test sessions. `nox` runs lint, unit, validate, apps and integration; `nox -s bench` prints the benchmarks.
 
 validate and integration need Debian/Ubuntu and root (or sudo): they install the real tools they check with
 (tests/tools/install-tools). integration creates and removes ai-platform containers, so it runs only on a
@@ -11,7 +11,7 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "unit", "validate", "integration"]
+nox.options.sessions = ["lint", "unit", "validate", "apps", "integration"]
 nox.options.reuse_existing_virtualenvs = True
 
 INSTALL_TOOLS = "tests/tools/install-tools"
@@ -139,7 +139,7 @@ def _docker_error() -> str | None:
     return (done.stderr.strip().splitlines() or ["`docker info` failed"])[-1] if done.returncode else None
 
 
-@nox.session(default=False)
+@nox.session
 def apps(session: nox.Session) -> None:
     """configure against the real applications (Open WebUI, n8n, Flowise, MLflow, JupyterHub) run as processes on
     this host, each at the release its image pins, installed once into a cache outside the clone (tests/apps)."""
