@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aiplatform.backup import remote, schedule
+from aiplatform.backup import remote, schedule, take
 from aiplatform.backup.manifest import (
     LAST,
     MANIFEST,
@@ -225,3 +225,14 @@ def test_an_upgrade_stopped_by_an_error_rolls_back_then_says_why(tmp_path, monke
     assert DIGEST in "\n".join(echoed[writes[1] :]) and "cd" * 32 not in "\n".join(echoed[writes[1] :])
     assert read_tree(out) == previous and len(deployed) == 2  # the previous tree back, and deployed again
     assert any("rolling back" in line for line in said)
+
+
+def test_a_master_env_without_backup_keep_keeps_what_the_setting_defaults_to(tmp_path):
+    from aiplatform.inputs.settings import Settings
+    from aiplatform.paths import MASTER_ENV
+
+    (tmp_path / MASTER_ENV).parent.mkdir(parents=True)
+    (tmp_path / MASTER_ENV).write_text("AI_PLATFORM_ROOT=/srv/ai\n")  # rendered by a release without BACKUP_KEEP
+    assert take.BackupOptions.for_root(tmp_path).keep == Settings.model_fields["backup_keep"].default
+    (tmp_path / MASTER_ENV).write_text("BACKUP_KEEP=3\n")
+    assert take.BackupOptions.for_root(tmp_path).keep == 3

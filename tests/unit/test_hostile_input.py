@@ -998,3 +998,36 @@ def test_a_service_yaml_without_containers_is_refused_naming_its_file_and_key(tm
     assert str(folder / "service.yaml") in message and "containers" in message, message
     with pytest.raises(UserError, match="containers"):
         catalog.require("empty")
+
+
+def test_a_long_form_host_mount_is_read_only_only_when_it_says_so(tmp_path):
+    container = {"image": "a/b:1.0.0", "host_paths": ["/etc/ssl"]}
+    spec = {"name": "notes", "description": "x", "tier": "apps", "containers": {"notes": container}}
+    long_form = "services:\n  notes:\n    volumes: [{type: bind, source: /etc/ssl, target: /ssl, read_only: %s}]\n"
+    rendered = _render_service(tmp_path, spec, long_form % "true")
+    assert rendered["notes"]["volumes"][0]["read_only"] is True
+    with pytest.raises(UserError, match=re.escape("mounts the host's /etc/ssl read-write")):
+        _render_service(tmp_path, spec, long_form % "false")
+
+
+@pytest.mark.parametrize(("healthcheck", "kept"), [
+    ({"test": ["CMD", "curl", "-f", "http://localhost:8080/"]}, ["CMD", "curl", "-f", "http://localhost:8080/"]),
+    ({"test": "wget -q -O- localhost:8080", "interval": "10s"}, ["CMD-SHELL", "wget -q -O- localhost:8080"]),
+    ({"test": ["CMD", "curl", "-f", "http://localhost:8080/"], "disable": True}, None),  # the owner switched it off
+    ({"test": ["NONE"]}, None),
+])  # fmt: skip
+def test_import_keeps_the_owners_healthcheck_unless_it_is_switched_off(tmp_path, healthcheck, kept):
+    from aiplatform.manage.importer import from_project
+
+    project, path = _project(tmp_path, healthcheck=healthcheck)
+    spec, _ = from_project(project, path, "notes", _catalog())
+    assert spec["containers"]["notes"].get("healthcheck") == kept
+
+
+def test_import_refusing_privileged_names_privileged(tmp_path):
+    from aiplatform.manage.importer import from_project
+
+    project, path = _project(tmp_path, privileged=True, pid="host")
+    with pytest.raises(UserError) as refused:
+        from_project(project, path, "notes", _catalog())
+    assert "it asks for privileged, pid: host (host-pid)" in refused.value.message, refused.value.message
