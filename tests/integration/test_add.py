@@ -163,6 +163,7 @@ services:
   notes:
     image: aiplatform-standin/mlflow:test
     environment:
+      STANDIN_APP: ""  # the image's plain HTTP stand-in, not its MLflow protocol one (which needs MLflow's settings)
       STANDIN_PORT: "8080"
       STANDIN_HEALTH_PATH: /health
       NOTES_TOKEN: ${NOTES_TOKEN}
@@ -217,7 +218,10 @@ def test_a_refused_compose_file_changes_nothing(running, host):
 
 def test_add_new_bakes_the_cookiecutter_and_deploys_it(running, host):
     # The template's default image, made here from a stand-in (no registry): port 8000, health /health, curl.
-    dockerfile = "FROM aiplatform-standin/mlflow:test\nENV STANDIN_PORT=8000 STANDIN_HEALTH_PATH=/health\n"
+    # STANDIN_APP="": the image's plain HTTP stand-in, not its MLflow protocol one
+    dockerfile = (
+        'FROM aiplatform-standin/mlflow:test\nENV STANDIN_APP="" STANDIN_PORT=8000 STANDIN_HEALTH_PATH=/health\n'
+    )
     host.run_expect([0], f"printf %s {shlex.quote(dockerfile)} | docker build -q -t vendor/myservice:1.0.0 -")
     try:
         result = _change(running, "add", "--new", "notes-app")
