@@ -125,3 +125,22 @@ def test_the_admin_password_rules_are_the_apps_ascii_classes(password, missing):
 
     problem = admin_password_problem(password) or ""
     assert [rule for rule in missing if rule in problem] == missing and (problem == "") == (not missing), problem
+
+
+@pytest.mark.parametrize("system", ["/usr/local", "/var/lib", "/home", "/srv", "/opt", "/mnt"])
+def test_a_system_folder_itself_is_never_a_root(system):
+    with pytest.raises(ValueError):
+        check_root(system)
+    assert check_root("/srv/ai-platform") == Path("/srv/ai-platform")
+
+
+@pytest.mark.parametrize(("value", "ok"), [("31622400", True), ("31622401", False), ("8784h", True),
+                                           ("8785h", False), ("-1", True), ("527040m", True)])  # fmt: skip
+def test_ollama_keep_alive_is_at_most_a_year_in_any_unit_a_bare_number_in_seconds(value, ok):
+    from pydantic import ValidationError
+
+    if ok:
+        assert Settings(ollama_keep_alive=value).ollama_keep_alive == value
+    else:
+        with pytest.raises(ValidationError, match="at most a year"):
+            Settings(ollama_keep_alive=value)
