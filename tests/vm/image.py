@@ -35,8 +35,10 @@ DISK_SIZE = "24G"  # sparse: what the guest writes, not this, is what the host's
 PACKAGES = (
     "systemd", "systemd-sysv", "udev", "dbus", "openssh-server", "python3", "python3-venv", "linux-image-cloud-amd64",
     "initramfs-tools", "docker.io", "ufw", "curl", "git", "iproute2", "iptables", "sudo", "ca-certificates", "procps",
-    "kmod", "less", "netcat-openbsd",
+    "kmod", "less", "netcat-openbsd", "apparmor",
 )  # fmt: skip
+# apparmor: what apt's Recommends of docker.io bring (setup installs with them); without apparmor_parser, on the cloud
+# kernel (AppArmor on), `docker run` fails: "the docker-default profile could not be loaded"
 TRIMMED = ("var/cache/apt/archives", "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale")
 
 # The guest on qemu's user-mode network: it is 10.0.2.15, the host's NAT 10.0.2.2, its DNS forwarder 10.0.2.3.

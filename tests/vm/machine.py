@@ -58,6 +58,7 @@ class Machine:
     def __init__(self, image: Image, workdir: Path, accel: str) -> None:
         self.image, self.workdir, self.accel = image, workdir, accel
         self.port = free_port()
+        self.ollama_port = free_port()  # the guest's Ollama port as the LAN sees it: from outside the guest
         self.console = workdir / "console.log"
         self.ssh_config = workdir / "ssh_config"
         self.process: subprocess.Popen[bytes] | None = None
@@ -73,13 +74,15 @@ class Machine:
     def command(self) -> list[str]:
         kvm = self.accel == "kvm"
         accel = ["-accel", "kvm", "-cpu", "host"] if kvm else ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        forwards = f"hostfwd=tcp:127.0.0.1:{self.port}-:22,hostfwd=tcp:127.0.0.1:{self.ollama_port}-:11434"
         return [
             QEMU, *accel, "-machine", "q35", "-smp", str(CPUS), "-m", str(MEMORY_MB), "-display", "none",
             "-vga", "none", "-monitor", "none", "-serial", f"file:{self.console}",
             "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
             "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.show_status=0",
             "-drive", f"file={self.image.disk},format=raw,if=virtio,snapshot=on,cache=unsafe",
-            "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{self.port}-:22", "-device", "virtio-net-pci,netdev=net0",
+            "-netdev", f"user,id=net0,{forwards}",
+            "-device", "virtio-net-pci,netdev=net0",
             "-device", "virtio-rng-pci",
         ]  # fmt: skip
 

@@ -7,6 +7,8 @@ Ollama stand-in as the installed Ollama), setup's and doctor's words for each wa
 from __future__ import annotations
 
 import json
+import shlex
+import socket
 import time
 from typing import Any
 
@@ -158,3 +160,67 @@ def test_api_answering_500_named(machine: Machine) -> None:
     finally:
         machine.ssh("rm -f /etc/systemd/system/ollama.service.d/zz-standin-500.conf", timeout=60)
     healthy_again(machine)
+
+
+# A container image made in the guest from its own bash, timeout and their libraries (no registry here): enough to
+# open a TCP connection (bash's /dev/tcp) from a real container on a real Docker network.
+PROBE_IMAGE = """\
+set -e
+docker image inspect vm-probe:1 >/dev/null 2>&1 && exit 0
+d=$(mktemp -d)
+for f in /usr/bin/bash /usr/bin/timeout $(ldd /usr/bin/bash /usr/bin/timeout | grep -o '/[^ :]*' | sort -u); do
+    cp --parents -L "$f" "$d"
+done
+tar -C "$d" -c . | docker import - vm-probe:1 >/dev/null
+rm -rf "$d"
+"""
+ASK_OLLAMA = (
+    'timeout 15 bash -c \'exec 3<>/dev/tcp/{ip}/11434 && printf "GET /api/version HTTP/1.0\\r\\n\\r\\n" >&3 '
+    '&& while IFS= read -r line <&3 || [ -n "$line" ]; do echo "$line"; done\' || echo unreachable'
+)
+
+
+def from_container(machine: Machine, network: str) -> str:
+    """What a container on `network` gets from Ollama at its network's gateway (the host, as host-gateway is)."""
+    gateway = machine.ssh(f"docker network inspect {network} -f '{{{{(index .IPAM.Config 0).Gateway}}}}'").stdout
+    command = ASK_OLLAMA.format(ip=gateway.strip())
+    return machine.ssh(
+        f"docker run --rm --network {network} vm-probe:1 /usr/bin/bash -c {shlex.quote(command)}", timeout=180
+    ).stdout
+
+
+def from_lan(machine: Machine) -> bytes:
+    """What the LAN side gets from the guest's port 11434 (through qemu's NAT: packets arrive on the guest's eth0)."""
+    with socket.create_connection(("127.0.0.1", machine.ollama_port), timeout=10) as conn:
+        conn.settimeout(15)
+        conn.sendall(b"GET /api/version HTTP/1.0\r\n\r\n")
+        try:
+            return conn.recv(200)
+        except OSError:  # a timeout or a reset: nothing came back
+            return b""
+
+
+def test_ufw_default_deny_containers_reach_ollama_the_lan_does_not(machine: Machine) -> None:
+    machine.ssh(PROBE_IMAGE, timeout=300)
+    machine.ssh("docker network inspect vm-probe >/dev/null 2>&1 || docker network create vm-probe", timeout=120)
+    machine.ssh("ufw default deny incoming && ufw allow 22/tcp && ufw --force enable", timeout=300)
+    assert "Status: active" in machine.ssh("ufw status verbose").stdout
+    assert "deny (incoming)" in machine.ssh("ufw status verbose").stdout
+    # docker0 (docker run's default) and a compose-style network (its bridge is br-<id>)
+    for network in ("bridge", "vm-probe"):
+        answer = from_container(machine, network)
+        assert " 200 OK" in answer and '"version"' in answer, (network, answer)
+    assert from_lan(machine) == b""
+    # the same probes can see the other outcome: without the platform's chain ufw's deny drops the containers too,
+    # and a rule admitting everyone lets the LAN in
+    machine.ssh("iptables -D INPUT -p tcp --dport 11434 -j AI_PLATFORM_OLLAMA")
+    try:
+        assert "unreachable" in from_container(machine, "bridge")
+        machine.ssh("iptables -I INPUT -p tcp --dport 11434 -j ACCEPT")
+        assert b" 200 OK" in from_lan(machine)
+    finally:
+        machine.ssh("iptables -D INPUT -p tcp --dport 11434 -j ACCEPT", check=False)
+        machine.ssh("systemctl restart ollama", timeout=120)  # ExecStartPre puts the chain back
+    time.sleep(5)
+    assert " 200 OK" in from_container(machine, "bridge")
+    assert from_lan(machine) == b""
