@@ -71,6 +71,7 @@ class HostFacts:
     ollama_firewall_script: str | None = None  # current <root>/scripts/ollama-firewall.sh
     ollama_enabled: bool = False
     ollama_active: bool = False
+    ollama_needs_reload: bool = False  # the unit's files changed since systemd read them (no daemon-reload yet)
     apparmor_enabled: bool = False
     apparmor_denies_ollama: bool = False  # the journal shows an AppArmor denial for ollama
     apparmor_profile: str | None = None
@@ -367,6 +368,9 @@ def _ollama_step(facts: HostFacts, options: SetupOptions, files: OllamaFiles) ->
         ]
         step.notes.append("AppArmor profile for ollama installed" + (" (the journal showed denials)" if denied else ""))
         restart = True
+    if facts.ollama_needs_reload and not restart:  # the drop-in is on disk, but the running unit predates it
+        step.notes.append("the ollama unit's files changed since systemd read them: reloaded and restarted")
+        restart = True
     if restart:
         step.actions.append(run("systemctl", "daemon-reload"))
     if not facts.ollama_enabled or restart:
@@ -420,6 +424,8 @@ def probe(runner: Runner, gpu: bool, firewall_path: Path | None) -> HostFacts:
         ollama_firewall_script=_read(firewall_path) if firewall_path else None,
         ollama_enabled=out("systemctl", "is-enabled", "ollama").strip() == "enabled",
         ollama_active=out("systemctl", "is-active", "ollama").strip() == "active",
+        ollama_needs_reload=out("systemctl", "show", "ollama", "--property=NeedDaemonReload", "--value").strip()
+        == "yes",
         apparmor_enabled=_read(Path("/sys/module/apparmor/parameters/enabled")) in ("Y\n", "Y"),
         apparmor_denies_ollama='apparmor="DENIED"'
         in out("journalctl", "-k", "-g", "ollama", "--no-pager", "-n", "200"),

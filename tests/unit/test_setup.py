@@ -173,6 +173,14 @@ def test_changed_override_restarts_ollama_only():
     ]
 
 
+def test_a_drop_in_on_disk_that_systemd_has_not_read_is_reloaded_and_restarted():
+    # the seed's "override not applied": the file is right, but no daemon-reload ran, so Ollama still binds 127.0.0.1
+    steps = plan(HostFacts(**{**DONE.__dict__, "ollama_needs_reload": True}))
+    assert commands(steps) == ["systemctl daemon-reload", "systemctl enable ollama", "systemctl restart ollama"]
+    assert any("changed since systemd read them" in note for s in steps for note in s.notes)
+    assert commands(plan(DONE)) == []  # read and running: nothing to do
+
+
 @pytest.mark.parametrize(
     ("mode", "enabled", "denied", "installs"),
     [
