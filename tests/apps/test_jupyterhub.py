@@ -7,10 +7,8 @@ the rendered DockerSpawner settings are checked against the dockerspawner releas
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,15 +26,8 @@ from tests.configure_platform import deploy_files
 def platform(tmp_path_factory) -> Iterator[tuple[Path, Postgres, Hub]]:
     work = tmp_path_factory.mktemp("jupyterhub")
     _, root = deploy_files(work, services=["jupyterhub"], privileged_services=["jupyterhub"])
-    # Postgres' folder outside pytest's temporary folders: those are root's alone (0700), and the server runs as
-    # the postgres user.
-    with tempfile.TemporaryDirectory(prefix="ai-platform-jupyterhub-") as pg_work:
-        os.chmod(pg_work, 0o755)
-        with (
-            postgres_for(root, Path(pg_work) / "postgres") as postgres,
-            jupyterhub(root, postgres, work / "hub") as hub,
-        ):
-            yield root, postgres, hub
+    with postgres_for(root, work / "postgres") as postgres, jupyterhub(root, postgres, work / "hub") as hub:
+        yield root, postgres, hub
 
 
 @pytest.fixture(scope="module")

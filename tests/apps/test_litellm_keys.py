@@ -13,11 +13,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 
@@ -37,17 +33,6 @@ QUIET = Runner(echo=lambda _: None)
 CONSUMERS = ["dify", "flowise", "n8n", "open-webui"]  # the rendered services whose catalog entry has litellm_key
 
 
-@contextlib.contextmanager
-def open_folder() -> Iterator[Path]:
-    """A folder the postgres user can enter (pytest's tmp_path sits under a root-only 0700 folder)."""
-    folder = Path(tempfile.mkdtemp(prefix="litellm-keys-"))
-    folder.chmod(0o755)
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def tokens_in_database(url: str) -> dict[str, str]:
     """key_alias -> token (LiteLLM stores the key's sha256) as LiteLLM's own table holds them."""
     sql = 'SELECT key_alias, token FROM "LiteLLM_VerificationToken" WHERE key_alias IS NOT NULL ORDER BY key_alias'
@@ -63,7 +48,7 @@ def test_configure_registers_each_apps_key_in_the_real_litellm_database_and_a_se
     master = secrets["LITELLM_MASTER_KEY"]
     keys = {service: secrets[litellm_key_name(service)] for service in CONSUMERS}
     database = litellm_with_database(tmp_path / "litellm-db")
-    with open_folder() as folder, postgres_for(root, folder / "postgres") as postgres:
+    with postgres_for(root, tmp_path / "postgres") as postgres:
         rendered_url = rendered_environ(root, secrets, "litellm", "litellm")["DATABASE_URL"]
         assert rendered_url.startswith("postgresql://litellm:") and rendered_url.endswith("@postgres:5432/litellm")
         database = dataclasses.replace(database, url=postgres.url(rendered_url))

@@ -7,9 +7,7 @@ and fails with its fix when the admin's password in MLflow is not ADMIN_PASSWORD
 
 from __future__ import annotations
 
-import os
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,15 +29,8 @@ SEARCH = "/api/2.0/mlflow/experiments/search?max_results=10"
 def platform(tmp_path_factory) -> Iterator[tuple[Path, Postgres, MLflow]]:
     work = tmp_path_factory.mktemp("mlflow")
     _, root = deploy_files(work, services=["mlflow"])
-    # Postgres' folder outside pytest's temporary folders: those are root's alone (0700), and the server runs as
-    # the postgres user.
-    with tempfile.TemporaryDirectory(prefix="ai-platform-mlflow-") as pg_work:
-        os.chmod(pg_work, 0o755)
-        with (
-            postgres_for(root, Path(pg_work) / "postgres") as postgres,
-            mlflow_server(root, postgres, work / "server") as server,
-        ):
-            yield root, postgres, server
+    with postgres_for(root, work / "postgres") as postgres, mlflow_server(root, postgres, work / "server") as server:
+        yield root, postgres, server
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,14 +38,6 @@ EMBED = MODELS[1]  # the rendered embedding model, LiteLLM's model_name for it
 
 def host_port(url: str) -> str:
     return url.removeprefix("http://").rstrip("/")
-
-
-@contextlib.contextmanager
-def open_folder() -> Iterator[Path]:
-    """A temporary folder the postgres user can enter (pytest's tmp_path is root's alone)."""
-    with tempfile.TemporaryDirectory(prefix="ai-platform-open-webui-") as folder:
-        os.chmod(folder, 0o755)
-        yield Path(folder)
 
 
 def psql(database_url: str, sql: str) -> list[list[str]]:
@@ -105,8 +95,7 @@ def platform(tmp_path: Path, without: tuple[str, ...] = ()) -> Iterator[Platform
             storage=str(tmp_path / "qdrant/storage"),
             snapshots=str(tmp_path / "qdrant/snapshots"),
         ) as qdrant,
-        open_folder() as pg_work,
-        postgres_for(root, pg_work / "postgres") as postgres,
+        postgres_for(root, tmp_path / "postgres") as postgres,
     ):
         # no route to the host's Ollama: chats and embeddings go through LiteLLM (a call there would be answered 502)
         proxy = NameProxy({"litellm:4000": host_port(keys_api.url), "qdrant:6333": host_port(qdrant.url)})
