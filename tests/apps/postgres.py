@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from aiplatform.envfile import read_env
+from tests.serving import stop
 from tests.standins.ollama_api import free_port
 
 
@@ -89,10 +90,5 @@ def postgres_for(root: Path, workdir: Path) -> Iterator[Postgres]:
                 pytest.fail(f"{script.name} failed:\n{done.stdout}{done.stderr}")
         yield Postgres("127.0.0.1", port)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
         shutil.rmtree(own, ignore_errors=True)
