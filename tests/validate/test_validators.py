@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from aiplatform.envfile import parse_env
+from tests.standins.ollama_unit import OLLAMA_UNIT
 
 from .conftest import require
 
@@ -81,26 +82,6 @@ def test_grafana_provisioning_is_well_formed(rendered):
 
     dashboard = json.loads((rendered / "config/grafana/dashboards/ai-platform.json").read_text())
     assert dashboard["uid"] == "ai-platform" and dashboard["panels"]
-
-
-# A stand-in for the unit Ollama's install.sh writes (ExecStart, User/Group ollama, Restart=always): the real unit
-# cannot be fetched here. ExecStart points at a real executable so systemd-analyze can check it.
-OLLAMA_UNIT = """\
-[Unit]
-Description=Ollama Service
-After=network-online.target
-
-[Service]
-ExecStart={binary} serve
-User=ollama
-Group=ollama
-Restart=always
-RestartSec=3
-Environment="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-[Install]
-WantedBy=default.target
-"""
 
 
 def test_systemd_analyze_verify_ollama_override(rendered, tmp_path):

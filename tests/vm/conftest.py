@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import testinfra
 
+from tests.standins.ollama_unit import OLLAMA_UNIT
 from tests.vm.image import GUEST_PROJECT, VM_CACHE, ensure_image
 from tests.vm.machine import Machine, kvm_works
 
@@ -23,23 +24,6 @@ STANDIN_LIB = "/usr/local/lib/ollama-standin"
 TIMINGS: dict[str, float] = {}
 NOTES: list[str] = []
 
-# Upstream's unit, as Ollama's scripts/install.sh writes it (configure_systemd): the binary, its user, Restart=always.
-OLLAMA_UNIT = """\
-[Unit]
-Description=Ollama Service
-After=network-online.target
-
-[Service]
-ExecStart=/usr/local/bin/ollama serve
-User=ollama
-Group=ollama
-Restart=always
-RestartSec=3
-Environment="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-[Install]
-WantedBy=default.target
-"""
 # What install.sh does around it: the ollama system user with its home /usr/share/ollama, the unit enabled and started.
 INSTALL_OLLAMA = f"""\
 set -e
@@ -47,7 +31,7 @@ install -D -m 0644 /tmp/ollama_api.py {STANDIN_LIB}/ollama_api.py
 install -m 0755 /tmp/ollama_serve.py /usr/local/bin/ollama
 id ollama >/dev/null 2>&1 || useradd -r -s /bin/false -U -m -d /usr/share/ollama ollama
 cat >/etc/systemd/system/ollama.service <<'EOF'
-{OLLAMA_UNIT}EOF
+{OLLAMA_UNIT.format(binary="/usr/local/bin/ollama")}EOF
 systemctl daemon-reload
 systemctl enable ollama
 systemctl restart ollama
