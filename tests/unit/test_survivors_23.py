@@ -243,3 +243,22 @@ def test_a_path_routes_long_form_with_a_container_port_is_taken(tmp_path):
     route = catalog.services["notes"].route
     assert route is not None and route.path_routes()["/hooks/*"].upstream == "notes:8001"
     assert route.path_routes()["/hooks/*"].headers == {"X-Hook": "{uri}"}
+
+
+def test_the_stamp_file_ends_with_one_newline(tmp_path):
+    # POSIX text files end with a newline: `cat`, `diff` ("\ No newline at end of file") and editors show it
+    from aiplatform.generated.stamp import STAMP_FILE, with_stamp
+
+    tree = with_stamp({}, version="1", profile="minimal", tier="cpu", root="/r", services=[], inputs="x")
+    text = tree[STAMP_FILE.as_posix()].data
+    assert text.endswith(b"}\n") and not text.endswith(b"\n\n")
+
+
+def test_settings_refuse_a_key_they_do_not_know_even_past_the_key_checks():
+    # the last guard behind answers.yaml's key check: a misspelt key is never silently dropped
+    from pydantic import ValidationError
+
+    from aiplatform.inputs.settings import Settings
+
+    with pytest.raises(ValidationError, match="servics"):
+        Settings.model_validate({"servics": []})
