@@ -25,6 +25,7 @@ from tests.configure_platform import deploy_files, facts_for, litellm_like, stan
 from .conftest import run_inv
 from .engine_standin import EngineDocker, RecordedRunner, deployed
 from .test_render import _ctx
+from .test_survivors_21 import _applied
 
 QUIET = Runner(echo=lambda _: None)
 TAILNET = "ai-platform.tail1234.ts.net"
@@ -152,3 +153,17 @@ def test_settings_get_prints_each_ollama_node_as_one_map(tmp_path):
         ("gpu2.example.org", 2, []),
         ("192.0.2.30", 1, ["llama3.2:3b"]),
     ], ran.stdout
+
+
+# --- inv diff: a file the root lacks ----------------------------------------------------------------------------------
+
+
+def test_inv_diff_shows_a_file_the_root_lacks_as_created_from_dev_null(tmp_path):
+    """The owner deleted a file of the root: the diff gives it as one to create, in the form `patch` and `git apply`
+    read as a new file (`--- /dev/null`)."""
+    out, root = _applied(tmp_path)
+    (root / "config/ollama/override.conf").unlink()
+    ran = run_inv("diff", "--out", str(out))
+    lines = ran.stdout.splitlines()
+    at = lines.index("+++ generated/config/ollama/override.conf")
+    assert lines[at - 1] == "--- /dev/null", ran.stdout
