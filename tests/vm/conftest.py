@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 import testinfra
-import yaml
 
+from aiplatform.inputs.catalog import load_catalog
+from aiplatform.paths import SERVICES_DIR
 from tests.integration.standins.images import DEFAULT_VARIANTS, build_standins
 from tests.standins.ollama_unit import OLLAMA_UNIT
 from tests.vm.image import GUEST_PROJECT, VM_CACHE, ensure_image
@@ -89,12 +90,8 @@ def core_images() -> dict[str, str]:
 
 def core_containers() -> list[str]:
     """The containers of the catalog's core services (service.yaml `core: true`)."""
-    names = []
-    for path in sorted((REPO / "templates/services").glob("*/service.yaml")):
-        spec = yaml.safe_load(path.read_text())
-        if spec.get("core"):
-            names += list(spec.get("containers") or {})
-    return names
+    catalog = load_catalog(SERVICES_DIR)
+    return [name for spec in catalog.services.values() if spec.core for name in spec.containers]
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from tests.vm.image import VM_CACHE, Image
 QEMU = "qemu-system-x86_64"
 MEMORY_MB = int(os.environ.get("AI_PLATFORM_VM_MEMORY", "3584"))
 CPUS = 2
+BOOT_ID = "cat /proc/sys/kernel/random/boot_id"  # a new one at every boot
 
 
 def free_port() -> int:
@@ -161,13 +162,10 @@ class Machine:
             )
         return done
 
-    def boot_id(self) -> str:
-        return self.ssh("cat /proc/sys/kernel/random/boot_id", timeout=60).stdout.strip()
-
     def reboot(self, timeout: float) -> float:
         """`systemctl reboot` in the guest (qemu resets the machine, its process and the disk's writes stay); seconds
         until ssh answers from the new boot (another boot_id)."""
-        before = self.boot_id()
+        before = self.ssh(BOOT_ID, timeout=60).stdout.strip()
         self.ssh("systemctl reboot", timeout=60, check=False)  # the connection may drop before it answers
         subprocess.run(["ssh", "-F", str(self.ssh_config), "-O", "exit", "vm"], capture_output=True, timeout=30,
                        check=False)  # fmt: skip
@@ -175,7 +173,7 @@ class Machine:
         while time.monotonic() - started < timeout:
             if not self.running:
                 raise RuntimeError(f"qemu exited while rebooting:\n{self.console_tail()}")
-            done = self.ssh("cat /proc/sys/kernel/random/boot_id", timeout=20, check=False)
+            done = self.ssh(BOOT_ID, timeout=20, check=False)
             if done.returncode == 0 and done.stdout.strip() != before:
                 self._open_master()
                 return time.monotonic() - started

@@ -37,26 +37,25 @@ ANSWERS = "/root/answers.yaml"
 ROW = "written before the reboot"
 PSQL = "docker exec ai-platform-postgres psql -U postgres -v ON_ERROR_STOP=1 -tAc"
 QDRANT = f"""\
-cd {PROJECT} && .venv/bin/python - <<'EOF'
-import json
+import json, sys
 from pathlib import Path
 from aiplatform.backup.qdrant import Qdrant
 from aiplatform.envfile import parse_env
 from aiplatform.host.runner import Runner
 key = parse_env(Path("{GENERATED}/config/credentials.env").read_text())["QDRANT_API_KEY"]
 qdrant = Qdrant(Runner(echo=lambda _: None), key)
-if "{{write}}" == "yes":
+if sys.argv[1] == "write":
     qdrant.call("PUT", "/collections/vm_notes", {{"vectors": {{"size": 3, "distance": "Cosine"}}}})
     qdrant.call("PUT", "/collections/vm_notes/points?wait=true",
                 {{"points": [{{"id": 1, "vector": [0.1, 0.2, 0.3], "payload": {{"text": "{ROW}"}}}}]}})
 found = qdrant.call("POST", "/collections/vm_notes/points/scroll", {{"limit": 10}}, changes=False)["points"]
 print(json.dumps([point["payload"] for point in found]))
-EOF
-"""
+"""  # run in the guest by points(): `python - write` adds the point first, `python - read` only reads
 
 
 def points(machine: Machine, write: bool = False) -> list[dict[str, Any]]:
-    out = machine.ssh(QDRANT.replace("{write}", "yes" if write else "no"), timeout=300).stdout
+    mode = "write" if write else "read"
+    out = machine.ssh(f"cd {PROJECT} && .venv/bin/python - {mode} <<'EOF'\n{QDRANT}EOF\n", timeout=300).stdout
     return list(json.loads(out.strip().splitlines()[-1]))
 
 
