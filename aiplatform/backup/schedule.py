@@ -18,6 +18,7 @@ UNIT_DIR = Path("/etc/systemd/system")
 SERVICE = "ai-platform-backup.service"
 TIMER = "ai-platform-backup.timer"
 SCHEDULES = {"daily": "daily", "weekly": "weekly"}
+DESCRIPTION = "Description=AI Platform backup of "  # the service's line naming its root (scheduled_root reads it)
 
 
 @dataclass
@@ -44,14 +45,31 @@ def units(schedule: str, root: Path, python: str = sys.executable, project: Path
     )
 
 
+def scheduled_root(unit_dir: Path = UNIT_DIR) -> Path | None:
+    """The root the installed backup timer backs up (its service's Description), or None when none is installed."""
+    try:
+        text = (unit_dir / SERVICE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in text.splitlines():
+        if line.startswith(DESCRIPTION):
+            return Path(line[len(DESCRIPTION) :].replace("%%", "%"))
+    return None
+
+
+def uninstall(runner: Runner, unit_dir: Path = UNIT_DIR) -> list[str]:
+    """Stop, disable and remove the timer and its service (`off`, and cleanup --purge of the root it backs up)."""
+    runner.run(["systemctl", "disable", "--now", TIMER], check=False)
+    for name in (TIMER, SERVICE):
+        runner.remove_file(unit_dir / name)
+    runner.run(["systemctl", "daemon-reload"], check=False)
+    return [f"removed {unit_dir / TIMER} and {unit_dir / SERVICE}"]
+
+
 def install(schedule: str, root: Path, runner: Runner, unit_dir: Path = UNIT_DIR) -> list[str]:
     """Write and enable the timer, or (off) disable and remove it. Returns what changed."""
     if schedule == "off":
-        runner.run(["systemctl", "disable", "--now", TIMER], check=False)
-        for name in (TIMER, SERVICE):
-            runner.remove_file(unit_dir / name)
-        runner.run(["systemctl", "daemon-reload"], check=False)
-        return [f"removed {unit_dir / TIMER} and {unit_dir / SERVICE}"]
+        return uninstall(runner, unit_dir)
     made = units(schedule, root_flag(str(root)))  # a newline in it would add a line to the unit
     runner.write(unit_dir / SERVICE, made.service.encode(), 0o644)
     runner.write(unit_dir / TIMER, made.timer.encode(), 0o644)

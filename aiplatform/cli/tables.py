@@ -328,6 +328,8 @@ def cleanup_plan(plan: CleanupPlan) -> Group:
         )
     if plan.images:
         lines.append(Text(f"  images:     {', '.join(plan.images)}"))
+    if plan.timer:
+        lines.append(Text(f"  timer:      {plan.timer} — the daily or weekly backup of this root"))
     for path in plan.legacy:
         lines.append(
             Text(
@@ -348,6 +350,8 @@ def cleanup_summary(result: CleanupResult, kept: list[str]) -> Group:
         removed.append(f"{len(plan.images)} image(s)")
     if plan.root:
         removed.append(str(plan.root[0]))
+    if plan.timer:
+        removed.append(f"the backup timer ({plan.timer.name})")
     return Group(
         Text("Removed: " + ", ".join(removed), style="bold"),
         Text("Verified: nothing labelled ai-platform.managed=true is left.", style="green"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiplatform.backup import schedule
 from aiplatform.backup.manifest import complete_backups
 from aiplatform.commands import SUDO_INV
 from aiplatform.engine.docker import Docker, require_engine
@@ -27,12 +28,13 @@ class CleanupPlan:
     images: list[str] = field(default_factory=list)
     root: tuple[Path, int] | None = None  # (path, bytes) with --purge
     backups: Path | None = None  # the root's backups/, kept by --purge when it holds any
+    timer: Path | None = None  # the backup timer of this root with --purge: it would run daily on a root that is gone
     legacy: list[Path] = field(default_factory=list)
     no_engine: str = ""  # why Docker was not looked at (a dry run on a box without an engine)
 
     @property
     def empty(self) -> bool:
-        return not (self.containers or self.networks or self.volumes or self.images or self.root)
+        return not (self.containers or self.networks or self.volumes or self.images or self.root or self.timer)
 
 
 @dataclass
@@ -42,7 +44,7 @@ class CleanupResult:
     left: list[str] = field(default_factory=list)  # labelled objects still there after removal
 
 
-def make_plan(docker: Docker, root: Path, purge: bool, images: bool) -> CleanupPlan:
+def make_plan(docker: Docker, root: Path, purge: bool, images: bool, unit_dir: Path = schedule.UNIT_DIR) -> CleanupPlan:
     """What cleanup would remove. Without an engine only a dry run goes on (with nothing of Docker's in it)."""
     problem = docker.engine_error()
     if problem and not docker.runner.dry_run:
@@ -68,6 +70,9 @@ def make_plan(docker: Docker, root: Path, purge: bool, images: bool) -> CleanupP
             if complete_backups(backups):  # what `inv restore` needs after a purge: never deleted with the rest
                 plan.backups = backups
             plan.root = (root, dir_size(root) - (dir_size(backups) if plan.backups else 0))
+        timed = schedule.scheduled_root(unit_dir)
+        if timed is not None and timed.resolve() == root.resolve():
+            plan.timer = unit_dir / schedule.TIMER
     if images:
         plan.images = sorted({c.image for c in containers})
     return plan
@@ -87,6 +92,8 @@ def remove(docker: Docker, plan: CleanupPlan) -> CleanupResult:
     docker.remove_networks(plan.networks)
     docker.remove_volumes([name for name, _ in plan.volumes])
     docker.remove_images(plan.images)
+    if plan.timer is not None:
+        schedule.uninstall(docker.runner, plan.timer.parent)
     if plan.root is not None:
         root = plan.root[0]
         for entry in sorted(root.iterdir()) if plan.backups else [root]:

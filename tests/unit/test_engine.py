@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 
 import pytest
 import yaml
+from rich.console import Console
 
+from aiplatform.backup import schedule
+from aiplatform.cli import tables
 from aiplatform.engine import cleanup
 from aiplatform.engine.deploy import _action
 from aiplatform.engine.docker import ContainerInfo, Docker
@@ -84,6 +87,11 @@ class FakeDocker:
     def volumes(self) -> list[tuple[str, str]]:
         return []
 
+    def remove_containers(self, ids: list[str]) -> None:
+        assert not ids
+
+    remove_networks = remove_volumes = remove_images = remove_containers
+
 
 def test_status_drift_is_a_container_made_from_other_config_than_generated(tmp_path):
     out = tmp_path / "generated"
@@ -127,6 +135,34 @@ def test_purge_deletes_only_a_platform_root(tmp_path):
     plan = cleanup.make_plan(docker, root, purge=True, images=False)  # type: ignore[arg-type]
     assert plan.root is not None and plan.root[0] == root
     assert cleanup.make_plan(docker, stranger, purge=False, images=False).root is None  # type: ignore[arg-type]
+
+
+def test_purge_removes_the_backup_timer_of_this_root_only(tmp_path):
+    """A timer left behind would run `inv backup` every day on a root that is gone; another root's timer stays."""
+    root, units = tmp_path / "ai 50%", tmp_path / "units"
+    (root / "config").mkdir(parents=True)
+    (root / ".aiplatform.json").write_text("{}")
+    units.mkdir()
+    made = schedule.units("daily", root)
+    (units / schedule.SERVICE).write_text(made.service)
+    (units / schedule.TIMER).write_text(made.timer)
+    docker = FakeDocker(runner=Runner(dry_run=True, echo=lambda _: None))
+    assert cleanup.make_plan(docker, root, False, False, units).timer is None  # type: ignore[arg-type]
+    other = tmp_path / "other"
+    (other / "config").mkdir(parents=True)
+    (other / ".aiplatform.json").write_text("{}")
+    assert cleanup.make_plan(docker, other, True, False, units).timer is None  # type: ignore[arg-type]
+    plan = cleanup.make_plan(docker, root, True, False, units)  # type: ignore[arg-type]
+    assert plan.timer == units / schedule.TIMER
+    shown = Console(width=200, record=True)
+    shown.print(tables.cleanup_plan(plan))
+    assert f"timer:      {units / schedule.TIMER}" in shown.export_text()
+    cleanup.remove(docker, plan)  # type: ignore[arg-type]
+    history = docker.runner.history
+    assert ["systemctl", "disable", "--now", schedule.TIMER] in history
+    assert ["rm", "-f", str(units / schedule.SERVICE)] in history
+    assert ["rm", "-f", str(units / schedule.TIMER)] in history
+    assert history.index(["systemctl", "disable", "--now", schedule.TIMER]) < history.index(["rm", "-r", str(root)])
 
 
 def test_a_port_held_by_another_process_is_named_and_the_platforms_own_is_fine():

@@ -195,6 +195,9 @@ def test_cleanup_purge_leaves_the_hosts_tools(machine: Machine, guest: Any) -> N
     # the root goes, all but backups/ (what `inv restore` needs after a purge), which still holds the timer's backup
     assert guest.file(ROOT).listdir() == ["backups"]
     assert last_backup(machine)["problems"] == []
+    # the timer backed up this root: left behind it would fail every day on a root that is gone
+    assert "ai-platform-backup.timer" not in machine.ssh("systemctl list-timers --all --no-pager").stdout
+    assert not guest.file("/etc/systemd/system/ai-platform-backup.service").exists
     # seed script 0's promise: what the host needs for the next install stays
     for package in ("docker.io", "git", "curl"):
         assert guest.package(package).is_installed, package
