@@ -219,6 +219,7 @@ def default_models(ctx: StepContext) -> Outcome:
 
 
 def _password_fix(text: str) -> str:
+    """The fix for a refused setup when Dify's words are about the password; else Api.unexpected's own (the log)."""
     if "password" in text.lower():
         return "Dify wants a letter and a digit, 8 characters or more: give ADMIN_PASSWORD such a value and render."
-    return "`docker logs ai-platform-dify-api` may say more."
+    return ""

@@ -90,9 +90,10 @@ def render_template(env: jinja2.Environment, name: str, context: Mapping[str, An
 
 
 def _template_location(exc: BaseException, name: str) -> str:
-    # Jinja rewrites tracebacks so the template's own frame carries its file name and line.
+    # Jinja rewrites tracebacks so the template's own frame carries its file name and line: the innermost frame that
+    # is not Python's is the template (or the file it includes) that holds the undefined name, whatever its suffix.
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename.endswith(".j2"):
+        if not frame.filename.endswith(".py") and Path(frame.filename).is_file():
             path = Path(frame.filename).resolve()
             shown = path.relative_to(TEMPLATES_DIR.parent) if path.is_relative_to(TEMPLATES_DIR.parent) else path
             return f"{shown} line {frame.lineno}"

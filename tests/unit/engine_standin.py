@@ -6,6 +6,8 @@ from `Engine`, plain data: Postgres' databases (their dump bytes) and roles, Qdr
 their states, the named volumes (folders under tmp_path). `tar` runs for real (on tmp folders, so a backup's archives
 hold the files they name); files are written and removed for real through the runner. Each recorded call also keeps
 which containers were stopped when it ran, so a test can tell a "stopped" copy from a live one.
+A command line the real program would refuse fails as it would (`_refused`): a Postgres client run as root, a program
+Qdrant's image lacks, rclone given more or fewer paths than its command takes.
 `EngineDocker` stands in for `Docker`: what it reads of the engine comes from the same `Engine` (networks: none).
 """
 
@@ -92,10 +94,10 @@ class RecordedRunner(Runner):
         self.calls.append(Call(args, _own(env), stdin, stopped=self.engine.stopped()))
         if changes:
             self.history.append(args)
-        if self.engine.fail(args) or _as_root(args):
+        if self.engine.fail(args) or _refused(args):
             if check:
-                raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in). {_as_root(args)}")
-            return Result(args, 1, "", _as_root(args) or "failed (stand-in)")
+                raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in). {_refused(args)}")
+            return Result(args, 1, "", _refused(args) or "failed (stand-in)")
         return Result(args, 0, self._answer(args, stdin or ""))
 
     def stream(
@@ -111,8 +113,8 @@ class RecordedRunner(Runner):
     ) -> Result:
         args = [str(part) for part in argv]
         self.calls.append(Call(args, _own(env), stdin_text, into, source, self.engine.stopped()))
-        if self.engine.fail(args) or _as_root(args):
-            raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in). {_as_root(args)}")
+        if self.engine.fail(args) or _refused(args):
+            raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in). {_refused(args)}")
         if args[0] == "tar":
             return super().stream(argv, into=into, source=source, stdin_text=stdin_text, env=env, mode=mode)
         self.history.append([*args, *(["<", str(source)] if source else []), *([">", str(into)] if into else [])])
@@ -215,6 +217,39 @@ class RecordedRunner(Runner):
 
 
 PG_CLIENTS = ("psql", "pg_dump", "pg_dumpall", "pg_restore", "dropdb", "createdb")
+
+
+def _refused(args: list[str]) -> str:
+    """What the real program says to a command line it refuses (empty: it runs)."""
+    return _as_root(args) or _not_in_qdrants_image(args) or _rclone_usage(args)
+
+
+def _not_in_qdrants_image(args: list[str]) -> str:
+    """Qdrant's image has bash but no curl: a request is bash's /dev/tcp (sh there has no /dev/tcp), and `docker exec`
+    of a program the image lacks fails as the OCI runtime says."""
+    if args[:4] != ["docker", "exec", "-i", QDRANT] or args[4:6] == ["bash", "-c"]:
+        return ""
+    return f'OCI runtime exec failed: exec: "{args[4] if len(args) > 4 else ""}": executable file not found in $PATH'
+
+
+RCLONE_ARGUMENTS = {"copy": 2, "check": 2, "lsf": 1, "purge": 1, "obscure": 1}
+
+
+def _rclone_usage(args: list[str]) -> str:
+    """rclone's own check of a command's arguments: flags before `--`, then exactly the paths the command takes (an
+    empty word is a path too)."""
+    if args[:1] != ["rclone"] or len(args) < 2:
+        return ""
+    rest = args[2:]
+    before, after = (rest[: rest.index("--")], rest[rest.index("--") + 1 :]) if "--" in rest else (rest, [])
+    paths = [word for word in before if word == "-" or not word.startswith("-")] + after
+    wanted = RCLONE_ARGUMENTS.get(args[1])
+    if wanted is None:
+        return f'unknown command "{args[1]}" for "rclone"'
+    if len(paths) != wanted:
+        bound = "maximum" if len(paths) > wanted else "minimum"
+        return f"Command {args[1]} needs {wanted} arguments {bound}: you provided {len(paths)} non flag arguments"
+    return ""
 
 
 def _as_root(args: list[str]) -> str:
