@@ -45,9 +45,11 @@ class YamlDoc:
 def validation_error(doc: YamlDoc, exc: ValidationError, fix: str) -> UserError:
     """The first pydantic error of a model read from `doc`, as a UserError naming the file, line and key."""
     error = exc.errors()[0]
-    loc = ".".join(str(part) for part in error["loc"])
-    top = str(error["loc"][0]) if error["loc"] else ""
-    return UserError(f"{doc.where(loc if loc in doc.lines else top)}: key {loc or '(top)'!r}: {error['msg']}.", fix)
+    parts = [str(part) for part in error["loc"]]
+    loc = ".".join(parts)
+    # the line of the key, else of the deepest key above it the file has (a value the model reshaped has no line)
+    known = next((key for n in range(len(parts), 0, -1) if (key := ".".join(parts[:n])) in doc.lines), "")
+    return UserError(f"{doc.where(known)}: key {loc or '(top)'!r}: {error['msg']}.", fix)
 
 
 def read_text(path: Path, fix: str = "", limit: int = MAX_BYTES) -> str:

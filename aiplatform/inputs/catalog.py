@@ -11,9 +11,18 @@ import graphlib
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from aiplatform.errors import UserError
 from aiplatform.inputs.images import image_problem
@@ -24,6 +33,15 @@ TIER_ORDER = ("infra", "ai", "apps", "monitoring", "proxy")
 _NAME = r"^[a-z][a-z0-9-]*$"
 _ENV_NAME = r"^[A-Z][A-Z0-9_]*$"
 _UPSTREAM = r"^[a-z][a-z0-9-]*:[0-9]{1,5}$"
+
+
+def _upstream(value: str) -> str:
+    if not re.fullmatch(_UPSTREAM, value):
+        raise ValueError(f"upstream {value!r} must be container:port, like open-webui:8080")
+    return value
+
+
+Upstream = Annotated[str, AfterValidator(_upstream)]  # a container of the platform and the port it listens on
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")  # mounting one is the docker-socket privilege
 
 
@@ -160,7 +178,7 @@ class DatabaseSpec(_Strict):
 class PathRoute(_Strict):
     """A path of a route that goes elsewhere than the service's default upstream, with request headers to set."""
 
-    upstream: str = Field(pattern=_UPSTREAM)
+    upstream: Upstream
     headers: dict[str, str] = Field(default_factory=dict)  # header -> value (Caddy placeholders allowed)
 
 
@@ -169,22 +187,20 @@ class RouteSpec(_Strict):
 
     subdomain: str = Field("", pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$")  # "" = the domain itself
     ip_port: int = Field(ge=1, le=65535)
-    upstream: str = Field(pattern=_UPSTREAM)  # container:port
-    # path matcher -> container:port (or a PathRoute), tried before the default upstream
-    paths: dict[str, str | PathRoute] = Field(default_factory=dict)
+    upstream: Upstream
+    # path matcher -> container:port, or {upstream, headers}: tried before the default upstream
+    paths: dict[str, PathRoute] = Field(default_factory=dict)
 
-    @field_validator("paths")
+    @field_validator("paths", mode="before")
     @classmethod
-    def _paths(cls, value: dict[str, str | PathRoute]) -> dict[str, str | PathRoute]:
-        for path, target in value.items():
-            if not re.fullmatch(r"/[A-Za-z0-9._~/-]*\*?", path):
+    def _paths(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        for path in value:
+            if not re.fullmatch(r"/[A-Za-z0-9._~/-]*\*?", str(path)):
                 raise ValueError(f"path {path!r}: expected a path like /api/*")
-            if isinstance(target, str) and not re.fullmatch(_UPSTREAM, target):
-                raise ValueError(f"path {path!r}: upstream {target!r} must be container:port")
-        return value
-
-    def path_routes(self) -> dict[str, PathRoute]:
-        return {p: PathRoute(upstream=t) if isinstance(t, str) else t for p, t in self.paths.items()}
+        # the short form `/api/*: api:5001` is a route with no headers: one shape, one set of errors for both forms
+        return {path: {"upstream": target} if isinstance(target, str) else target for path, target in value.items()}
 
 
 class MetricsSpec(_Strict):

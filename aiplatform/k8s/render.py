@@ -92,7 +92,7 @@ def _catalog_ports(spec: ServiceSpec, found: dict[str, set[int]]) -> None:
             found[name].add(container.port)
     targets = [m.target for m in spec.metrics]
     if spec.route:
-        targets += [spec.route.upstream, *(p.upstream for p in spec.route.path_routes().values())]
+        targets += [spec.route.upstream, *(p.upstream for p in spec.route.paths.values())]
     for target in targets:
         name, _, port = target.partition(":")
         if name in found:

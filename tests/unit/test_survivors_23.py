@@ -210,39 +210,47 @@ def test_a_link_in_generated_is_copied_as_a_link_into_the_preview(owner):
 # --- the catalog: a path route's upstream --------------------------------------------------------------------------
 
 
-def _owner_catalog(tmp_path: Path, upstream: str):
-    """The owner's `notes` service (tests/unit/test_route_auth.py) with one path routed in the long form."""
+def _owner_catalog(tmp_path: Path, upstream: str, short: bool = False):
+    """The owner's `notes` service (tests/unit/test_route_auth.py) with one path routed in the long form (or the short
+    one, `/hooks/*: container:port`)."""
     folder = tmp_path / "services" / "notes"
     folder.mkdir(parents=True)
     quoted = repr(upstream).replace("'", '"')  # a YAML double-quoted string, escapes and all
     paths = f"  paths:\n    /hooks/*:\n      upstream: {quoted}\n      headers:\n        X-Hook: '{{uri}}'\n"
+    if short:
+        paths = f"  paths:\n    /hooks/*: {quoted}\n"
     (folder / "service.yaml").write_text(OWNER_SERVICE + paths)
     (folder / "compose.yml.j2").write_text("services:\n  notes: {}\n")
     return folder, load_catalog(SERVICES_DIR, folder.parent)
 
 
+@pytest.mark.parametrize("short", [False, True])
 @pytest.mark.parametrize("upstream", [
     "evil.example:80",  # a host name, not a container
     "notes:8000\n}\n:80 {\n\trespond 200",  # a Caddyfile of its own (the Caddyfile takes the value as it is)
     "notes",  # no port
     "http://notes:8000",
 ])  # fmt: skip
-def test_a_path_routes_upstream_must_be_container_colon_port(tmp_path, upstream):
-    """`route.paths` takes `container:port` or {upstream, headers}: the long form is checked as the short one, so
+def test_a_path_routes_upstream_must_be_container_colon_port(tmp_path, upstream, short):
+    """`route.paths` takes `container:port` or {upstream, headers}: both forms are checked alike and named alike, so
     nothing but a container's port reaches the Caddyfile."""
-    folder, catalog = _owner_catalog(tmp_path, upstream)
+    folder, catalog = _owner_catalog(tmp_path, upstream, short)
     assert "notes" not in catalog.services
     message, _ = catalog.broken["notes"]
-    # pydantic reports the union's first branch (`str`), so the key ends in `.str` rather than `.upstream`
-    assert message.startswith(f"{folder / 'service.yaml'} line 9: key 'route.paths./hooks/*"), message
+    expected = (
+        f"{folder / 'service.yaml'} line {14 if short else 15}: key 'route.paths./hooks/*.upstream': Value error, "
+        f"upstream {upstream!r} must be container:port, like open-webui:8080."
+    )
+    assert message == expected
 
 
-def test_a_path_routes_long_form_with_a_container_port_is_taken(tmp_path):
-    _, catalog = _owner_catalog(tmp_path, "notes:8001")
+@pytest.mark.parametrize("short", [False, True])
+def test_a_path_routes_long_or_short_form_with_a_container_port_is_taken(tmp_path, short):
+    _, catalog = _owner_catalog(tmp_path, "notes:8001", short)
     assert catalog.broken == {}
     route = catalog.services["notes"].route
-    assert route is not None and route.path_routes()["/hooks/*"].upstream == "notes:8001"
-    assert route.path_routes()["/hooks/*"].headers == {"X-Hook": "{uri}"}
+    assert route is not None and route.paths["/hooks/*"].upstream == "notes:8001"
+    assert route.paths["/hooks/*"].headers == ({} if short else {"X-Hook": "{uri}"})
 
 
 def test_the_stamp_file_ends_with_one_newline(tmp_path):
