@@ -4,6 +4,7 @@ value for its consumer, and errors that name the template and line."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import shlex
 import traceback
@@ -33,15 +34,20 @@ def environment(roots: tuple[Path, ...], catalogs: tuple[Path, ...] = ()) -> jin
     # source), which saves each `inv render` compiling every template again.
     # `services/<name>/...` is found in the first catalog folder that has <name> (whatever that folder is called),
     # everything else in `roots` (the platform's templates).
+    # The cache knows a template by its source only: the options that change how it compiles name the cache files.
     services = jinja2.PrefixLoader({"services": jinja2.FileSystemLoader([str(c) for c in dict.fromkeys(catalogs)])})
+    options: dict[str, Any] = {
+        "keep_trailing_newline": True,
+        "trim_blocks": True,
+        "lstrip_blocks": True,
+        "autoescape": False,
+    }
+    compiled = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader([services, jinja2.FileSystemLoader([str(root) for root in dict.fromkeys(roots)])]),
         undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-        bytecode_cache=jinja2.FileSystemBytecodeCache(),
+        bytecode_cache=jinja2.FileSystemBytecodeCache(pattern=f"__jinja2_ai_platform_{compiled}_%s.cache"),
+        **options,
     )
     env.filters["q"] = compose_quote
     env.filters["yaml_str"] = lambda value: json.dumps(str(value))

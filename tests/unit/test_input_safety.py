@@ -74,6 +74,8 @@ def test_a_newline_never_reaches_an_env_file():
         ({"admin_email": "a{b}@example.com"}, "expected an email"),
         ({"ollama_origins": "http://a b"}, "no spaces, commas or quotes"),
         ({"registry_mirror": "reg${POSTGRES_PASSWORD}"}, "compose would interpolate"),
+        ({"registry_mirror": "https://mirror.local:5000"}, "is not a registry address like registry.local:5000"),
+        ({"registry_mirror": "mirror.local:5000 --insecure"}, "is not a registry address like registry.local:5000"),
         ({"images": "litellm=ghcr.io/x/litellm:${LITELLM_MASTER_KEY}"}, "compose would interpolate"),
         ({"images": "litellm=ghcr.io/berriai/litellm:main"}, "is not pinned"),
         ({"redis_maxmemory": "lots"}, "256mb"),

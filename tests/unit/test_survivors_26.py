@@ -1,0 +1,169 @@
+"""Outcomes the mutation benchmark (benchmarks/mutants.py, seed 26) found no test asserting: each test here failed
+with one of its surviving one-line bugs applied and passes without it. Each is judged by what an owner sees or keeps: a
+dry run that repairs nothing, Open WebUI's admin that is not one, the call named when an update is refused, the backup
+timer's units read by systemd before they are enabled, an imported service's port, an owner's template rendering
+(its own service.yaml as `service`, indented block tags)."""
+
+from __future__ import annotations
+
+import copy
+import secrets
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aiplatform.backup import schedule
+from aiplatform.configure import flowise
+from aiplatform.configure.model import WouldDo
+from aiplatform.configure.steps import StepContext
+from aiplatform.envfile import read_env
+from aiplatform.host.runner import Runner
+from aiplatform.paths import TEMPLATES_DIR
+from aiplatform.render.templates import environment, render_template
+from tests.configure_platform import deploy_files, facts_for, litellm_like, stand_ins
+
+from .test_configure_outcome import EMBED, configure, write_credentials
+
+DRY = Runner(dry_run=True, echo=lambda _: None)
+
+
+@pytest.fixture
+def platform(tmp_path):
+    _, root = deploy_files(tmp_path)
+    with litellm_like() as litellm:
+        yield root, litellm
+
+
+# --- configure --dry-run: drift is reported, never repaired ---------------------------------------------------------
+
+
+def test_a_dry_run_says_it_would_replace_a_key_another_holds_the_alias_of_and_deletes_nothing(platform):
+    """n8n's key regenerated after configure: its alias still names the old key in LiteLLM."""
+    root, litellm = platform
+    with stand_ins(root, litellm.url) as services:
+        assert configure(root, services)[0].ok
+        write_credentials(root, LITELLM_KEY_N8N="sk-" + secrets.token_urlsafe(24))
+        keys = services.apps["litellm"].state["keys"]
+        before, asked = copy.deepcopy(keys), len(services.apps["litellm"].requests)
+        report, table = configure(root, services, runner=DRY, only=["litellm"])
+        step = table[("litellm", "key for n8n")]
+        assert (step.result, step.detail) == ("would do", "replace the key named ai-platform-n8n by LITELLM_KEY_N8N")
+        assert keys == before and not report.changed
+        assert ("POST", "/key/delete") not in services.apps["litellm"].requests[asked:]
+
+
+def test_a_dry_run_says_it_would_add_the_flowise_credential_the_owner_deleted_and_adds_nothing(platform):
+    """Signing in is looking (a dry run does it); adding the credential is a change. (Run as steps: in a whole dry run
+    Flowise's declared admin step cannot tell an existing account without sending the registration, so the steps
+    after it are skipped.)"""
+    root, litellm = platform
+    with stand_ins(root, litellm.url) as services:
+        assert configure(root, services)[0].ok
+        services.apps["flowise"].state["credentials"] = []
+        asked = len(services.apps["flowise"].requests)
+        ctx = StepContext(facts_for(root, services), DRY)
+        assert flowise.login(ctx).result == "ok"
+        with pytest.raises(WouldDo, match=f"add the credential '{flowise.CREDENTIAL}'"):
+            flowise.credential(ctx)
+        assert services.apps["flowise"].state["credentials"] == []
+        assert ("POST", "/api/v1/credentials") not in services.apps["flowise"].requests[asked:]
+
+
+# --- configure: Open WebUI ------------------------------------------------------------------------------------------
+
+
+def test_an_admin_email_that_signs_in_as_a_plain_user_is_named_with_its_role(platform):
+    """Someone else signed up first (Open WebUI makes the first account its admin): the platform's admin email is a
+    user there, and configure says so instead of failing later on admin-only calls."""
+    root, litellm = platform
+    with stand_ins(root, litellm.url) as services:
+        assert configure(root, services)[0].ok
+        for user in services.apps["openwebui"].state["users"].values():
+            user["role"] = "user"
+        report, table = configure(root, services, only=["open-webui"])
+    step = table[("open-webui", "admin signs in")]
+    admin = read_env(root / "config/master.env")["ADMIN_EMAIL"]
+    assert step.result == "FAILED" and not report.ok
+    assert step.detail == f"{admin} signs in to Open WebUI but is not its admin (role user)."
+    assert table[("open-webui", "LiteLLM connection")].result == "skipped"
+
+
+def test_a_refused_embedding_update_names_the_call(platform):
+    """Embeddings still asked of the host's Ollama (an older template's seed): the refused update is named."""
+    root, litellm = platform
+    with stand_ins(root, litellm.url, openwebui={"fail": {"POST /api/v1/retrieval/embedding/update": 500}}) as services:
+        services.apps["openwebui"].state["config"] |= {"rag.embedding_engine": "ollama", "rag.embedding_model": EMBED}
+        _, table = configure(root, services)
+    step = table[("open-webui", "embeddings through LiteLLM")]
+    assert step.result == "FAILED"
+    assert step.detail.startswith("Open WebUI: POST /api/v1/retrieval/embedding/update answered HTTP 500"), step
+
+
+# --- the backup timer: systemd reads the units before they are enabled ----------------------------------------------
+
+
+def test_the_timer_is_written_then_read_by_systemd_then_enabled_and_off_undoes_it_in_reverse(tmp_path):
+    runner = Runner(dry_run=True, echo=lambda _: None)
+    schedule.install("daily", Path("/srv/ai"), runner, unit_dir=tmp_path)
+    assert runner.history == [
+        ["write", str(tmp_path / schedule.SERVICE), "0644"],
+        ["write", str(tmp_path / schedule.TIMER), "0644"],
+        ["systemctl", "daemon-reload"],  # a unit systemd has not read cannot be enabled as written
+        ["systemctl", "enable", "--now", schedule.TIMER],
+    ]
+    off = Runner(dry_run=True, echo=lambda _: None)
+    schedule.install("off", Path("/srv/ai"), off, unit_dir=tmp_path)
+    assert off.history == [
+        ["systemctl", "disable", "--now", schedule.TIMER],
+        ["rm", "-f", str(tmp_path / schedule.TIMER)],
+        ["rm", "-f", str(tmp_path / schedule.SERVICE)],
+        ["systemctl", "daemon-reload"],  # else systemctl still lists the timer, "not-found"
+    ]
+
+
+# --- inv add FILE: the port by IP ----------------------------------------------------------------------------------
+
+
+def test_an_imported_service_gets_the_first_free_port_from_9443_by_ip(tmp_path):
+    """docs/catalog.md: the first free port from 9443; a second import, with the first in the owner's catalog, the
+    next one."""
+    from aiplatform.inputs.catalog import load_catalog
+    from aiplatform.manage.importer import from_project
+
+    from .test_hostile_input import _catalog, _project
+
+    project, path = _project(tmp_path)
+    first, template = from_project(project, path, "notes", _catalog())
+    assert first["route"]["ip_port"] == 9443
+    folder = tmp_path / "services" / "notes"
+    folder.mkdir(parents=True)
+    (folder / "service.yaml").write_text(yaml.safe_dump(first))
+    (folder / "compose.yml.j2").write_text(template)
+    catalog = load_catalog(TEMPLATES_DIR / "services", folder.parent)
+    assert "notes" in catalog.services, catalog.broken
+    memos = {"services": {"memos": project["services"]["notes"]}}  # the same app under another name
+    second, _ = from_project(memos, path, "memos", catalog)
+    assert second["route"]["ip_port"] == 9444
+
+
+# --- render: an owner's compose template sees its own service.yaml --------------------------------------------------
+
+
+def test_a_compose_template_reads_its_own_service_yaml_as_service(tmp_path):
+    from .test_route_auth import owner_catalog, whole_catalog
+
+    folder = owner_catalog(tmp_path) / "notes"
+    (folder / "compose.yml.j2").write_text(
+        "services:\n  notes:\n    labels:\n      about: {{ service.description | q }}\n"
+    )
+    compose = yaml.safe_load(whole_catalog(tmp_path).tree["docker/docker-compose.notes.yml"].data)
+    assert compose["services"]["notes"]["labels"]["about"] == "An owner's service without a login of its own."
+
+
+def test_a_block_tag_indented_in_an_owners_template_leaves_no_blank_or_indent(tmp_path):
+    """The built-in templates put their tags at the line's start; an owner's may indent them inside a YAML block."""
+    (tmp_path / "compose.yml.j2").write_text(
+        "services:\n  notes:\n    {% if true %}\n    image: a:1\n    {% endif %}\n"
+    )
+    assert render_template(environment((tmp_path,)), "compose.yml.j2", {}) == "services:\n  notes:\n    image: a:1\n"
