@@ -8,7 +8,9 @@ dependent calls (Dify, n8n's API key) are Python modules instead.
         json: {user: {email: "{admin_email}", credential: "{secret:ADMIN_PASSWORD}"}}
         done: [201]
         already: {status: [400], contains: only have one organization}
+        already_if: {request: POST /api/v1/auth/resolve, field: redirectUrl, equals: /signin}
 
+`already_if` is a read-only call asked first: when its answer says the work is done, the change is not sent.
 Placeholders in strings: {admin_email}, {admin_name}, {secret:NAME} (from credentials.env), {litellm_key} (the
 service's own LiteLLM key). A step with `done` statuses changes something: a dry run does not send it.
 """
@@ -23,7 +25,7 @@ from aiplatform.configure.facts import Facts
 from aiplatform.configure.http import Api, excerpt
 from aiplatform.configure.model import Outcome, StepFailed, already, done, ok
 from aiplatform.configure.steps import Step, StepContext
-from aiplatform.inputs.catalog import ServiceSpec, SetupCall
+from aiplatform.inputs.catalog import AlreadyIf, ServiceSpec, SetupCall
 from aiplatform.inputs.secrets import litellm_key_name
 
 _PLACEHOLDER = re.compile(r"\{(admin_email|admin_name|litellm_key|secret:[A-Z][A-Z0-9_]*)\}")
@@ -62,10 +64,27 @@ def _runner(spec: ServiceSpec, call: SetupCall) -> Callable[[StepContext], Outco
     return run
 
 
+def _answers(api: Api, asked: AlreadyIf) -> bool:
+    """Whether the read-only call's answer holds `equals` at `field`; any other answer is not a "yes"."""
+    method, _, path = asked.request.partition(" ")
+    response = api.request(method, path)
+    if not response.is_success:
+        return False
+    try:
+        value: Any = response.json()
+    except ValueError:
+        return False
+    for key in asked.field.split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return value is not None and type(value) is type(asked.equals) and value == asked.equals
+
+
 def run_call(ctx: StepContext, spec: ServiceSpec, call: SetupCall) -> Outcome:
     container = call.container or next((c for c in spec.containers if ctx.facts.local_url(c)), spec.name)
     api = Api(spec.name, container, ctx.facts.local_url(container))
     method, _, path = call.request.partition(" ")
+    if call.already_if and _answers(api, call.already_if):
+        return already(f"{call.already_if.request}: {call.already_if.field} is {call.already_if.equals!r}")
     if call.done:
         ctx.act(call.step)
     kwargs: dict[str, Any] = {}

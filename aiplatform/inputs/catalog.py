@@ -230,6 +230,15 @@ class AlreadyAnswer(_Strict):
     contains: str = ""
 
 
+class AlreadyIf(_Strict):
+    """A read-only call asked before a setup call that changes something: when the JSON field `field` (dotted) of
+    its 2xx answer equals `equals`, the work was done before and the change is not sent (a dry run can tell too)."""
+
+    request: str = Field(pattern=r"^(GET|POST) /\S*$")
+    field: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+    equals: str | int | bool
+
+
 class SetupCall(_Strict):
     """A first-run step that is one HTTP call (see configure/declared.py): which call, what it sends, and which
     answers mean done (it changed something), already done, or ok (a check)."""
@@ -244,6 +253,7 @@ class SetupCall(_Strict):
     basic_auth: tuple[str, str] | None = None  # (user, password), placeholders allowed
     done: list[int] = Field(default_factory=list)
     already: AlreadyAnswer | None = None
+    already_if: AlreadyIf | None = None
     ok: list[int] = Field(default_factory=list)
     show_answer: bool = False
     fix: str = ""

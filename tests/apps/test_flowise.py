@@ -104,6 +104,8 @@ def first_runs(root, services, app, secrets, master) -> tuple[str, str]:
     again, second = configure(root, services, app)
     assert not again.changed, [(s.service, s.step) for s in again.changed]
     assert [second[step].result for step in STEPS] == ["already done", "ok", "already done"], second
+    # known from the read-only call service.yaml declares (`already_if`), the registration not sent again
+    assert second["admin account"].detail == "POST /api/v1/auth/resolve: redirectUrl is '/signin'"
     assert app.psql("select count(*) from credential") == "1"
     stamp = app.psql(f"select \"updatedDate\" from credential where id = '{ident}'")
 

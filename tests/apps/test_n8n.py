@@ -139,6 +139,8 @@ def test_configure_sets_up_the_real_n8n_and_its_workflow_chats_through_litellm(t
         assert KEY_LABEL not in [k["label"] for k in owner.get("/rest/api-keys").json()["data"]["items"]]
         again, second = configure(root, services, app)
         assert [second[step].result for step in STEPS] == ["already done", "ok", "already done", "already done"]
+        # known from n8n's public settings (`already_if` in service.yaml), the owner setup not sent again
+        assert second["owner account"].detail == "GET /rest/settings: data.userManagement.showSetupOnFirstLoad is False"
         assert not [s for s in again.changed if s.service == "n8n"], again.changed
         assert [c["id"] for c in ours(app, kept)] == [ident]
 

@@ -15,15 +15,13 @@ import yaml
 
 from aiplatform.backup import schedule
 from aiplatform.configure import flowise
-from aiplatform.configure.model import WouldDo
-from aiplatform.configure.steps import StepContext
 from aiplatform.envfile import read_env
 from aiplatform.host.runner import Runner
 from aiplatform.paths import TEMPLATES_DIR
 from aiplatform.render.templates import environment, render_template
-from tests.configure_platform import deploy_files, facts_for, litellm_like, stand_ins
+from tests.configure_platform import deploy_files, litellm_like, stand_ins
 
-from .test_configure_outcome import EMBED, configure, write_credentials
+from .test_configure_outcome import EMBED, Answering, configure, declared_step, write_credentials
 
 DRY = Runner(dry_run=True, echo=lambda _: None)
 
@@ -53,21 +51,26 @@ def test_a_dry_run_says_it_would_replace_a_key_another_holds_the_alias_of_and_de
         assert ("POST", "/key/delete") not in services.apps["litellm"].requests[asked:]
 
 
-def test_a_dry_run_says_it_would_add_the_flowise_credential_the_owner_deleted_and_adds_nothing(platform):
-    """Signing in is looking (a dry run does it); adding the credential is a change. (Run as steps: in a whole dry run
-    Flowise's declared admin step cannot tell an existing account without sending the registration, so the steps
-    after it are skipped.)"""
+def test_a_dry_run_of_a_set_up_platform_sees_past_the_first_run_steps_to_a_deleted_credential(platform):
+    """The declared first-run steps (n8n's owner, Flowise's account) ask a read-only call first, so a dry run of a
+    set-up platform says "already done" and goes on: it finds the Flowise credential the owner deleted and says it
+    would add it, and nothing is sent that changes anything."""
     root, litellm = platform
     with stand_ins(root, litellm.url) as services:
         assert configure(root, services)[0].ok
-        services.apps["flowise"].state["credentials"] = []
-        asked = len(services.apps["flowise"].requests)
-        ctx = StepContext(facts_for(root, services), DRY)
-        assert flowise.login(ctx).result == "ok"
-        with pytest.raises(WouldDo, match=f"add the credential '{flowise.CREDENTIAL}'"):
-            flowise.credential(ctx)
-        assert services.apps["flowise"].state["credentials"] == []
-        assert ("POST", "/api/v1/credentials") not in services.apps["flowise"].requests[asked:]
+        flowise_app = services.apps["flowise"]
+        flowise_app.state["credentials"] = []
+        for app in services.apps.values():
+            app.requests.clear()
+        report, table = configure(root, services, runner=DRY)
+        assert table[("n8n", "owner account")].result == "already done"
+        assert table[("flowise", "admin account")].result == "already done"
+        step = table[("flowise", "LiteLLM credential")]
+        assert (step.result, step.detail) == ("would do", f"add the credential {flowise.CREDENTIAL!r}")
+        assert flowise_app.state["credentials"] == [] and not report.changed
+        sent = {(m, p) for app in services.apps.values() for m, p in app.requests}
+        assert not sent & {("POST", "/api/v1/credentials"), ("POST", "/api/v1/account/register"),
+                           ("POST", "/rest/owner/setup")}  # fmt: skip
 
 
 # --- configure: Open WebUI ------------------------------------------------------------------------------------------
@@ -167,3 +170,40 @@ def test_a_block_tag_indented_in_an_owners_template_leaves_no_blank_or_indent(tm
         "services:\n  notes:\n    {% if true %}\n    image: a:1\n    {% endif %}\n"
     )
     assert render_template(environment((tmp_path,)), "compose.yml.j2", {}) == "services:\n  notes:\n    image: a:1\n"
+
+
+# --- configure: a declared step's read-only "already" call ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def settings_page():
+    """A stand-in app answering every request alike: the answer of the read-only call under test."""
+    server = Answering()
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+OWNER = {"step": "owner", "request": "POST /setup", "done": [200],
+         "already_if": {"request": "GET /settings", "field": "data.setup.first", "equals": False}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, '{"data": {"setup": {"first": false}}}', "already done"),
+        (200, '{"data": {"setup": {"first": true}}}', "would do"),
+        (200, '{"data": {"setup": {"first": 0}}}', "would do"),  # 0 is not false
+        (200, '{"data": {"setup": {}}}', "would do"),
+        (200, '{"data": "setup"}', "would do"),
+        (200, "<html>sign in</html>", "would do"),
+        (401, '{"data": {"setup": {"first": false}}}', "would do"),  # only a 2xx answer says so
+    ],
+)
+def test_a_declared_steps_already_if_call_skips_the_change_only_on_the_exact_value(
+    settings_page, status, body, expected
+):
+    settings_page.status, settings_page.body = status, body
+    result, _ = declared_step(settings_page, OWNER, dry_run=True)
+    assert result == expected
+    assert [(m, p) for m, p, *_ in settings_page.seen] == [("GET", "/settings")]  # asked first; the change never sent
