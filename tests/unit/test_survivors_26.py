@@ -7,7 +7,9 @@ timer's units read by systemd before they are enabled, an imported service's por
 from __future__ import annotations
 
 import copy
+import os
 import secrets
+import threading
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ import yaml
 from aiplatform.backup import schedule
 from aiplatform.configure import flowise
 from aiplatform.envfile import read_env
+from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
 from aiplatform.paths import TEMPLATES_DIR
 from aiplatform.render.templates import environment, render_template
@@ -207,3 +210,54 @@ def test_a_declared_steps_already_if_call_skips_the_change_only_on_the_exact_val
     result, _ = declared_step(settings_page, OWNER, dry_run=True)
     assert result == expected
     assert [(m, p) for m, p, *_ in settings_page.seen] == [("GET", "/settings")]  # asked first; the change never sent
+
+
+# --- inv render while another render writes; inv diff on a root it may not read -------------------------------------
+
+
+def test_inv_render_says_it_waits_for_another_render_then_writes(tmp_path):
+    from aiplatform.generated.write import render_lock
+
+    from .test_cli import render
+
+    out = tmp_path / "generated"
+    held, release = threading.Event(), threading.Event()
+
+    def other_render():
+        with render_lock(out):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other_render)
+    thread.start()
+    held.wait(5)
+    threading.Timer(1.0, release.set).start()
+    result = render(tmp_path, "--root", str(tmp_path / "root"))
+    thread.join()
+    said = " ".join(result.stderr.split())
+    assert f"waiting for another render (pid {os.getpid()}) to finish writing {out}" in said, said
+    assert (out / ".aiplatform.json").is_file()
+
+
+def test_a_root_file_diff_may_not_read_says_to_use_sudo(tmp_path, monkeypatch):
+    """Root's files are root's (0600 credentials.env): an owner running `inv diff` without sudo. The tests run as root,
+    whom the kernel never refuses, so the refusal is the one read the kernel would refuse."""
+    from aiplatform.generated import diff
+
+    refused = tmp_path / "root/config/credentials.env"
+    real_read = Path.read_bytes
+
+    def read_bytes(path: Path) -> bytes:
+        if path == refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read(path)
+
+    refused.parent.mkdir(parents=True)
+    refused.write_text("ADMIN_PASSWORD=x\n")
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(UserError) as error:
+        diff._read(refused)
+    assert (error.value.message, error.value.fix) == (
+        f"No permission to read {refused}.",
+        "Run the command with sudo (the root is root's).",
+    )
