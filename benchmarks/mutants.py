@@ -97,8 +97,8 @@ class Suite:
 
 
 def _left_alone(tree: ast.Module) -> set[int]:
-    """ids of the nodes no mutant touches: docstrings, annotations, f-strings, printing-only calls, TYPE_CHECKING
-    blocks and `from __future__`."""
+    """ids of the nodes no mutant touches: docstrings, annotations (Literal[...] type aliases too), f-strings,
+    printing-only calls, TYPE_CHECKING blocks and `from __future__`."""
     roots: list[ast.AST] = []
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
@@ -116,6 +116,8 @@ def _left_alone(tree: ast.Module) -> set[int]:
             roots.append(node)
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             roots.append(node)
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value) in ("Literal", "typing.Literal"):
+            roots.append(node)  # a type alias like Result = Literal[...]: an annotation, whatever it is assigned to
     return {id(sub) for root in roots for sub in ast.walk(root)}
 
 
