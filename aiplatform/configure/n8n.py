@@ -72,7 +72,7 @@ def credential(ctx: StepContext) -> Outcome:
     LITELLM_KEY_N8N) or has no record of it: PATCH /api/v1/credentials/<id> (credentials.public.controller), the
     whole `data` replaced."""
     facts = ctx.facts
-    stored = ctx.state.get("stored", {}).get(KEY_NAME) or facts.secrets.get(KEY_NAME, "")
+    stored = facts.secrets.get(KEY_NAME, "")  # the one the step before made, if it made one
     public = _public(ctx, stored)
     listed = public.json(public.get("/api/v1/credentials", params={"limit": 250}), "GET /api/v1/credentials")
     found = next((item for item in listed.get("data") or [] if item.get("name") == CREDENTIAL), None)

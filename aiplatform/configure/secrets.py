@@ -13,5 +13,4 @@ def store_secret(ctx: StepContext, name: str, value: str) -> None:
     path = ctx.facts.root / CREDENTIALS_ENV
     values = {**read_env(path), name: value}
     ctx.runner.write(path, format_env(dict(sorted(values.items())), CREDENTIALS_HEADER).encode(), 0o600)
-    ctx.facts.secrets[name] = value
-    ctx.state.setdefault("stored", {})[name] = value
+    ctx.facts.secrets[name] = value  # what the steps after this one read

@@ -185,7 +185,7 @@ def test_the_root_comes_from_the_command_line_or_the_remembered_one_never_the_ba
     # no --root: the remembered root is whatever this checkout's generated/ says, never "/" (dry run: were the guard
     # missing, nothing is extracted into / on this machine)
     result = run_inv("restore", str(backup), "--dry-run", env=NO_ENGINE)
-    _refused(result, "'/'", "no platform root")
+    _refused(result, "'/'", "no platform root", "Restore another backup (`inv backup --list`).")
     assert "Dry run" not in result.stdout
 
 

@@ -196,3 +196,18 @@ def test_a_link_to_the_docker_socket_is_the_socket(tmp_path):
 def test_another_containers_volumes_and_profiles_are_refused_whatever_is_allowed(tmp_path, old, new, message):
     with pytest.raises(UserError, match=re.escape(message)):
         _import(tmp_path, COMPOSE.replace(old, new), allow=True)
+
+
+def test_a_dry_run_checks_the_file_with_compose_and_writes_nothing(tmp_path):
+    """`inv add --from-compose FILE --dry-run`: reading the file through `docker compose config` changes nothing, so a
+    dry run runs it too - a bad file is refused as in a real run, a good one is shown and nothing is written."""
+    source = tmp_path / "compose.yml"
+    catalog = load_catalog(TEMPLATES_DIR / "services")
+    dry = Runner(dry_run=True, echo=lambda _: None)
+    source.write_text("services:\n  notes:\n    image: [a, b]\n")
+    with pytest.raises(UserError, match="not a compose file `docker compose config` accepts"):
+        import_compose(source, "notes", catalog, tmp_path / "services", dry)
+    source.write_text(COMPOSE)
+    folder = import_compose(source, "notes", catalog, tmp_path / "services", dry)
+    assert folder == tmp_path / "services/notes" and not folder.exists()
+    assert any(entry[:3] == ["write", str(folder / "service.yaml"), "0644"] for entry in dry.history), dry.history
