@@ -379,10 +379,6 @@ class Catalog(BaseModel):
         first."""
         return list(dict.fromkeys(folder.parent for folder in self.folders.values()))
 
-    def user_made(self, name: str) -> bool:
-        """Whether the service comes from the owner's catalog rather than the built-in one."""
-        return name in self.folders and self.folders[name].parent != SERVICES_DIR
-
     def require(self, name: str) -> ServiceSpec:
         """The service, or a UserError: its folder's own error when it is broken, else the known names."""
         if name in self.broken:

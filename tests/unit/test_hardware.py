@@ -183,6 +183,7 @@ def test_inv_detect_on_this_machine(tmp_path):
     if not data["gpu_available"]:
         assert data["tier"] == "minimal"
         assert data["models"] == ["llama3.2:3b", "nomic-embed-text"]
+        assert data["models_size_gb"] == 2.3  # profiles/minimal.yaml: 2.0 + 0.3, what the disk check counts
     assert data["disk_path"] == str(tmp_path)  # nearest existing parent of the root
 
 
