@@ -81,3 +81,18 @@ def test_upgrades_timeout_is_the_deploys_and_the_roll_backs(platform, monkeypatc
     result = upgrading.upgrade(lambda: _upgrade_ctx(home), home / "generated", _pending_plan(home, images), runner,
                                None, lambda: home / "backups/b1", lambda _: None, timeout=900)  # fmt: skip
     assert result.rolled_back is not None and timeouts == [900, 900]
+
+
+# --- deploy's staleness check: a root remembered from the previous render -------------------------------------------
+
+
+def test_a_tree_rendered_for_a_remembered_root_is_not_stale(tmp_path):
+    """`inv render --root R`, then `inv render` (R remembered, no flag): deploy's check rebuilds the same context, the
+    remembered root included, and finds the tree current."""
+    from aiplatform.generated.build import stale_reason
+
+    from .test_cli import render
+
+    render(tmp_path, "--root", str(tmp_path / "elsewhere"))
+    render(tmp_path)
+    assert stale_reason(tmp_path / "generated", {}) is None
