@@ -76,7 +76,7 @@ def _answers(api: Api, asked: AlreadyIf) -> bool:
         return False
     for key in asked.field.split("."):
         value = value.get(key) if isinstance(value, dict) else None
-    return value is not None and type(value) is type(asked.equals) and value == asked.equals
+    return type(value) is type(asked.equals) and value == asked.equals  # 0 is not false
 
 
 def run_call(ctx: StepContext, spec: ServiceSpec, call: SetupCall) -> Outcome:

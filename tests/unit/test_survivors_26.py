@@ -22,18 +22,13 @@ from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
 from aiplatform.paths import TEMPLATES_DIR
 from aiplatform.render.templates import environment, render_template
-from tests.configure_platform import deploy_files, litellm_like, stand_ins
+from tests.configure_platform import stand_ins
 
+from . import test_configure_outcome
 from .test_configure_outcome import EMBED, Answering, configure, declared_step, write_credentials
 
 DRY = Runner(dry_run=True, echo=lambda _: None)
-
-
-@pytest.fixture
-def platform(tmp_path):
-    _, root = deploy_files(tmp_path)
-    with litellm_like() as litellm:
-        yield root, litellm
+platform = test_configure_outcome.platform  # the rendered root and a LiteLLM stand-in (a fixture)
 
 
 # --- configure --dry-run: drift is reported, never repaired ---------------------------------------------------------
