@@ -991,7 +991,7 @@ def open_(c, service, root=None, out=None):
         "root",
         "yes",
         "dry_run",
-        purge="also delete volumes, data/ and the root itself",
+        purge="also delete volumes, data/, the root itself and its backup timer",
         images="also delete the images the platform's containers used",
     )
 )
