@@ -52,7 +52,7 @@ class OllamaNode(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str = Field(description="its host name or IP, as the platform host reaches it")
-    port: int = Field(11434, ge=1, le=65535)
+    port: int = Field(11434, ge=1, le=65535, description="the port its Ollama listens on")
     name: str = Field("", pattern=r"^([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?)?$", description="default: from the address")
     weight: int = Field(1, ge=1, le=100, description="its share of the requests, against the others' weights")
     models: list[str] = Field(default_factory=list, description="the platform's models it serves (default: all)")
@@ -91,12 +91,12 @@ class Settings(BaseModel):
     admin_email: str = Field("admin@example.com", description="admin account and Let's Encrypt email")
     admin_name: str = Field("Admin", min_length=1, max_length=30, description="admin display name")
     admin_password: SecretStr | None = Field(None, description="admin password; unset = generated once")
-    services: list[str] = Field(["monitoring"], description="optional services to run (dify, n8n, flowise, monitoring)")
+    services: list[str] = Field(["monitoring"], description="optional services to run (`inv add` lists them)")
     models: list[str] = Field(default_factory=list, description="Ollama models to pull and serve")
     embedding_model: str = Field("nomic-embed-text", description="which of the models serves embeddings")
     privileged_services: list[str] = Field(
         default_factory=list,
-        description="services allowed the root-equivalent privileges they declare (inv add --allow-privileged)",
+        description="services allowed the root-equivalent privileges they declare (add --allow-privileged)",
     )
     images: dict[str, str] = Field(default_factory=dict, description="image per container, overriding the catalog")
     registry_mirror: str = Field("", description="prefix put before every catalog image (private registry)")
@@ -105,20 +105,24 @@ class Settings(BaseModel):
     ollama_bind: str = Field("0.0.0.0", description="address the host's Ollama listens on")
     ollama_port: int = Field(11434, ge=1, le=65535, description="Ollama's port")
     ollama_origins: list[str] = Field(["*"], description="OLLAMA_ORIGINS: browser origins allowed")
-    ollama_keep_alive: str = Field("5m", description="how long a model stays loaded (OLLAMA_KEEP_ALIVE)")
+    ollama_keep_alive: str = Field(
+        "5m", description="how long a model stays loaded (OLLAMA_KEEP_ALIVE): up to 8760h; -1 for ever"
+    )
     ollama_num_parallel: int = Field(1, ge=1, le=64, description="OLLAMA_NUM_PARALLEL")
     ollama_max_loaded_models: int = Field(1, ge=1, le=64, description="OLLAMA_MAX_LOADED_MODELS")
     ollama_flash_attention: bool = Field(False, description="OLLAMA_FLASH_ATTENTION")
     ollama_expose_lan: bool = Field(False, description="let other hosts reach Ollama (no firewall rule)")
     docker_address_pool: str = Field("172.20.0.0/14", description="Docker default-address-pools base")
     docker_address_pool_size: int = Field(24, ge=8, le=30, description="Docker default-address-pools size")
-    docker_log_max_size: str = Field("10m", description="json-file log rotation size")
+    docker_log_max_size: str = Field("10m", description="json-file log rotation size: up to 100g")
     docker_log_max_file: int = Field(3, ge=1, le=100, description="json-file logs kept")
     litellm_cache: bool = Field(False, description="cache identical LiteLLM requests in Redis (with litellm_cache_ttl)")
     litellm_cache_ttl: int = Field(600, ge=1, le=31_536_000, description="seconds a cached LiteLLM answer is kept")
-    redis_maxmemory: str = Field("512mb", description="Redis memory limit; cache keys are evicted first (volatile-lru)")
+    redis_maxmemory: str = Field(
+        "512mb", description="Redis memory limit, up to 4096gb; cache keys are evicted first (volatile-lru)"
+    )
     jupyter_notebook_image: str = Field(
-        "quay.io/jupyter/minimal-notebook:2024-12-23", description="the image of each JupyterHub user's notebook"
+        "quay.io/jupyter/minimal-notebook:2024-12-23", description="each JupyterHub user's notebook"
     )
     ollama_local: bool = Field(True, description="this host's Ollama serves the models too (off: a host without GPU)")
     ollama_nodes: list[OllamaNode] = Field(
@@ -138,10 +142,10 @@ class Settings(BaseModel):
         default_factory=dict, description="the remote's non-secret rclone options, e.g. {scope: drive}"
     )
     backup_remote_secret: SecretStr | None = Field(
-        None, description="the remote's secret: service-account JSON, token, password or key (kept in credentials)"
+        None, description="the remote's service-account JSON, token, password or key"
     )
     backup_remote_secret_option: str = Field(
-        "", pattern=r"^[a-z0-9_]*$", description="the rclone option the secret fills (default: the backend's usual)"
+        "", pattern=r"^[a-z0-9_]*$", description="the rclone option the secret fills (default: the usual one)"
     )
     backup_remote_keep: int = Field(14, ge=1, le=1000, description="backups kept on the remote")
 
