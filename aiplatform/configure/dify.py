@@ -41,20 +41,20 @@ def steps(facts: Facts) -> list[Step]:
 
 def setup(ctx: StepContext) -> Outcome:
     api, facts = ctx.api("Dify", "dify-api", timeout=120), ctx.facts
-    if api.json(api.get("/console/api/setup"), "GET /console/api/setup").get("step") == "finished":
+    if api.json(api.get("/console/api/setup")).get("step") == "finished":
         return already("set up")
     ctx.act(f"set Dify up with the admin {facts.admin_email}")
-    init = api.json(api.get("/console/api/init"), "GET /console/api/init")
+    init = api.json(api.get("/console/api/init"))
     if init.get("status") != "finished":  # INIT_PASSWORD is set: prove it first, in this session
         answer = api.post("/console/api/init", json={"password": facts.secret("DIFY_INIT_PASSWORD")})
         if answer.status_code != 201:
-            raise api.unexpected(answer, "POST /console/api/init (DIFY_INIT_PASSWORD)")
+            raise api.unexpected(answer, about=" (DIFY_INIT_PASSWORD)")
     body = {"email": facts.admin_email, "name": facts.admin_name[:30], "password": facts.admin_password}
     answer = api.post("/console/api/setup", json=body)
     if answer.status_code == 403:
         return already("set up (by someone else meanwhile)")
     if answer.status_code != 201:
-        raise api.unexpected(answer, "POST /console/api/setup", _password_fix(answer.text))
+        raise api.unexpected(answer, _password_fix(answer.text))
     return done(f"admin {facts.admin_email}")
 
 
@@ -64,8 +64,8 @@ def login(ctx: StepContext) -> Outcome:
     answer = api.post("/console/api/login", json={"email": facts.admin_email, "password": password})
     if answer.status_code in (400, 401, 429):
         raise api.password_refused(answer, facts.admin_email, " (its profile page)")
-    if api.json(answer, "POST /console/api/login").get("result") != "success":
-        raise api.unexpected(answer, "POST /console/api/login")
+    if api.json(answer).get("result") != "success":
+        raise api.unexpected(answer)
     csrf = api.cookies.get("__Host-csrf_token") or api.cookies.get("csrf_token")
     if not csrf:
         raise StepFailed("Dify's login set no csrf_token cookie: every later console call would be refused.")
@@ -79,9 +79,7 @@ def plugin(ctx: StepContext) -> Outcome:
         return already(PLUGIN)
     ctx.act(f"install {PLUGIN} from Dify's marketplace")
     versions = (
-        api.json(
-            api.post(f"{WORKSPACE}/plugin/list/latest-versions", json={"plugin_ids": [PLUGIN]}), "latest-versions"
-        ).get("versions")
+        api.json(api.post(f"{WORKSPACE}/plugin/list/latest-versions", json={"plugin_ids": [PLUGIN]})).get("versions")
         or {}
     )
     latest = versions.get(PLUGIN) or {}
@@ -91,7 +89,7 @@ def plugin(ctx: StepContext) -> Outcome:
     answer = api.post(f"{WORKSPACE}/plugin/install/marketplace", json=wanted)
     if answer.status_code == 400 and "retries" in answer.text.lower():
         raise _offline(f"Dify could not download the plugin: {excerpt(answer.text, 160)}")
-    started = api.json(answer, "POST plugin/install/marketplace")
+    started = api.json(answer)
     if not started.get("all_installed"):
         _wait_for_task(api, started.get("task_id") or "")
     return done(f"{PLUGIN} {latest.get('version', '')}".strip())
@@ -99,7 +97,7 @@ def plugin(ctx: StepContext) -> Outcome:
 
 def _installed(api: Api) -> bool:
     answer = api.post(f"{WORKSPACE}/plugin/list/installations/ids", json={"plugin_ids": [PLUGIN]})
-    return bool(api.json(answer, "plugin installations").get("plugins"))
+    return bool(api.json(answer).get("plugins"))
 
 
 def _offline(why: str) -> StepSkipped:
@@ -112,7 +110,7 @@ def _offline(why: str) -> StepSkipped:
 def _wait_for_task(api: Api, task_id: str) -> None:
     deadline = time.monotonic() + INSTALL_WAIT
     while True:
-        task = api.json(api.get(f"{WORKSPACE}/plugin/tasks/{task_id}"), "plugin task").get("task") or {}
+        task = api.json(api.get(f"{WORKSPACE}/plugin/tasks/{task_id}")).get("task") or {}
         status = task.get("status")
         if status == "success":
             return
@@ -141,7 +139,7 @@ def models(ctx: StepContext) -> Outcome:
     pairs = [(facts.chat_model, "llm"), (facts.embedding_model, "text-embedding")]
     wanted = [(model, kind) for model, kind in pairs if model]
     answer = api.get(f"{WORKSPACE}/model-providers/{PROVIDER}/models")
-    listed = api.json(answer, "GET provider models").get("data") or []
+    listed = api.json(answer).get("data") or []
     present = {(m.get("model"), m.get("model_type")) for m in listed}
     missing = [(model, kind) for model, kind in wanted if (model, kind) not in present]
     if missing:
@@ -174,7 +172,7 @@ def _current_credential(api: Api, model: str, kind: str) -> str:
     answer = api.get(
         f"{WORKSPACE}/model-providers/{PROVIDER}/models/credentials", params={"model": model, "model_type": kind}
     )
-    ident = api.json(answer, f"GET the credentials of {model}").get("current_credential_id")
+    ident = api.json(answer).get("current_credential_id")
     if not ident:
         raise StepFailed(
             f"Dify's model {model} ({kind}) uses no credential.",
@@ -188,8 +186,8 @@ def _checked(api: Api, answer: httpx.Response, status: int, model: str) -> None:
     if answer.status_code != status:
         raise api.unexpected(
             answer,
-            f"saving the credential of {model}",
-            "Dify checks a model by calling LiteLLM from its plugin daemon: see `docker logs "
+            about=f" (the credential of {model})",
+            fix="Dify checks a model by calling LiteLLM from its plugin daemon: see `docker logs "
             "ai-platform-dify-plugin-daemon` and configure's LiteLLM steps above.",
         )
 
@@ -207,14 +205,14 @@ def default_models(ctx: StepContext) -> Outcome:
     wanted = {"llm": facts.chat_model, "text-embedding": facts.embedding_model}
     current = {}
     for kind in wanted:
-        data = api.json(api.get(f"{WORKSPACE}/default-model", params={"model_type": kind}), "GET default-model")
+        data = api.json(api.get(f"{WORKSPACE}/default-model", params={"model_type": kind}))
         item = data.get("data") or {}
         current[kind] = (item.get("model"), (item.get("provider") or {}).get("provider"))
     if all(current[kind] == (model, PROVIDER) for kind, model in wanted.items() if model):
         return already(", ".join(model for model in wanted.values() if model))
     ctx.act("make LiteLLM's models Dify's default models")
     settings = [{"model_type": k, "provider": PROVIDER, "model": m} for k, m in wanted.items() if m]
-    api.json(api.post(f"{WORKSPACE}/default-model", json={"model_settings": settings}), "POST default-model")
+    api.json(api.post(f"{WORKSPACE}/default-model", json={"model_settings": settings}))
     return done(", ".join(model for model in wanted.values() if model))
 
 

@@ -32,7 +32,7 @@ def login(ctx: StepContext) -> Outcome:
     answer = api.post("/api/v1/auth/login", json={"email": facts.admin_email, "password": facts.admin_password})
     if answer.status_code in (400, 401, 404):
         raise api.password_refused(answer, facts.admin_email)
-    api.json(answer, "POST /api/v1/auth/login")
+    api.json(answer)
     missing = [name for name in ("token", "connect.sid") if name not in api.cookies]
     if missing:
         raise StepFailed(
@@ -51,11 +51,11 @@ def credential(ctx: StepContext) -> Outcome:
     api = ctx.api("Flowise", "flowise")
     key, name = ctx.facts.secret(litellm_key_name("flowise")), litellm_key_name("flowise")
     body = {"name": CREDENTIAL, "credentialName": "openAIApi", "plainDataObj": {KEY_FIELD: key}}
-    listed = api.json(api.get("/api/v1/credentials", params={"credentialName": "openAIApi"}), "GET credentials")
+    listed = api.json(api.get("/api/v1/credentials", params={"credentialName": "openAIApi"}))
     found = next((item for item in listed if item.get("name") == CREDENTIAL), None)
     if found is None:
         ctx.act(f"add the credential {CREDENTIAL!r}")
-        made = api.json(api.post("/api/v1/credentials", json=body), "POST /api/v1/credentials")
+        made = api.json(api.post("/api/v1/credentials", json=body))
         readable(api, made["id"])
         pushed.remember(ctx, "flowise", {made["id"]: key})
         return done(f"{CREDENTIAL!r} with {name} (base path {LITELLM_BASE} in its nodes)")
@@ -65,7 +65,7 @@ def credential(ctx: StepContext) -> Outcome:
         return already(f"{CREDENTIAL!r} with {name} (Flowise decrypts it)")
     ctx.act(f"put the current {name} into the credential {CREDENTIAL!r}")
     path = f"/api/v1/credentials/{found['id']}"
-    api.json(api.request("PUT", path, json=body), f"PUT {path}")
+    api.json(api.request("PUT", path, json=body))
     readable(api, found["id"])
     pushed.remember(ctx, "flowise", {found["id"]: key})
     return done(f"{CREDENTIAL!r} now holds {name} ({stale})")

@@ -19,6 +19,11 @@ def excerpt(text: str, limit: int = 200) -> str:
     return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
+def _call(response: httpx.Response) -> str:
+    """The request an answer is to, as its method and path (the query left out: it may hold a key)."""
+    return f"{response.request.method} {response.request.url.path}"
+
+
 class Api:
     """One service's API at `base` (None: the container publishes no port on this host)."""
 
@@ -65,15 +70,16 @@ class Api:
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
         return self.request("POST", path, **kwargs)
 
-    def json(self, response: httpx.Response, what: str) -> Any:
-        """The JSON body of a 2xx answer to `what`; anything else is a StepFailed quoting the answer."""
+    def json(self, response: httpx.Response) -> Any:
+        """The JSON body of a 2xx answer; anything else is a StepFailed naming the request and quoting the answer."""
         if not response.is_success:
-            raise self.unexpected(response, what)
+            raise self.unexpected(response)
         try:
             return response.json()
         except ValueError:
             raise StepFailed(
-                f"{self.service}: {what} answered HTTP {response.status_code} but not JSON: {excerpt(response.text)}"
+                f"{self.service}: {_call(response)} answered HTTP {response.status_code} but not JSON: "
+                f"{excerpt(response.text)}"
             ) from None
 
     def password_refused(self, response: httpx.Response, email: str, where: str = "") -> StepFailed:
@@ -85,8 +91,9 @@ class Api:
             "shows it), then run configure again.",
         )
 
-    def unexpected(self, response: httpx.Response, what: str, fix: str = "") -> StepFailed:
+    def unexpected(self, response: httpx.Response, fix: str = "", about: str = "") -> StepFailed:
+        """An answer the step cannot use, named by its request (what to look for in the app's log)."""
         return StepFailed(
-            f"{self.service}: {what} answered HTTP {response.status_code}: {excerpt(response.text)}",
+            f"{self.service}: {_call(response)}{about} answered HTTP {response.status_code}: {excerpt(response.text)}",
             fix or f"`docker logs ai-platform-{self.container}` may say more.",
         )

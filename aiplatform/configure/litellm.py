@@ -55,7 +55,7 @@ def steps(facts: Facts) -> list[Step]:
 
 def models_listed(ctx: StepContext) -> Outcome:
     client = api(ctx.facts)
-    listed = [item.get("id") for item in client.json(client.get("/v1/models"), "GET /v1/models").get("data", [])]
+    listed = [item.get("id") for item in client.json(client.get("/v1/models")).get("data", [])]
     missing = [name for name in ctx.facts.litellm_models if name not in listed]
     if missing:
         raise StepFailed(
@@ -88,7 +88,7 @@ def chat(ctx: StepContext, model: str = "") -> Outcome:
         )
     if not response.is_success:
         raise _hop_failure(ctx.facts, client, response, model.removesuffix("@local"))
-    answer = client.json(response, "POST /v1/chat/completions")
+    answer = client.json(response)
     tokens = int((answer.get("usage") or {}).get("completion_tokens") or 0)
     text = ((answer.get("choices") or [{}])[0].get("message") or {}).get("content") or ""
     rate = f", {tokens / seconds:.1f} tokens/s" if tokens and seconds > 0 else ""
@@ -103,7 +103,7 @@ def embeddings(ctx: StepContext) -> Outcome:
     seconds = time.monotonic() - started
     if not response.is_success:
         raise _hop_failure(ctx.facts, client, response, model)
-    data = client.json(response, "POST /v1/embeddings").get("data") or [{}]
+    data = client.json(response).get("data") or [{}]
     vector = data[0].get("embedding") or []
     if not vector:
         raise StepFailed(f"LiteLLM answered /v1/embeddings for {model} with no vector: {excerpt(str(data))}")
@@ -141,7 +141,7 @@ def _hop_failure(facts: Facts, client: Api, response: httpx.Response, model: str
             "Containers reach Ollama at host.docker.internal: it must listen beyond 127.0.0.1 (setting ollama_bind) "
             f"and its firewall must admit Docker's bridges. `{INV} doctor` checks both; `{SUDO_INV} setup` fixes them.",
         )
-    return client.unexpected(response, f"a request for {model}")
+    return client.unexpected(response, about=f" (a request for {model})")
 
 
 def _key_step(service: str) -> Any:
@@ -159,32 +159,32 @@ def register_key(ctx: StepContext, service: str) -> Outcome:
     if info.status_code == 200:
         return already(f"{alias} ({litellm_key_name(service)})")
     if info.status_code != 404 and "not found" not in info.text.lower():
-        raise _no_key_api(client, info, "GET /key/info")
+        raise _no_key_api(client, info)
     replaced = ""
     holders = _aliased(client, alias)
     if holders:  # the alias names another key (a restored or regenerated credentials.env): ours replaces it
         ctx.act(f"replace the key named {alias} by {litellm_key_name(service)}")
-        client.json(client.post("/key/delete", json={"key_aliases": [alias]}), "POST /key/delete")
+        client.json(client.post("/key/delete", json={"key_aliases": [alias]}))
         replaced = " (replaced the old key of that alias)"
     ctx.act(f"register {litellm_key_name(service)} as {alias}")
     body = {"key": key, "key_alias": alias, "metadata": {"managed_by": "ai-platform", "service": service}}
     created = client.post("/key/generate", json=body)
     if not created.is_success:
-        raise _no_key_api(client, created, "POST /key/generate")
+        raise _no_key_api(client, created)
     return done(f"{alias} ({litellm_key_name(service)}){replaced}")
 
 
 def _aliased(client: Api, alias: str) -> list[Any]:
     # key_alias is a substring match for the master key: keep the exact ones
     listed = client.get("/key/list", params={"key_alias": alias, "return_full_object": "true"})
-    keys = client.json(listed, "GET /key/list").get("keys") or []
+    keys = client.json(listed).get("keys") or []
     return [k for k in keys if isinstance(k, dict) and k.get("key_alias") == alias]
 
 
-def _no_key_api(client: Api, response: httpx.Response, what: str) -> StepFailed:
+def _no_key_api(client: Api, response: httpx.Response) -> StepFailed:
     if "db not connected" in response.text.lower() or "database not connected" in response.text.lower():
         return StepFailed(
             "LiteLLM runs without its database, so it keeps no virtual keys.",
             "Check DATABASE_URL in its compose file and `docker logs ai-platform-litellm` (Postgres must be up).",
         )
-    return client.unexpected(response, what)
+    return client.unexpected(response)

@@ -28,7 +28,7 @@ def login(ctx: StepContext) -> Outcome:
     answer = api.post("/rest/login", json={"emailOrLdapLoginId": facts.admin_email, "password": facts.admin_password})
     if answer.status_code in (400, 401, 429):
         raise api.password_refused(answer, facts.admin_email)
-    api.json(answer, "POST /rest/login")
+    api.json(answer)
     if "n8n-auth" not in api.cookies:
         raise StepFailed("n8n's login set no n8n-auth cookie.")
     return ok(f"{facts.admin_email} (a session)")
@@ -45,7 +45,7 @@ def api_key(ctx: StepContext) -> Outcome:
     # the owner's own keys with our label (n8n lists 10 a page unless told, newest first: ours, made once, would fall
     # off the first page once ten newer keys exist; an owner also sees other users' keys)
     query = {"label": KEY_LABEL, "ownership": "mine", "take": 250}
-    listed = api.json(api.get("/rest/api-keys", params=query), "GET /rest/api-keys").get("data") or {}
+    listed = api.json(api.get("/rest/api-keys", params=query)).get("data") or {}
     items = listed.get("items", []) if isinstance(listed, dict) else listed
     ours = [item for item in items if item.get("label") == KEY_LABEL]
     kept = facts.secrets.get(KEY_NAME, "")
@@ -53,12 +53,9 @@ def api_key(ctx: StepContext) -> Outcome:
         return already(f"{KEY_LABEL} ({KEY_NAME})")
     ctx.act(f"make n8n's API key {KEY_LABEL} and keep it as {KEY_NAME}")
     for item in ours:  # its value is lost (or no longer works): replace it (n8n keeps one label per user)
-        api.json(api.request("DELETE", f"/rest/api-keys/{item['id']}"), f"DELETE /rest/api-keys/{item['id']}")
+        api.json(api.request("DELETE", f"/rest/api-keys/{item['id']}"))
     made = (
-        api.json(
-            api.post("/rest/api-keys", json={"label": KEY_LABEL, "scopes": SCOPES, "expiresAt": None}),
-            "POST /rest/api-keys",
-        ).get("data")
+        api.json(api.post("/rest/api-keys", json={"label": KEY_LABEL, "scopes": SCOPES, "expiresAt": None})).get("data")
         or {}
     )
     if not made.get("rawApiKey"):
@@ -74,14 +71,14 @@ def credential(ctx: StepContext) -> Outcome:
     facts = ctx.facts
     stored = facts.secrets.get(KEY_NAME, "")  # the one the step before made, if it made one
     public = _public(ctx, stored)
-    listed = public.json(public.get("/api/v1/credentials", params={"limit": 250}), "GET /api/v1/credentials")
+    listed = public.json(public.get("/api/v1/credentials", params={"limit": 250}))
     found = next((item for item in listed.get("data") or [] if item.get("name") == CREDENTIAL), None)
     key, name = facts.secret(litellm_key_name("n8n")), litellm_key_name("n8n")
     data = {"apiKey": key, "url": LITELLM_BASE, "header": False}
     if found is None:
         ctx.act(f"add the credential {CREDENTIAL!r}")
         body = {"name": CREDENTIAL, "type": "openAiApi", "data": data}
-        made = public.json(public.post("/api/v1/credentials", json=body), "POST /api/v1/credentials")
+        made = public.json(public.post("/api/v1/credentials", json=body))
         pushed.remember(ctx, "n8n", {made["id"]: key})
         return done(f"{CREDENTIAL!r}: openAiApi at {LITELLM_BASE} with {name}")
     stale = pushed.held(ctx, "n8n", found["id"], key)
@@ -89,6 +86,6 @@ def credential(ctx: StepContext) -> Outcome:
         return already(f"{CREDENTIAL!r} (openAiApi at {LITELLM_BASE} with {name})")
     ctx.act(f"put the current {name} into the credential {CREDENTIAL!r}")
     path = f"/api/v1/credentials/{found['id']}"
-    public.json(public.request("PATCH", path, json={"data": data}), f"PATCH {path}")
+    public.json(public.request("PATCH", path, json={"data": data}))
     pushed.remember(ctx, "n8n", {found["id"]: key})
     return done(f"{CREDENTIAL!r} now holds {name} ({stale})")

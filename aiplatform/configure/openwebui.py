@@ -36,16 +36,16 @@ def steps(facts: Facts) -> list[Step]:
 def admin(ctx: StepContext) -> Outcome:
     api, facts = ctx.api("Open WebUI", "open-webui"), ctx.facts
     credentials = {"email": facts.admin_email, "password": facts.admin_password}
-    config = api.json(api.get("/api/config"), "GET /api/config")
+    config = api.json(api.get("/api/config"))
     if config.get("onboarding"):  # no user yet: the first one to sign up becomes the admin
         ctx.act(f"create the admin {facts.admin_email}")
-        answer = api.json(api.post("/api/v1/auths/signup", json={**credentials, "name": facts.admin_name}), "sign-up")
+        answer = api.json(api.post("/api/v1/auths/signup", json={**credentials, "name": facts.admin_name}))
         _token(api, answer)
         return done(f"admin {facts.admin_email} created")
     response = api.post("/api/v1/auths/signin", json=credentials)
     if response.status_code in (400, 401, 403):
         raise api.password_refused(response, facts.admin_email)
-    answer = api.json(response, "sign-in")
+    answer = api.json(response)
     if answer.get("role") != "admin":
         role = answer.get("role")
         raise StepFailed(f"{facts.admin_email} signs in to Open WebUI but is not its admin (role {role}).")
@@ -60,7 +60,7 @@ def _token(api: Api, answer: dict[str, Any]) -> None:
 def litellm_connection(ctx: StepContext) -> Outcome:
     api = ctx.api("Open WebUI", "open-webui")
     key = ctx.facts.secret(litellm_key_name("open-webui"))
-    config = api.json(api.get("/openai/config"), "GET /openai/config")
+    config = api.json(api.get("/openai/config"))
     urls, keys = config.get("OPENAI_API_BASE_URLS") or [], config.get("OPENAI_API_KEYS") or []
     if config.get("ENABLE_OPENAI_API") and urls == [LITELLM_BASE] and keys[:1] == [key]:
         return already(f"{LITELLM_BASE} with {litellm_key_name('open-webui')}")
@@ -71,14 +71,14 @@ def litellm_connection(ctx: StepContext) -> Outcome:
         "OPENAI_API_KEYS": [key],
         "OPENAI_API_CONFIGS": {},
     }
-    api.json(api.post("/openai/config/update", json=body), "POST /openai/config/update")
+    api.json(api.post("/openai/config/update", json=body))
     before = ", ".join(urls) or "none"
     return done(f"{LITELLM_BASE} with {litellm_key_name('open-webui')} (was: {before})")
 
 
 def ollama_off(ctx: StepContext) -> Outcome:
     api = ctx.api("Open WebUI", "open-webui")
-    config = api.json(api.get("/ollama/config"), "GET /ollama/config")
+    config = api.json(api.get("/ollama/config"))
     if not config.get("ENABLE_OLLAMA_API"):
         return already("chats go through LiteLLM only")
     ctx.act("turn Open WebUI's direct Ollama connection off")
@@ -87,7 +87,7 @@ def ollama_off(ctx: StepContext) -> Outcome:
         "OLLAMA_BASE_URLS": config.get("OLLAMA_BASE_URLS") or [],
         "OLLAMA_API_CONFIGS": config.get("OLLAMA_API_CONFIGS") or {},
     }
-    api.json(api.post("/ollama/config/update", json=body), "POST /ollama/config/update")
+    api.json(api.post("/ollama/config/update", json=body))
     return done("a model both list would have gone to Ollama directly, bypassing LiteLLM")
 
 
@@ -100,7 +100,7 @@ def models_listed(ctx: StepContext) -> Outcome:
             != 200
         ):
             raise StepSkipped("its LiteLLM key is registered by this run's LiteLLM step (dry run)")
-    models = api.json(api.get("/api/models"), "GET /api/models").get("data") or []
+    models = api.json(api.get("/api/models")).get("data") or []
     through_litellm = {m.get("id") for m in models if m.get("owned_by") == "openai"}
     direct = sorted(str(m.get("id")) for m in models if m.get("owned_by") == "ollama")
     missing = [name for name in ctx.facts.litellm_models if name not in through_litellm]
@@ -117,11 +117,11 @@ def models_listed(ctx: StepContext) -> Outcome:
 
 def default_model(ctx: StepContext) -> Outcome:
     api, model = ctx.api("Open WebUI", "open-webui"), ctx.facts.chat_model
-    config = api.json(api.get("/api/v1/configs/models"), "GET /api/v1/configs/models")
+    config = api.json(api.get("/api/v1/configs/models"))
     if config.get("DEFAULT_MODELS") == model:
         return already(model)
     ctx.act(f"make {model} the default model")
-    api.json(api.post("/api/v1/configs/models", json={**config, "DEFAULT_MODELS": model}), "POST configs/models")
+    api.json(api.post("/api/v1/configs/models", json={**config, "DEFAULT_MODELS": model}))
     return done(model)
 
 
@@ -135,7 +135,7 @@ def embeddings(ctx: StepContext) -> Outcome:
     api, model = ctx.api("Open WebUI", "open-webui"), ctx.facts.embedding_model
     name = litellm_key_name("open-webui")
     key = ctx.facts.secret(name)
-    config = api.json(api.get("/api/v1/retrieval/embedding"), "GET /api/v1/retrieval/embedding")
+    config = api.json(api.get("/api/v1/retrieval/embedding"))
     engine, openai = config.get("RAG_EMBEDDING_ENGINE"), config.get("openai_config") or {}
     if (engine, config.get("RAG_EMBEDDING_MODEL"), openai.get("url"), openai.get("key")) == (
         "openai", model, LITELLM_BASE, key
@@ -149,7 +149,7 @@ def embeddings(ctx: StepContext) -> Outcome:
         # the update sets these from the form as well (defaults when left out): the admin's values are kept
         **{field: config[field] for field in EMBEDDING_TUNING if config.get(field) is not None},
     }
-    api.json(api.post("/api/v1/retrieval/embedding/update", json=body), "POST /api/v1/retrieval/embedding/update")
+    api.json(api.post("/api/v1/retrieval/embedding/update", json=body))
     return done(f"{model} at {LITELLM_BASE} with {name} (was: {_embedding_engine(config, key)})")
 
 

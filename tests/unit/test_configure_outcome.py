@@ -561,3 +561,45 @@ def test_open_webui_that_does_not_list_every_litellm_model_is_failed_with_the_mi
     listed = table[("open-webui", "models listed")]
     assert listed.result == "FAILED" and f"not {EMBED}" in listed.detail and CHAT in listed.detail
     assert table[("open-webui", "default model")].result == "skipped" and not report.ok
+
+
+# Every request a first configure run sends (the stand-ins' record of one), but those with an id in their path.
+EVERY_REQUEST = [
+    ("litellm", "GET /v1/models"), ("litellm", "POST /v1/chat/completions"), ("litellm", "POST /v1/embeddings"),
+    ("litellm", "GET /key/info"), ("litellm", "GET /key/list"), ("litellm", "POST /key/generate"),
+    ("openwebui", "GET /api/config"), ("openwebui", "POST /api/v1/auths/signin"),
+    ("openwebui", "GET /openai/config"), ("openwebui", "GET /ollama/config"), ("openwebui", "GET /api/models"),
+    ("openwebui", "GET /api/v1/configs/models"), ("openwebui", "GET /api/v1/retrieval/embedding"),
+    ("dify", "GET /console/api/setup"), ("dify", "GET /console/api/init"), ("dify", "POST /console/api/init"),
+    ("dify", "POST /console/api/login"), ("dify", f"POST {WS}/plugin/list/installations/ids"),
+    ("dify", f"POST {WS}/plugin/list/latest-versions"),
+    ("dify", f"GET {WS}/model-providers/{DIFY_PROVIDER}/models/credentials"), ("dify", f"GET {WS}/default-model"),
+    ("n8n", "GET /rest/settings"), ("n8n", "POST /rest/login"), ("n8n", "GET /rest/api-keys"),
+    ("n8n", "GET /api/v1/credentials"),
+    ("flowise", "POST /api/v1/auth/resolve"), ("flowise", "POST /api/v1/auth/login"),
+    ("flowise", "GET /api/v1/credentials"),
+    ("grafana", "GET /api/user"), ("grafana", "GET /api/datasources/uid/prometheus/health"),
+    *[(app, fail) for app, fail, _, _ in FAILING],
+]  # fmt: skip
+# Whose failure says what it means instead: Ollama unreachable behind LiteLLM.
+SAID_OTHERWISE = {"POST /v1/chat/completions": "LiteLLM said HTTP 503", "POST /v1/embeddings": "HTTP 503"}
+# A read-only check asked before a first-run step (`already_if`): when it fails the step is sent, and its own
+# answer decides (already done or done).
+ADVISORY = {"GET /rest/settings": ("n8n", "owner account"), "POST /api/v1/auth/resolve": ("flowise", "admin account")}
+
+
+@pytest.mark.parametrize(("app", "request_"), EVERY_REQUEST, ids=[r for _, r in EVERY_REQUEST])
+def test_any_request_that_fails_fails_its_step_and_is_named(platform, app, request_):
+    """Whichever request an app answers with HTTP 503, the run is not ok and a failed step names that request (the
+    line to look for in the app's log), never a vaguer label of it."""
+    root, litellm = platform
+    knobs = seeded(root)
+    knobs[app] = {**knobs.get(app, {}), "fail": {request_: 503}}
+    with stand_ins(root, litellm.url, **knobs) as services:
+        report, table = configure(root, services)
+    if request_ in ADVISORY:
+        assert report.ok and table[ADVISORY[request_]].result == "done", table[ADVISORY[request_]]
+        return
+    failed = [f"{s.service} / {s.step}: {s.detail}" for s in report.steps if s.result == "FAILED"]
+    said = [SAID_OTHERWISE[request_]] if request_ in SAID_OTHERWISE else [f": {request_}", "answered HTTP 503"]
+    assert not report.ok and any(all(part in line for part in said) for line in failed), failed

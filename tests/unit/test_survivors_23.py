@@ -61,7 +61,7 @@ def test_a_failed_listing_of_difys_provider_models_names_that_call(deployed_file
         report, table = _configure(root, services, ["dify"])
     step = table[("dify", "LiteLLM models")]
     assert step.result == "FAILED" and not report.ok, step
-    assert step.detail.startswith("Dify: GET provider models answered HTTP 500"), step
+    assert step.detail.startswith(f"Dify: GET {DIFY_MODELS} answered HTTP 500"), step
 
 
 # --- configure: n8n's key check asks for one credential -------------------------------------------------------------
