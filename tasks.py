@@ -655,11 +655,17 @@ def backup(c, to=None, only=None, remote=None, no_remote=False, schedule=None, l
             console.out.print(line)
         return
     off_box = remotes.given(remote) if remote else None  # checked before anything runs: rclone runs as root
+    undefined: UserError | None = None  # the settings' remote, when they cannot define it: after the local backup
     if no_remote:
         off_box = None
     elif not remote:
-        off_box = remotes.from_root(target, runner)
+        try:
+            off_box = remotes.from_root(target, runner)
+        except UserError as exc:
+            undefined = exc
     if list:
+        if undefined:
+            raise undefined
         on_remote = remotes.listed(off_box, runner) if off_box else []
         console.out.print(tables.backups_table(complete_backups(dest), dest, on_remote, off_box), soft_wrap=True)
         return
@@ -668,6 +674,9 @@ def backup(c, to=None, only=None, remote=None, no_remote=False, schedule=None, l
         console.out.print(f"Dry run: nothing was written and no container stopped ({report.path} not made).")
         return
     console.out.print(tables.backup_summary(report))
+    if undefined:
+        raise UserError(f"{report.path.name} is complete here but was not copied off the box: {undefined.message}",
+                        undefined.fix)  # fmt: skip
     if off_box:
         console.step(f"copying {report.path.name} to {off_box.target} (rclone), then `rclone check`")
         copied = remotes.copy_off(report.path, off_box, runner)

@@ -223,6 +223,27 @@ def _restore_inv(platform: Deployed, backup: Path, monkeypatch, *flags: str):
     return ran, [call for one in made for call in one.calls]
 
 
+def _set(env_file: Path, key: str, value: str) -> None:
+    """`key=value` in an env file, in place of the line that had the key."""
+    lines = [line for line in env_file.read_text().splitlines() if not line.startswith(f"{key}=")]
+    env_file.write_text("\n".join([*lines, f"{key}={value}"]) + "\n")
+
+
+def test_a_remote_the_settings_cannot_define_still_leaves_the_local_backup_and_fails_the_run(platform, monkeypatch):
+    """The timer's `inv backup` with a remote whose secret option is unknown: the local backup is taken and recorded
+    (status sees it), then the run fails naming the setting to give, the secret never shown."""
+    _set(platform.root / MASTER_ENV, "BACKUP_REMOTE_TYPE", "mega")
+    _set(platform.root / CREDENTIALS_ENV, "BACKUP_REMOTE_SECRET", "remote-s3cret")
+    monkeypatch.setattr(running, "Runner", lambda dry_run=False, **_: _runner(platform.engine))
+    ran = run_inv("backup", "--root", str(platform.root))
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stderr
+    [backup] = complete_backups(platform.root / "backups")
+    said = f"error: {backup.name} is complete here but was not copied off the box: backup_remote_type 'mega'"
+    assert said in ran.stderr
+    assert "Set backup_remote_secret_option" in ran.stderr and "remote-s3cret" not in ran.stdout + ran.stderr
+    assert json.loads((platform.root / LAST).read_text())["ok"] is True
+
+
 def test_restore_puts_back_every_folder_volume_and_database_byte_for_byte(platform, monkeypatch):
     backup, _ = _backup(platform)
     dumps, credentials = dict(platform.engine.databases), (platform.root / CREDENTIALS_ENV).read_bytes()
