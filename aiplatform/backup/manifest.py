@@ -88,7 +88,7 @@ def read_manifest(backup: Path) -> Manifest:
     if backup.name.endswith(PARTIAL) or not (backup / MANIFEST).is_file():
         raise UserError(
             f"{backup} is not a complete backup: it has no {MANIFEST} (a backup interrupted before it finished).",
-            "Restore another one; `inv backup` deletes unfinished ones.",
+            f"Restore another one; `{SUDO_INV} backup` deletes unfinished ones.",
         )
     try:
         return Manifest.model_validate_json((backup / MANIFEST).read_bytes())

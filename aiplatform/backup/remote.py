@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiplatform.backup.manifest import PARTIAL, PREFIX
-from aiplatform.commands import SUDO_INV
+from aiplatform.commands import INV, SUDO_INV
 from aiplatform.envfile import count_of, read_env
 from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
@@ -83,8 +83,8 @@ def from_root(root: Path, runner: Runner) -> Remote | None:
     try:
         options = json.loads(master.get("BACKUP_REMOTE_OPTIONS") or "{}")
     except ValueError:
-        raise UserError(f"{root / MASTER_ENV}: BACKUP_REMOTE_OPTIONS is not JSON.", "Run `inv render` and "
-                        "`sudo inv deploy` again.") from None  # fmt: skip
+        raise UserError(f"{root / MASTER_ENV}: BACKUP_REMOTE_OPTIONS is not JSON.", f"Run `{INV} render` and "
+                        f"`{SUDO_INV} deploy` again.") from None  # fmt: skip
     secret = read_env(root / CREDENTIALS_ENV).get("BACKUP_REMOTE_SECRET", "")
     return from_settings(master["BACKUP_REMOTE_TYPE"], master.get("BACKUP_REMOTE_PATH", "ai-platform-backups"),
                          options, secret, master.get("BACKUP_REMOTE_SECRET_OPTION", ""),

@@ -101,7 +101,7 @@ def plan(backup: Path, root: Path, only: list[str] | None) -> tuple[Manifest, li
         raise UserError(
             f"{backup} does not match its manifest, so nothing was restored: its root {manifest.root!r} is no "
             f"platform root ({problem}).",
-            "Restore another backup (`inv backup --list`).",
+            f"Restore another backup (`{SUDO_INV} backup --list`).",
         )
     if Path(manifest.root) != root:
         raise UserError(
@@ -112,7 +112,7 @@ def plan(backup: Path, root: Path, only: list[str] | None) -> tuple[Manifest, li
     if problems:
         raise UserError(
             f"{backup} does not match its manifest, so nothing was restored: " + "; ".join(problems[:5]) + ".",
-            "Restore another backup (`inv backup --list`).",
+            f"Restore another backup (`{SUDO_INV} backup --list`).",
         )
     if only and (unknown := sorted(set(only) - {i.service for i in manifest.items} - {"platform"})):
         raise UserError(f"--only names {', '.join(unknown)}, not in {backup} ({', '.join(manifest.services)}).")
@@ -134,7 +134,7 @@ def refuse_unsafe_members(backup: Path, items: list[Item], opened: Callable[[Ite
     if problems:
         raise UserError(
             f"{backup} does not match its manifest, so nothing was restored: " + "; ".join(problems[:5]) + ".",
-            "Restore another backup (`inv backup --list`); a backup this tool took holds none of these.",
+            f"Restore another backup (`{SUDO_INV} backup --list`); a backup this tool took holds none of these.",
         )
 
 
@@ -172,7 +172,7 @@ def _target(root: Path, item: Item, volumes: dict[str, str]) -> Path:
         if f"ai-platform_{item.name}" not in volumes:
             raise UserError(
                 f"The backup holds volume {item.name!r}, which the restored compose files do not declare.",
-                "Restore another backup (`inv backup --list`).",
+                f"Restore another backup (`{SUDO_INV} backup --list`).",
             )
         return Path(volumes[f"ai-platform_{item.name}"])
     target = root / "data" / item.name

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiplatform.commands import INV
 from aiplatform.envfile import read_env
 from aiplatform.errors import UserError
 from aiplatform.generated.stamp import Stamp, read_stamp
@@ -65,7 +66,7 @@ def platform_info(out: Path, root: Path, catalog: Catalog, show_secrets: bool, t
     source = root if _readable_stamp(root) else out
     stamp = read_stamp(source)
     if stamp is None:
-        raise UserError(f"Nothing is rendered in {out} yet.", "Run `inv render` first.")
+        raise UserError(f"Nothing is rendered in {out} yet.", f"Run `{INV} render` first.")
     master = read_env(source / MASTER_ENV)
     credentials, where = _credentials(source, out, show_secrets)
     host = tailnet if tailnet is not None else tailnet_name(master)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from aiplatform.commands import SUDO_INV
+from aiplatform.commands import INV, SUDO_INV
 from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
 
@@ -159,7 +159,7 @@ def pull_failed(image: str, error: str) -> UserError:
     return UserError(
         f"Pulling {image} failed: {error.rstrip('.')}. Nothing was started and the root was not changed.",
         "If this host reaches registries only through a mirror, set it (`registry_mirror:` in answers.yaml, then "
-        f"`inv render`); for a private registry, `sudo docker login REGISTRY` first; then `{SUDO_INV} deploy` again.",
+        f"`{INV} render`); for a private registry, `sudo docker login REGISTRY` first; then `{SUDO_INV} deploy` again.",
     )
 
 

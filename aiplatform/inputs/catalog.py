@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from aiplatform.commands import INV
 from aiplatform.errors import UserError
 from aiplatform.inputs.images import image_problem
 from aiplatform.paths import SERVICES_DIR
@@ -387,7 +388,7 @@ class Catalog(BaseModel):
         if name not in self.services:
             raise UserError(
                 f"unknown service {name!r}. Services: {', '.join(self.services)}.",
-                "`inv add` lists what can be added.",
+                f"`{INV} add` lists what can be added.",
             )
         return self.services[name]
 

@@ -710,7 +710,7 @@ def _check_nodes(settings: Settings, layers: list[Layer]) -> None:
             )
     if not settings.ollama_local and not settings.ollama_nodes:
         raise UserError(f"{layer.where('ollama_local')}: ollama_local is false and there is no ollama_nodes entry: "
-                        "nothing would serve the models.", "Add a node (`inv setup --node` on it) or turn "
+                        "nothing would serve the models.", f"Add a node (`{SUDO_INV} setup --node` on it) or turn "
                         "ollama_local back on.")  # fmt: skip
     served = {m for n in settings.ollama_nodes for m in (n.models or settings.models)}
     if not settings.ollama_local and (missing := [m for m in settings.models if m not in served]):

@@ -7,6 +7,7 @@ import ast
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -265,6 +266,24 @@ def test_only_the_runner_writes_outside_generated():
     users = [p.relative_to(PROJECT).as_posix() for p in PACKAGE if "aiplatform.host.hostfs" in _imports(p)]
     assert users == ["aiplatform/host/runner.py"]
     assert "aiplatform.host.hostfs" not in _imports(PROJECT / "tasks.py")
+
+
+def _fixes(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of each plain string in the fix of a UserError or StepFailed the module raises."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("UserError", "StepFailed"):
+            fix = node.args[1:2] + [k.value for k in node.keywords if k.arg == "fix"]
+            found += [(c.lineno, c.value) for f in fix for c in ast.walk(f) if isinstance(c, ast.Constant)]
+    return [(line, text) for line, text in found if isinstance(text, str)]
+
+
+def test_every_fix_spells_the_command_as_it_works_when_pasted():
+    """A fix names this tool's command through INV / SUDO_INV (`.venv/bin/inv`, `sudo /abs/.venv/bin/inv` when
+    that is what works), never a bare `inv`, which is not on PATH outside the virtualenv nor under sudo."""
+    bare = [f"{p.relative_to(PROJECT)}:{line}: {text!r}" for p in [*PACKAGE, PROJECT / "tasks.py"]
+            for line, text in _fixes(p) if re.search(r"`(sudo )?inv ", text)]  # fmt: skip
+    assert not bare, "\n".join(bare)
 
 
 def test_one_http_client_library():

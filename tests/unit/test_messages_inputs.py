@@ -78,7 +78,7 @@ COMBINATIONS = [
     pytest.param(
         MODELS + "ollama_local: false\n",
         "line 4: ollama_local is false and there is no ollama_nodes entry: nothing would serve the models.",
-        "Add a node (`inv setup --node` on it) or turn ollama_local back on.",
+        "Add a node (`sudo inv setup --node` on it) or turn ollama_local back on.",
         id="no-ollama-at-all",
     ),
     pytest.param(

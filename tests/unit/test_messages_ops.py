@@ -88,7 +88,7 @@ def test_restoring_an_unfinished_backup_says_to_pick_another(tmp_path):
     partial.mkdir(parents=True)
     assert _refused(run_inv("restore", str(partial), "--yes", "--root", str(root))) == (
         f"{partial} is not a complete backup: it has no manifest.json (a backup interrupted before it finished).",
-        "Restore another one; `inv backup` deletes unfinished ones.",
+        "Restore another one; `sudo inv backup` deletes unfinished ones.",
     )
 
 
@@ -162,7 +162,7 @@ def test_an_archive_member_outside_its_folder_says_no_backup_of_this_tool_holds_
     message, fix = _refused(_restore(made, backup))
     assert message.startswith(f"{backup} does not match its manifest, so nothing was restored: {item['file']}: ")
     assert "../../etc/cron.d/x" in message
-    assert fix == "Restore another backup (`inv backup --list`); a backup this tool took holds none of these."
+    assert fix == "Restore another backup (`sudo inv backup --list`); a backup this tool took holds none of these."
 
 
 # --- inv render: --ask and --out ------------------------------------------------------------------------------------
