@@ -222,7 +222,8 @@ def test_a_dry_run_says_it_would_send_open_webuis_embeddings_through_litellm_and
         owui = services.apps["openwebui"]
         assert configure(root, services)[0].ok
         kept = {"rag.embedding_engine": "ollama", "rag.embedding_model": EMBED, "rag.ollama.base_url": HOST_OLLAMA}
-        owui.state["config"] |= kept
+        tuned = {"rag.embedding_batch_size": 8, "rag.enable_async_embedding": False}  # the admin's own
+        owui.state["config"] |= kept | tuned
         owui.requests.clear()
         _, table = configure(root, services, runner=Runner(dry_run=True, echo=lambda _: None), only=["open-webui"])
         step = table[("open-webui", "embeddings through LiteLLM")]
@@ -235,7 +236,27 @@ def test_a_dry_run_says_it_would_send_open_webuis_embeddings_through_litellm_and
         assert [s.step for s in report.changed] == ["embeddings through LiteLLM"]
         assert owui.state["config"]["rag.embedding_engine"] == "openai"
         assert owui.state["config"]["rag.ollama.base_url"] == HOST_OLLAMA  # left as it was, no longer used
+        assert {key: owui.state["config"][key] for key in tuned} == tuned  # the form's defaults did not replace them
         assert configure(root, services, only=["open-webui"])[0].changed == []
+
+
+@pytest.mark.parametrize(("key", "was"), [("sk-other", "with another key"), ("", "without a key")])
+def test_open_webuis_embeddings_through_litellm_with_a_wrong_key_are_given_its_own_and_say_what_was(platform, key, was):
+    """LiteLLM already its embedding engine but with another key (or none): configure sets Open WebUI's own and says
+    which it found, without printing the key it found."""
+    root, litellm = platform
+    with stand_ins(root, litellm.url) as services:
+        owui = services.apps["openwebui"]
+        assert configure(root, services)[0].ok
+        owui.state["config"]["rag.openai.api_key"] = key
+        report, table = configure(root, services, only=["open-webui"])
+    step = table[("open-webui", "embeddings through LiteLLM")]
+    assert report.ok and step.result == "done", step
+    assert step.detail.endswith(f"(was: openai {EMBED} at {LITELLM_BASE} {was})"), step
+    assert (
+        owui.state["config"]["rag.openai.api_key"]
+        == read_env(root / "config/credentials.env")["LITELLM_KEY_OPEN_WEBUI"]
+    )
 
 
 def test_open_webui_asks_for_no_embedding_engine_where_the_platform_has_no_embedding_model(tmp_path):
