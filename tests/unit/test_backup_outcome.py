@@ -241,7 +241,8 @@ def test_a_remote_the_settings_cannot_define_still_leaves_the_local_backup_and_f
     said = f"error: {backup.name} is complete here but was not copied off the box: backup_remote_type 'mega'"
     assert said in ran.stderr
     assert "Set backup_remote_secret_option" in ran.stderr and "remote-s3cret" not in ran.stdout + ran.stderr
-    assert json.loads((platform.root / LAST).read_text())["ok"] is True
+    record = (platform.root / LAST).read_text()
+    assert json.loads(record)["ok"] is True and record.endswith("}\n")  # a text file, as status and cat read it
 
 
 def test_restore_puts_back_every_folder_volume_and_database_byte_for_byte(platform, monkeypatch):
