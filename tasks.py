@@ -505,6 +505,8 @@ def add(
         console.out.print(tables.services_list(rows), soft_wrap=True)
         console.error(f"no service named: give one, like `{SUDO_INV} add {rows[0].name if rows else 'NAME'}`")
         raise Exit(code=2)
+    if service:  # a name that cannot be added is said first, not after the host's checks
+        changes.check_add(ctx, _services(service), allow_privileged)
     runner = Runner(dry_run=dry_run)
     ui = prompts.ChangeConsole(interactive)
     blocked = changes.preflight(ctx, out_dir, runner, ui)  # before any question: the menu, a new service's, Apply?
@@ -575,6 +577,7 @@ def remove(c, service, purge=False, yes=False, dry_run=False, answers=None, root
     out_dir = _out(out)
     ctx = _context(answers, root, None, None, out=out_dir)
     _report_broken(ctx)
+    changes.check_remove(ctx, service)  # a name that cannot be removed is said first, not after the host's checks
     runner, ui = Runner(dry_run=dry_run), prompts.ChangeConsole(sys.stdin.isatty())
     blocked = changes.preflight(ctx, out_dir, runner, ui)  # before any question
     result = changes.change_services(

@@ -142,6 +142,17 @@ def test_add_refuses_with_the_reason(owner, args, code, message):
     assert result.returncode == code, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert "Preflight" not in result.stdout  # the name is refused before the host's checks run
+
+
+@pytest.mark.parametrize("task", ["add", "remove"])
+def test_a_name_that_cannot_be_changed_is_refused_before_the_hosts_checks(owner, monkeypatch, task):
+    """`inv add nosuch` with Docker down says the name is unknown, not that Docker is down: the host's checks (the
+    engine, Ollama's wait) are not run for a change that cannot happen."""
+    checked = []
+    monkeypatch.setattr(changes, "preflight", lambda *args: checked.append(args) or [])
+    result = run_inv(task, "nosuch", "--dry-run", *_flags(owner))
+    assert result.returncode == 1 and "unknown service 'nosuch'" in result.stderr and checked == [], result.stderr
 
 
 def test_jupyterhub_is_added_once_its_privilege_is_accepted(owner):
