@@ -48,8 +48,14 @@ DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")  # mounting one is
 
 def bind_source(volume: object) -> str:
     """What a compose `volumes:` entry mounts from: `source` of the long syntax, the part before `:` of the short one
-    (a host path for a bind mount, a volume's name for a named one)."""
-    return str(volume.get("source", "") if isinstance(volume, dict) else str(volume).split(":", 1)[0])
+    (a host path for a bind mount, a volume's name for a named one; a `${VAR:-default}` in it is kept whole)."""
+    if isinstance(volume, dict):
+        return str(volume.get("source", ""))
+    found = _SHORT_SOURCE.match(str(volume))
+    return found.group(0) if found else ""
+
+
+_SHORT_SOURCE = re.compile(r"(?:\$\{[^}]*\}|[^:])*")  # up to the first `:` outside a variable
 
 
 # Privileges a container may declare in service.yaml (render sets them; a template may not): the whole host's

@@ -611,7 +611,9 @@ def _parse_text(key: str, raw: str, source: str) -> Any:
     may also be written as YAML flow, like [{address: gpu2.lan}] (the only way to give ollama_nodes)."""
     if key in LIST_KEYS | DICT_KEYS and raw.strip()[:1] in ("[", "{"):
         try:
-            return parse_yaml(raw, source, "Give a shorter value, like [a, b] or {name: value}.")[1]
+            return parse_yaml(raw, source, "Write it as plain YAML flow, each key once, like [a, b] or {name: value}.")[
+                1
+            ]
         except YamlRefused:  # a duplicate key, an alias bomb, too deep
             raise
         except UserError:  # else the model names the value it cannot take, and its source

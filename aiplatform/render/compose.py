@@ -24,7 +24,7 @@ from aiplatform.inputs.images import locked_image
 from aiplatform.inputs.settings import Settings
 from aiplatform.render.confighash import LABEL, build_file, config_hash_of, hashed_files
 from aiplatform.render.platform import Platform
-from aiplatform.render.templates import header, render_template
+from aiplatform.render.templates import header, render_template, template_file
 from aiplatform.yamlfile import parse_yaml
 
 CONTAINER_KEY_ORDER = (
@@ -63,33 +63,30 @@ def compose_file(
     """The service's compose file; `owned` are its rendered config files (what its containers mount)."""
     template = f"services/{spec.name}/compose.yml.j2"
     text = render_template(env, template, {**context, "service": spec})
-    doc = parse_yaml(text, f"templates/{template} (as rendered)")[1] or {}  # a key given twice is refused
+    where = template_file(env, template)  # templates/services/NAME/... or the owner's catalog
+    doc = parse_yaml(text, f"{where} (as rendered)")[1] or {}  # a key given twice is refused
     body = doc.get("services") or {}
     gpu = platform.hardware.gpu_available
     wanted = {name: c for name, c in spec.containers.items() if gpu or not c.requires_gpu}
     unknown = set(body) - set(spec.containers)
     if unknown:
-        raise UserError(
-            f"templates/{template}: defines {', '.join(sorted(unknown))}, not listed under containers: in service.yaml."
-        )
+        raise UserError(f"{where}: defines {', '.join(sorted(unknown))}, not listed under containers: in service.yaml.")
     out_services: dict[str, Any] = {}
     for cname, cspec in wanted.items():
         extra = dict(body.get(cname) or {})
-        _check_template_keys(template, cname, extra)
+        _check_template_keys(where, cname, extra)
         defaults = container_defaults(cname, cspec, spec, platform, services)
         labels = {**(extra.pop("labels", None) or {}), **defaults["labels"]}  # the platform's labels win
         merged = {**_merge(defaults, extra), "labels": labels}
-        _check_ports(spec, cname, merged)
-        _check_binds(template, cname, cspec, merged, platform.settings.root)
-        _check_volumes_from(template, cname, spec, merged)
+        _check_ports(where, spec, cname, merged)
+        _check_binds(where, cname, cspec, merged, platform.settings.root)
+        _check_volumes_from(where, cname, spec, merged)
         out_services[cname] = {key: merged[key] for key in _ordered(merged)}
 
     volumes = doc.get("volumes") or {}
     declared = {name: {**(value or {}), "labels": _labels(spec)} for name, value in sorted(volumes.items())}
     if sorted(volumes) != sorted(spec.volumes):
-        raise UserError(
-            f"templates/{template}: declares volumes {sorted(volumes)} but service.yaml lists {sorted(spec.volumes)}."
-        )
+        raise UserError(f"{where}: declares volumes {sorted(volumes)} but service.yaml lists {sorted(spec.volumes)}.")
     for cname, container in out_services.items():
         files = hashed_files(cname, bool(spec.containers[cname].reload), container, owned, platform.settings.root)
         hashed = config_hash_of(container, declared, files)
@@ -172,29 +169,29 @@ _VALUED = {"cap": "cap_add", "device": "devices", "device-rule": "device_cgroup_
            "host-path": None}  # fmt: skip
 
 
-def _check_template_keys(template: str, cname: str, extra: dict[str, Any]) -> None:
+def _check_template_keys(where: str, cname: str, extra: dict[str, Any]) -> None:
     reserved = [key for key in RESERVED_KEYS if key in extra]
     if reserved:
         raise UserError(
-            f"templates/{template}: {cname} sets {', '.join(reserved)}; these come from service.yaml.",
+            f"{where}: {cname} sets {', '.join(reserved)}; these come from service.yaml.",
             "Move them to the service's service.yaml (images can be overridden with the `images:` setting).",
         )
     privileges = [key for key in PRIVILEGE_KEYS if key in extra]
     if privileges:
         raise UserError(
-            f"templates/{template}: {cname} sets {', '.join(privileges)}, which widen what it may do to the host.",
+            f"{where}: {cname} sets {', '.join(privileges)}, which widen what it may do to the host.",
             f"Declare them in service.yaml as `privileges:` ({', '.join(PRIVILEGES)}, cap:NAME, device:/dev/X, "
             "device-rule:RULE, security-opt:VALUE) instead.",
         )
     platform_labels = sorted(key for key in (extra.get("labels") or {}) if str(key).startswith(f"{LABEL}."))
     if platform_labels:
         raise UserError(
-            f"templates/{template}: {cname} sets the label(s) {', '.join(platform_labels)}, which the platform owns.",
+            f"{where}: {cname} sets the label(s) {', '.join(platform_labels)}, which the platform owns.",
             "Remove them: render sets every ai-platform.* label itself.",
         )
 
 
-def _check_binds(template: str, cname: str, cspec: ContainerSpec, container: dict[str, Any], root: Path) -> None:
+def _check_binds(where: str, cname: str, cspec: ContainerSpec, container: dict[str, Any], root: Path) -> None:
     """A bind mount stays under the root (the service's data and config), or mounts a host path service.yaml
     names: read-only under the container's `host_paths:`, read-write as a `host-path:` privilege, the Docker socket
     with `docker-socket`."""
@@ -202,7 +199,7 @@ def _check_binds(template: str, cname: str, cspec: ContainerSpec, container: dic
         source = bind_source(volume)
         if "$" in source.replace("$$", ""):  # compose would fill it in at deploy: what it mounts is unknown here
             raise UserError(
-                f"templates/{template}: {cname} mounts {source!r}, which compose fills in from a variable.",
+                f"{where}: {cname} mounts {source!r}, which compose fills in from a variable.",
                 "Write the path in the template (paths.data, paths.config) or mount a named volume.",
             )
         source = source.replace("$$", "$")  # compose's escape of a literal $ (a root may hold one)
@@ -214,7 +211,7 @@ def _check_binds(template: str, cname: str, cspec: ContainerSpec, container: dic
         if host in DOCKER_SOCKETS:
             if "docker-socket" not in cspec.privileges:
                 raise UserError(
-                    f"templates/{template}: {cname} mounts the Docker socket ({host}): that is root on the host.",
+                    f"{where}: {cname} mounts the Docker socket ({host}): that is root on the host.",
                     "Declare `privileges: [docker-socket]` for the container in service.yaml if it truly needs it.",
                 )
             continue
@@ -222,7 +219,7 @@ def _check_binds(template: str, cname: str, cspec: ContainerSpec, container: dic
             continue
         said = "read-write " if host in cspec.host_paths else ""
         raise UserError(
-            f"templates/{template}: {cname} mounts the host's {host} {said}(outside the platform root {root}).",
+            f"{where}: {cname} mounts the host's {host} {said}(outside the platform root {root}).",
             f"Mount it read-only and name it under `host_paths:` of {cname} in service.yaml, or declare "
             f"`privileges: [host-path:{host}]` there if it must write (that is root on the host).",
         )
@@ -235,14 +232,14 @@ def _read_only(volume: object) -> bool:
     return len(parts) > 2 and "ro" in parts[-1].split(",")
 
 
-def _check_volumes_from(template: str, cname: str, spec: ServiceSpec, container: dict[str, Any]) -> None:
+def _check_volumes_from(where: str, cname: str, spec: ServiceSpec, container: dict[str, Any]) -> None:
     """`volumes_from` only names containers of the same service: another one's would hand over its data (or the
     Docker socket of a service allowed to mount it)."""
     for entry in container.get("volumes_from") or []:
         other = str(entry).removeprefix("service:").split(":")[0]
         if other not in spec.containers or str(entry).startswith("container:"):
             raise UserError(
-                f"templates/{template}: {cname} takes the volumes of {entry!r}, not a container of {spec.name}.",
+                f"{where}: {cname} takes the volumes of {entry!r}, not a container of {spec.name}.",
                 f"Mount what it needs by name instead, or take volumes_from one of {', '.join(spec.containers)}.",
             )
 
@@ -297,12 +294,12 @@ def _ordered(container: dict[str, Any]) -> list[str]:
     return known + sorted(key for key in container if key not in CONTAINER_KEY_ORDER)
 
 
-def _check_ports(spec: ServiceSpec, cname: str, container: dict[str, Any]) -> None:
+def _check_ports(where: str, spec: ServiceSpec, cname: str, container: dict[str, Any]) -> None:
     for mapping in container.get("ports", []):
         text = str(mapping)
         if spec.tier != "proxy" and not text.startswith("127.0.0.1:"):
             raise UserError(
-                f"templates/services/{spec.name}: {cname} publishes {text!r} on all interfaces.",
+                f"{where}: {cname} publishes {text!r} on all interfaces.",
                 "Only the proxy (Caddy) may; publish other ports as 127.0.0.1:HOST:CONTAINER.",
             )
 

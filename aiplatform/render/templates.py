@@ -95,12 +95,22 @@ def render_template(env: jinja2.Environment, name: str, context: Mapping[str, An
         raise UserError(f"template not found: templates/{exc.name}.") from None
 
 
+def _shown(filename: str) -> str:
+    """A template's file as an owner finds it: relative to the project (templates/...) or absolute (their catalog)."""
+    path = Path(filename).resolve()
+    return str(path.relative_to(TEMPLATES_DIR.parent) if path.is_relative_to(TEMPLATES_DIR.parent) else path)
+
+
+def template_file(env: jinja2.Environment, name: str) -> str:
+    """Where the template `name` is on disk (a service's own may be in the owner's catalog), for messages."""
+    filename = env.get_template(name).filename
+    return _shown(filename) if filename else f"templates/{name}"
+
+
 def _template_location(exc: BaseException, name: str) -> str:
     # Jinja rewrites tracebacks so the template's own frame carries its file name and line: the innermost frame that
     # is not Python's is the template (or the file it includes) that holds the undefined name, whatever its suffix.
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         if not frame.filename.endswith(".py") and Path(frame.filename).is_file():
-            path = Path(frame.filename).resolve()
-            shown = path.relative_to(TEMPLATES_DIR.parent) if path.is_relative_to(TEMPLATES_DIR.parent) else path
-            return f"{shown} line {frame.lineno}"
+            return f"{_shown(frame.filename)} line {frame.lineno}"
     return f"templates/{name}"

@@ -185,7 +185,7 @@ def test_the_root_comes_from_the_command_line_or_the_remembered_one_never_the_ba
     # no --root: the remembered root is whatever this checkout's generated/ says, never "/" (dry run: were the guard
     # missing, nothing is extracted into / on this machine)
     result = run_inv("restore", str(backup), "--dry-run", env=NO_ENGINE)
-    _refused(result, "'/'", "no platform root", "Restore another backup (`inv backup --list`).")
+    _refused(result, "'/'", "no platform root", "Restore another backup (`sudo inv backup --list`).")
     assert "Dry run" not in result.stdout
 
 
@@ -710,7 +710,7 @@ def test_render_refuses_a_template_that_sets_what_service_yaml_decides(tmp_path,
     ("../../../etc:/e:ro", [], "etc (outside the platform root"),
     ("{{ paths.data }}/../../victim:/v", [], "victim"),
     ("/var/run/../run/docker.sock:/s", [], "Docker socket"),
-    ("${HOST_ROOT:-/}:/h", [], "HOST_ROOT', which compose fills in from a variable"),
+    ("${HOST_ROOT:-/}:/h", [], "mounts '${HOST_ROOT:-/}', which compose fills in from a variable"),
 ])  # fmt: skip
 def test_render_refuses_a_bind_mount_outside_the_root_that_service_yaml_does_not_name(tmp_path, mount, host_paths,
                                                                                          message):  # fmt: skip

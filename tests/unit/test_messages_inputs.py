@@ -170,7 +170,7 @@ def test_a_set_map_with_a_key_twice_is_refused_with_the_shape_to_give():
         "command-line flag --set images=... line 1: the key 'litellm' is given twice in one mapping (first on line "
         "1); YAML would silently keep only the last one."
     )
-    _refused(result, message, "Give a shorter value, like [a, b] or {name: value}.")
+    _refused(result, message, "Write it as plain YAML flow, each key once, like [a, b] or {name: value}.")
 
 
 # --- images.lock -----------------------------------------------------------------------------------------------------

@@ -342,5 +342,5 @@ def test_a_template_reaching_past_its_service_yaml_is_refused_with_the_way_to_do
     with pytest.raises(UserError) as error:
         _render_service(tmp_path, spec, f"services:\n  notes:\n    {template}\n")
     assert error.value.message.endswith(f": {message}"), error.value.message
-    assert error.value.message.startswith("templates/services/notes")
+    assert error.value.message.startswith(f"{tmp_path / 'services/notes/compose.yml.j2'}: ")  # the owner's own file
     assert error.value.fix == fix

@@ -372,8 +372,8 @@ def test_a_failed_step_quoting_an_answer_that_echoes_the_request_shows_no_secret
     api = Api("Open WebUI", "open-webui", "http://127.0.0.1:9")
 
     def sign_up(ctx):
-        raise api.unexpected(httpx.Response(422, text=json.dumps(echoed)), "POST /api/v1/auths/signup",
-                             f"Check the key {key} and the password {password}.")  # fmt: skip
+        answer = httpx.Response(422, text=json.dumps(echoed), request=httpx.Request("POST", "/api/v1/auths/signup"))
+        raise api.unexpected(answer, f"Check the key {key} and the password {password}.")
 
     facts = SimpleNamespace(secrets={"ADMIN_PASSWORD": password, "LITELLM_KEY_OPEN_WEBUI": key, "EMPTY": ""})
     [result] = run_steps("open-webui", [("admin account", sign_up)], StepContext(facts, Runner()), lambda r: None)
