@@ -196,6 +196,7 @@ def test_the_change_is_applied_only_when_the_owner_says_yes(owner, deployed, ans
     else:
         result = changes.change_services(make_context, owner / "generated", runner, ui, add=["mlflow"])
         assert result.added == ["mlflow"] and result.deployed is not None and len(deployed.calls) == 1
+        assert deployed.calls[0].yes  # the owner said yes once: deploy does not ask again
         assert _services(owner) == ["monitoring", "mlflow"]
     assert ui.asked == ["Apply this change (add mlflow)?"]
 
