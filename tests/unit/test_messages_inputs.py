@@ -336,3 +336,56 @@ RULES = [
 def test_a_new_services_answer_that_breaks_a_rule_is_told_the_rule(key, value, rule):
     """What `inv add --new` (and the cookiecutter hook) says when an answer is refused: the question and its rule."""
     assert answer_problem(key, value) == f"{key}: {rule}"
+
+
+# --- the phrases the checks of one value give (each becomes the message of the setting or file it came from) --------
+
+
+def _phrases() -> list[tuple[str, object, str | None]]:
+    from aiplatform.inputs.hardware import read_gpus
+    from aiplatform.inputs.images import image_problem, mirror_problem
+    from aiplatform.inputs.root import root_problem
+    from aiplatform.inputs.secrets import admin_password_problem
+
+    from .conftest import fake_nvml
+
+    needs = "the admin password needs "
+    password = admin_password_problem
+    return [
+        ("image", image_problem("Example/Notes:1.0"), "is not an image reference (registry/name:tag, lower-case name)"),
+        ("image", image_problem("example/notes"), "is not pinned: no tag means :latest"),
+        ("mirror", mirror_problem("http://mirror"),
+         "is not a registry address like registry.local:5000 or registry.local/mirror"),
+        ("root", root_problem("/srv/ai\tplatform"), "control characters (newline, tab, ...) are not allowed"),
+        ("root", root_problem("/srv/x/../ai-platform"), "'..' is not allowed: give the folder itself"),
+        ("gpu", read_gpus(None)[1], "nvidia-ml-py is not installed"),
+        ("gpu", read_gpus(fake_nvml(init_error=12))[1], "NVML library not found (no NVIDIA driver installed)"),
+        ("gpu", read_gpus(fake_nvml(init_error=4))[1], "no permission to query the NVIDIA driver"),
+        ("password", password("Ab1-" * 17), needs + "12 to 64 characters (MLflow at least 12, n8n at most 64)"),
+        ("password", password("Ab1-" + "é" * 36), needs + "at most 72 bytes as UTF-8 (bcrypt, Open WebUI)"),
+        ("password", password("ABCDEFGH-1234"), needs + "a lower-case letter a-z (Flowise)"),
+        ("password", password("abcdefgh-1234"), needs + "an upper-case letter A-Z (n8n, Flowise)"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "index", range(len(_phrases())), ids=[f"{kind}-{i}" for i, (kind, *_) in enumerate(_phrases())]
+)
+def test_each_check_of_one_value_says_what_is_wrong_in_its_own_words(index):
+    """An image, a mirror, a root, the GPU reading, the admin password: the phrase each check gives is the one it was
+    written with (an emptied phrase would leave an error that says nothing)."""
+    _, said, expected = _phrases()[index]
+    assert said == expected
+
+
+@pytest.mark.parametrize("request_", ["FETCH /api", "GET api/x", "POST  /double-space", "get /lower"])
+def test_a_declared_step_whose_request_is_not_method_and_path_is_refused(home, request_):
+    """service.yaml `setup:` steps name their request as `METHOD /path`: anything else is refused when the catalog is
+    read, naming the file and the key, never sent."""
+    folder = home / "services" / "notes"
+    shutil.copytree(SERVICES_DIR / "n8n", folder)
+    text = (folder / "service.yaml").read_text().replace("name: n8n", "name: notes", 1)
+    (folder / "service.yaml").write_text(text.replace("request: POST /rest/owner/setup", f"request: {request_}", 1))
+    catalog = load_catalog(SERVICES_DIR, home / "services")
+    message, _ = catalog.broken["notes"]
+    assert "setup" in message and "request" in message and "String should match pattern" in message, message
