@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from aiplatform.commands import INV
 from aiplatform.configure import pushed
 from aiplatform.configure.facts import LITELLM_BASE, Facts
 from aiplatform.configure.http import Api, excerpt
@@ -68,7 +69,11 @@ def login(ctx: StepContext) -> Outcome:
         raise api.unexpected(answer)
     csrf = api.cookies.get("__Host-csrf_token") or api.cookies.get("csrf_token")
     if not csrf:
-        raise StepFailed("Dify's login set no csrf_token cookie: every later console call would be refused.")
+        raise StepFailed(
+            "Dify's login set no csrf_token cookie: every later console call would be refused.",
+            f"`{INV} status` shows whether ai-platform-dify-api runs the catalog's image (an older Dify sets no such "
+            "cookie); `docker logs ai-platform-dify-api` may say more.",
+        )
     api.headers["X-CSRF-Token"] = csrf
     return ok(f"{facts.admin_email} (a console session)")
 

@@ -134,7 +134,7 @@ def _hop_failure(facts: Facts, client: Api, response: httpx.Response, model: str
             f"the model {model} is not pulled into Ollama (LiteLLM said HTTP {response.status_code}: {said})",
             f"`{SUDO_INV} setup --models {model}` pulls it.",
         )
-    if any(word in said.lower() for word in UNREACHABLE) or response.status_code >= 500:
+    if any(word in said.lower() for word in UNREACHABLE):  # another 5xx is LiteLLM's own: its log says more
         return StepFailed(
             f"LiteLLM cannot reach Ollama, which answers on this host and has {model} (HTTP "
             f"{response.status_code}: {said})",

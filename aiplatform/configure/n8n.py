@@ -5,6 +5,7 @@ key is put into that credential again (pushed.py keeps a fingerprint of the key 
 
 from __future__ import annotations
 
+from aiplatform.commands import INV
 from aiplatform.configure import pushed
 from aiplatform.configure.facts import LITELLM_BASE, Facts
 from aiplatform.configure.http import Api
@@ -30,7 +31,11 @@ def login(ctx: StepContext) -> Outcome:
         raise api.password_refused(answer, facts.admin_email)
     api.json(answer)
     if "n8n-auth" not in api.cookies:
-        raise StepFailed("n8n's login set no n8n-auth cookie.")
+        raise StepFailed(
+            "n8n's login set no n8n-auth cookie.",
+            f"`{INV} status` shows whether ai-platform-n8n runs the catalog's image (another n8n may name its session "
+            "cookie otherwise); `docker logs ai-platform-n8n` may say more.",
+        )
     return ok(f"{facts.admin_email} (a session)")
 
 
@@ -59,7 +64,11 @@ def api_key(ctx: StepContext) -> Outcome:
         or {}
     )
     if not made.get("rawApiKey"):
-        raise StepFailed("n8n made an API key but did not return its value.")
+        raise StepFailed(
+            "n8n made an API key but did not return its value.",
+            f"n8n shows a key's value only when it makes it: delete the key {KEY_LABEL!r} in n8n (Settings, n8n API), "
+            "then run configure again.",
+        )
     store_secret(ctx, KEY_NAME, made["rawApiKey"])
     return done(f"{KEY_LABEL}, kept as {KEY_NAME}" + (" (replaced one whose value was lost)" if ours else ""))
 
