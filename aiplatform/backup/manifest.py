@@ -101,7 +101,7 @@ def _name_problem(item: Item) -> str | None:
     collection name on a command line), or None."""
     name = item.name
     if item.kind == "config":
-        return None if name == "config" else "a config item is named config"
+        return None if name == "config" else "expected 'config', the name of the config item"
     parts = name.split("/") if item.kind == "folder" else [name]
     for part in parts:
         if part in ("", ".", "..") or part.startswith("-") or "\\" in part or _CONTROL.search(part):

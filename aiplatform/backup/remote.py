@@ -136,7 +136,12 @@ def listed(remote: Remote, runner: Runner) -> list[str]:
     if not done.ok:
         if "directory not found" in done.stderr:
             return []
-        raise UserError(f"rclone cannot list {remote.target}: {done.stderr.strip().splitlines()[-1:]}")
+        said = (done.stderr.strip().splitlines() or ["(it said nothing)"])[-1]
+        raise UserError(
+            f"rclone cannot list {remote.target}: {said}",
+            f"A remote of the settings: check backup_remote_type and backup_remote_options (`{INV} settings`); one "
+            "given with --remote: `rclone listremotes` names those rclone.conf has.",
+        )
     names = [line.rstrip("/") for line in done.stdout.splitlines()]
     return sorted(n for n in names if n.startswith(PREFIX) and not n.endswith(PARTIAL))
 
