@@ -107,8 +107,8 @@ class BuildSpec(_Strict):
     """An image deploy builds FROM the catalog's one (what the upstream image lacks, like a database driver): a
     Dockerfile template of the service's folder, and the tag it gets (pinned like any image)."""
 
-    dockerfile: str
-    tag: str
+    dockerfile: str = Field(description="the Dockerfile template in the service's folder; it starts FROM `image`")
+    tag: str = Field(description="the tag of the image it builds, pinned like any image")
 
     @field_validator("tag")
     @classmethod
@@ -119,22 +119,36 @@ class BuildSpec(_Strict):
 class ContainerSpec(_Strict):
     """One compose service (container) of a catalog service."""
 
-    image: str
-    build: BuildSpec | None = None  # deploy builds this image FROM `image` (render writes its Dockerfile)
-    reload: list[str] | None = None  # a command in the container that re-reads its mounted config (no restart)
-    port: int | None = Field(None, ge=1, le=65535)
-    publish: list[str] = Field(default_factory=list)  # "127.0.0.1:4000:4000"
-    healthcheck: list[str] | None = None  # ["CMD", ...] or ["CMD-SHELL", "..."]: a command that exists in the image
-    health_path: str | None = None  # the HTTP path the healthcheck asks for
-    health_timeout: int = Field(180, ge=1, le=3600)  # seconds deploy waits for it to become healthy
-    networks: list[Literal["ai-platform", "ai-backend"]] = ["ai-platform"]
-    host_ollama: bool = False  # reaches the host's Ollama through host.docker.internal
-    oneshot: bool = False  # runs to completion (exit 0) instead of staying up
-    requires_gpu: bool = False  # rendered only when the host has an NVIDIA GPU
+    image: str = Field(description="its image, pinned: a release tag (16.4, a date) or a digest, never `latest`")
+    build: BuildSpec | None = Field(
+        None, description="deploy builds its image FROM `image` (render writes the Dockerfile)"
+    )
+    reload: list[str] | None = Field(
+        None, description="a command run in it that re-reads its mounted config (instead of a restart)"
+    )
+    port: int | None = Field(None, ge=1, le=65535, description="the port it listens on in its container")
+    publish: list[str] = Field(
+        default_factory=list, description="host ports: `127.0.0.1:HOST:PORT` (only the proxy may bind another address)"
+    )
+    healthcheck: list[str] | None = Field(
+        None, description="`[CMD, ...]` or `[CMD-SHELL, ...]`: a command that exists in the image"
+    )
+    health_path: str | None = Field(None, description="the HTTP path the healthcheck asks for")
+    health_timeout: int = Field(180, ge=1, le=3600, description="seconds deploy waits for it to become healthy")
+    networks: list[Literal["ai-platform", "ai-backend"]] = Field(
+        ["ai-platform"], description="networks it joins; `ai-backend` has no way out"
+    )
+    host_ollama: bool = Field(False, description="reaches the host's Ollama through host.docker.internal")
+    oneshot: bool = Field(False, description="runs to completion (exit 0) instead of staying up")
+    requires_gpu: bool = Field(False, description="rendered only when the host has an NVIDIA GPU")
 
-    privileges: list[str] = Field(default_factory=list)  # what it may do beyond a plain container: see PRIVILEGES
-    # host folders or files outside the root it may bind-mount, read-only only (the mount must say so)
-    host_paths: list[str] = Field(default_factory=list)
+    privileges: list[str] = Field(
+        default_factory=list,
+        description="what it may do beyond a plain container: `host-pid`, `cap:NAME`, ... (listed above)",
+    )
+    host_paths: list[str] = Field(
+        default_factory=list, description="host paths outside the root it may bind-mount, read-only (the mount says so)"
+    )
 
     @field_validator("image")
     @classmethod
@@ -169,34 +183,44 @@ class ContainerSpec(_Strict):
 
 
 class SecretSpec(_Strict):
-    name: str = Field(pattern=_ENV_NAME)
-    format: Literal["password", "admin_password", "hex32", "hex64", "token", "litellm_key", "base64_32"]
-    description: str = ""
+    """A secret of the service, generated once in its format and kept in credentials.env."""
+
+    name: str = Field(pattern=_ENV_NAME, description="its name in credentials.env, as templates use it")
+    format: Literal["password", "admin_password", "hex32", "hex64", "token", "litellm_key", "base64_32"] = Field(
+        description="its kind"
+    )
+    description: str = Field("", description="what it is for")
 
 
 class DatabaseSpec(_Strict):
     """A Postgres database with its own user; the password lives in the secret `password`."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    user: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    password: str = Field(pattern=_ENV_NAME)
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="the database's name")
+    user: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="its user, who owns it")
+    password: str = Field(pattern=_ENV_NAME, description="the secret that is the user's password (generated)")
 
 
 class PathRoute(_Strict):
     """A path of a route that goes elsewhere than the service's default upstream, with request headers to set."""
 
-    upstream: Upstream
-    headers: dict[str, str] = Field(default_factory=dict)  # header -> value (Caddy placeholders allowed)
+    upstream: Upstream = Field(description="container:port the path goes to, like api:5001")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="request headers to set: header -> value (Caddy placeholders allowed)"
+    )
 
 
 class RouteSpec(_Strict):
     """How Caddy reaches the service: `<subdomain>.<domain>` with a domain, `https://<ip>:<ip_port>` with an IP."""
 
-    subdomain: str = Field("", pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$")  # "" = the domain itself
-    ip_port: int = Field(ge=1, le=65535)
-    upstream: Upstream
-    # path matcher -> container:port, or {upstream, headers}: tried before the default upstream
-    paths: dict[str, PathRoute] = Field(default_factory=dict)
+    subdomain: str = Field(
+        "", pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)?$", description="with a domain; empty = the domain itself"
+    )
+    ip_port: int = Field(ge=1, le=65535, description="the port Caddy serves it on by IP")
+    upstream: Upstream = Field(description="container:port Caddy sends requests to, like open-webui:8080")
+    paths: dict[str, PathRoute] = Field(
+        default_factory=dict,
+        description="path (`/api/*`) -> container:port or a path route, tried before `upstream`",
+    )
 
     @field_validator("paths", mode="before")
     @classmethod
@@ -211,39 +235,66 @@ class RouteSpec(_Strict):
 
 
 class MetricsSpec(_Strict):
-    job: str
-    target: str  # container:port
-    path: str = "/metrics"
+    """What Prometheus scrapes."""
+
+    job: str = Field(description="the Prometheus job's name")
+    target: str = Field(description="container:port it scrapes")
+    path: str = Field("/metrics", description="the HTTP path of the metrics")
+
+
+def _relative(value: str, where: str, example: str) -> str:
+    """`value` as a relative path of plain names: render or backup joins it to a folder of the root."""
+    parts = value.split("/")
+    if (
+        value.startswith("/")
+        or "\\" in value
+        or _CONTROL.search(value)
+        or any(part in ("", ".", "..") or part != part.strip() for part in parts)
+    ):
+        raise ValueError(f"expected a relative path of plain names under {where}, like {example}")
+    return value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class FileSpec(_Strict):
     """A config template the service owns and where it lands in the tree; `each: database` renders one per DB."""
 
-    template: str
-    path: str
-    mode: int = 0o644  # written as an octal string in YAML: "0755"
-    each: Literal["database"] | None = None
+    template: str = Field(description="the config template in the service's folder")
+    path: str = Field(description="where it lands under the root (config/...); with `each`, `{name}` is the database")
+    mode: int = Field(0o644, description='its file mode, written as an octal string in YAML: "0755"')
+    each: Literal["database"] | None = Field(None, description="one file per database of the enabled services")
 
     @field_validator("mode", mode="before")
     @classmethod
     def _octal(cls, value: object) -> object:
         return int(value, 8) if isinstance(value, str) else value
 
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not _relative(value, "the root", "config/NAME/app.ini").startswith("config/"):
+            raise ValueError("expected a path under config/, like config/NAME/app.ini")
+        return value
+
 
 class AlreadyAnswer(_Strict):
     """The answer that means a setup call's work was done before: one of these statuses, with this text in it."""
 
-    status: list[int] = Field(min_length=1)
-    contains: str = ""
+    status: list[int] = Field(min_length=1, description="the HTTP statuses it may have")
+    contains: str = Field("", description="text in the answer (case ignored)")
 
 
 class AlreadyIf(_Strict):
     """A read-only call asked before a setup call that changes something: when the JSON field `field` (dotted) of
     its 2xx answer equals `equals`, the work was done before and the change is not sent (a dry run can tell too)."""
 
-    request: str = Field(pattern=r"^(GET|POST) /\S*$")
-    field: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-    equals: str | int | bool
+    request: str = Field(pattern=r"^(GET|POST) /\S*$", description="the read-only call: method and path")
+    field: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", description="a JSON field of its 2xx answer"
+    )
+    equals: str | int | bool = Field(description="the value that means done before (same type: 0 is not false)")
 
 
 class SetupCall(_Strict):
@@ -252,18 +303,24 @@ class SetupCall(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    step: str = Field(min_length=1)
-    request: str = Field(pattern=r"^(GET|POST|PUT|PATCH|DELETE) /\S*$")
-    container: str | None = None  # default: the service's first container published on 127.0.0.1
-    json_body: Any = Field(None, alias="json")
-    headers: dict[str, str] = Field(default_factory=dict)
-    basic_auth: tuple[str, str] | None = None  # (user, password), placeholders allowed
-    done: list[int] = Field(default_factory=list)
-    already: AlreadyAnswer | None = None
-    already_if: AlreadyIf | None = None
-    ok: list[int] = Field(default_factory=list)
-    show_answer: bool = False
-    fix: str = ""
+    step: str = Field(min_length=1, description="its name, as configure reports it")
+    request: str = Field(pattern=r"^(GET|POST|PUT|PATCH|DELETE) /\S*$", description="the call: method and path")
+    container: str | None = Field(None, description="the container asked; default: the first published on 127.0.0.1")
+    json_body: Any = Field(
+        None, alias="json", description="the JSON body: `{admin_email}`, `{secret:NAME}`, ... are filled in"
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="request headers: header -> value")
+    basic_auth: tuple[str, str] | None = Field(None, description="`[user, password]` for HTTP basic auth")
+    done: list[int] = Field(
+        default_factory=list, description="statuses that mean it changed something (`done` or `ok` is required)"
+    )
+    already: AlreadyAnswer | None = Field(None, description="the answer that means it was done before")
+    already_if: AlreadyIf | None = Field(
+        None, description="a read-only call asked first; when it says done, the change is not sent"
+    )
+    ok: list[int] = Field(default_factory=list, description="statuses that mean fine: a check that changes nothing")
+    show_answer: bool = Field(False, description="configure shows an excerpt of an `ok` answer")
+    fix: str = Field("", description="what to do, shown when the call fails")
 
     @model_validator(mode="after")
     def _answers(self) -> SetupCall:
@@ -276,51 +333,76 @@ class LoginSpec(_Strict):
     """How the owner signs in, for `inv info`: the user (placeholders as in setup calls) and the secret that is the
     password (shown only with --show-secrets)."""
 
-    user: str
-    password: str = Field(pattern=_ENV_NAME)
-    kind: Literal["password", "api_key"] = "password"  # what the secret is, as `inv info` names it
-    note: str = ""
+    user: str = Field(description="the user name (placeholders as in setup steps)")
+    password: str = Field(
+        pattern=_ENV_NAME, description="the secret that is the password (shown with `inv info --show-secrets`)"
+    )
+    kind: Literal["password", "api_key"] = Field("password", description="what the secret is, as `inv info` names it")
+    note: str = Field("", description="a line more for `inv info`, like other users' login")
 
 
 class NeedsSpec(_Strict):
     """What a service takes from the host when it runs, for the `inv add` menu (rough figures, idle to light use)."""
 
-    ram_gb: float = Field(0.5, ge=0, le=4096)
-    disk_gb: float = Field(1, ge=0, le=100_000)
+    ram_gb: float = Field(0.5, ge=0, le=4096, description="GB of RAM it takes")
+    disk_gb: float = Field(1, ge=0, le=100_000, description="GB of disk it takes")
 
 
 class BackupSpec(_Strict):
     """How `inv backup` copies a service consistently: its own dump where it has one, and its files (named volumes
     and folders under data/) with its containers briefly stopped, copied while it runs, or left out — with why."""
 
-    dump: Literal["postgres", "qdrant"] | None = None
-    files: Literal["stop", "live", "skip"] = "stop"
-    skip: list[str] = Field(default_factory=list)  # volumes left out (what the service rebuilds)
-    extra: list[str] = Field(default_factory=list)  # folders under data/ no compose file mounts (spawned containers)
-    why: str = ""
+    dump: Literal["postgres", "qdrant"] | None = Field(
+        None, description="its own dump: each Postgres database, each Qdrant collection's snapshot"
+    )
+    files: Literal["stop", "live", "skip"] = Field(
+        "stop", description="its files copied with its containers stopped, while it runs, or left out"
+    )
+    skip: list[str] = Field(default_factory=list, description="volumes left out (what the service rebuilds)")
+    extra: list[str] = Field(
+        default_factory=list, description="folders under data/ no compose file mounts (spawned containers')"
+    )
+    why: str = Field("", description="the reason `inv backup` gives for what it leaves out")
+
+    @field_validator("extra")
+    @classmethod
+    def _extra(cls, value: list[str]) -> list[str]:
+        return [_relative(folder, "data/", "notebooks") for folder in value]
 
 
 class ServiceSpec(_Strict):
-    name: str = Field(pattern=_NAME)
-    description: str
-    tier: Literal["infra", "ai", "apps", "monitoring", "proxy"]
-    core: bool = False
-    depends_on: list[str] = Field(default_factory=list)
-    containers: dict[str, ContainerSpec] = Field(min_length=1)
-    secrets: list[SecretSpec] = Field(default_factory=list)
-    databases: list[DatabaseSpec] = Field(default_factory=list)
-    route: RouteSpec | None = None
-    # Who asks for a login on the route (required with one): `app`, the service's own sign-in (it refuses requests
-    # without credentials), or `caddy`, Caddy's basic auth with the platform's admin in front of it.
-    auth: Literal["app", "caddy"] | None = Field(None, validate_default=True)
-    metrics: list[MetricsSpec] = Field(default_factory=list)
-    files: list[FileSpec] = Field(default_factory=list)
-    volumes: list[str] = Field(default_factory=list)  # named volumes its compose file declares
-    litellm_key: bool = False  # calls LiteLLM with a key of its own: LITELLM_KEY_<NAME>, registered by configure
-    setup: list[SetupCall] = Field(default_factory=list)  # first-run steps that are single HTTP calls
-    login: LoginSpec | None = None  # what `inv info` shows to sign in
-    needs: NeedsSpec = Field(default_factory=NeedsSpec)  # RAM and disk, shown by the `inv add` menu
-    backup: BackupSpec = Field(default_factory=BackupSpec)
+    """A service folder's service.yaml."""
+
+    name: str = Field(pattern=_NAME, description="the service's name, the same as its folder's")
+    description: str = Field(description="what it is, one sentence (`inv add` shows it)")
+    tier: Literal["infra", "ai", "apps", "monitoring", "proxy"] = Field(
+        description="when it is deployed, in this order"
+    )
+    core: bool = Field(False, description="it always runs; else it is optional (`inv add`)")
+    depends_on: list[str] = Field(default_factory=list, description="services it needs, of its own or an earlier tier")
+    containers: dict[str, ContainerSpec] = Field(
+        min_length=1, description="compose services by name: lower-case, digits, -"
+    )
+    secrets: list[SecretSpec] = Field(
+        default_factory=list, description="secrets generated for it once, kept in credentials.env"
+    )
+    databases: list[DatabaseSpec] = Field(default_factory=list, description="Postgres databases of its own")
+    route: RouteSpec | None = Field(None, description="how Caddy reaches it; none: no web address")
+    auth: Literal["app", "caddy"] | None = Field(
+        None,
+        validate_default=True,
+        description="who asks for a login on the route (required with one): its own sign-in, or Caddy's",
+    )
+    metrics: list[MetricsSpec] = Field(default_factory=list, description="what Prometheus scrapes")
+    files: list[FileSpec] = Field(default_factory=list, description="the config templates it owns")
+    volumes: list[str] = Field(default_factory=list, description="the named volumes its compose file declares")
+    litellm_key: bool = Field(
+        False, description="calls LiteLLM with a key of its own: `LITELLM_KEY_<NAME>`, registered by configure"
+    )
+    setup: list[SetupCall] = Field(default_factory=list, description="first-run steps that are one HTTP call each")
+    login: LoginSpec | None = Field(None, description="how the owner signs in, shown by `inv info`")
+    needs: NeedsSpec = Field(default_factory=NeedsSpec, description="RAM and disk, shown by the `inv add` menu")
+    backup: BackupSpec = Field(default_factory=BackupSpec, description="how `inv backup` copies it")
 
     @field_validator("auth")
     @classmethod

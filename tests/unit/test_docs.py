@@ -1,12 +1,14 @@
 """The README and docs/ against the tool: every task of the invoke collection has its section in docs/tasks.md,
 whose flag table names every flag the task has, and no table or usage line names a flag it lacks; every setting
-is in docs/settings.md, whose settings tables are the model's own (default, range, meaning); every line fits 120
-columns; every relative link leads to a file (and to a heading of it, when it names one)."""
+is in docs/settings.md, whose settings tables are the model's own (default, range, meaning), and so are the
+service.yaml tables of docs/catalog.md; every line fits 120 columns; every relative link leads to a file (and to a
+heading of it, when it names one)."""
 
 from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from invoke import Collection
 
 import tasks
 from aiplatform.inputs import reference
+from aiplatform.inputs.catalog import ServiceSpec
 from aiplatform.inputs.settings import Settings
 
 from .conftest import PROJECT
@@ -108,23 +111,52 @@ def test_every_setting_is_in_docs_settings():
     assert not missing, f"docs/settings.md does not describe these settings: {', '.join(missing)}"
 
 
-def test_settings_tables_are_the_models():
-    """Each key's default, range and meaning in docs/settings.md is what the settings model says: a default, a
-    bound or a description changed in the model and not on the page (or the other way round) is named."""
-    text = (DOCS / "settings.md").read_text()
-    diff = difflib.unified_diff(text.splitlines(), reference.page(text).splitlines(), lineterm="", n=0)
+@pytest.mark.parametrize("page", reference.PAGES, ids=lambda page: page.path.name)
+def test_reference_tables_are_the_models(page):
+    """Each key's default, range and meaning in a reference page (docs/settings.md: the settings; docs/catalog.md:
+    service.yaml) is what its model says: a default, a bound, a pattern or a description changed in the model and
+    not on the page (or the other way round) is named."""
+    text = page.path.read_text()
+    diff = difflib.unified_diff(text.splitlines(), reference.page(text, page).splitlines(), lineterm="", n=0)
     stale = [line for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     fix = "run `python -m aiplatform.inputs.reference`"
-    assert not stale, f"docs/settings.md differs from the settings model ({fix}):\n" + "\n".join(stale)
+    assert not stale, f"docs/{page.path.name} differs from its models ({fix}):\n" + "\n".join(stale)
 
 
-def test_the_settings_reference_needs_its_markers(tmp_path):
-    """A page without the tables' markers is refused, naming the marker, not written half."""
-    page = tmp_path / "settings.md"
-    page.write_text("# Settings\n")
+@pytest.mark.parametrize("page", reference.PAGES, ids=lambda page: page.path.name)
+def test_every_key_of_a_reference_table_has_a_meaning(page):
+    """A field added to a model without a description would show an empty (or `None`) meaning on the page."""
+    bare = [
+        f"{model.__name__}.{name}"
+        for model in page.tables.values()
+        for name, info in model.model_fields.items()
+        if not (info.description or "").strip()
+    ]
+    assert not bare, f"give these fields a `description=` (docs/{page.path.name} shows it): {', '.join(bare)}"
+
+
+def test_the_reference_needs_its_markers(tmp_path):
+    """A page without its tables' markers is refused, naming the marker, and no page is written, not even one that
+    has its own."""
+    pages = tuple(replace(page, path=tmp_path / page.path.name) for page in reference.PAGES)
+    stale = re.sub(r"^\| `root` .*\n", "", (DOCS / "settings.md").read_text(), flags=re.M)  # a row short
+    pages[0].path.write_text(stale)
+    pages[1].path.write_text("# The service catalog\n")
+    with pytest.raises(SystemExit, match=r"no `<!-- service\.yaml table"):
+        reference.main(pages)
+    assert pages[0].path.read_text() == stale
+    assert pages[1].path.read_text() == "# The service catalog\n"
+    pages[0].path.write_text("# Settings\n")
     with pytest.raises(SystemExit, match="no `<!-- settings table"):
-        reference.main(page)
-    assert page.read_text() == "# Settings\n"
+        reference.main(pages[:1])
+    assert pages[0].path.read_text() == "# Settings\n"
+
+
+def test_a_nested_model_without_its_table_is_named():
+    """A key whose values are a model the page has no table for is refused, naming the model."""
+    lacking = replace(reference.PAGES[1], tables={"service.yaml": ServiceSpec})
+    with pytest.raises(SystemExit, match="ContainerSpec has no table"):
+        reference.page(reference.PAGES[1].path.read_text(), lacking)
 
 
 @pytest.mark.parametrize("page", _pages(), ids=lambda page: str(page.relative_to(PROJECT)))

@@ -389,3 +389,25 @@ def test_a_declared_step_whose_request_is_not_method_and_path_is_refused(home, r
     catalog = load_catalog(SERVICES_DIR, home / "services")
     message, _ = catalog.broken["notes"]
     assert "setup" in message and "request" in message and "String should match pattern" in message, message
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        ("files: [{template: app.ini.j2, path: ../../etc/cron.d/x}]\n",
+         "expected a relative path of plain names under the root, like config/NAME/app.ini"),
+        ("files: [{template: app.ini.j2, path: /etc/cron.d/x}]\n",
+         "expected a relative path of plain names under the root, like config/NAME/app.ini"),
+        ("files: [{template: app.ini.j2, path: data/notes/app.ini}]\n",
+         "expected a path under config/, like config/NAME/app.ini"),
+        ("backup: {extra: [../../etc]}\n", "expected a relative path of plain names under data/, like notebooks"),
+        ("backup: {extra: ['/']}\n", "expected a relative path of plain names under data/, like notebooks"),
+    ],
+    ids=["file-up", "file-absolute", "file-outside-config", "extra-up", "extra-absolute"],
+)  # fmt: skip
+def test_a_path_of_service_yaml_that_leaves_its_folder_is_refused(home, extra, said):
+    """render writes each `files:` entry under the root (as root) and backup copies each `backup.extra` folder of
+    data/: a path reaching out of them is refused when the catalog is read, naming the file and the key."""
+    folder = _folder(home, "notes", extra)
+    message, _ = load_catalog(SERVICES_DIR, home / "services").broken["notes"]
+    assert message.startswith(f"{folder / 'service.yaml'} line ") and said in message, message
