@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -127,9 +128,9 @@ class ContainerSpec(_Strict):
         None, description="a command run in it that re-reads its mounted config (instead of a restart)"
     )
     port: int | None = Field(None, ge=1, le=65535, description="the port it listens on in its container")
-    publish: list[str] = Field(
-        default_factory=list, description="host ports: `127.0.0.1:HOST:PORT` (only the proxy may bind another address)"
-    )
+    publish: list[
+        Annotated[str, StringConstraints(pattern=r"^(\d{1,3}(\.\d{1,3}){3}:)?\d{1,5}:\d{1,5}(/(tcp|udp))?$")]
+    ] = Field(default_factory=list, description="host ports: `127.0.0.1:HOST:PORT` (only the proxy binds all)")
     healthcheck: list[str] | None = Field(
         None, description="`[CMD, ...]` or `[CMD-SHELL, ...]`: a command that exists in the image"
     )
@@ -238,8 +239,8 @@ class MetricsSpec(_Strict):
     """What Prometheus scrapes."""
 
     job: str = Field(description="the Prometheus job's name")
-    target: str = Field(description="container:port it scrapes")
-    path: str = Field("/metrics", description="the HTTP path of the metrics")
+    target: str = Field(pattern=_UPSTREAM, description="container:port it scrapes")
+    path: str = Field("/metrics", pattern=r"^/\S*$", description="the HTTP path of the metrics")
 
 
 def _relative(value: str, where: str, example: str) -> str:

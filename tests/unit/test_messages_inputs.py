@@ -411,3 +411,27 @@ def test_a_path_of_service_yaml_that_leaves_its_folder_is_refused(home, extra, s
     folder = _folder(home, "notes", extra)
     message, _ = load_catalog(SERVICES_DIR, home / "services").broken["notes"]
     assert message.startswith(f"{folder / 'service.yaml'} line ") and said in message, message
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "said"),
+    [
+        ("metrics: [{job: notes, target: notes}]\n", "metrics.0.target", "String should match pattern"),
+        ("metrics: [{job: notes, target: 'notes:9000', path: metrics}]\n", "metrics.0.path",
+         "String should match pattern"),
+        ("containers:\n  notes:\n    image: example/notes:1.0.0\n    publish: ['127.0.0.1:4000']\n",
+         "containers.notes.publish.0", "String should match pattern"),
+    ],
+    ids=["metrics-target", "metrics-path", "publish-without-container-port"],
+)  # fmt: skip
+def test_a_scrape_target_or_a_published_port_of_the_wrong_shape_is_refused(home, extra, key, said):
+    """Prometheus scrapes container:port at a path starting with /; a published port is [IP:]HOST:CONTAINER: anything
+    else is refused when the catalog is read (not left to Prometheus or compose at deploy), naming the key."""
+    folder = home / "services" / "notes"
+    folder.mkdir(parents=True)
+    spec = "name: notes\ndescription: Notes.\ntier: apps\n"
+    containers = "" if "containers:" in extra else "containers:\n  notes:\n    image: example/notes:1.0.0\n"
+    (folder / "service.yaml").write_text(spec + extra + containers)
+    (folder / "compose.yml.j2").write_text("services:\n  notes: {}\n")
+    message, _ = load_catalog(SERVICES_DIR, home / "services").broken["notes"]
+    assert f"key '{key}'" in message and said in message, message
