@@ -35,6 +35,7 @@ TIER_ORDER = ("infra", "ai", "apps", "monitoring", "proxy")
 _NAME = r"^[a-z][a-z0-9-]*$"
 _ENV_NAME = r"^[A-Z][A-Z0-9_]*$"
 _UPSTREAM = r"^[a-z][a-z0-9-]*:[0-9]{1,5}$"
+ADMIN_PASSWORD = "ADMIN_PASSWORD"  # the platform's own secret: every service's admin may sign in with it
 
 
 def _upstream(value: str) -> str:
@@ -436,6 +437,16 @@ class ServiceSpec(_Strict):
         for call in self.setup:
             if call.container and call.container not in self.containers:
                 raise ValueError(f"setup step {call.step!r}: container {call.container!r} is not one of containers:")
+        return self
+
+    @model_validator(mode="after")
+    def _login_secret(self) -> ServiceSpec:
+        if self.login:
+            known = {ADMIN_PASSWORD, *(s.name for s in self.secrets), *(db.password for db in self.databases)}
+            if self.login.password not in known:
+                raise ValueError(
+                    f"login: password {self.login.password!r} is none of its secrets ({', '.join(sorted(known))})"
+                )
         return self
 
     @property

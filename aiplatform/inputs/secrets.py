@@ -17,7 +17,7 @@ import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from aiplatform.inputs.catalog import SecretSpec, ServiceSpec
+from aiplatform.inputs.catalog import ADMIN_PASSWORD, SecretSpec, ServiceSpec
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
@@ -72,7 +72,7 @@ def _password(length: int) -> str:
             return value
 
 
-PLATFORM_SECRETS = (SecretSpec(name="ADMIN_PASSWORD", format="admin_password", description="admin of every web UI"),)
+PLATFORM_SECRETS = (SecretSpec(name=ADMIN_PASSWORD, format="admin_password", description="admin of every web UI"),)
 # Secrets that exist only when the user gives them (no random default).
 OPTIONAL_SECRETS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "TAILSCALE_AUTHKEY", "BACKUP_REMOTE_SECRET")
 # The backups' passphrase, generated once when backup_encrypt is on (keep a copy off the box: it opens them).

@@ -435,3 +435,18 @@ def test_a_scrape_target_or_a_published_port_of_the_wrong_shape_is_refused(home,
     (folder / "compose.yml.j2").write_text("services:\n  notes: {}\n")
     message, _ = load_catalog(SERVICES_DIR, home / "services").broken["notes"]
     assert f"key '{key}'" in message and said in message, message
+
+
+def test_a_login_whose_password_is_none_of_the_services_secrets_is_refused(home):
+    """`inv info` shows the login's password from credentials.env: a name the service does not declare (a typo)
+    would show nothing, so it is refused, listing the names it may be."""
+    declared = "secrets: [{name: NOTES_SECRET, format: token}]\n"
+    folder = _folder(home, "notes", declared + "login: {user: admin, password: NOTES_SECRT}\n")
+    message, _ = load_catalog(SERVICES_DIR, home / "services").broken["notes"]
+    assert message.startswith(f"{folder / 'service.yaml'}") and message.endswith(
+        "login: password 'NOTES_SECRT' is none of its secrets (ADMIN_PASSWORD, NOTES_SECRET)."
+    ), message
+    (folder / "service.yaml").write_text(
+        SPEC.format(name="notes", extra="login: {user: a, password: ADMIN_PASSWORD}\n")
+    )
+    assert "notes" in load_catalog(SERVICES_DIR, home / "services").services
