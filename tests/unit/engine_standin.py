@@ -122,6 +122,9 @@ class RecordedRunner(Runner):
             _write(into, self._output(args), mode)
         if source is not None:
             self.engine.restored.append((" ".join(args[:5]), source.read_bytes()))
+            if args[:5] == ["docker", "exec", "-i", POSTGRES, "psql"]:  # the roles' SQL, as pg_dumpall wrote it
+                roles = re.findall(r"^CREATE ROLE (\S+);$", source.read_text(errors="replace"), re.M)
+                self.engine.roles.update(roles)
             if args[:5] == ["docker", "exec", "-i", POSTGRES, "pg_restore"]:  # only what the engine would run
                 name = source.name.removesuffix(".dump")
                 if name in self.engine.databases:  # as --create --exit-on-error does
@@ -221,7 +224,28 @@ PG_CLIENTS = ("psql", "pg_dump", "pg_dumpall", "pg_restore", "dropdb", "createdb
 
 def _refused(args: list[str]) -> str:
     """What the real program says to a command line it refuses (empty: it runs)."""
-    return _as_root(args) or _not_in_qdrants_image(args) or _rclone_usage(args)
+    return _docker_usage(args) or _as_root(args) or _not_in_qdrants_image(args) or _rclone_usage(args)
+
+
+# The docker CLI's commands (docker 20.10 to 27, with the compose and buildx plugins): any other word is refused.
+DOCKER_COMMANDS = frozenset((
+    "attach", "build", "builder", "buildx", "commit", "compose", "config", "container", "context", "cp", "create",
+    "diff", "events", "exec", "export", "history", "image", "images", "import", "info", "init", "inspect", "kill",
+    "load", "login", "logout", "logs", "manifest", "network", "node", "pause", "plugin", "port", "ps", "pull",
+    "push", "rename", "restart", "rm", "rmi", "run", "save", "search", "secret", "service", "stack", "start",
+    "stats", "stop", "swarm", "system", "tag", "top", "trust", "unpause", "update", "version", "volume", "wait",
+))  # fmt: skip
+
+
+def _docker_usage(args: list[str]) -> str:
+    """docker's own refusal of a command it does not have, or of `exec` without a container and a program."""
+    if args[:1] != ["docker"] or len(args) < 2:
+        return ""
+    if args[1] not in DOCKER_COMMANDS:
+        return f"docker: unknown command: docker {args[1]}"
+    if args[1] == "exec" and len([word for word in args[2:] if not word.startswith("-")]) < 2:
+        return '"docker exec" requires at least 2 arguments.'
+    return ""
 
 
 def _not_in_qdrants_image(args: list[str]) -> str:

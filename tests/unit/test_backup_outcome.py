@@ -264,6 +264,22 @@ def test_restore_puts_back_every_folder_volume_and_database_byte_for_byte(platfo
     assert config < next(i for i, line in enumerate(argv) if line.endswith(" create"))  # config before containers
 
 
+def test_an_encrypted_backup_restores_every_database_collection_and_file(platform, monkeypatch):
+    """Each file of an encrypted backup is decrypted (its passphrase on stdin) into a scratch folder under the name it
+    had before encryption, restored from there, and the scratch folder goes."""
+    _set(platform.root / CREDENTIALS_ENV, "BACKUP_PASSPHRASE", "correct-horse-battery")
+    backup, _ = _backup(platform, encrypt=True)
+    dumps, collections = dict(platform.engine.databases), dict(platform.engine.collections)
+    _change(platform)
+    ran, calls = _restore_inv(platform, backup, monkeypatch)
+    assert ran.returncode == 0, ran.stderr
+    assert platform.engine.databases == dumps and platform.engine.collections == collections
+    decrypted = [c for c in calls if c.argv[0] == "gpg"]
+    opened = [Path(c.argv[c.argv.index("-o") + 1]) for c in decrypted]
+    assert sorted(p.name for p in opened) == sorted(i.file.rsplit("/", 1)[-1][:-4] for i in read_manifest(backup).items)
+    assert not any(p.exists() for p in opened) and {c.stdin for c in decrypted} == {"correct-horse-battery"}
+
+
 def _assert_files_restored(platform, backup):
     """Every folder and volume the manifest lists holds again exactly the files it held when backed up."""
     for item in read_manifest(backup).items:
@@ -283,18 +299,21 @@ def test_backup_then_cleanup_purge_then_restore_gives_back_the_same_bytes(platfo
     backup, _ = _backup(platform)
     taken = {p: p.read_bytes() for p in backup.rglob("*") if p.is_file()}
     dumps, collections = dict(platform.engine.databases), dict(platform.engine.collections)
+    roles = set(platform.engine.roles)
     runner = _runner(platform.engine)
     cleanup.remove(EngineDocker(runner), cleanup.make_plan(EngineDocker(runner), platform.root, True, False))
     assert [p.name for p in platform.root.iterdir()] == ["backups"]
     assert {p: p.read_bytes() for p in backup.rglob("*") if p.is_file()} == taken
     assert platform.engine.containers == {} and platform.engine.volumes == {}
     platform.engine.databases.clear()  # their files were in data/postgres, deleted
+    platform.engine.roles.clear()
     platform.engine.collections.clear()
     for mount in platform.engine.declared.values():
         shutil.rmtree(mount)
     ran, _ = _restore_inv(platform, backup, monkeypatch)
     assert ran.returncode == 0, ran.stderr
     assert platform.engine.databases == dumps and platform.engine.collections == collections
+    assert platform.engine.roles == roles and roles  # from the globals' SQL fed to psql
     _assert_files_restored(platform, backup)
 
 

@@ -326,6 +326,17 @@ def test_set_warns_when_something_else_decides(owner, words, env, warned):
     assert warned in " ".join(result.stderr.split()), result.stderr
 
 
+def test_set_warns_about_lets_encrypt_when_the_domain_alone_becomes_internal(owner):
+    """letsencrypt with a public name is fine; the domain alone changed to an internal name warns (Let's Encrypt
+    would certify nothing); another key set later does not repeat it."""
+    first = _settings(owner, "set", "ssl_mode=letsencrypt", "domain=ai.example.com")
+    assert first.returncode == 0 and "Let's Encrypt" not in " ".join(first.stderr.split()), first.stderr
+    internal = _settings(owner, "set", "domain=ai.internal")
+    assert internal.returncode == 0 and "Let's Encrypt" in " ".join(internal.stderr.split()), internal.stderr
+    other = _settings(owner, "set", "ollama_keep_alive=30m")
+    assert other.returncode == 0 and "Let's Encrypt" not in " ".join(other.stderr.split()), other.stderr
+
+
 @pytest.mark.parametrize(
     ("key", "env", "flags", "source", "where"),
     [

@@ -1,0 +1,30 @@
+"""Outcomes the mutation benchmark (benchmarks/mutants.py, seed 29) found no test asserting: each test here failed
+with one of its surviving one-line bugs applied and passes without it. A service's config hash covers its own files
+only, never another file whose path merely starts like one of them. (Others of seed 29 are in test_backup_outcome.py:
+the roles come back from the globals' SQL, an encrypted backup restores under its files' own names; engine_standin.py
+now refuses a docker command docker lacks; test_manage_outcome.py: the Let's Encrypt warning when the domain alone
+changes.)"""
+
+from __future__ import annotations
+
+from aiplatform.inputs.catalog import ServiceSpec
+from aiplatform.render.confighash import owned_files
+from aiplatform.render.tree import RenderedFile
+
+
+def test_a_services_files_are_its_own_paths_not_others_that_start_like_them():
+    """`files:` paths are whole paths (a `{name}` stands for one database name): a file of another service whose
+    path starts like one of them is not this service's, and a change to it does not recreate this one."""
+    spec = ServiceSpec.model_validate({
+        "name": "notes", "description": "x", "tier": "apps",
+        "containers": {"notes": {"image": "example/notes:1.0.0"}},
+        "files": [{"template": "app.ini.j2", "path": "config/notes/app.ini"},
+                  {"template": "init.sh.j2", "path": "config/notes/init/{name}.sh", "each": "database"}],
+    })  # fmt: skip
+    tree = {path: RenderedFile(b"x") for path in [
+        "config/notes/app.ini", "config/notes/app.ini.d/extra.ini", "config/notes/init/n8n.sh",
+        "config/notes/init/n8n.sh.orig", "config/notes/init/a/b.sh", "docker/build/notes/Dockerfile",
+    ]}  # fmt: skip
+    assert sorted(owned_files(spec, tree)) == [
+        "config/notes/app.ini", "config/notes/init/n8n.sh", "docker/build/notes/Dockerfile"
+    ]  # fmt: skip
