@@ -1,13 +1,17 @@
 """Outcomes the mutation benchmark (benchmarks/mutants.py, seed 29) found no test asserting: each test here failed
 with one of its surviving one-line bugs applied and passes without it. A service's config hash covers its own files
-only, never another file whose path merely starts like one of them. (Others of seed 29 are in test_backup_outcome.py:
-the roles come back from the globals' SQL, an encrypted backup restores under its files' own names; engine_standin.py
-now refuses a docker command docker lacks; test_manage_outcome.py: the Let's Encrypt warning when the domain alone
-changes.)"""
+only, never another file whose path merely starts like one of them; an unknown tier is named with the tiers. (Others
+of seed 29 are in test_backup_outcome.py: the roles come back from the globals' SQL, an encrypted backup restores
+under its files' own names; engine_standin.py now refuses a docker command docker lacks; test_manage_outcome.py: the
+Let's Encrypt warning when the domain alone changes.)"""
 
 from __future__ import annotations
 
+import pytest
+
+from aiplatform.errors import UserError
 from aiplatform.inputs.catalog import ServiceSpec
+from aiplatform.inputs.profiles import load_profile
 from aiplatform.render.confighash import owned_files
 from aiplatform.render.tree import RenderedFile
 
@@ -28,3 +32,11 @@ def test_a_services_files_are_its_own_paths_not_others_that_start_like_them():
     assert sorted(owned_files(spec, tree)) == [
         "config/notes/app.ini", "config/notes/init/n8n.sh", "docker/build/notes/Dockerfile"
     ]  # fmt: skip
+
+
+def test_a_tier_that_is_not_one_is_named_with_the_ones_there_are():
+    """load_profile of a tier name no profile has (a caller passing it unchecked): the tiers and where to pick one."""
+    with pytest.raises(UserError) as error:
+        load_profile("huge")
+    assert error.value.message == "Unknown tier 'huge': expected one of minimal, standard, performance (or auto)."
+    assert error.value.fix == "Pass --profile with one of those, or set `profile:` in answers.yaml."
