@@ -1,9 +1,9 @@
 """Outcomes the mutation benchmark (benchmarks/mutants.py, seed 29) found no test asserting: each test here failed
 with one of its surviving one-line bugs applied and passes without it. A service's config hash covers its own files
-only, never another file whose path merely starts like one of them; an unknown tier is named with the tiers. (Others
-of seed 29 are in test_backup_outcome.py: the roles come back from the globals' SQL, an encrypted backup restores
-under its files' own names; engine_standin.py now refuses a docker command docker lacks; test_manage_outcome.py: the
-Let's Encrypt warning when the domain alone changes.)"""
+only, never another file whose path merely starts like one of them; an unknown tier is named with the tiers; the
+admin password's length bounds are inclusive. (Others of seed 29 are in test_backup_outcome.py: the roles come back
+from the globals' SQL, an encrypted backup restores under its files' own names; engine_standin.py now refuses a
+docker command docker lacks; test_manage_outcome.py: the Let's Encrypt warning when the domain alone changes.)"""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from aiplatform.errors import UserError
 from aiplatform.inputs.catalog import ServiceSpec
 from aiplatform.inputs.profiles import load_profile
+from aiplatform.inputs.secrets import admin_password_problem
 from aiplatform.render.confighash import owned_files
 from aiplatform.render.tree import RenderedFile
 
@@ -40,3 +41,10 @@ def test_a_tier_that_is_not_one_is_named_with_the_ones_there_are():
         load_profile("huge")
     assert error.value.message == "Unknown tier 'huge': expected one of minimal, standard, performance (or auto)."
     assert error.value.fix == "Pass --profile with one of those, or set `profile:` in answers.yaml."
+
+
+@pytest.mark.parametrize(("length", "taken"), [(11, False), (12, True), (64, True), (65, False)])
+def test_the_admin_password_takes_12_to_64_characters_both_ends_included(length, taken):
+    """MLflow wants 12 at least, n8n 64 at most: both bounds are passwords every app takes."""
+    password = ("Ab1-" * 17)[:length]
+    assert (admin_password_problem(password) is None) == taken, (length, admin_password_problem(password))
