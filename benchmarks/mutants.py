@@ -16,8 +16,9 @@ anything is measured). The draw depends on the code: the same seed on other code
 
 Which tests run for a mutant: the suite runs once unmutated with every Python process under coverage (pytest and
 the `inv` or script children its tests start), each line recorded with the test that ran it; a mutant then runs,
-with -x, only the tests that ran its line (a line run at import, e.g. a module constant: the tests that ran any line
-of its file), those of the test files that import the module first, then the quickest, within `--budget` seconds of
+with -x, only the tests that ran its line (a line run at import, e.g. a module constant or a model's field: the tests
+that ran any line of its file, and those of the test files that import the module or a module that imports it), those
+of the test files that import the module first, then the quickest, within `--budget` seconds of
 their baseline time (a survivor with tests left over is counted as capped). A line no test runs survives without a
 run. (A mapping by grep alone - the tests that import the module, plus those that run `inv` - gives nearly the whole
 suite for every package here: minutes per mutant.) Tests that fail unmutated are left out and named. A mutant is
@@ -417,13 +418,29 @@ def tests_for(mutant: Mutant, covered: dict[str, dict[int, set[str]]]) -> list[s
     return sorted(ran - {""})
 
 
-def importers(root: Path, suite: Suite, path: str) -> set[str]:
-    """The suite's test files that import the module at `path` by name."""
-    module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+def _imports_of(module: str) -> re.Pattern[str]:
     parent, _, name = module.rpartition(".")
-    pattern = re.compile(rf"{re.escape(module)}\b|from {re.escape(parent)} import [^\n]*\b{name}\b")
-    tests = (root / suite.folder).glob("test_*.py")
-    return {str(test.relative_to(root)) for test in tests if pattern.search(test.read_text())}
+    return re.compile(rf"{re.escape(module)}\b|from {re.escape(parent)} import [^\n]*\b{name}\b")
+
+
+def importers(root: Path, suite: Suite, path: str) -> tuple[set[str], set[str]]:
+    """The suite's test files that import the module at `path` by name, and those that import a module of the
+    package that does (a model's fields are read by the code that imports it, e.g. the docs' reference tables: no
+    line of the model's own file runs then, so coverage does not name those tests)."""
+    module = path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+    users = [
+        _imports_of(str(other.relative_to(root)).removesuffix(".py").replace("/", "."))
+        for other in (root / "aiplatform").rglob("*.py")
+        if other != root / path and _imports_of(module).search(other.read_text())
+    ]
+    direct, through = set(), set()
+    for test in (root / suite.folder).glob("test_*.py"):
+        text, name = test.read_text(), str(test.relative_to(root))
+        if _imports_of(module).search(text):
+            direct.add(name)
+        elif any(user.search(text) for user in users):
+            through.add(name)
+    return direct, through
 
 
 def run_mutant(
@@ -442,9 +459,12 @@ def run_mutant(
     started = time.perf_counter()
     try:
         for suite in suites:
+            near, through = importers(root, suite, mutant.path)  # a module constant is caught soonest by their tests
+            if mutant.module_level:  # which may run none of its lines: they count too
+                tests = sorted({*tests, *(t for t in suite.durations if t.split("::")[0] in near | through)})
             mine = [t for t in tests if t.startswith(suite.folder + "/") and t not in suite.failing]
-            near = importers(root, suite, mutant.path)  # a module constant is caught soonest by its importers' tests
-            mine.sort(key=lambda t: (t.split("::")[0] not in near, suite.durations.get(t, 0.0)))
+            mine.sort(key=lambda t: (t.split("::")[0] not in near, t.split("::")[0] not in through,
+                                     suite.durations.get(t, 0.0)))  # fmt: skip
             ran: list[str] = []
             for test in mine:
                 if ran and sum(suite.durations.get(t, 0.0) for t in [*ran, test]) > budget:

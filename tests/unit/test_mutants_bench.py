@@ -47,3 +47,19 @@ def test_the_benchmark_mutates_the_code_and_leaves_docs_annotations_and_printing
     assert {m.new for m in mutants if m.line == 12} == {"return None"}  # the f-string's text is left as it is
     changed = {m.new for m in mutants}
     assert {'""', "return None", "(ready != True)"} <= changed  # a string emptied, None returned, == flipped
+
+
+def test_a_module_level_mutant_runs_the_tests_of_the_modules_that_read_it(tmp_path):
+    """A model's field is read by the code that imports the model (no line of the model's file runs then): the tests
+    of the module that imports it count for a module-level mutant, after the tests of the model's own importers."""
+    bench = _benchmark()
+    (tmp_path / "aiplatform").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "aiplatform/model.py").write_text("LIMIT = 3\n")
+    (tmp_path / "aiplatform/reference.py").write_text("from aiplatform import model\n")
+    (tmp_path / "aiplatform/other.py").write_text("X = 1\n")
+    (tmp_path / "tests/test_model.py").write_text("from aiplatform.model import LIMIT\n")
+    (tmp_path / "tests/test_docs.py").write_text("from aiplatform import reference\n")
+    (tmp_path / "tests/test_other.py").write_text("import aiplatform.other\n")
+    suite = bench.Suite("unit", "tests", [])
+    assert bench.importers(tmp_path, suite, "aiplatform/model.py") == ({"tests/test_model.py"}, {"tests/test_docs.py"})
