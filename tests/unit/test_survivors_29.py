@@ -1,9 +1,10 @@
 """Outcomes the mutation benchmark (benchmarks/mutants.py, seed 29) found no test asserting: each test here failed
 with one of its surviving one-line bugs applied and passes without it. A service's config hash covers its own files
 only, never another file whose path merely starts like one of them; an unknown tier is named with the tiers; the
-admin password's length bounds are inclusive. (Others of seed 29 are in test_backup_outcome.py: the roles come back
-from the globals' SQL, an encrypted backup restores under its files' own names; engine_standin.py now refuses a
-docker command docker lacks; test_manage_outcome.py: the Let's Encrypt warning when the domain alone changes.)"""
+admin password's length bounds are inclusive; a node's unknown key is refused. (Others of seed 29 are in
+test_backup_outcome.py: the roles come back from the globals' SQL, an encrypted backup restores under its files' own
+names; engine_standin.py now refuses a docker command docker lacks; test_manage_outcome.py: the Let's Encrypt warning
+when the domain alone changes.)"""
 
 from __future__ import annotations
 
@@ -48,3 +49,14 @@ def test_the_admin_password_takes_12_to_64_characters_both_ends_included(length,
     """MLflow wants 12 at least, n8n 64 at most: both bounds are passwords every app takes."""
     password = ("Ab1-" * 17)[:length]
     assert (admin_password_problem(password) is None) == taken, (length, admin_password_problem(password))
+
+
+def test_an_ollama_node_with_a_key_it_does_not_have_is_refused_naming_it(tmp_path):
+    """A typo in a node's keys (`wieght: 2`) would otherwise be dropped silently and the node get weight 1."""
+    from .conftest import run_inv
+
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("ollama_nodes:\n  - {address: gpu2.lan, wieght: 2}\n")
+    ran = run_inv("settings", "--answers", str(answers))
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stderr
+    assert f"{answers} line 1: key 'ollama_nodes'[0][wieght]: Extra inputs are not permitted" in ran.stderr
