@@ -6,6 +6,7 @@ tests/integration/test_backup.py."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -340,21 +341,25 @@ def test_a_damaged_backup_is_refused_before_anything_is_stopped_or_dropped(platf
     assert platform.engine.databases == dumps
 
 
-def test_an_archive_reaching_out_of_its_folder_is_refused_before_anything_runs(platform, monkeypatch):
-    backup, _ = _backup(platform)
+def reaching_out(backup: Path, kind: str) -> str:
+    """The first `kind` item's archive replaced by a hand-made one whose member would land in ../../etc, the manifest
+    sealed again over it (so only the member check can refuse it); the item's file."""
     evil = io.BytesIO()
     with tarfile.open(fileobj=evil, mode="w:gz") as tar:
         member = tarfile.TarInfo("../../etc/cron.d/x")
         member.size = 1
         tar.addfile(member, io.BytesIO(b"x"))
     manifest = json.loads((backup / "manifest.json").read_text())
-    item = next(i for i in manifest["items"] if i["name"] == "flowise" and i["kind"] == "folder")
+    item = next(i for i in manifest["items"] if i["kind"] == kind)
     (backup / item["file"]).write_bytes(evil.getvalue())
-    item["size"] = len(evil.getvalue())
-    import hashlib
-
-    item["sha256"] = hashlib.sha256(evil.getvalue()).hexdigest()
+    item.update(size=len(evil.getvalue()), sha256=hashlib.sha256(evil.getvalue()).hexdigest())
     (backup / "manifest.json").write_text(json.dumps(manifest))
+    return item["file"]
+
+
+def test_an_archive_reaching_out_of_its_folder_is_refused_before_anything_runs(platform, monkeypatch):
+    backup, _ = _backup(platform)
+    reaching_out(backup, "folder")
     ran, calls = _restore_inv(platform, backup, monkeypatch)
     assert ran.returncode == 1 and "outside the folder" in ran.stderr and calls == []
 

@@ -6,12 +6,8 @@ exits 1 with the message on stderr and no traceback."""
 from __future__ import annotations
 
 import errno
-import hashlib
-import io
-import json
 import os
 import re
-import tarfile
 import threading
 from pathlib import Path
 
@@ -32,6 +28,7 @@ from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV, STAMP_FILE, TEMPLATES_
 from .conftest import Ran, fake_nvml, run_inv
 from .engine_standin import POSTGRES, Deployed, EngineDocker, RecordedRunner, deployed
 from .test_add import _flags, make_owner
+from .test_backup_outcome import reaching_out
 from .test_hostile_input import _catalog, _render_service
 from .test_manage_outcome import AnsweringUI
 from .test_render import _ctx
@@ -149,18 +146,9 @@ def test_a_postgres_older_than_the_dumps_once_started_leaves_the_databases_alone
 def test_an_archive_member_outside_its_folder_says_no_backup_of_this_tool_holds_one(platform):
     """A hand-made archive that would write outside its folder is refused, with why another backup is the fix."""
     made, backup = platform
-    evil = io.BytesIO()
-    with tarfile.open(fileobj=evil, mode="w:gz") as tar:
-        member = tarfile.TarInfo("../../etc/cron.d/x")
-        member.size = 1
-        tar.addfile(member, io.BytesIO(b"x"))
-    manifest = json.loads((backup / "manifest.json").read_text())
-    item = next(i for i in manifest["items"] if i["kind"] == "volume")
-    (backup / item["file"]).write_bytes(evil.getvalue())
-    item.update(size=len(evil.getvalue()), sha256=hashlib.sha256(evil.getvalue()).hexdigest())
-    (backup / "manifest.json").write_text(json.dumps(manifest))
+    file = reaching_out(backup, "volume")
     message, fix = _refused(_restore(made, backup))
-    assert message.startswith(f"{backup} does not match its manifest, so nothing was restored: {item['file']}: ")
+    assert message.startswith(f"{backup} does not match its manifest, so nothing was restored: {file}: ")
     assert "../../etc/cron.d/x" in message
     assert fix == "Restore another backup (`sudo inv backup --list`); a backup this tool took holds none of these."
 
