@@ -13,14 +13,13 @@ would drop them), so the members are checked here first, with the same rules as 
 from __future__ import annotations
 
 import posixpath
-import re
 import tarfile
 from pathlib import Path
 
 from aiplatform.paths import STAMP_FILE
+from aiplatform.text import CONTROL
 
 CONFIG_PARTS = ("config", "docker", "scripts", STAMP_FILE.as_posix())  # what backup takes of the root
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _inside(path: str) -> bool:
@@ -46,7 +45,7 @@ def member_problems(archive: Path, config: bool) -> list[str]:
 
 def _problem(member: tarfile.TarInfo, config: bool, links: set[str]) -> str | None:
     name = member.name
-    if _CONTROL.search(name):
+    if CONTROL.search(name):
         return "a name with control characters"
     if not _inside(name):
         return "a path outside the folder it is restored to"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -18,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiplatform.commands import SUDO_INV
 from aiplatform.errors import UserError
+from aiplatform.text import CONTROL
 
 MANIFEST = "manifest.json"
 PREFIX = "backup-"
 PARTIAL = ".partial"
 FORMAT = 1
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 LAST = Path("logs/backup-last.json")  # the last backup's outcome, for status and doctor
 
 
@@ -104,7 +103,7 @@ def _name_problem(item: Item) -> str | None:
         return None if name == "config" else "expected 'config', the name of the config item"
     parts = name.split("/") if item.kind == "folder" else [name]
     for part in parts:
-        if part in ("", ".", "..") or part.startswith("-") or "\\" in part or _CONTROL.search(part):
+        if part in ("", ".", "..") or part.startswith("-") or "\\" in part or CONTROL.search(part):
             return "expected a plain name (no '..', '/', leading '-' or control characters)"
     if item.kind != "folder" and "/" in name:
         return "expected a plain name (no '/')"
@@ -114,7 +113,7 @@ def _name_problem(item: Item) -> str | None:
 def _file_problem(backup: Path, file: str) -> str | None:
     """Why an item's file is not a file of this backup (an absolute path, '..', a symbolic link out), or None."""
     parts = file.split("/")
-    if not file or file.startswith("/") or any(p in ("", ".", "..") for p in parts) or _CONTROL.search(file):
+    if not file or file.startswith("/") or any(p in ("", ".", "..") for p in parts) or CONTROL.search(file):
         return "not a path inside the backup folder"
     here = backup
     for part in parts:  # every step a real folder or file of the backup, never a link that leads elsewhere

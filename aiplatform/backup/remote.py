@@ -27,6 +27,7 @@ from aiplatform.envfile import count_of, read_env
 from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV
+from aiplatform.text import CONTROL
 
 NAME = "aiplatform"  # the remote the settings define
 # Which rclone option the secret fills, per backend, unless backup_remote_secret_option says otherwise.
@@ -45,7 +46,6 @@ OBSCURED = ("pass", "password")  # rclone wants these obscured (`rclone obscure`
 # rclone's remote names (docs: rclone.org/docs/#config-file): letters, digits, _ - . + @ and space, not starting with
 # - or space, not ending with space.
 _REMOTE_NAME = re.compile(r"[\w.+@][\w.+@ -]*(?<! )")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def given(text: str) -> Remote:
@@ -57,7 +57,7 @@ def given(text: str) -> Remote:
     elif not _REMOTE_NAME.fullmatch(name):
         problem = ("NAME must be an rclone remote's name (letters, digits, _ - . + @ and spaces, not starting with a "
                    "dash or a space)")  # fmt: skip
-    elif _CONTROL.search(path) or path.startswith("-"):
+    elif CONTROL.search(path) or path.startswith("-"):
         problem = "PATH must be one line of text, not starting with a dash"
     if problem:
         raise UserError(f"--remote {text!r}: {problem}.", "Give the remote as `rclone listremotes` names it, e.g. "

@@ -29,6 +29,7 @@ from aiplatform.commands import INV
 from aiplatform.errors import UserError
 from aiplatform.inputs.images import image_problem
 from aiplatform.paths import SERVICES_DIR
+from aiplatform.text import CONTROL
 from aiplatform.yamlfile import load_yaml, validation_error
 
 TIER_ORDER = ("infra", "ai", "apps", "monitoring", "proxy")
@@ -250,14 +251,11 @@ def _relative(value: str, where: str, example: str) -> str:
     if (
         value.startswith("/")
         or "\\" in value
-        or _CONTROL.search(value)
+        or CONTROL.search(value)
         or any(part in ("", ".", "..") or part != part.strip() for part in parts)
     ):
         raise ValueError(f"expected a relative path of plain names under {where}, like {example}")
     return value
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class FileSpec(_Strict):

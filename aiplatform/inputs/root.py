@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import re
 from pathlib import Path
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+from aiplatform.text import CONTROL
+
 EXAMPLE = "/mnt/data/ai-platform"
 
 # Folders that are the system's: never a root themselves.
@@ -46,7 +46,7 @@ def root_problem(value: str | os.PathLike[str]) -> str | None:
     text = os.fspath(value)
     if not text.strip():
         return f"expected a folder like {EXAMPLE}, got an empty path"
-    if _CONTROL.search(text):
+    if CONTROL.search(text):
         return "control characters (newline, tab, ...) are not allowed"
     path = Path(text).expanduser()
     if not path.is_absolute():

@@ -26,6 +26,7 @@ from aiplatform.inputs.profiles import TIERS, Profile, load_profile
 from aiplatform.inputs.root import check_root
 from aiplatform.inputs.secrets import admin_password_problem
 from aiplatform.paths import DEFAULT_ROOT, USER_SERVICES_ENV
+from aiplatform.text import CONTROL
 from aiplatform.yamlfile import YamlDoc, YamlRefused, load_yaml, parse_yaml
 
 ENV_PREFIX = "AI_PLATFORM_"
@@ -43,7 +44,6 @@ SECRET_KEYS = (
 NOT_IN_PROFILE = ("root", "profile", *SECRET_KEYS)
 
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class OllamaNode(BaseModel):
@@ -157,7 +157,7 @@ class Settings(BaseModel):
         if info.field_name == "backup_remote_secret":
             value = one_line_json(value)
         for text in _texts(value):
-            if _CONTROL.search(text):
+            if CONTROL.search(text):
                 raise ValueError("control characters (newline, tab, ...) are not allowed")
         return value
 
@@ -318,7 +318,7 @@ def one_line_json(value: Any) -> Any:
     kept in credentials.env as one shell-quoted line that bash, compose and this library read alike, and rclone gets
     the same JSON. Any other value with a line break is refused as not JSON (the value itself is never shown)."""
     text = value.get_secret_value() if isinstance(value, SecretStr) else value
-    if not isinstance(text, str) or not _CONTROL.search(text):
+    if not isinstance(text, str) or not CONTROL.search(text):
         return value
     try:
         parsed = json.loads(text)
