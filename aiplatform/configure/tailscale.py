@@ -41,6 +41,12 @@ def _ready(ctx: StepContext) -> None:
 
 def _status(ctx: StepContext) -> dict[str, Any]:
     result = ctx.runner.run(["tailscale", "status", "--json"], check=False, changes=False, timeout=30)
+    if result.returncode != 0:  # with --json it answers even when logged out: this is tailscaled not answering
+        raise StepFailed(
+            f"`tailscale status --json` failed: {result.stderr.strip()[:200]}",
+            "`sudo systemctl status tailscaled` says why the Tailscale daemon is not running; "
+            "`sudo systemctl restart tailscaled`, then run this again.",
+        )
     try:
         data = json.loads(result.stdout or "{}")
     except ValueError:

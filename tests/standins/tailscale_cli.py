@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A stand-in for the `tailscale` CLI (Tailscale's packages come only from its own repository, for real hosts): the
 few commands configure runs, answering as tailscale does, its state in the JSON file $TAILSCALE_STANDIN_STATE and
-every command line appended to $TAILSCALE_STANDIN_STATE.log.
+every command line appended to $TAILSCALE_STANDIN_STATE.log; {"daemon": "stopped"} in the state is tailscaled not
+running (every command fails, `status --json` too: only a logged-out daemon still answers it).
 
     tailscale status --json                     {"BackendState": "NeedsLogin"|"Running", "Self": {"DNSName": ...}}
     tailscale up --auth-key=file:PATH --hostname=NAME   reads the key from PATH (refuses one not starting tskey-)
@@ -23,6 +24,9 @@ def main(argv: list[str]) -> int:
         log.write(json.dumps(argv) + "\n")
     state = json.loads(state_file.read_text()) if state_file.exists() else {"running": False, "serve": {}}
     host = f"{state.get('hostname', 'host')}.{TAILNET}"
+    if state.get("daemon") == "stopped":  # every command asks tailscaled first
+        print("failed to connect to local tailscaled; it doesn't appear to be running", file=sys.stderr)
+        return 1
     if argv[:2] == ["status", "--json"]:
         backend = "Running" if state["running"] else "NeedsLogin"
         print(json.dumps({"BackendState": backend, "Self": {"DNSName": host + "."}}))

@@ -93,6 +93,7 @@ def test_a_backup_holds_every_data_folder_volume_and_database_with_the_same_byte
     assert set(manifest.left_out) == {"postgres", "qdrant", "redis", "monitoring"}
     assert "prometheus-data" in manifest.left_out["monitoring"]
     assert verify(backup, manifest) == []
+    assert (backup / "manifest.json").read_text().endswith("}\n")  # a text file: `cat` and `diff` show it whole
     for item in manifest.items:  # each file holds what its source held, byte for byte
         path = backup / item.file
         assert path.stat().st_mode & 0o777 == 0o600, item.file

@@ -110,6 +110,24 @@ def lasting_state(services) -> dict:
     return {name: copy.deepcopy({k: services.apps[name].state[k] for k in keys}) for name, keys in keep.items()}
 
 
+LOOKS = {  # the POSTs that change nothing: sign-ins, asks, and the chats that check the hops
+    "/api/v1/auths/signin",
+    "/console/api/login",
+    "/rest/login",
+    "/api/v1/auth/login",
+    "/console/api/workspaces/current/plugin/list/installations/ids",
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/api/v1/auth/resolve",  # Flowise's "is there an organization", asked before its registration
+}
+
+
+def writes(services) -> list[tuple[str, str, str]]:
+    """Every request the apps were sent that may change them (app, method, path)."""
+    return [(name, m, p) for name, app in services.apps.items() for m, p in app.requests
+            if m != "GET" and p not in LOOKS]  # fmt: skip
+
+
 @pytest.fixture
 def platform(tmp_path):
     _, root = deploy_files(tmp_path)
@@ -186,19 +204,54 @@ def test_a_second_run_changes_nothing_and_writes_nothing(platform):
         assert table[("dify", "default models")].detail == f"{CHAT}, {EMBED}"
         assert {s.result for s in second.steps} <= {"already done", "ok", "skipped"}
         assert lasting_state(services) == before
-        reads = {
-            "/api/v1/auths/signin",
-            "/console/api/login",
-            "/rest/login",
-            "/api/v1/auth/login",
-            "/console/api/workspaces/current/plugin/list/installations/ids",
-            "/v1/chat/completions",
-            "/v1/embeddings",
-            "/api/v1/auth/resolve",  # Flowise's "is there an organization", asked before its registration
-        }  # the declared first-run calls (/rest/owner/setup, /api/v1/account/register) are not sent again
-        writes = [(name, m, p) for name, app in services.apps.items() for m, p in app.requests
-                  if m != "GET" and p not in reads]  # fmt: skip
-        assert writes == []
+        assert writes(services) == []  # the declared first-run calls (owner setup, register) are not sent again
+    assert (root / "config/credentials.env").read_bytes() == credentials
+
+
+def _rotated(root, *names: str) -> None:
+    write_credentials(root, **{name: f"sk-{secrets.token_hex(16)}" for name in names})
+
+
+UNDONE = {  # what is left undone (after a first run, but the first), and the steps a dry run must say it would do
+    "nothing yet": (None, [("open-webui", "admin signs in"), ("dify", "first-run setup"), ("n8n", "owner account"),
+                           ("flowise", "admin account"), ("litellm", "key for dify")]),
+    "dify's plugin": (lambda root, apps: apps["dify"].state["plugins"].clear(), [("dify", "model provider plugin")]),
+    "dify's models": (lambda root, apps: apps["dify"].state["credentials"].clear(), [("dify", "LiteLLM models")]),
+    "dify's defaults": (lambda root, apps: apps["dify"].state["default_models"].clear(), [("dify", "default models")]),
+    "n8n's key": (lambda root, apps: write_credentials(root, N8N_API_KEY=None), [("n8n", "API key for the platform")]),
+    "n8n's credential": (lambda root, apps: apps["n8n"].state["credentials"].clear(), [("n8n", "LiteLLM credential")]),
+    "flowise's credential": (lambda root, apps: apps["flowise"].state["credentials"].clear(),
+                             [("flowise", "LiteLLM credential")]),
+    "litellm's keys": (lambda root, apps: apps["litellm"].state["keys"].clear(),
+                       [("litellm", f"key for {service}") for service in KEYED]),
+    "rotated keys": (lambda root, apps: _rotated(root, *KEYED.values()),
+                     [("litellm", "key for n8n"), ("dify", "LiteLLM models"), ("n8n", "LiteLLM credential"),
+                      ("flowise", "LiteLLM credential")]),
+    "direct ollama on": (lambda root, apps: apps["openwebui"].state["config"].update({"ollama.enable": True}),
+                         [("open-webui", "direct Ollama connection off")]),
+    "no default model": (lambda root, apps: apps["openwebui"].state["config"].update({"ui.default_models": ""}),
+                         [("open-webui", "default model")]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("undone", UNDONE)
+def test_a_dry_run_says_what_it_would_change_and_sends_no_change(platform, undone):
+    """Whatever is left to do, a dry run names it ("would do") and the apps receive nothing but looks: every step
+    that changes an app stops at ctx.act before its first write."""
+    root, litellm = platform
+    undo, expected = UNDONE[undone]
+    fresh = {} if undo else {"openwebui": {"admin_email": None}}  # no headless admin: Open WebUI asks for one
+    with stand_ins(root, litellm.url, **fresh) as services:
+        if undo:
+            assert configure(root, services)[0].ok
+            undo(root, services.apps)
+        before, credentials = lasting_state(services), (root / "config/credentials.env").read_bytes()
+        for app in services.apps.values():
+            app.requests.clear()
+        report, table = configure(root, services, runner=Runner(dry_run=True, echo=lambda _: None))
+        assert {step: table[step].result for step in expected} == dict.fromkeys(expected, "would do")
+        assert writes(services) == [] and lasting_state(services) == before
+        assert not report.changed
     assert (root / "config/credentials.env").read_bytes() == credentials
 
 
