@@ -54,8 +54,15 @@ def _os_errors(out: Path) -> Iterator[None]:
         where = exc.filename or out
         raise UserError(f"No permission to write {where}.", f"Check the owner of {Path(where).parent}.") from None
     except (FileExistsError, NotADirectoryError) as exc:
-        where = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), exc.filename or out)
-        raise UserError(f"Cannot write {out}: {where} is a file, not a folder.", "Give --out a folder.") from None
+        where = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+        if where:
+            raise UserError(f"Cannot write {out}: {where} is a file, not a folder.", "Give --out a folder.") from None
+        named = [Path(name) for name in (exc.filename, exc.filename2) if name]  # e.g. the sibling the old tree goes to
+        where = next((p for p in named if p.exists() and not p.is_dir()), out)
+        raise UserError(
+            f"Cannot write {out}: {where} is in the way (a file where render puts a folder).",
+            f"Move {where} away, then render again.",
+        ) from None
     except OSError as exc:
         where = exc.filename or out
         raise UserError(f"Cannot write {where}: {exc.strerror or exc}.", "Check --out and its parent folder.") from None

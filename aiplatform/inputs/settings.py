@@ -676,18 +676,16 @@ def _explain(exc: ValidationError, layers: list[Layer]) -> UserError:
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    if error["type"] in ("greater_than_equal", "less_than_equal") and len(error["loc"]) == 1:
-        low, high = _bounds(key)
-        message += f" (a whole number from {low} to {high})" if low is not None and high is not None else ""
+    message += _range(key)  # a numeric setting's error says its range, whatever was wrong with the value
     return UserError(f"{layer.where(key)}: key {key!r}{detail}: {message}; got {shown}.", layer.fix(key))
 
 
-def _bounds(key: str) -> tuple[Any, Any]:
-    """The range a numeric setting is declared with (its Field's ge and le), None for a side it does not bound."""
+def _range(key: str) -> str:
+    """The range a setting is declared with (its Field's ge and le: every numeric one), as words; "" for others."""
     info = Settings.model_fields.get(key)
     found = {name: getattr(item, name) for item in (info.metadata if info else []) for name in ("ge", "le")
              if hasattr(item, name)}  # fmt: skip
-    return found.get("ge"), found.get("le")
+    return f" (a whole number from {found['ge']} to {found['le']})" if len(found) == 2 else ""
 
 
 def _check_nodes(settings: Settings, layers: list[Layer]) -> None:

@@ -146,6 +146,23 @@ def test_a_second_render_waits_and_says_who_holds_the_lock(tmp_path):
     thread.join()
 
 
+def test_a_file_where_render_keeps_the_old_tree_is_named_and_the_tree_is_left_as_it_was(tmp_path):
+    """While it swaps the new tree in, render moves the old one to .generated.old beside it: a file of that name is
+    what is in the way, not generated/ (a folder), and generated/ keeps the last tree."""
+    out = tmp_path / "generated"
+    write_tree(out, _tree("one"))
+    blocker = tmp_path / ".generated.old"
+    blocker.write_text("someone's file")
+    with pytest.raises(UserError) as refused:
+        write_tree(out, _tree("two"))
+    assert (refused.value.message, refused.value.fix) == (
+        f"Cannot write {out}: {blocker} is in the way (a file where render puts a folder).",
+        f"Move {blocker} away, then render again.",
+    )
+    assert read_tree(out) == _tree("one") and blocker.read_text() == "someone's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".generated.old", "generated"]
+
+
 def test_an_unwritable_out_is_a_message(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

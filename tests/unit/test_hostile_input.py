@@ -905,6 +905,8 @@ def test_an_owners_service_yaml_with_a_duplicate_key_is_named_with_its_line(tmp_
     ("line", "expected"),
     [
         ("ollama_num_parallel: 99999999999999", "from 1 to 64"),
+        ("ollama_num_parallel: many", "unable to parse string as an integer (a whole number from 1 to 64)"),
+        ("docker_address_pool_size: 2.5", "(a whole number from 8 to 30)"),
         ("ollama_max_loaded_models: 100000", "from 1 to 64"),
         ("docker_log_max_file: 1000000", "from 1 to 100"),
         ("litellm_cache_ttl: 99999999999", "from 1 to 31536000"),

@@ -87,6 +87,17 @@ def test_ip_forces_selfsigned_and_secrets_stay_out_of_answers(tmp_path):
     assert secrets == {"admin_password": "S3cret-Admin-pw", "openai_api_key": "sk-openai-xyz"}
 
 
+def test_each_secret_answered_is_returned_under_its_settings_name_and_saved_nowhere(tmp_path, capsys):
+    given = {"admin_password": "S3cret-Admin-pw", "openai_api_key": "sk-openai-xyz",
+             "anthropic_api_key": "sk-ant-abc", "tailscale_authkey": "tskey-auth-def"}  # fmt: skip
+    asker = ScriptedAsker(None, None, *given.values(), *[None] * 7, True)
+    assert ask_and_save(ctx(tmp_path), "192.0.2.7", asker) == given
+    said = capsys.readouterr().out
+    assert f"secrets given: {', '.join(given)}" in said
+    text = (tmp_path / "answers.yaml").read_text()
+    assert not any(value in text or value in said for value in given.values())
+
+
 def test_domain_offers_tls_choices_and_invalid_input_is_asked_again(tmp_path, capsys):
     asker = ScriptedAsker(
         "not a domain!",
