@@ -670,19 +670,22 @@ def _explain(exc: ValidationError, layers: list[Layer]) -> UserError:
     error = exc.errors()[0]
     key = str(error["loc"][0]) if error["loc"] else ""
     layer = _highest(layers, key) or layers[0]
-    detail = "".join(f"[{part}]" for part in error["loc"][1:])
+    named = key + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"][1:])
     got = error.get("input")
     shown = "****" if key in SECRET_KEYS else repr(got)
     message = error["msg"]
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
-    message += _range(key)  # a numeric setting's error says its range, whatever was wrong with the value
-    return UserError(f"{layer.where(key)}: key {key!r}{detail}: {message}; got {shown}.", layer.fix(key))
+    message += _range(error["loc"])  # a numeric setting's error says its range, whatever was wrong with the value
+    return UserError(f"{layer.where(key)}: key {named!r}: {message}; got {shown}.", layer.fix(key))
 
 
-def _range(key: str) -> str:
-    """The range a setting is declared with (its Field's ge and le: every numeric one), as words; "" for others."""
-    info = Settings.model_fields.get(key)
+def _range(loc: tuple[Any, ...]) -> str:
+    """The range a setting, or an Ollama node's key, is declared with (its Field's ge and le: every numeric one), as
+    words; "" for others."""
+    node_key = len(loc) == 3 and loc[0] == "ollama_nodes"
+    model, name = (OllamaNode, loc[2]) if node_key else (Settings, loc[0] if loc else "")
+    info = model.model_fields.get(str(name))
     found = {name: getattr(item, name) for item in (info.metadata if info else []) for name in ("ge", "le")
              if hasattr(item, name)}  # fmt: skip
     return f" (a whole number from {found['ge']} to {found['le']})" if len(found) == 2 else ""

@@ -111,13 +111,20 @@ def test_prometheus_scrapes_every_nodes_exporters_and_each_node_has_its_firewall
 @pytest.mark.parametrize(
     ("nodes", "local", "message"),
     [
-        ([{"address": "not a host!"}], True, "ollama_nodes'[0][address]: expected a host name or an IP address"),
+        ([{"address": "not a host!"}], True, "ollama_nodes[0].address': expected a host name or an IP address"),
         ([{"address": "10.0.0.5"}, {"address": "10.0.0.5"}], True, "ollama_nodes[1] (10.0.0.5:11434) repeats"),
         ([{"address": "10.0.0.5", "models": ["mistral"]}], True, "serves 'mistral', not one of the platform's"),
         ([{"address": "10.0.0.5", "name": "local"}], True, "the name 'local' is this host's own Ollama"),
         ([], False, "nothing would serve the models"),
         ([{"address": "10.0.0.5", "models": ["qwen2.5:7b"]}], False, "no node serves llama3.2:3b, nomic-embed-text"),
-        ([{"address": "10.0.0.5", "port": 0}], True, "ollama_nodes'[0][port]"),
+        (
+            [{"address": "10.0.0.5", "port": 0}],
+            True,
+            "ollama_nodes[0].port': Input should be greater than or equal to "
+            "1 (a whole number from 1 to 65535); got 0.",
+        ),
+        ([{"address": "10.0.0.5", "weight": "half"}], True, "(a whole number from 1 to 100); got 'half'."),
+        ([{"address": "10.0.0.5", "name": "Big"}], True, "ollama_nodes[0].name': String should match pattern"),
     ],
 )
 def test_a_bad_node_entry_is_named(tmp_path, nodes, local, message):
