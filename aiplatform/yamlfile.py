@@ -29,7 +29,7 @@ MAX_DIGITS = 30  # digits of an integer (Python refuses to read one of more than
 
 @dataclass
 class YamlDoc:
-    """A parsed YAML mapping, where it came from, and the line (1-based) of each top-level key."""
+    """A parsed YAML mapping, where it came from, and the line (1-based) of each key, by its dotted path."""
 
     path: Path
     data: dict[str, Any]
@@ -37,19 +37,19 @@ class YamlDoc:
     text: str = ""  # the file as read
 
     def where(self, key: str | None = None) -> str:
-        """`path line N` for a key when the line is known, else just the path."""
-        line = self.lines.get(key or "")
+        """`path line N` for a key path ("ollama_nodes.0.weight") when its line is known, else the line of the
+        deepest key above it the file has (a value the model reshaped has no line), else just the path."""
+        parts = (key or "").split(".")
+        known = (self.lines.get(".".join(parts[:n])) for n in range(len(parts), 0, -1))
+        line = next((line for line in known if line), None)
         return f"{self.path} line {line}" if line else str(self.path)
 
 
 def validation_error(doc: YamlDoc, exc: ValidationError, fix: str) -> UserError:
     """The first pydantic error of a model read from `doc`, as a UserError naming the file, line and key."""
     error = exc.errors()[0]
-    parts = [str(part) for part in error["loc"]]
-    loc = ".".join(parts)
-    # the line of the key, else of the deepest key above it the file has (a value the model reshaped has no line)
-    known = next((key for n in range(len(parts), 0, -1) if (key := ".".join(parts[:n])) in doc.lines), "")
-    return UserError(f"{doc.where(known)}: key {loc or '(top)'!r}: {error['msg']}.", fix)
+    loc = ".".join(str(part) for part in error["loc"])
+    return UserError(f"{doc.where(loc)}: key {loc or '(top)'!r}: {error['msg']}.", fix)
 
 
 def read_text(path: Path, fix: str = "", limit: int = MAX_BYTES) -> str:
@@ -197,12 +197,15 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _key_lines(node: yaml.MappingNode, prefix: str = ""):  # type: ignore[no-untyped-def]
-    # Dotted key paths ("settings.ollama_keep_alive") with the line each key is on.
-    for key, value in node.value:
-        if not isinstance(key, yaml.ScalarNode):
-            continue
-        name = f"{prefix}{key.value}"
-        yield name, key.start_mark.line + 1
-        if isinstance(value, yaml.MappingNode):
-            yield from _key_lines(value, name + ".")
+def _key_lines(node: yaml.Node, prefix: str = ""):  # type: ignore[no-untyped-def]
+    # Dotted key paths ("settings.ollama_keep_alive", "ollama_nodes.0.weight": a list's items by index) with the
+    # line each key or item is on.
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield f"{prefix}{index}", item.start_mark.line + 1
+            yield from _key_lines(item, f"{prefix}{index}.")
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                yield f"{prefix}{key.value}", key.start_mark.line + 1
+                yield from _key_lines(value, f"{prefix}{key.value}.")

@@ -547,7 +547,7 @@ def _answers_layer(path: Path, pending: PendingAnswers | None = None) -> Layer:
     return Layer(
         "answers",
         pending.values,
-        lambda key: given.get(key) or doc.where(key),
+        lambda key: given.get(key.split(".")[0]) or doc.where(key),
         lambda key: f"{path} was not changed. " + (f"Give {key} another value." if key in given else fix_text),
     )
 
@@ -677,7 +677,8 @@ def _explain(exc: ValidationError, layers: list[Layer]) -> UserError:
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     message += _range(error["loc"])  # a numeric setting's error says its range, whatever was wrong with the value
-    return UserError(f"{layer.where(key)}: key {named!r}: {message}; got {shown}.", layer.fix(key))
+    where = layer.where(".".join(map(str, error["loc"])) if layer.source == "answers" else key)  # a node's own line
+    return UserError(f"{where}: key {named!r}: {message}; got {shown}.", layer.fix(key))
 
 
 def _range(loc: tuple[Any, ...]) -> str:

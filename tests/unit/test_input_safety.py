@@ -204,6 +204,19 @@ def test_a_port_on_all_interfaces_is_refused_by_the_catalog(tmp_path):
 
 
 @pytest.mark.parametrize(("old", "new", "key"), [
+    ("    user: n8n\n", "    user: N8N\n", "databases.0.user"),
+    ("    format: hex64\n", "    format: hex64\n    size: 3\n", "secrets.0.size"),
+    ("  - step: owner account\n", "  - step: owner account\n    retry: 3\n", "setup.0.retry"),
+])  # fmt: skip
+def test_an_error_in_a_list_item_of_service_yaml_points_at_its_own_line(tmp_path, old, new, key):
+    services = _catalog_copy(tmp_path)
+    path = services / "n8n" / "service.yaml"
+    _edit(path, old, new)
+    line = 1 + path.read_text().splitlines().index(new.splitlines()[-1])
+    assert f"{path} line {line}: key {key!r}: " in refused(services, "n8n")
+
+
+@pytest.mark.parametrize(("old", "new", "key"), [
     ("litellm_key: true", "litellm_key: true\nlitelm_model: gpt", "'litelm_model'"),
     ("    port: 5678\n", "    port: 5678\n    restart_policy: always\n", "'containers.n8n.restart_policy'"),
     ("  ip_port: 5443", "  ip_port: 5443\n  tls: off", "'route.tls'"),

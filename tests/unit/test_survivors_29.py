@@ -56,7 +56,7 @@ def test_an_ollama_node_with_a_key_it_does_not_have_is_refused_naming_it(tmp_pat
     from .conftest import run_inv
 
     answers = tmp_path / "answers.yaml"
-    answers.write_text("ollama_nodes:\n  - {address: gpu2.lan, wieght: 2}\n")
+    answers.write_text("ollama_nodes:\n  - address: gpu1.lan\n  - address: gpu2.lan\n    wieght: 2\n")
     ran = run_inv("settings", "--answers", str(answers))
     assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stderr
-    assert f"{answers} line 1: key 'ollama_nodes[0].wieght': Extra inputs are not permitted" in ran.stderr
+    assert f"{answers} line 4: key 'ollama_nodes[1].wieght': Extra inputs are not permitted" in ran.stderr  # its line
