@@ -268,10 +268,12 @@ def _settings_action(ctx: Context, action: str, words: list[str], json_: bool) -
         return
     if action not in ("set", "unset"):
         verb = "set" if "=" in action else "get"
-        raise UserError(f"`settings {action}`: expected get, set or unset. Did you mean `{INV} settings {verb} "
+        raise UserError(f"`{INV} settings {action}`: expected get, set or unset. Did you mean `{INV} settings {verb} "
                         f"{action}`?", f"`{INV} --help settings`")  # fmt: skip
     if action == "unset" and not words:
-        raise UserError("`settings unset` needs a key, like `settings unset ssl_mode`.", f"`{INV} settings` lists all.")
+        raise UserError(
+            f"`{INV} settings unset` needs a key, like `{INV} settings unset ssl_mode`.", f"`{INV} settings` lists all."
+        )
     runner = Runner(echo=lambda _: None)
     if action == "set":
         result = keeping.change_settings(ctx, runner, values=keeping.parse_pairs(words))

@@ -54,7 +54,9 @@ class Got:
 def get_settings(ctx: Context, keys: list[str]) -> list[Got]:
     """The value and source of each key (secrets masked: `****` when set, else None)."""
     if not keys:
-        raise UserError("`settings get` needs a key, like `settings get domain`.", f"`{INV} settings` lists them all.")
+        raise UserError(
+            f"`{INV} settings get` needs a key, like `{INV} settings get domain`.", f"`{INV} settings` lists them all."
+        )
     for key in keys:
         check_known(key, f"`{INV} settings get {key}`", f"`{INV} settings` lists every key with its value.")
     resolved = ctx.resolved
@@ -117,7 +119,7 @@ def parse_pairs(items: list[str]) -> dict[str, str]:
     """`KEY=VALUE` words as a dict; a word without `=` is a UserError."""
     if not items:
         raise UserError(
-            "`settings set` needs KEY=VALUE, like `settings set domain=ai.example.com`.",
+            f"`{INV} settings set` needs KEY=VALUE, like `{INV} settings set domain=ai.example.com`.",
             f"`{INV} settings` lists the keys; `{INV} --help settings` explains values.",
         )
     values: dict[str, str] = {}
@@ -125,7 +127,7 @@ def parse_pairs(items: list[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UserError(
-                f"`settings set {item}`: expected KEY=VALUE, like `settings set ssl_mode=selfsigned` "
+                f"`{INV} settings set {item}`: expected KEY=VALUE, like `{INV} settings set ssl_mode=selfsigned` "
                 "(lists comma-separated: services=dify,n8n).",
                 f"`{INV} settings get {key.strip() or 'KEY'}` shows the current value.",
             )
@@ -139,7 +141,7 @@ def _refuse_secret(key: str, verb: str) -> None:
     fix = (f"`{INV} render --ask` asks for it hidden (the other answers are the defaults), or give it to one render: "
            if key in ASKED_SECRETS else "Give it to one render: ")  # fmt: skip
     raise UserError(
-        f"`settings {verb} {key}`: {key} is a secret and is never written to answers.yaml (it is not protected); "
+        f"`{INV} settings {verb} {key}`: {key} is a secret and is never written to answers.yaml (it is not protected); "
         "a render keeps it in config/credentials.env (mode 0600) from the moment it is given once.",
         f"{fix}{once}, then `{SUDO_INV} deploy`.",
     )

@@ -221,7 +221,7 @@ def test_a_secret_render_does_not_ask_for_is_given_to_one_render(tmp_path, key, 
     ran = run_inv("settings", verb, word, "--answers", str(answers))
     variable = f"AI_PLATFORM_{key.upper()}"
     assert _refused(ran) == (
-        f"`settings {verb} {key}`: {key} is a secret and is never written to answers.yaml (it is not protected); a "
+        f"`inv settings {verb} {key}`: {key} is a secret and is never written to answers.yaml (it is not protected); a "
         "render keeps it in config/credentials.env (mode 0600) from the moment it is given once.",
         f"Give it to one render: `read -rs {variable} && export {variable} && inv render; unset {variable}`, then "
         "`sudo inv deploy`.",

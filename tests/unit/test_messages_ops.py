@@ -229,10 +229,11 @@ def test_a_stamp_the_user_may_not_read_says_to_use_sudo(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("action", "message", "fix"),
     [
-        ("get", "`settings get` needs a key, like `settings get domain`.", "`inv settings` lists them all."),
+        ("get", "`inv settings get` needs a key, like `inv settings get domain`.", "`inv settings` lists them all."),
+        ("unset", "`inv settings unset` needs a key, like `inv settings unset ssl_mode`.", "`inv settings` lists all."),
         (
             "set",
-            "`settings set` needs KEY=VALUE, like `settings set domain=ai.example.com`.",
+            "`inv settings set` needs KEY=VALUE, like `inv settings set domain=ai.example.com`.",
             "`inv settings` lists the keys; `inv --help settings` explains values.",
         ),
     ],
