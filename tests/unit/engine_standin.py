@@ -224,7 +224,8 @@ PG_CLIENTS = ("psql", "pg_dump", "pg_dumpall", "pg_restore", "dropdb", "createdb
 
 def _refused(args: list[str]) -> str:
     """What the real program says to a command line it refuses (empty: it runs)."""
-    return _docker_usage(args) or _as_root(args) or _not_in_qdrants_image(args) or _rclone_usage(args)
+    return (_docker_usage(args) or _as_root(args) or _not_in_qdrants_image(args) or _rclone_usage(args)
+            or _pg_restore_usage(args))  # fmt: skip
 
 
 # The docker CLI's commands (docker 20.10 to 27, with the compose and buildx plugins): any other word is refused.
@@ -274,6 +275,29 @@ def _rclone_usage(args: list[str]) -> str:
         bound = "maximum" if len(paths) > wanted else "minimum"
         return f"Command {args[1]} needs {wanted} arguments {bound}: you provided {len(paths)} non flag arguments"
     return ""
+
+
+# pg_restore's options that take a value (PostgreSQL 12 to 17): the words after them are theirs, not file names.
+PG_RESTORE_VALUED = frozenset(("-d", "--dbname", "-f", "--file", "-F", "--format", "-I", "--index", "-j", "--jobs",
+                               "-L", "--use-list", "-n", "--schema", "-N", "--exclude-schema", "-P", "--function",
+                               "-S", "--superuser", "-t", "--table", "-T", "--trigger", "-h", "--host", "-p", "--port",
+                               "-U", "--username", "--role"))  # fmt: skip
+
+
+def _pg_restore_usage(args: list[str]) -> str:
+    """pg_restore reading its archive from stdin takes no file argument: one is opened instead of stdin, two are
+    refused (an empty word is an argument too)."""
+    if args[:5] != ["docker", "exec", "-i", POSTGRES, "pg_restore"]:
+        return ""
+    words, files = iter(args[5:]), []
+    for word in words:
+        if word in PG_RESTORE_VALUED:
+            next(words, None)
+        elif not word.startswith("-"):
+            files.append(word)
+    if len(files) > 1:
+        return f'pg_restore: error: too many command-line arguments (first is "{files[1]}")'
+    return f'pg_restore: error: could not open input file "{files[0]}": No such file or directory' if files else ""
 
 
 def _as_root(args: list[str]) -> str:
