@@ -15,6 +15,7 @@ import yaml
 from aiplatform.errors import UserError
 from aiplatform.inputs.context import Context
 from aiplatform.inputs.questionnaire import ask_and_save
+from aiplatform.manage.settings import ASKED_SECRETS
 
 from .conftest import PROJECT, fake_nvml
 
@@ -92,6 +93,7 @@ def test_each_secret_answered_is_returned_under_its_settings_name_and_saved_nowh
              "anthropic_api_key": "sk-ant-abc", "tailscale_authkey": "tskey-auth-def"}  # fmt: skip
     asker = ScriptedAsker(None, None, *given.values(), *[None] * 7, True)
     assert ask_and_save(ctx(tmp_path), "192.0.2.7", asker) == given
+    assert tuple(given) == ASKED_SECRETS  # what `inv settings set` of a secret sends to `render --ask` for
     said = capsys.readouterr().out
     assert f"secrets given: {', '.join(given)}" in said
     text = (tmp_path / "answers.yaml").read_text()
