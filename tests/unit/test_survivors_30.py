@@ -1,8 +1,9 @@
-"""Tests for what a fresh draw of deliberate one-line bugs (benchmarks/mutants.py, seed 30) showed untested."""
+"""Tests for what fresh draws of deliberate one-line bugs (benchmarks/mutants.py, seeds 30 and 31) showed untested."""
 
 from __future__ import annotations
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from aiplatform.inputs.catalog import load_catalog
@@ -41,3 +42,21 @@ def test_the_render_stamp_read_back_cannot_be_changed():
     stamp = Stamp(version="1", profile="cpu", tier="cpu", inputs_hash="0" * 64)
     with pytest.raises(ValidationError, match="frozen"):
         stamp.profile = "gpu"
+
+
+def test_the_order_the_owner_writes_a_remotes_options_in_changes_nothing_rendered(tmp_path):
+    """answers.yaml lists backup_remote_options in any order: render writes the same files, so `inv diff` and deploy
+    see no change when only the order did (seed-31 survivor)."""
+    from aiplatform.generated.build import render_command
+
+    from .test_render import _ctx
+
+    options = {"provider": "Minio", "endpoint": "https://s3.lan:9000", "region": "eu-west-1"}
+    trees = []
+    for order in (options, dict(reversed(options.items()))):
+        settings = {"backup_remote_type": "s3", "backup_remote_path": "bucket/ai", "backup_remote_options": order}
+        (tmp_path / "answers.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+        out = tmp_path / f"generated-{len(trees)}"
+        render_command(_ctx(tmp_path), out, interactive=False)
+        trees.append((out / "config/master.env").read_text())
+    assert "BACKUP_REMOTE_OPTIONS" in trees[0] and trees[0] == trees[1]
