@@ -42,7 +42,10 @@ def test_changed_and_removed_files(tmp_path):
     assert '-Environment="OLLAMA_KEEP_ALIVE=5m"' in by_path["config/ollama/override.conf"].text
     assert '+Environment="OLLAMA_KEEP_ALIVE=45m"' in by_path["config/ollama/override.conf"].text
     assert by_path["docker/docker-compose.monitoring.yml"].status == "removed"
-    assert by_path["config/prometheus/prometheus.yml"].status == "removed"
+    removed = by_path["config/prometheus/prometheus.yml"]
+    assert removed.status == "removed"
+    assert removed.text.startswith("--- root/config/prometheus/prometheus.yml\n+++ /dev/null\n")  # as diff -N
+    assert all(line.startswith(("---", "+++", "@@", "-")) for line in removed.text.splitlines())
 
 
 def test_secret_values_never_shown_only_their_names(tmp_path):
