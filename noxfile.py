@@ -40,7 +40,8 @@ def unit(session: nox.Session) -> None:
     """Pure functions, golden files, bad input: no Docker, no root, seconds. `-- --update-golden` refreshes goldens."""
     _install(session)
     # As a fresh machine sees Docker: no compose plugin, no engine (hidden even where validate installed them).
-    session.run(WITHOUT_DOCKER, "pytest", "tests/unit", *session.posargs, external=True)
+    # On every core (pytest-xdist): each test makes its own folders, so they run in any order, side by side.
+    session.run(WITHOUT_DOCKER, "pytest", "tests/unit", "-n", "auto", *session.posargs, external=True)
 
 
 def _catalog_version(service: str, image: str) -> str:

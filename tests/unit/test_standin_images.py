@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.standins.images import catalog_containers, dockerfile, upstream_user
+from tests.integration.standins.images import (
+    BASE_PACKAGES,
+    catalog_containers,
+    dockerfile,
+    needed_packages,
+    upstream_user,
+)
 
 
 @pytest.mark.parametrize(
@@ -45,3 +51,26 @@ def test_the_user_follows_the_image_whatever_its_registry_and_tag():
     assert upstream_user("n8nio/n8n").uid == 1000
     assert upstream_user("registry.example:5000/grafana/grafana:12.4.10").uid == 472
     assert upstream_user("ghcr.io/open-webui/open-webui:v0.11.4") is None
+
+
+def _needs(*containers: str) -> set[str]:
+    catalog = catalog_containers()
+    return set(needed_packages([catalog[name] for name in containers]))
+
+
+def test_a_slim_base_keeps_what_its_containers_run_and_drops_the_rest():
+    core = _needs("caddy", "litellm", "open-webui", "postgres", "postgres-init", "qdrant", "redis")
+    # the vm's core tier: real Postgres and Redis, Python for the HTTP stand-ins, the healthchecks' curl and wget
+    assert {"postgresql-15", "postgresql-client-15", "redis-server", "redis-tools", "python3", "curl", "wget"} <= core
+    assert not core & {"nodejs", "prometheus", "prometheus-node-exporter", "etcd-server", "etcd-client", "caddy"}
+    assert core < set(BASE_PACKAGES)
+    # n8n's healthcheck runs node; milvus' etcd its etcdctl; monitoring's real Prometheus and node-exporter
+    assert "nodejs" in _needs("n8n") and "nodejs" not in _needs("flowise")
+    assert {"etcd-server", "etcd-client"} <= _needs("milvus-etcd")
+    assert {"prometheus", "prometheus-node-exporter"} <= _needs("prometheus", "node-exporter")
+    assert "postgresql-15" not in _needs("redis")
+
+
+def test_an_image_of_a_slim_build_is_from_the_base_it_is_given():
+    recipe = dockerfile(catalog_containers()["redis"], base="aiplatform-standin/base-slim:abc")
+    assert recipe.startswith("FROM aiplatform-standin/base-slim:abc\n")

@@ -81,9 +81,9 @@ def record(name: str, seconds: float) -> None:
 
 @pytest.fixture(scope="session")
 def core_images() -> dict[str, str]:
-    """The core tier's stand-in images (the integration session's, cached in this host's Docker), by container."""
+    """The core tier's stand-in images, built FROM a base holding only what they run (cached in this host's Docker)."""
     started = time.monotonic()
-    refs = build_standins({"test": DEFAULT_VARIANTS["test"]}, containers=core_containers())["test"]
+    refs = build_standins({"test": DEFAULT_VARIANTS["test"]}, containers=core_containers(), slim=True)["test"]
     record("stand-in images of the core tier (on this host)", time.monotonic() - started)
     return refs
 

@@ -54,6 +54,21 @@ DEFAULT_VARIANTS: dict[str, dict[str, float | bool]] = {
 
 # Last part of the catalog image's repository -> the real service in the base that stands in for it.
 REAL_SERVICES = ("postgres", "redis", "caddy", "prometheus", "node-exporter", "etcd")
+
+# The base's packages that only some stand-ins run: by kind, or by the command a healthcheck starts. A slim build
+# (build_standins(slim=True), the vm's core tier) gets a base without those none of its containers runs: the guest's
+# emulated CPU pays for every byte `docker load` unpacks (about 1 GB for the full base).
+KIND_PACKAGES = {
+    "postgres": ("postgresql-15", "postgresql-client-15"),
+    "redis": ("redis-server", "redis-tools"),
+    "caddy": (),  # the pinned Caddy comes with the image (pinned_caddy), not Debian's
+    "prometheus": ("prometheus",),
+    "node-exporter": ("prometheus-node-exporter",),
+    "etcd": ("etcd-server", "etcd-client"),
+}
+COMMAND_PACKAGES = {"node": ("nodejs",), "etcdctl": ("etcd-client",)}
+ONLY_SOME = {package for packages in (*KIND_PACKAGES.values(), *COMMAND_PACKAGES.values()) for package in packages}
+ONLY_SOME |= {"caddy"}
 KIND_KNOBS = {
     "http": {"healthy_after", "never_healthy"},  # 503 on the health path until ready
     "idle": set(),
@@ -248,6 +263,7 @@ class Container:
     port: int | None
     health_path: str | None
     image: str = ""  # the catalog's image: the user its stand-in runs as (UPSTREAM_USERS)
+    command: str = ""  # the program its healthcheck starts (node, curl, ...)
 
 
 def catalog_containers(catalog_dir: Path = CATALOG_DIR) -> dict[str, Container]:
@@ -262,8 +278,27 @@ def catalog_containers(catalog_dir: Path = CATALOG_DIR) -> dict[str, Container]:
                 kind = "oneshot"
             else:
                 kind = "http" if spec.get("port") else "idle"
-            containers[name] = Container(name, kind, spec.get("port"), spec.get("health_path"), spec["image"])
+            containers[name] = Container(
+                name, kind, spec.get("port"), spec.get("health_path"), spec["image"], _command(spec.get("healthcheck"))
+            )
     return containers
+
+
+def _command(healthcheck: list[str] | str | None) -> str:
+    """The program a compose healthcheck starts: ["CMD", prog, ...] or ["CMD-SHELL", "prog ..."]."""
+    if not isinstance(healthcheck, list) or len(healthcheck) < 2:
+        return ""
+    return healthcheck[1] if healthcheck[0] == "CMD" else (healthcheck[1].split() or [""])[0]
+
+
+def needed_packages(containers: Iterable[Container]) -> list[str]:
+    """The base's packages these containers' stand-ins run: every package but ONLY_SOME's, and those of ONLY_SOME
+    their kinds and healthchecks name."""
+    chosen = list(containers)
+    needed = set(BASE_PACKAGES) - ONLY_SOME
+    for container in chosen:
+        needed |= set(KIND_PACKAGES.get(container.kind, ())) | set(COMMAND_PACKAGES.get(container.command, ()))
+    return sorted(needed)
 
 
 def image_ref(container: str, variant: str = "test") -> str:
@@ -279,8 +314,10 @@ def build_standins(
     variants: Mapping[str, Mapping[str, float | bool]] = DEFAULT_VARIANTS,
     containers: Iterable[str] | None = None,
     catalog_dir: Path = CATALOG_DIR,
+    slim: bool = False,
 ) -> dict[str, dict[str, str]]:
-    """Build the base and every variant of every (or the named) container: {variant: {container: image}}.
+    """Build the base and every variant of every (or the named) container: {variant: {container: image}}. With
+    `slim`, they are built FROM a base holding only the packages they run (build_slim_base), tagged <variant>-slim.
 
     A variant's knobs are healthy_after, start_delay and never_healthy; each container takes those its kind has
     (KIND_KNOBS) and ignores the others, so e.g. `slow` delays the HTTP answer of an HTTP stand-in and the start of
@@ -291,12 +328,14 @@ def build_standins(
     for variant, knobs in variants.items():
         if unknown := set(knobs) - set(KNOBS):
             raise ValueError(f"variant {variant!r}: unknown knobs {sorted(unknown)} (known: {', '.join(KNOBS)})")
-    base_id = _image_id(build_base())
+    base = build_slim_base(needed_packages(chosen)) if slim else build_base()
+    base_id = _image_id(base)
     started = time.monotonic()
     refs: dict[str, dict[str, str]] = {}
     for variant, knobs in variants.items():
+        tag = f"{variant}-slim" if slim else variant
         refs[variant] = {
-            c.name: _build(c, variant, {k: v for k, v in knobs.items() if k in KIND_KNOBS[c.kind]}, base_id)
+            c.name: _build(c, tag, {k: v for k, v in knobs.items() if k in KIND_KNOBS[c.kind]}, base, base_id)
             for c in chosen
         }
     print(f"stand-ins: {len(chosen)} containers x {len(variants)} variants ready in {time.monotonic() - started:.1f}s")
@@ -318,7 +357,7 @@ def build_variant(
     if wrong := [k for k, v in knobs.items() if v and k not in KIND_KNOBS[spec.kind]]:
         takes = ", ".join(sorted(KIND_KNOBS[spec.kind])) or "no knobs"
         raise ValueError(f"{container} is a {spec.kind} stand-in: it takes {takes}, not {', '.join(wrong)}")
-    return _build(spec, variant, knobs, _image_id(build_base()))
+    return _build(spec, variant, knobs, BASE_IMAGE, _image_id(build_base()))
 
 
 # Nothing in the containers runs apt or reads docs or translations: about 150 MB less.
@@ -347,6 +386,54 @@ def build_base() -> str:
     size = int(_run(["docker", "image", "inspect", "-f", "{{.Size}}", BASE_IMAGE]))
     print(f"{BASE_IMAGE}: {size / 1e6:.0f} MB")
     return BASE_IMAGE
+
+
+# Run in a container of the base: every package the minbase variant did not bring marked as installed automatically,
+# `keep` marked manual, apt's autoremove purges the rest. PostgreSQL's JIT (LLVM, z3: about 130 MB) goes too: without
+# its provider library PostgreSQL runs with JIT unavailable, as its documentation says.
+_SLIM = """\
+set -e
+mkdir -p /var/cache/apt/archives/partial /var/lib/apt/lists/partial
+added=$(dpkg-query -W -f '${{Package}} ${{Priority}}\\n' | awk '$2 != "required" && $2 != "important" {{print $1}}')
+apt-mark auto $added >/dev/null
+apt-mark manual {keep} >/dev/null
+apt-get autoremove --purge -y -q >/dev/null
+for package in $(dpkg-query -W -f '${{Package}}\\n' | grep -E '^(libllvm|libz3-)'); do
+    dpkg --purge --force-depends "$package" >/dev/null 2>&1
+done
+rm -f /usr/lib/postgresql/*/lib/llvmjit*.so
+rm -rf /usr/lib/postgresql/*/lib/bitcode {trimmed}
+"""
+
+
+def build_slim_base(keep: Iterable[str]) -> str:
+    """The base with only `keep` of its packages (and what they depend on), flattened to one layer (`docker export`
+    of a container that purged the rest, `docker import`), so an image FROM it carries none of the full base."""
+    full = build_base()
+    keep = sorted(keep)
+    digest = hashlib.sha256(json.dumps([base_hash(), keep, _SLIM]).encode()).hexdigest()[:16]
+    tag = f"{REPOSITORY}/base-slim:{digest}"
+    if _label(tag) == digest:
+        return tag
+    script = _SLIM.format(keep=" ".join(keep), trimmed=" ".join(f"/{path}" for path in TRIMMED))
+    name = f"standin-slim-{digest}"
+    subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    try:
+        with _timed(f"{tag}: {full} without {', '.join(sorted(set(BASE_PACKAGES) - set(keep)))}"):
+            _run(["docker", "run", "--name", name, full, "sh", "-c", script])
+            exported = subprocess.Popen(["docker", "export", name], stdout=subprocess.PIPE)
+            imported = subprocess.run(
+                ["docker", "import", "-c", f"LABEL {HASH_LABEL}={digest}", "-c", f"ENV PATH={PATH}",
+                 "-c", 'CMD ["bash"]', "-", tag],
+                stdin=exported.stdout, capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if exported.wait() or imported.returncode:
+                raise RuntimeError(f"docker export {name} | docker import - {tag} failed:\n{imported.stderr}")
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    size = int(_run(["docker", "image", "inspect", "-f", "{{.Size}}", tag]))
+    print(f"{tag}: {size / 1e6:.0f} MB")
+    return tag
 
 
 def _debootstrap(tarball: Path) -> None:
@@ -380,10 +467,10 @@ def _debootstrap(tarball: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def dockerfile(container: Container, knobs: Mapping[str, float | bool] | None = None) -> str:
+def dockerfile(container: Container, knobs: Mapping[str, float | bool] | None = None, base: str = BASE_IMAGE) -> str:
     """The Dockerfile of one container's stand-in with the given knobs (FROM the base)."""
     knobs = knobs or {}
-    text = _COMMON.format(base=BASE_IMAGE) + _DOCKERFILES[container.kind].format(
+    text = _COMMON.format(base=base) + _DOCKERFILES[container.kind].format(
         name=container.name, port=container.port, health_path=json.dumps(container.health_path or "/")
     )
     env = {
@@ -402,9 +489,9 @@ def dockerfile(container: Container, knobs: Mapping[str, float | bool] | None = 
     return text
 
 
-def _build(container: Container, variant: str, knobs: Mapping[str, float | bool], base_id: str) -> str:
+def _build(container: Container, variant: str, knobs: Mapping[str, float | bool], base: str, base_id: str) -> str:
     tag = image_ref(container.name, variant)
-    dockerfile_text = dockerfile(container, knobs)
+    dockerfile_text = dockerfile(container, knobs, base)
     files = {path.name: path.read_bytes() for path in sorted(IMAGE_FILES.iterdir()) if path.is_file()}
     if container.kind == "caddy":
         files["caddy"] = pinned_caddy().read_bytes()
