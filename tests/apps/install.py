@@ -7,11 +7,13 @@ changed pin installs beside the old one. Every install and start is timed; the s
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,6 +64,16 @@ def _folder(kind: str, name: str, specs: tuple[str, ...]) -> Path:
     return CACHE / kind / f"{name}-{digest}"
 
 
+@contextlib.contextmanager
+def only_one(folder: Path) -> Iterator[None]:
+    """Hold `folder`'s install lock (flock on <folder>.lock): a second installer of the same folder, a thread of the
+    session's prefetch or a test, waits and then finds it installed."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with folder.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def _run(argv: list[str], log: Path, env: dict[str, str] | None = None) -> None:
     with log.open("a") as out:
         out.write(f"$ {' '.join(argv)}\n")
@@ -77,6 +89,11 @@ def python_app(name: str, *requirements: str) -> Path:
     where the session has it (minutes faster than pip for Open WebUI's few hundred packages); returns its bin/
     folder."""
     venv = _folder("venvs", name, requirements)
+    with only_one(venv):
+        return _python_app(venv, name, requirements)
+
+
+def _python_app(venv: Path, name: str, requirements: tuple[str, ...]) -> Path:
     if (venv / DONE).exists():
         if not any(t.what == f"{name} install" for t in TIMINGS):  # said once per session
             TIMINGS.append(Timing(f"{name} install", 0.0, "cached"))
@@ -118,7 +135,7 @@ def node_bin() -> Path:
     }
     for tool, text in scripts.items():
         if not (shims / tool).exists() or (shims / tool).read_text() != text:
-            partial = shims / f".{tool}.{os.getpid()}"
+            partial = shims / f".{tool}.{os.getpid()}.{threading.get_ident()}"
             partial.write_text(text)
             partial.chmod(0o755)
             partial.replace(shims / tool)  # atomic: a concurrent session sees the old or the new script
@@ -138,6 +155,11 @@ def npm_app(name: str, *packages: str, flags: tuple[str, ...] = ()) -> Path:
     flags = (*flags, *(p for p in packages if p.startswith("--")))
     packages = tuple(p for p in packages if not p.startswith("--"))
     prefix = _folder("npm", name, (*packages, *flags, BUN))
+    with only_one(prefix):
+        return _npm_app(prefix, name, packages, flags)
+
+
+def _npm_app(prefix: Path, name: str, packages: tuple[str, ...], flags: tuple[str, ...]) -> Path:
     if (prefix / DONE).exists():
         TIMINGS.append(Timing(f"{name} install", 0.0, "cached"))
         return prefix / "node_modules/.bin"
@@ -157,12 +179,13 @@ def npm_app(name: str, *packages: str, flags: tuple[str, ...] = ()) -> Path:
 def _bun() -> Path:
     """bun's binary, installed by npm (its package carries the binary for this platform as a dependency)."""
     prefix = _folder("npm", "bun", (BUN,))
-    if not (prefix / DONE).exists():
-        shutil.rmtree(prefix, ignore_errors=True)
-        prefix.mkdir(parents=True)
-        log = prefix.with_suffix(".log")
-        log.write_text("")
-        _run(["npm", "install", "--prefix", str(prefix), "--cache", str(CACHE / "npm-cache"), "--no-audit",
-              "--no-fund", "--loglevel=error", BUN], log, node_env())  # fmt: skip
-        (prefix / DONE).write_text(BUN)
+    with only_one(prefix):
+        if not (prefix / DONE).exists():
+            shutil.rmtree(prefix, ignore_errors=True)
+            prefix.mkdir(parents=True)
+            log = prefix.with_suffix(".log")
+            log.write_text("")
+            _run(["npm", "install", "--prefix", str(prefix), "--cache", str(CACHE / "npm-cache"), "--no-audit",
+                  "--no-fund", "--loglevel=error", BUN], log, node_env())  # fmt: skip
+            (prefix / DONE).write_text(BUN)
     return prefix / "node_modules/.bin/bun"

@@ -64,10 +64,15 @@ def _run(argv: list[str], env: dict[str, str], what: str, cwd: Path | None = Non
     return done.stdout
 
 
+def install() -> tuple[Path, Path]:
+    """LiteLLM's proxy with Prisma's client (a virtualenv), Prisma's engine packages: their bin/, node_modules/."""
+    bin_dir = python_app("litellm-db", f"litellm[proxy]=={catalog_release('litellm')}", PRISMA_CLIENT)
+    return bin_dir, npm_app("prisma-engine", *ENGINE_PACKAGES).parent
+
+
 def litellm_with_database(workdir: Path) -> LiteLLMWithDatabase:
     """The installs (cached) and the engine program for LiteLLM with its database; its client generated."""
-    bin_dir = python_app("litellm-db", f"litellm[proxy]=={catalog_release('litellm')}", PRISMA_CLIENT)
-    modules = npm_app("prisma-engine", *ENGINE_PACKAGES).parent
+    bin_dir, modules = install()
     workdir.mkdir(parents=True, exist_ok=True)
     engine = workdir / "query-engine"
     engine.write_text(f'#!/bin/sh\nexec "{node_bin() / "node"}" "{SHIM}" "$@"\n')

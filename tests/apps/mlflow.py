@@ -25,7 +25,7 @@ import yaml
 
 from aiplatform.envfile import read_env
 from tests.apps.dockerfile import image_packages
-from tests.apps.install import catalog_release, python_app, timed
+from tests.apps.install import catalog_release, only_one, python_app, timed
 from tests.apps.postgres import Postgres
 from tests.apps.processes import leaving_nothing
 from tests.configure_platform import rendered_environ
@@ -60,13 +60,14 @@ def install() -> Path:
     release = catalog_release("mlflow")
     image = image_packages("mlflow", "mlflow.Dockerfile.j2")
     bin_dir = python_app("mlflow", f"mlflow-skinny=={release}", *MLFLOW_REQUIRES, *image)
-    if not list(bin_dir.parent.glob(f"lib/python*/site-packages/mlflow-{release}.dist-info")):
-        with timed("mlflow install", f"mlflow {release} without its dependencies"):
-            done = subprocess.run(
-                [str(bin_dir / "pip"), "install", "--quiet", "--no-deps", f"mlflow=={release}"],
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
+    with only_one(bin_dir.parent):  # the session's prefetch may be here too
+        if not list(bin_dir.parent.glob(f"lib/python*/site-packages/mlflow-{release}.dist-info")):
+            with timed("mlflow install", f"mlflow {release} without its dependencies"):
+                done = subprocess.run(
+                    [str(bin_dir / "pip"), "install", "--quiet", "--no-deps", f"mlflow=={release}"],
+                    capture_output=True, text=True, check=False,
+                )  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
     return bin_dir
 
 
