@@ -18,6 +18,7 @@ from aiplatform.inputs.catalog import load_catalog
 from aiplatform.paths import SERVICES_DIR
 from tests.integration.standins.images import DEFAULT_VARIANTS, build_standins
 from tests.standins.ollama_unit import OLLAMA_UNIT
+from tests.vm.docker_disk import MOUNT, docker_disk
 from tests.vm.image import GUEST_PROJECT, VM_CACHE, ensure_image
 from tests.vm.machine import Machine, kvm_works
 
@@ -25,7 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 PROJECT = GUEST_PROJECT
 STANDIN_LIB = "/usr/local/lib/ollama-standin"
 TIMINGS: dict[str, float] = {}
-IMAGE_LOAD_STARTED: list[float] = []
 NOTES: list[str] = []
 
 # What install.sh does around it: the ollama system user with its home /usr/share/ollama, the unit enabled and started.
@@ -42,36 +42,18 @@ systemctl restart ollama
 """
 
 
-IMAGE_LOAD = "core-images"  # the transient unit that runs `docker load -i /dev/vdb` in the guest
-
-
-def start_image_load(vm: Machine) -> None:
-    """Start loading the core tier's images (the archive the guest sees as /dev/vdb) in the background: on an emulated
-    CPU the untar takes minutes, and it runs on the guest's second vCPU while the break tests run. Not before setup:
-    setup restarts Docker (daemon.json), which would end the load. Idempotent."""
-    state = vm.ssh(f"systemctl show {IMAGE_LOAD} -p ActiveState --value", timeout=60, check=False).stdout.strip()
-    if state in ("active", "activating"):
-        return
-    vm.ssh(f"systemctl reset-failed {IMAGE_LOAD} 2>/dev/null; systemd-run --no-block --unit={IMAGE_LOAD} "
-           "-p Type=oneshot -p RemainAfterExit=yes docker load -i /dev/vdb", timeout=60)  # fmt: skip
-    IMAGE_LOAD_STARTED.append(time.monotonic())
-
-
-def wait_image_load(vm: Machine, timeout: float = 1500) -> None:
-    """Wait for the background load (starting it if nothing did), then record how long it took in all."""
-    start_image_load(vm)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = vm.ssh(f"systemctl show {IMAGE_LOAD} -p ActiveState --value", timeout=60).stdout.strip()
-        if state == "active":  # the oneshot ended well (RemainAfterExit)
-            record("docker load of the core tier's images in the guest (in the background)",
-                   time.monotonic() - IMAGE_LOAD_STARTED[0])  # fmt: skip
-            return
-        if state == "failed":
-            journal = vm.ssh(f"journalctl -u {IMAGE_LOAD} --no-pager -n 20", check=False).stdout
-            raise AssertionError(f"docker load -i /dev/vdb failed in the guest:\n{journal}")
-        time.sleep(5)
-    raise AssertionError(f"docker load -i /dev/vdb did not finish in {timeout:.0f} s")
+# The data root disk (tests/vm/docker_disk.py) mounted on /var/lib/docker, at every boot too; Docker left as it was
+# found (running or not), so setup still meets the guest's Docker as Debian installed it.
+MOUNT_DOCKER_DISK = f"""\
+set -e
+was=$(systemctl is-active docker.service || true)
+systemctl stop docker.socket docker.service
+echo '/dev/vdb {MOUNT} ext4 defaults 0 2' >>/etc/fstab
+systemctl daemon-reload
+mount {MOUNT}
+systemctl start docker.socket
+if [ "$was" = active ]; then systemctl start docker.service; fi
+"""
 
 
 def record(name: str, seconds: float) -> None:
@@ -106,11 +88,11 @@ def machine(core_images: dict[str, str]) -> Iterator[Machine]:
     )
     record("accelerator probe", time.monotonic() - started)
     workdir = Path(tempfile.mkdtemp(prefix="vm-run-", dir=VM_CACHE))
-    archive = workdir / "core-images.tar"  # the guest's /dev/vdb, loaded by test_vm_platform
+    disk = workdir / "docker.raw"  # the guest's /dev/vdb, mounted on /var/lib/docker
     started = time.monotonic()
-    subprocess.run(["docker", "save", "-o", str(archive), *sorted(set(core_images.values()))], check=True)
-    record("docker save of the core tier's images (on this host)", time.monotonic() - started)
-    vm = Machine(image, workdir, accel, extra_disk=archive)
+    docker_disk(sorted(set(core_images.values())), disk)
+    record("a Docker data root disk with the core tier's images (on this host)", time.monotonic() - started)
+    vm = Machine(image, workdir, accel, extra_disk=disk)
     try:
         vm.start()
         record("boot (qemu start to ssh)", vm.wait_ssh(900 if accel == "tcg" else 180))
@@ -124,6 +106,7 @@ def machine(core_images: dict[str, str]) -> Iterator[Machine]:
 
 
 def _provision(vm: Machine) -> None:
+    vm.ssh(MOUNT_DOCKER_DISK, timeout=300)
     files = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z"], capture_output=True, check=True).stdout
     listing = vm.workdir / "files"
     listing.write_bytes(files)

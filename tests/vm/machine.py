@@ -57,8 +57,7 @@ def kvm_works(image: Image, timeout: float = 20.0) -> bool:
 
 class Machine:
     def __init__(self, image: Image, workdir: Path, accel: str, extra_disk: Path | None = None) -> None:
-        """`extra_disk`: a file the guest sees read-only as /dev/vdb (an image archive for `docker load -i`: no
-        ssh cipher on an emulated CPU in the way)."""
+        """`extra_disk`: a raw disk image the guest sees as /dev/vdb (the Docker data root of docker_disk.py)."""
         self.image, self.workdir, self.accel, self.extra_disk = image, workdir, accel, extra_disk
         self.port = free_port()
         self.ollama_port = free_port()  # the guest's Ollama port as the LAN sees it: from outside the guest
@@ -84,7 +83,7 @@ class Machine:
             "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
             "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=0 systemd.show_status=0",
             "-drive", f"file={self.image.disk},format=raw,if=virtio,snapshot=on,cache=unsafe",
-            *(["-drive", f"file={self.extra_disk},format=raw,if=virtio,readonly=on"] if self.extra_disk else []),
+            *(["-drive", f"file={self.extra_disk},format=raw,if=virtio,cache=unsafe"] if self.extra_disk else []),
             "-netdev", f"user,id=net0,{forwards}",
             "-device", "virtio-net-pci,netdev=net0",
             "-device", "virtio-rng-pci",

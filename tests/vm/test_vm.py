@@ -12,7 +12,7 @@ import socket
 import time
 from typing import Any
 
-from tests.vm.conftest import PROJECT, record, start_image_load
+from tests.vm.conftest import PROJECT, record
 from tests.vm.machine import Machine
 
 INV = f"cd {PROJECT} && .venv/bin/inv"
@@ -72,7 +72,6 @@ def test_setup_installs_the_dropin_and_ollama_answers(machine: Machine, guest: A
     code, out = inv(machine, "setup --docker-source distro --yes", timeout=900)
     assert code == 0, out
     assert "to do" not in out, out
-    start_image_load(machine)  # for test_vm_platform: in the background, now that setup has restarted Docker
 
 
 STEP_UNIT, STEP_PORT, STEP_API = "ollama 1: systemd unit active", "ollama 2: port listening", "ollama 3: API answers"

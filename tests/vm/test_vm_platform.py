@@ -1,6 +1,7 @@
 """The platform on the guest, after test_vm.py's setup (same guest, file order): the core tier rendered and deployed
-with the integration session's stand-in images (built on this host, moved in with `docker save | docker load`: no
-registry here), configured, then the guest rebooted with nothing run after it, the backup timer, and cleanup --purge.
+with the integration session's stand-in images (built on this host, given to the guest on a Docker data root disk
+made here: tests/vm/docker_disk.py; no registry here), configured, then the guest rebooted with nothing run after
+it, the backup timer, and cleanup --purge.
 
 Only the core tier (Caddy, LiteLLM, Open WebUI, Postgres, Qdrant, Redis): the optional services' stand-ins would add
 minutes of an emulated CPU and prove nothing more about the host. configure's chat goes from the LiteLLM container's
@@ -26,7 +27,7 @@ from aiplatform.envfile import parse_env
 from tests.integration.standins.images import HOST_LITELLM_PORT
 from tests.real_litellm import litellm_proxy
 from tests.standins.ollama_api import OllamaStandIn, free_port
-from tests.vm.conftest import PROJECT, record, wait_image_load
+from tests.vm.conftest import PROJECT, record
 from tests.vm.machine import Machine
 from tests.vm.test_vm import PROBE_IMAGE, from_container, inv
 
@@ -73,9 +74,11 @@ def healthy_status(machine: Machine, timeout: float) -> tuple[float, dict[str, A
 
 @pytest.fixture(scope="module")
 def loaded(machine: Machine, core_images: dict[str, str]) -> dict[str, str]:
-    """The core tier's images loaded in the guest from the archive it sees as /dev/vdb (conftest's machine; the load
-    started in the background after setup)."""
-    wait_image_load(machine)
+    """The core tier's images, found by the guest's Docker (after setup restarted it) on the data root disk that
+    conftest's machine mounts on /var/lib/docker."""
+    refs = sorted(set(core_images.values()))
+    found = machine.ssh(f"docker image inspect --format '{{{{.Id}}}}' {shlex.join(refs)}", timeout=120, check=False)
+    assert found.returncode == 0, f"the guest's Docker lacks the core images {refs}:\n{found.stdout}{found.stderr}"
     return core_images
 
 

@@ -57,7 +57,7 @@ REAL_SERVICES = ("postgres", "redis", "caddy", "prometheus", "node-exporter", "e
 
 # The base's packages that only some stand-ins run: by kind, or by the command a healthcheck starts. A slim build
 # (build_standins(slim=True), the vm's core tier) gets a base without those none of its containers runs: the guest's
-# emulated CPU pays for every byte `docker load` unpacks (about 1 GB for the full base).
+# emulated CPU and disk pay for every byte the images hold (about 300 MB against 1 GB for the full base).
 KIND_PACKAGES = {
     "postgres": ("postgresql-15", "postgresql-client-15"),
     "redis": ("redis-server", "redis-tools"),
