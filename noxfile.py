@@ -201,7 +201,7 @@ def vm(session: nox.Session) -> None:
     outside with testinfra over ssh: boot, setup with the Ollama stand-in, doctor and setup naming each break, the core
     tier deployed with the stand-in images (built by this host's Docker) and configured, a reboot, the backup timer,
     cleanup --purge."""
-    _install_tools(session, "qemu", "debootstrap", "docker", "compose", "dockerd")
+    _install_tools(session, "qemu", "debootstrap", "docker", "compose", "dockerd", "ss")
     _install(
         session,
         f"litellm[proxy]=={_catalog_version('litellm', 'ghcr.io/berriai/litellm')}",
