@@ -43,11 +43,13 @@ systemctl restart ollama
 
 
 # The data root disk (tests/vm/docker_disk.py) mounted on /var/lib/docker, at every boot too; Docker left as it was
-# found (running or not), so setup still meets the guest's Docker as Debian installed it.
+# found (running or not), so setup still meets the guest's Docker as Debian installed it. The mount point is made
+# here: dockerd makes /var/lib/docker at its first start, which on a slow host had not come when ssh did.
 MOUNT_DOCKER_DISK = f"""\
 set -e
 was=$(systemctl is-active docker.service || true)
 systemctl stop docker.socket docker.service
+mkdir -p {MOUNT}
 echo '/dev/vdb {MOUNT} ext4 defaults 0 2' >>/etc/fstab
 systemctl daemon-reload
 mount {MOUNT}
