@@ -7,7 +7,9 @@ their states, the named volumes (folders under tmp_path). `tar` runs for real (o
 hold the files they name); files are written and removed for real through the runner. Each recorded call also keeps
 which containers were stopped when it ran, so a test can tell a "stopped" copy from a live one.
 A command line the real program would refuse fails as it would (`_refused`): a Postgres client run as root, a program
-Qdrant's image lacks, rclone given more or fewer paths than its command takes.
+Qdrant's image lacks, rclone given more or fewer paths than its command takes, `docker cp` into a folder of Qdrant's
+container that is not there. A dry run's commands that change something are recorded and not answered, as `Runner`
+does (a read, `changes=False`, is answered).
 `EngineDocker` stands in for `Docker`: what it reads of the engine comes from the same `Engine` (networks: none).
 """
 
@@ -35,6 +37,7 @@ from aiplatform.paths import CREDENTIALS_ENV
 
 POSTGRES = "ai-platform-postgres"
 QDRANT = "ai-platform-qdrant"
+SNAPSHOTS = "/qdrant/snapshots"  # in Qdrant's image: its snapshots path
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Engine:
     remote: list[str] = field(default_factory=list)  # the folders rclone lists on the remote
     restored: list[tuple[str, bytes]] = field(default_factory=list)  # (what read it, the bytes) fed to psql/pg_restore
     staged: dict[str, bytes] = field(default_factory=dict)  # snapshot files copied into Qdrant, not recovered yet
+    qdrant_dirs: set[str] = field(default_factory=lambda: {SNAPSHOTS})  # the folders in Qdrant's container
 
     def stopped(self) -> frozenset[str]:
         return frozenset(name for name, (_, state) in self.containers.items() if state != "running")
@@ -94,6 +98,8 @@ class RecordedRunner(Runner):
         self.calls.append(Call(args, _own(env), stdin, stopped=self.engine.stopped()))
         if changes:
             self.history.append(args)
+            if self.dry_run:  # as Runner: shown, not run
+                return Result(args, 0)
         if self.engine.fail(args) or _refused(args):
             if check:
                 raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in). {_refused(args)}")
@@ -113,8 +119,11 @@ class RecordedRunner(Runner):
     ) -> Result:
         args = [str(part) for part in argv]
         self.calls.append(Call(args, _own(env), stdin_text, into, source, self.engine.stopped()))
-        if self.engine.fail(args) or _refused(args):
-            raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in). {_refused(args)}")
+        if self.dry_run:  # Runner's own: shown and recorded, not run
+            return super().stream(argv, into=into, source=source, stdin_text=stdin_text, env=env, mode=mode)
+        refused = _refused(args) or self._no_such_folder(args)
+        if self.engine.fail(args) or refused:
+            raise UserError(f"`{' '.join(args)}` failed with exit code 1 (stand-in). {refused}")
         if args[0] == "tar":
             return super().stream(argv, into=into, source=source, stdin_text=stdin_text, env=env, mode=mode)
         self.history.append([*args, *(["<", str(source)] if source else []), *([">", str(into)] if into else [])])
@@ -138,6 +147,15 @@ class RecordedRunner(Runner):
             sealed = Path(args[-1]).read_bytes()
             _write(Path(args[args.index("-o") + 1]), sealed.removeprefix(b"GPG:"), mode)
         return Result(args, 0)
+
+    def _no_such_folder(self, args: list[str]) -> str:
+        """`docker cp - CONTAINER:FOLDER/` of a folder the container lacks: docker refuses it (Qdrant's)."""
+        if args[:3] != ["docker", "cp", "-"] or not args[3].startswith(QDRANT + ":"):
+            return ""
+        folder = args[3].split(":", 1)[1].rstrip("/")
+        if folder in self.engine.qdrant_dirs:
+            return ""
+        return f"Error response from daemon: Could not find the file {folder} in container {QDRANT}"
 
     # --- answers ---------------------------------------------------------------------------------------------------
 
@@ -173,6 +191,8 @@ class RecordedRunner(Runner):
                 engine.volumes.setdefault(name, mount)
         if args[:4] == ["docker", "exec", "-i", QDRANT]:
             return self._qdrant(stdin)
+        if args[:5] == ["docker", "exec", QDRANT, "mkdir", "-p"]:
+            engine.qdrant_dirs.update(args[5:])
         if args[:2] == ["rclone", "obscure"]:
             return "obscured-by-the-stand-in\n"
         if args[:2] == ["rclone", "lsf"]:

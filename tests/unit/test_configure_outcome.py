@@ -578,6 +578,18 @@ def test_a_declared_check_is_ok_only_on_its_status_and_a_dry_run_sends_no_change
     assert result == "would do" and answering.seen == []  # a step that changes something is not sent
 
 
+def test_a_declared_check_shows_its_answer_only_when_it_says_so(answering):
+    """show_answer (Grafana's data source health): the answer's excerpt follows the status; without it, nothing."""
+    check = {"step": "source", "request": "GET /api/datasources/uid/prometheus/health", "ok": [200],
+             "show_answer": True}  # fmt: skip
+    answering.status, answering.body = 200, '{"message": "Successfully queried the Prometheus API."}'
+    _, outcome = declared_step(answering, check)
+    said = 'GET /api/datasources/uid/prometheus/health: HTTP 200: {"message": "Successfully queried the Prometheus'
+    assert outcome.detail.startswith(said)
+    _, outcome = declared_step(answering, {**check, "show_answer": False})
+    assert outcome.detail == "GET /api/datasources/uid/prometheus/health: HTTP 200"
+
+
 def test_a_declared_body_is_filled_with_the_services_own_values(answering):
     decl = {"step": "key", "request": "POST /setup", "done": [200],
             "json": {"user": {"email": "{admin_email}", "name": "{admin_name}", "pw": "{secret:ADMIN_PASSWORD}"},
