@@ -74,7 +74,7 @@ def validate(session: nox.Session) -> None:
 
 def _validate_env(session: nox.Session, *extra: str) -> dict[str, str]:
     """Install what validate's tests run (with `extra` packages); the environment they run in."""
-    _install_tools(session, "docker", "compose", "promtool", "systemd-analyze", "ss", "iptables", "gpg")
+    _install_tools(session, "docker", "compose", "promtool", "systemd-analyze", "ss", "iptables", "gpg", "rclone")
     # The LiteLLM proxy, Caddy and JupyterHub of the releases the catalog's images run (all on PyPI).
     _install(
         session,

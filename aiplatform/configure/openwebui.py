@@ -14,7 +14,7 @@ from typing import Any
 
 from aiplatform.configure import litellm
 from aiplatform.configure.facts import LITELLM_BASE, Facts
-from aiplatform.configure.http import Api
+from aiplatform.configure.http import Api, excerpt
 from aiplatform.configure.model import Outcome, StepFailed, StepSkipped, already, done, ok
 from aiplatform.configure.steps import Step, StepContext
 from aiplatform.inputs.secrets import litellm_key_name
@@ -43,7 +43,14 @@ def admin(ctx: StepContext) -> Outcome:
         _token(api, answer)
         return done(f"admin {facts.admin_email} created")
     response = api.post("/api/v1/auths/signin", json=credentials)
-    if response.status_code in (400, 401, 403):
+    if response.status_code == 403:  # ENABLE_PASSWORD_AUTH off: refused before the password is read
+        raise StepFailed(
+            f"Open WebUI refuses every password sign-in (HTTP 403: {excerpt(response.text, 120)}); configure signs "
+            f"in as {facts.admin_email} with ADMIN_PASSWORD.",
+            "Turn Open WebUI's password sign-in back on (ENABLE_PASSWORD_AUTH=true, its default), then run configure "
+            "again.",
+        )
+    if response.status_code in (400, 401):
         raise api.password_refused(response, facts.admin_email)
     answer = api.json(response)
     if answer.get("role") != "admin":

@@ -93,7 +93,9 @@ def test_a_backup_holds_every_data_folder_volume_and_database_with_the_same_byte
     assert set(manifest.left_out) == {"postgres", "qdrant", "redis", "monitoring"}
     assert "prometheus-data" in manifest.left_out["monitoring"]
     assert verify(backup, manifest) == []
-    assert (backup / "manifest.json").read_text().endswith("}\n")  # a text file: `cat` and `diff` show it whole
+    text = (backup / "manifest.json").read_text()
+    assert text.endswith("}\n")  # a text file: `cat` and `diff` show it whole
+    assert text.splitlines()[1].startswith('  "') and len(text.splitlines()) > 20  # a key a line: `diff` shows which
     for item in manifest.items:  # each file holds what its source held, byte for byte
         path = backup / item.file
         assert path.stat().st_mode & 0o777 == 0o600, item.file

@@ -626,11 +626,13 @@ def test_import_refuses_another_containers_volumes_or_namespace_and_profiles_wha
         from_project(project, path, "notes", _catalog(), allow_privileged=True)
 
 
-def test_import_keeps_the_files_own_folder_volumes_from_its_own_containers_and_hardening(tmp_path):
+# docker's three spellings of the one option that only narrows what a container may do (rendered as one)
+@pytest.mark.parametrize("hardening", ["no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"])
+def test_import_keeps_the_files_own_folder_volumes_from_its_own_containers_and_hardening(tmp_path, hardening):
     from aiplatform.manage.importer import from_project
 
     project, path = _project(tmp_path, volumes=[_bind(str(tmp_path / "project" / "uploads"), "/srv/uploads")],
-                             volumes_from=["other:ro"], security_opt=["no-new-privileges:true"],
+                             volumes_from=["other:ro"], security_opt=[hardening],
                              sysctls={"net.core.somaxconn": 1024})  # fmt: skip
     spec, template = from_project(project, path, "notes", _catalog())
     rendered = _render_service(tmp_path, spec, template)["notes"]

@@ -162,6 +162,19 @@ def test_without_difys_marketplace_the_plugin_is_skipped_with_both_ways_out(plat
     assert report.ok
 
 
+def test_a_plugin_installed_between_the_check_and_the_install_is_done_without_a_task(platform, monkeypatch):
+    """The owner installs the plugin on Dify's Plugins page while configure runs: configure's check still missed it
+    (patched: the installations answer is empty), Dify's install then answers all_installed with no task, and the
+    step is done without asking for a task there is none of."""
+    root, litellm = platform
+    with stand_ins(root, litellm.url) as services:
+        assert configure(root, services)[0].ok  # the plugin installed
+        monkeypatch.setattr(apps.Dify, "installations", lambda self: (200, {"plugins": []}))
+        report, table = configure(root, services, only=["dify"])
+    result, detail, _ = outcome(table[("dify", "model provider plugin")])
+    assert (result, detail.split(" ")[0]) == ("done", PLUGIN) and report.ok
+
+
 # --- LiteLLM ---------------------------------------------------------------------------------------------------------
 
 
@@ -362,20 +375,52 @@ def test_an_n8n_key_whose_value_was_lost_is_replaced_and_says_so(platform):
 
 def test_open_webuis_direct_ollama_connection_is_turned_off_saying_why(platform):
     """Open WebUI's direct Ollama connection on: the dry run says it would turn it off, the run does and says what
-    it prevents, the next run finds chats going through LiteLLM only."""
+    it prevents (the owner's Ollama address kept, to turn it on again), the next run finds chats going through
+    LiteLLM only."""
     root, litellm = platform
     ollama_on = {"openwebui": {"enable_ollama_api": True, "ollama_base_url": apps.unused_url()}}
     with stand_ins(root, litellm.url, **ollama_on) as services:
         config = services.apps["openwebui"].state["config"]
         _, dry = configure(root, services, runner=DRY, only=["open-webui"])
         assert config["ollama.enable"] is True
+        urls, configs = list(config["ollama.base_urls"]), dict(config["ollama.api_configs"])
         _, run = configure(root, services, only=["open-webui"])
         assert config["ollama.enable"] is False
+        assert urls and config["ollama.base_urls"] == urls and config["ollama.api_configs"] == configs
         _, again = configure(root, services, only=["open-webui"])
     step = ("open-webui", "direct Ollama connection off")
     assert outcome(dry[step]) == ("would do", "turn Open WebUI's direct Ollama connection off", "")
     assert outcome(run[step]) == ("done", "a model both list would have gone to Ollama directly, bypassing LiteLLM", "")
     assert outcome(again[step]) == ("already done", "chats go through LiteLLM only", "")
+
+
+@pytest.mark.parametrize(
+    ("knobs", "detail", "fix"),
+    [
+        (  # ENABLE_PASSWORD_AUTH off (an owner's single sign-on): 403 before the password is read
+            {"enable_password_auth": False},
+            'Open WebUI refuses every password sign-in (HTTP 403: {"detail": "The requested action has been '
+            'restricted as a security measure."}); configure signs in as admin@example.com with ADMIN_PASSWORD.',
+            "Turn Open WebUI's password sign-in back on (ENABLE_PASSWORD_AUTH=true, its default), then run configure "
+            "again.",
+        ),
+        (  # the admin's password changed in Open WebUI: 400
+            {"admin_password": "changed-by-hand-1"},
+            "Open WebUI refuses admin@example.com with the ADMIN_PASSWORD of credentials.env (HTTP 400",
+            "Set this account's password to ADMIN_PASSWORD in Open WebUI",
+        ),
+    ],
+)
+def test_open_webuis_refused_sign_in_says_whether_the_password_or_password_sign_in_is_the_reason(
+    platform, knobs, detail, fix
+):
+    """Open WebUI's admin made at its start (WEBUI_ADMIN_EMAIL), then its sign-in refused: a password changed by
+    hand (400) or password sign-in switched off (403) are two reasons with two fixes."""
+    root, litellm = platform
+    with stand_ins(root, litellm.url, openwebui=knobs) as services:
+        _, table = configure(root, services, only=["open-webui"])
+    result, said, hint = outcome(table[("open-webui", "admin signs in")])
+    assert result == "FAILED" and said.startswith(detail) and hint.startswith(fix), (said, hint)
 
 
 def test_open_webui_missing_a_litellm_model_is_failed_with_a_restart_as_the_fix(tmp_path):

@@ -1,8 +1,10 @@
 """The backup's files pass the real tools: the timer and its service `systemd-analyze verify` and `calendar`, and
-gpg's encryption (AES256, the passphrase on stdin) that restore undoes — a wrong passphrase is refused."""
+gpg's encryption (AES256, the passphrase on stdin) that restore undoes — a wrong passphrase is refused; rclone's own
+description of each backend has the option the remote's secret fills."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -10,6 +12,7 @@ import pytest
 
 from aiplatform.backup import schedule
 from aiplatform.backup.manifest import Manifest, sha256_of
+from aiplatform.backup.remote import OBSCURED, SECRET_OPTION
 from aiplatform.backup.restore import _Opener
 from aiplatform.backup.take import _Adder
 from aiplatform.errors import UserError
@@ -73,3 +76,14 @@ def test_gpg_encrypts_each_file_and_restore_opens_it(tmp_path, gnupg_home):
     (tmp_path / "other").mkdir()
     with pytest.raises(UserError, match="decryption failed"):
         _Opener(folder, tmp_path / "other", runner, "wrong passphrase")(item)
+
+
+def test_each_backends_secret_option_is_one_the_real_rclone_has_and_obscured_as_it_wants():
+    """The option the remote's secret fills, per backend, exists in rclone's own description of that backend
+    (`rclone config providers`), and it is obscured exactly when rclone marks it a password (IsPassword)."""
+    rclone = require("rclone")
+    listed = json.loads(subprocess.run([rclone, "config", "providers"], capture_output=True, check=True).stdout)
+    backends = {backend["Name"]: {o["Name"]: o for o in backend["Options"]} for backend in listed}
+    for backend, option in SECRET_OPTION.items():
+        assert option in backends[backend], f"rclone's {backend} backend has no option {option}"
+        assert backends[backend][option]["IsPassword"] == (option in OBSCURED), (backend, option)

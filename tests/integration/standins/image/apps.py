@@ -296,6 +296,7 @@ class AppHandler(BaseHTTPRequestHandler):
 OWUI_PROHIBITED = (
     "You do not have permission to access this resource. Please contact your administrator for assistance."
 )
+OWUI_ACTION_PROHIBITED = "The requested action has been restricted as a security measure."
 OWUI_INVALID_CRED = "The email or password provided is incorrect. Please check for typos and try logging in again."
 OWUI_TOO_LONG = (
     "Uh-oh! The password you entered is too long. Please make sure your password is less than 72 bytes long."
@@ -374,6 +375,7 @@ class OpenWebUI(AppHandler):
         "openai_api_key": "",
         "default_models": None,
         "enable_signup": True,
+        "enable_password_auth": True,  # off: routers/auths.py signin answers 403 before it reads the password
         "cookie_secure": False,
         "enable_ollama_api": True,
         "ollama_base_url": None,
@@ -537,6 +539,8 @@ class OpenWebUI(AppHandler):
 
     def signin(self) -> tuple:
         # Not modelled: the rate limit (15 attempts per 180 s per email -> 429).
+        if not self.settings["enable_password_auth"]:
+            raise Reply(403, {"detail": OWUI_ACTION_PROHIBITED})
         form = self.data if isinstance(self.data, dict) else {}
         for key in ("email", "password"):
             if not isinstance(form.get(key), str):
@@ -2995,6 +2999,7 @@ def settings_from_environ(protocol: str, environ: dict | os._Environ) -> dict:
             "openai_api_key": (listed("OPENAI_API_KEYS") or listed("OPENAI_API_KEY") or [""])[0],
             "default_models": environ.get("DEFAULT_MODELS") or None,
             "enable_signup": flag("ENABLE_SIGNUP", True),
+            "enable_password_auth": flag("ENABLE_PASSWORD_AUTH", True),
             "cookie_secure": flag("WEBUI_AUTH_COOKIE_SECURE"),
             "enable_ollama_api": flag("ENABLE_OLLAMA_API", True),
             "ollama_base_url": (listed("OLLAMA_BASE_URLS") or listed("OLLAMA_BASE_URL") or [None])[0],
