@@ -1,5 +1,6 @@
 """What the mutation benchmark's seed-33 draw changed unseen: configure's requests to the platform's own services on
-127.0.0.1 never go through a proxy the host's environment names."""
+127.0.0.1 never go through a proxy the host's environment names; a tree rendered with flags is current to deploy's
+check; a render keeps the owner's git folder in generated/."""
 
 from __future__ import annotations
 
@@ -7,6 +8,11 @@ import http.server
 import threading
 
 from aiplatform.configure.http import Api
+from aiplatform.generated.build import render_command, stale_reason
+from aiplatform.generated.write import write_tree
+
+from .test_generated_write import _tree
+from .test_render import _ctx
 
 
 class _Answer(http.server.BaseHTTPRequestHandler):
@@ -39,3 +45,21 @@ def test_configure_reaches_its_services_directly_whatever_proxy_the_environment_
         api.close()
         server.shutdown()
         server.server_close()
+
+
+def test_a_tree_rendered_with_flags_is_current_to_deploys_check(tmp_path):
+    """`inv render --domain ... --ollama-keep-alive ...`: deploy's check rebuilds the context with the flags the
+    stamp recorded (without them, the defaults would differ from what was rendered), so the tree is current."""
+    out = tmp_path / "generated"
+    render_command(_ctx(tmp_path, domain="ai.example.com", ollama_keep_alive="20m"), out, interactive=False)
+    assert stale_reason(out, {}) is None
+
+
+def test_a_render_keeps_the_owners_git_folder_in_generated(tmp_path):
+    """An owner who keeps generated/ in git (to diff renders): each render writes a new tree and keeps .git."""
+    out = tmp_path / "generated"
+    write_tree(out, _tree("one"))
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    write_tree(out, _tree("two"))
+    assert (out / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n"
