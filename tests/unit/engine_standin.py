@@ -6,10 +6,10 @@ from `Engine`, plain data: Postgres' databases (their dump bytes) and roles, Qdr
 their states, the named volumes (folders under tmp_path). `tar` runs for real (on tmp folders, so a backup's archives
 hold the files they name); files are written and removed for real through the runner. Each recorded call also keeps
 which containers were stopped when it ran, so a test can tell a "stopped" copy from a live one.
-A command line the real program would refuse fails as it would (`_refused`): a Postgres client run as root, a program
-Qdrant's image lacks, rclone given more or fewer paths than its command takes, `docker cp` into a folder of Qdrant's
-container that is not there. A dry run's commands that change something are recorded and not answered, as `Runner`
-does (a read, `changes=False`, is answered).
+A command line the real program would refuse fails as it would (`_refused`): a program the host lacks, a docker
+command docker lacks, a Postgres client run as root, a program Qdrant's image lacks, rclone given more or fewer paths
+than its command takes, `docker cp` into a folder of Qdrant's container that is not there. A dry run's commands that
+change something are recorded and not answered, as `Runner` does (a read, `changes=False`, is answered).
 `EngineDocker` stands in for `Docker`: what it reads of the engine comes from the same `Engine` (networks: none).
 """
 
@@ -244,8 +244,17 @@ PG_CLIENTS = ("psql", "pg_dump", "pg_dumpall", "pg_restore", "dropdb", "createdb
 
 def _refused(args: list[str]) -> str:
     """What the real program says to a command line it refuses (empty: it runs)."""
-    return (_docker_usage(args) or _as_root(args) or _not_in_qdrants_image(args) or _rclone_usage(args)
-            or _pg_restore_usage(args))  # fmt: skip
+    return (_not_installed(args) or _docker_usage(args) or _as_root(args) or _not_in_qdrants_image(args)
+            or _rclone_usage(args) or _pg_restore_usage(args))  # fmt: skip
+
+
+# The programs these tasks run on the host; any other (a misspelt or empty name) is not found, as on the host.
+HOST_PROGRAMS = frozenset(("docker", "tar", "gpg", "rclone", "systemctl"))
+
+
+def _not_installed(args: list[str]) -> str:
+    """What the shell says of a program the host does not have (Runner answers it so, exit 127)."""
+    return "" if args[:1] and args[0] in HOST_PROGRAMS else f"{args[0] if args else ''}: command not found"
 
 
 # The docker CLI's commands (docker 20.10 to 27, with the compose and buildx plugins): any other word is refused.
