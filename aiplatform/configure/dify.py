@@ -30,6 +30,11 @@ WORKSPACE = "/console/api/workspaces/current"
 INSTALL_WAIT = 300.0
 
 
+def _api(ctx: StepContext) -> Api:
+    """The app's API client, shared by its steps."""
+    return ctx.api("Dify", "dify-api", timeout=120)
+
+
 def steps(facts: Facts) -> list[Step]:
     return [
         ("first-run setup", setup),
@@ -41,7 +46,7 @@ def steps(facts: Facts) -> list[Step]:
 
 
 def setup(ctx: StepContext) -> Outcome:
-    api, facts = ctx.api("Dify", "dify-api", timeout=120), ctx.facts
+    api, facts = _api(ctx), ctx.facts
     if api.json(api.get("/console/api/setup")).get("step") == "finished":
         return already("set up")
     ctx.act(f"set Dify up with the admin {facts.admin_email}")
@@ -60,7 +65,7 @@ def setup(ctx: StepContext) -> Outcome:
 
 
 def login(ctx: StepContext) -> Outcome:
-    api, facts = ctx.api("Dify", "dify-api", timeout=120), ctx.facts
+    api, facts = _api(ctx), ctx.facts
     password = base64.b64encode(facts.admin_password.encode()).decode()
     answer = api.post("/console/api/login", json={"email": facts.admin_email, "password": password})
     if answer.status_code in (400, 401, 429):
@@ -79,7 +84,7 @@ def login(ctx: StepContext) -> Outcome:
 
 
 def plugin(ctx: StepContext) -> Outcome:
-    api = ctx.api("Dify", "dify-api", timeout=120)
+    api = _api(ctx)
     if _installed(api):
         return already(PLUGIN)
     ctx.act(f"install {PLUGIN} from Dify's marketplace")
@@ -128,7 +133,7 @@ def _wait_for_task(api: Api, task_id: str) -> None:
 
 
 def _provider_ready(ctx: StepContext) -> Api:
-    api = ctx.api("Dify", "dify-api", timeout=120)
+    api = _api(ctx)
     if not _installed(api):
         raise StepSkipped(f"the model provider plugin {PLUGIN} is not installed (see the step above)")
     return api

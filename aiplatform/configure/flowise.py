@@ -22,12 +22,17 @@ CREDENTIAL = "AI Platform LiteLLM"
 KEY_FIELD = "openAIApiKey"
 
 
+def _api(ctx: StepContext) -> Api:
+    """The app's API client, shared by its steps."""
+    return ctx.api("Flowise", "flowise")
+
+
 def steps(facts: Facts) -> list[Step]:
     return [("admin signs in", login), ("LiteLLM credential", credential)]
 
 
 def login(ctx: StepContext) -> Outcome:
-    api, facts = ctx.api("Flowise", "flowise"), ctx.facts
+    api, facts = _api(ctx), ctx.facts
     api.headers["X-Forwarded-Proto"] = "https"  # see the module docstring
     answer = api.post("/api/v1/auth/login", json={"email": facts.admin_email, "password": facts.admin_password})
     if answer.status_code in (400, 401, 404):
@@ -48,7 +53,7 @@ def credential(ctx: StepContext) -> Outcome:
     """Ours is found by name. Flowise never shows a stored key again (GET redacts it), so it gets the current key when
     configure's record says it holds another one (a rotated LITELLM_KEY_FLOWISE) or has no record of it:
     PUT /api/v1/credentials/<id> (services/credentials updateCredential merges plainDataObj into the stored one)."""
-    api = ctx.api("Flowise", "flowise")
+    api = _api(ctx)
     key, name = ctx.facts.secret(litellm_key_name("flowise")), litellm_key_name("flowise")
     body = {"name": CREDENTIAL, "credentialName": "openAIApi", "plainDataObj": {KEY_FIELD: key}}
     listed = api.json(api.get("/api/v1/credentials", params={"credentialName": "openAIApi"}))

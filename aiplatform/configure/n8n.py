@@ -20,12 +20,17 @@ CREDENTIAL = "AI Platform LiteLLM"
 SCOPES = ["credential:create", "credential:list", "credential:read", "credential:update", "credential:delete"]
 
 
+def _api(ctx: StepContext) -> Api:
+    """The app's API client, shared by its steps."""
+    return ctx.api("n8n", "n8n")
+
+
 def steps(facts: Facts) -> list[Step]:
     return [("admin signs in", login), ("API key for the platform", api_key), ("LiteLLM credential", credential)]
 
 
 def login(ctx: StepContext) -> Outcome:
-    api, facts = ctx.api("n8n", "n8n"), ctx.facts
+    api, facts = _api(ctx), ctx.facts
     answer = api.post("/rest/login", json={"emailOrLdapLoginId": facts.admin_email, "password": facts.admin_password})
     if answer.status_code in (400, 401, 429):
         raise api.password_refused(answer, facts.admin_email)
@@ -46,7 +51,7 @@ def _public(ctx: StepContext, key: str) -> Api:
 
 
 def api_key(ctx: StepContext) -> Outcome:
-    api, facts = ctx.api("n8n", "n8n"), ctx.facts
+    api, facts = _api(ctx), ctx.facts
     # the owner's own keys with our label (n8n lists 10 a page unless told, newest first: ours, made once, would fall
     # off the first page once ten newer keys exist; an owner also sees other users' keys)
     query = {"label": KEY_LABEL, "ownership": "mine", "take": 250}

@@ -20,6 +20,11 @@ from aiplatform.configure.steps import Step, StepContext
 from aiplatform.inputs.secrets import litellm_key_name
 
 
+def _api(ctx: StepContext) -> Api:
+    """The app's API client, shared by its steps."""
+    return ctx.api("Open WebUI", "open-webui")
+
+
 def steps(facts: Facts) -> list[Step]:
     found: list[Step] = [
         ("admin signs in", admin),
@@ -34,7 +39,7 @@ def steps(facts: Facts) -> list[Step]:
 
 
 def admin(ctx: StepContext) -> Outcome:
-    api, facts = ctx.api("Open WebUI", "open-webui"), ctx.facts
+    api, facts = _api(ctx), ctx.facts
     credentials = {"email": facts.admin_email, "password": facts.admin_password}
     config = api.json(api.get("/api/config"))
     if config.get("onboarding"):  # no user yet: the first one to sign up becomes the admin
@@ -65,7 +70,7 @@ def _token(api: Api, answer: dict[str, Any]) -> None:
 
 
 def litellm_connection(ctx: StepContext) -> Outcome:
-    api = ctx.api("Open WebUI", "open-webui")
+    api = _api(ctx)
     key = ctx.facts.secret(litellm_key_name("open-webui"))
     config = api.json(api.get("/openai/config"))
     urls, keys = config.get("OPENAI_API_BASE_URLS") or [], config.get("OPENAI_API_KEYS") or []
@@ -84,7 +89,7 @@ def litellm_connection(ctx: StepContext) -> Outcome:
 
 
 def ollama_off(ctx: StepContext) -> Outcome:
-    api = ctx.api("Open WebUI", "open-webui")
+    api = _api(ctx)
     config = api.json(api.get("/ollama/config"))
     if not config.get("ENABLE_OLLAMA_API"):
         return already("chats go through LiteLLM only")
@@ -99,7 +104,7 @@ def ollama_off(ctx: StepContext) -> Outcome:
 
 
 def models_listed(ctx: StepContext) -> Outcome:
-    api = ctx.api("Open WebUI", "open-webui")
+    api = _api(ctx)
     if ctx.dry_run:  # it lists through its own key: one this run would register is not known to LiteLLM yet
         gateway = litellm.api(ctx.facts)
         if (
@@ -123,7 +128,7 @@ def models_listed(ctx: StepContext) -> Outcome:
 
 
 def default_model(ctx: StepContext) -> Outcome:
-    api, model = ctx.api("Open WebUI", "open-webui"), ctx.facts.chat_model
+    api, model = _api(ctx), ctx.facts.chat_model
     config = api.json(api.get("/api/v1/configs/models"))
     if config.get("DEFAULT_MODELS") == model:
         return already(model)
@@ -139,7 +144,7 @@ def embeddings(ctx: StepContext) -> Outcome:
     """RAG's embedding engine is LiteLLM's OpenAI-compatible API with Open WebUI's own key and the embedding model as
     LiteLLM's config.yaml names it (routers/retrieval.py get_embedding_config / update_embedding_config). An install
     from before kept its saved engine (Ollama at the host, which a platform whose models run on nodes does not have)."""
-    api, model = ctx.api("Open WebUI", "open-webui"), ctx.facts.embedding_model
+    api, model = _api(ctx), ctx.facts.embedding_model
     name = litellm_key_name("open-webui")
     key = ctx.facts.secret(name)
     config = api.json(api.get("/api/v1/retrieval/embedding"))
