@@ -35,7 +35,7 @@ class Item(BaseModel):
     file: str  # relative to the backup folder
     size: int
     sha256: str
-    method: str  # how it was taken consistently: dump, snapshot, stopped, live
+    method: Literal["dump", "snapshot", "stopped", "live"]  # how it was taken consistently
 
 
 class Manifest(BaseModel):

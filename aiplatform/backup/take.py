@@ -259,5 +259,5 @@ def record_last(runner: Runner, root: Path, ok: bool, **facts: object) -> None:
     """<root>/logs/backup-last.json: the last backup's outcome, for status and doctor."""
     record = {"finished": datetime.now().astimezone().isoformat(timespec="seconds"), "ok": ok,
               **{key: str(value) if isinstance(value, Path) else value for key, value in facts.items()}}  # fmt: skip
-    if (root / "logs").parent.is_dir():
+    if root.is_dir():
         runner.write(root / LAST, (json.dumps(record, indent=2) + "\n").encode(), 0o644)

@@ -2,7 +2,8 @@
 """A stand-in for the `tailscale` CLI (Tailscale's packages come only from its own repository, for real hosts): the
 few commands configure runs, answering as tailscale does, its state in the JSON file $TAILSCALE_STANDIN_STATE and
 every command line appended to $TAILSCALE_STANDIN_STATE.log; {"daemon": "stopped"} in the state is tailscaled not
-running (every command fails, `status --json` too: only a logged-out daemon still answers it).
+running (every command fails, `status --json` too: only a logged-out daemon still answers it); {"daemon": "hung"} is a
+tailscaled that takes the connection and never answers (every command waits).
 
     tailscale status --json                     {"BackendState": "NeedsLogin"|"Running", "Self": {"DNSName": ...}}
     tailscale up --auth-key=file:PATH --hostname=NAME   reads the key from PATH (refuses one not starting tskey-)
@@ -13,6 +14,7 @@ running (every command fails, `status --json` too: only a logged-out daemon stil
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 TAILNET = "tail1234.ts.net"
@@ -24,6 +26,8 @@ def main(argv: list[str]) -> int:
         log.write(json.dumps(argv) + "\n")
     state = json.loads(state_file.read_text()) if state_file.exists() else {"running": False, "serve": {}}
     host = f"{state.get('hostname', 'host')}.{TAILNET}"
+    if state.get("daemon") == "hung":
+        time.sleep(3600)
     if state.get("daemon") == "stopped":  # every command asks tailscaled first
         print("failed to connect to local tailscaled; it doesn't appear to be running", file=sys.stderr)
         return 1

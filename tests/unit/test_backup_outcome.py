@@ -11,6 +11,7 @@ import io
 import json
 import shutil
 import tarfile
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,10 @@ def _by_kind(backup: Path) -> dict[str, set[tuple[str, str]]]:
 
 
 def test_a_backup_holds_every_data_folder_volume_and_database_with_the_same_bytes(platform):
+    started = datetime.now().replace(microsecond=0)
     backup, _ = _backup(platform)
+    # named by when it was taken, so sorting by name (list, retention: the oldest go first) is sorting by time
+    assert started <= datetime.strptime(backup.name, "backup-%Y%m%d-%H%M%S") <= datetime.now()
     manifest = read_manifest(backup)
     kinds = _by_kind(backup)
     assert kinds["folder"] == STOPPED_FOLDERS | LIVE_FOLDERS
@@ -111,7 +115,9 @@ def test_a_backup_holds_every_data_folder_volume_and_database_with_the_same_byte
     assert config["config/credentials.env"] == (platform.root / CREDENTIALS_ENV).read_bytes()
     assert ".aiplatform.json" in config and not any(name.startswith("data/") for name in config)
     assert backup.stat().st_mode & 0o777 == 0o700
-    assert json.loads((platform.root / LAST).read_text())["ok"] is True
+    last = (platform.root / LAST).read_text()
+    assert json.loads(last)["ok"] is True
+    assert last.splitlines()[1].startswith('  "') and last.endswith("}\n")  # a key a line, for an owner reading it
 
 
 def test_a_stopped_copy_runs_with_the_services_containers_stopped_and_starts_them_after(platform):
@@ -443,6 +449,20 @@ def test_the_remotes_secret_never_reaches_rclones_command_line(tmp_path, monkeyp
     obscured = [c for c in rclone if c.argv[1] == "obscure"]
     assert [c.stdin for c in obscured] == ([secret] if option == "PASS" else [])
     assert all(c.argv[c.argv.index("--") + 1 :] for c in rclone if c.argv[1] != "obscure")  # paths after --
+
+
+def test_a_dry_run_reaches_the_remote_as_a_run_does_and_obscuring_its_password_is_no_change(tmp_path):
+    """`inv backup --list --dry-run` lists the remote: rclone needs the password obscured then too, and obscuring it
+    changes nothing, so the dry run does it and does not show it as a change."""
+    root = tmp_path / "root"
+    (root / "config").mkdir(parents=True)
+    (root / MASTER_ENV).write_text("BACKUP_REMOTE_TYPE=webdav\nBACKUP_REMOTE_PATH=box\n")
+    (root / CREDENTIALS_ENV).write_text("BACKUP_REMOTE_SECRET=remote-s3cret-value\n")
+    runner = RecordedRunner(echo=lambda _: None, engine=Engine(remote=["backup-20261120-100000"]), dry_run=True)
+    made = remote.from_root(root, runner)
+    assert made is not None and made.env["RCLONE_CONFIG_AIPLATFORM_PASS"] == "obscured-by-the-stand-in"
+    assert remote.listed(made, runner) == ["backup-20261120-100000"]
+    assert runner.history == []
 
 
 def test_a_master_env_without_a_remote_path_copies_into_the_settings_default_folder_not_the_remotes_root(tmp_path):

@@ -4,9 +4,10 @@ tests/configure_platform.py) and the step's result, detail and fix are asserted 
 name emptied or reworded by mistake fails here. Covered: Dify (a dry run's default models, a refused setup password,
 a setup someone else made, a refused sign-in, a login without its csrf cookie, no marketplace), LiteLLM (an alias
 taken over, the key API without its database, the embeddings step, a chat whose error names an unresolvable host),
-n8n (a login without its cookie, a key made without its value, a lost key replaced), Open WebUI (the direct Ollama
-connection turned off, the models it lists, a dry run's key not yet registered), a pushed key's reason, `inv info`
-for an `auth: caddy` service and Tailscale serving LiteLLM.
+n8n (a login without its cookie, a key made without its value, a lost key replaced), Open WebUI (the owner's
+connections replaced by LiteLLM's, the direct Ollama connection turned off, the models it lists, a dry run's key not
+yet registered), a pushed key's reason, `inv info` for an `auth: caddy` service and with a tailscaled that never
+answers, and Tailscale serving LiteLLM.
 
 Where a stand-in has no knob for a situation, the test patches one small piece of it (a login without a cookie, an
 answer without a field, a key API without its database) and says so in its docstring."""
@@ -373,6 +374,20 @@ def test_an_n8n_key_whose_value_was_lost_is_replaced_and_says_so(platform):
 # --- Open WebUI ------------------------------------------------------------------------------------------------------
 
 
+def test_open_webuis_connections_replaced_by_litellms_are_each_named(platform):
+    """Open WebUI holding two OpenAI-compatible connections of the owner's (the stand-in's state set directly: its
+    environment knob makes one): configure replaces both by LiteLLM's and names what each was, apart."""
+    root, litellm = platform
+    with stand_ins(root, litellm.url) as services:
+        config = services.apps["openwebui"].state["config"]
+        owners = ["https://api.openai.com/v1", apps.unused_url()]
+        config |= {"openai.enable": True, "openai.api_base_urls": owners, "openai.api_keys": ["sk-a", "sk-b"]}
+        _, run = configure(root, services, only=["open-webui"])
+        assert config["openai.api_base_urls"] == [LITELLM_BASE]
+    detail = f"{LITELLM_BASE} with LITELLM_KEY_OPEN_WEBUI (was: {owners[0]}, {owners[1]})"
+    assert outcome(run[("open-webui", "LiteLLM connection")]) == ("done", detail, "")
+
+
 def test_open_webuis_direct_ollama_connection_is_turned_off_saying_why(platform):
     """Open WebUI's direct Ollama connection on: the dry run says it would turn it off, the run does and says what
     it prevents (the owner's Ollama address kept, to turn it on again), the next run finds chats going through
@@ -541,6 +556,27 @@ def test_tailscale_serves_litellm_as_its_own_step_only_when_asked(tmp_path, monk
         ("Open WebUI served", "done", host),
         *served,
     ]
+
+
+def test_inv_info_does_not_wait_for_a_tailscaled_that_never_answers(tmp_path, monkeypatch):
+    """A wedged tailscaled takes `tailscale status --json` and never answers: `inv info` gives up on the tailnet's
+    name after its timeout (10 s) and shows no tailnet address. CLI stand-in as above, its daemon hung."""
+    from aiplatform.configure.info import tailnet_name
+
+    from .conftest import PROJECT
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "tailscale").symlink_to(PROJECT / "tests/standins/tailscale_cli.py")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("TAILSCALE_STANDIN_STATE", str(tmp_path / "tailscale.json"))
+    (tmp_path / "tailscale.json").write_text(json.dumps({"running": True, "serve": {}, "daemon": "hung"}))
+    named: list[str] = []
+    asking = threading.Thread(target=lambda: named.append(tailnet_name({})), daemon=True)
+    asking.start()
+    asking.join(timeout=60)
+    assert not asking.is_alive(), "inv info waited past a minute for tailscale"
+    assert named == [""]
 
 
 def test_tailscale_with_its_daemon_stopped_fails_naming_tailscaled_and_tries_nothing(tmp_path, monkeypatch):
