@@ -26,6 +26,7 @@ from aiplatform.commands import INV, SUDO_INV
 from aiplatform.envfile import count_of, read_env
 from aiplatform.errors import UserError
 from aiplatform.host.runner import Runner
+from aiplatform.inputs.settings import default
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV
 from aiplatform.text import CONTROL
 
@@ -86,9 +87,10 @@ def from_root(root: Path, runner: Runner) -> Remote | None:
         raise UserError(f"{root / MASTER_ENV}: BACKUP_REMOTE_OPTIONS is not JSON.", f"Run `{INV} render` and "
                         f"`{SUDO_INV} deploy` again.") from None  # fmt: skip
     secret = read_env(root / CREDENTIALS_ENV).get("BACKUP_REMOTE_SECRET", "")
-    return from_settings(master["BACKUP_REMOTE_TYPE"], master.get("BACKUP_REMOTE_PATH", "ai-platform-backups"),
-                         options, secret, master.get("BACKUP_REMOTE_SECRET_OPTION", ""),
-                         count_of(master, "BACKUP_REMOTE_KEEP", 14, root / MASTER_ENV), runner)  # fmt: skip
+    path = master.get("BACKUP_REMOTE_PATH", default("backup_remote_path"))
+    keep = count_of(master, "BACKUP_REMOTE_KEEP", default("backup_remote_keep"), root / MASTER_ENV)
+    return from_settings(master["BACKUP_REMOTE_TYPE"], path, options, secret,
+                         master.get("BACKUP_REMOTE_SECRET_OPTION", ""), keep, runner)  # fmt: skip
 
 
 def from_settings(

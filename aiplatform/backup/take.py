@@ -41,6 +41,7 @@ from aiplatform.errors import UserError
 from aiplatform.generated.stamp import read_stamp
 from aiplatform.host.runner import Runner
 from aiplatform.inputs.catalog import Catalog, ServiceSpec
+from aiplatform.inputs.settings import default
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV, STAMP_FILE
 
 POSTGRES = "ai-platform-postgres"
@@ -52,14 +53,14 @@ class BackupOptions:
     root: Path
     dest: Path  # the folder that holds the backups (default: <root>/backups)
     only: list[str] | None = None
-    keep: int = 7
+    keep: int = default("backup_keep")
     encrypt: bool = False
 
     @classmethod
     def for_root(cls, root: Path, dest: Path | None = None, only: list[str] | None = None) -> BackupOptions:
         """As the root's master.env sets them (BACKUP_KEEP, BACKUP_ENCRYPT)."""
         master = read_env(root / MASTER_ENV)
-        keep = count_of(master, "BACKUP_KEEP", 7, root / MASTER_ENV)
+        keep = count_of(master, "BACKUP_KEEP", default("backup_keep"), root / MASTER_ENV)
         encrypt = master.get("BACKUP_ENCRYPT") == "true"
         return cls(root, dest or root / "backups", only, keep, encrypt)
 

@@ -312,6 +312,11 @@ class Settings(BaseModel):
         return data
 
 
+def default(key: str) -> Any:
+    """A setting's default, for code that reads master.env written before the setting existed."""
+    return Settings.model_fields[key].default
+
+
 def one_line_json(value: Any) -> Any:
     """A multi-line JSON secret (a service-account key file as Google's console downloads it) on one line, meaning
     the same: whitespace between JSON's tokens means nothing, and a line break inside a string is written \\n. So it is

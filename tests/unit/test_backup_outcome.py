@@ -21,6 +21,7 @@ from aiplatform.backup.manifest import LAST, complete_backups, read_manifest, ve
 from aiplatform.engine import deploy as deploying
 from aiplatform.errors import UserError
 from aiplatform.host import runner as running
+from aiplatform.inputs.settings import Settings
 from aiplatform.paths import CREDENTIALS_ENV, MASTER_ENV
 
 from .conftest import run_inv
@@ -465,7 +466,7 @@ def test_a_dry_run_reaches_the_remote_as_a_run_does_and_obscuring_its_password_i
     assert runner.history == []
 
 
-def test_a_master_env_without_a_remote_path_copies_into_the_settings_default_folder_not_the_remotes_root(tmp_path):
+def test_a_master_env_from_before_the_remote_settings_takes_their_defaults_not_the_remotes_root(tmp_path):
     root = tmp_path / "root"
     (root / "config").mkdir(parents=True)
     (root / MASTER_ENV).write_text("BACKUP_REMOTE_TYPE=local\n")  # written before backup_remote_path existed
@@ -473,6 +474,9 @@ def test_a_master_env_without_a_remote_path_copies_into_the_settings_default_fol
     runner = _runner(Engine())
     made = remote.from_root(root, runner)
     assert made is not None and made.target == "aiplatform:ai-platform-backups"
+    defaults = Settings.model_fields  # and the counts kept are the settings' defaults too
+    assert made.keep == defaults["backup_remote_keep"].default
+    assert take.BackupOptions.for_root(root).keep == defaults["backup_keep"].default
     backup = tmp_path / "backup-20261126-100000"
     backup.mkdir()
     assert remote.copy_off(backup, made, runner).target == "aiplatform:ai-platform-backups/backup-20261126-100000"
