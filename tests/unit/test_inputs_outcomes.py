@@ -134,6 +134,17 @@ def test_a_system_folder_itself_is_never_a_root(system):
     assert check_root("/srv/ai-platform") == Path("/srv/ai-platform")
 
 
+@pytest.mark.parametrize(
+    "inside",
+    ["/sys/fs/ai", "/proc/ai", "/dev/shm/ai", "/run/ai", "/etc/ai-platform", "/usr/share/ai", "/usr/local/ai",
+     "/boot/ai", "/bin/ai", "/sbin/ai", "/lib/ai", "/lib32/ai", "/lib64/ai", "/libx32/ai"],
+)  # fmt: skip
+def test_no_folder_inside_the_kernels_the_package_managers_or_the_boot_loaders_trees_is_a_root(inside):
+    """render writes there as root and cleanup --purge deletes it: never inside /sys, /proc, /etc, /usr and the like."""
+    with pytest.raises(ValueError, match="inside"):
+        check_root(inside)
+
+
 @pytest.mark.parametrize(("value", "ok"), [("31622400", True), ("31622401", False), ("8784h", True),
                                            ("8785h", False), ("-1", True), ("527040m", True)])  # fmt: skip
 def test_ollama_keep_alive_is_at_most_a_year_in_any_unit_a_bare_number_in_seconds(value, ok):
