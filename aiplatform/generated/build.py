@@ -166,7 +166,6 @@ class RenderResult:
     out: Path
     rendered: Rendered
     written: WriteResult
-    asked: bool
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -181,7 +180,6 @@ def render_command(
     current answers as defaults), then render into `out`.
 
     One render at a time writes `out` (a lock beside it; a second one waits for the first)."""
-    asked = False
     at_terminal = interactive and sys.stdin.isatty() and ctx.answers is not None
     if ask and not at_terminal:
         raise UserError(
@@ -194,12 +192,11 @@ def render_command(
 
         secrets = ask_and_save(ctx, default_address=primary_ip())
         ctx.flags.update(secrets)
-        asked = True
     with render_lock(out, on_wait=console.warn):
         recover(out)  # first: an interrupted render's old tree holds the previous secrets
         rendered = render_platform(ctx, out, target=target)
         written = write_tree(out, rendered.tree)
-    result = RenderResult(out, rendered, written, asked)
+    result = RenderResult(out, rendered, written)
     result.warnings += credentials_warnings(out, rendered.platform.settings.root, written)
     if one_shot:  # a --root is kept by the stamp; the rest is not
         result.warnings.append(
