@@ -109,6 +109,10 @@ def test_the_last_backup_line_says_age_size_and_failures(tmp_path):
     (tmp_path / LAST).write_text(json.dumps(record))
     assert describe_last(tmp_path, now) == ("ok", "3.0 h ago, 2.5 MB, /r/backups/b")
     assert describe_last(tmp_path, now + timedelta(days=9))[0] == "warn"
+    finished = now - timedelta(hours=3)  # older than 8 days is a warning, 8 days or less is not
+    assert describe_last(tmp_path, finished + timedelta(days=8))[0] == "ok"
+    assert describe_last(tmp_path, finished + timedelta(days=8, seconds=1)) == (
+        "warn", "8.0 days ago, 2.5 MB, /r/backups/b")  # fmt: skip
     (tmp_path / LAST).write_text(json.dumps({**record, "ok": False, "error": "Docker did not answer"}))
     status, line = describe_last(tmp_path, now)
     assert status == "fail" and "failed" in line and "Docker did not answer" in line

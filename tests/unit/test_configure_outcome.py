@@ -464,6 +464,20 @@ def test_a_step_whose_write_failed_is_failed_and_done_on_the_next_run(platform, 
         }
 
 
+def test_a_plugin_install_task_that_failed_fails_the_step_with_the_daemons_message(platform):
+    """Dify's plugin daemon answers the install at once and fails later, in the task: its message is the detail."""
+    root, litellm = platform
+    knobs = seeded(root)
+    why = "failed to init environment: pip could not reach the package index"
+    with stand_ins(root, litellm.url, **knobs, dify={"install_error": why}) as services:
+        report, table = configure(root, services, only=["dify"])
+        step = table[("dify", "model provider plugin")]
+        assert step.result == "FAILED" and not report.ok
+        assert step.detail == f"Dify could not install langgenius/openai_api_compatible: {why}", step
+        assert table[("dify", "LiteLLM models")].result == "skipped"
+        assert services.apps["dify"].state["plugins"] == {}
+
+
 def test_a_failed_read_is_named_by_the_request_that_failed(platform):
     root, litellm = platform
     with stand_ins(root, litellm.url, n8n={"fail": {"GET /api/v1/credentials": 503}}) as services:

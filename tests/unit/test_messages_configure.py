@@ -529,6 +529,11 @@ def test_inv_info_says_caddy_asks_for_the_sign_in_of_an_auth_caddy_service(tmp_p
     console.print(info_table(info))
     shown = [line.strip() for line in console.export_text().splitlines()]
     assert "(Caddy's sign-in (basic auth) in front of it)" in shown
+    catalog = rendered.platform.catalog.services
+    own = [item for item in info.services if item.service in catalog and catalog[item.service].auth != "caddy"]
+    assert own, "no service with a sign-in of its own was rendered"
+    for item in own:  # one that asks for its own login says nothing of Caddy's
+        assert "Caddy" not in item.note and item.user != "admin", item
 
 
 # --- Tailscale -------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from aiplatform.inputs.answers import with_values
 from aiplatform.inputs.context import Context
 from aiplatform.inputs.questionnaire import ask_and_save
 from aiplatform.inputs.settings import internal_domain
+from aiplatform.paths import PROFILES_DIR
 
 from .conftest import fake_nvml, run_inv
 from .test_questionnaire import ScriptedAsker, _converse
@@ -187,6 +188,11 @@ def test_get_json_and_secrets_masked(tmp_path, answers):
     assert data["services"] == {"value": ["n8n"], "source": "answers", "where": f"{path} line 7"}
     assert data["openai_api_key"] == {"value": "****", "source": "env", "where": "AI_PLATFORM_OPENAI_API_KEY"}
     assert "sk-hidden-1" not in result.stdout + result.stderr
+    env = {"AI_PLATFORM_PROFILE": "standard"}
+    from_profile = inv_settings(tmp_path, path, "get", "ollama_num_parallel", "--json", env=env)
+    assert from_profile.returncode == 0, from_profile.stderr
+    assert json.loads(from_profile.stdout)["ollama_num_parallel"] == {  # the profile file that holds it
+        "value": 2, "source": "profile", "where": str(PROFILES_DIR / "standard.yaml")}  # fmt: skip
 
 
 def test_get_an_unknown_key_or_action(tmp_path, answers):

@@ -886,6 +886,7 @@ class Dify(AppHandler):
         "cookie_secure": False,  # libs/token.py is_secure(): CONSOLE_WEB_URL and CONSOLE_API_URL both https
         "cookie_domain": None,  # COOKIE_DOMAIN
         "storage": None,  # OpenDAL's fs root (/app/api/storage in the image): the workspace's private key goes there
+        "install_error": None,  # the plugin daemon's message when an install task fails (e.g. no pip index reached)
     }
     extra_headers = (("X-Version", "1.13.3"), ("X-Env", "PRODUCTION"))
     routes = (
@@ -1100,11 +1101,18 @@ class Dify(AppHandler):
         pending = [uid for uid in uids if uid not in installed]
         if not pending:
             return 200, {"all_installed": True, "task_id": ""}
-        task = {"id": str(uuid.uuid4()), "created_at": now_iso(), "updated_at": now_iso(), "status": "success"}
-        task |= {"total_plugins": len(pending), "completed_plugins": len(pending), "plugins": []}
+        error = self.settings["install_error"]
+        task = {"id": str(uuid.uuid4()), "created_at": now_iso(), "updated_at": now_iso()}
+        task |= {"status": "failed" if error else "success", "total_plugins": len(pending), "plugins": []}
+        task["completed_plugins"] = 0 if error else len(pending)
         for uid in pending:
             found = DIFY_UID.fullmatch(uid)
             plugin_id, manifest = found["plugin_id"], self.state["packages"][uid]
+            if error:  # the daemon's task holds each plugin's failure; nothing is installed
+                task["plugins"].append({"plugin_unique_identifier": uid, "plugin_id": plugin_id, "status": "failed",
+                                        "message": error, "icon": "", "labels": {"en_US": manifest["name"]},
+                                        "source": source})  # fmt: skip
+                continue
             self.state["plugins"][plugin_id] = {
                 "id": str(uuid.uuid4()),
                 "created_at": now_iso(),
