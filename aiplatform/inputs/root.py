@@ -53,7 +53,7 @@ def root_problem(value: str | os.PathLike[str]) -> str | None:
         return f"expected an absolute path like {EXAMPLE}"
     if ".." in path.parts:
         return "'..' is not allowed: give the folder itself"
-    for candidate in {Path(os.path.normpath(path)), Path(os.path.realpath(path))}:
+    for candidate in dict.fromkeys((Path(os.path.normpath(path)), Path(os.path.realpath(path)))):  # as given first
         if candidate in SYSTEM or candidate in _homes():
             return f"{candidate} is a system folder or a home: give a folder of its own, like {EXAMPLE}"
         tree = next((t for t in SYSTEM_TREES if candidate.is_relative_to(t)), None)

@@ -127,9 +127,15 @@ def test_the_admin_password_rules_are_the_apps_ascii_classes(password, missing):
     assert [rule for rule in missing if rule in problem] == missing and (problem == "") == (not missing), problem
 
 
-@pytest.mark.parametrize("system", ["/usr/local", "/var/lib", "/home", "/srv", "/opt", "/mnt"])
+@pytest.mark.parametrize(
+    "system",
+    ["/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/media", "/mnt", "/opt",
+     "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/local", "/var", "/var/lib", "/var/log",
+     "/var/tmp", "/snap"],
+)  # fmt: skip
 def test_a_system_folder_itself_is_never_a_root(system):
-    with pytest.raises(ValueError):
+    """Said of the folder as given, even where it is a link (/lib to /usr/lib on a merged /usr)."""
+    with pytest.raises(ValueError, match=f"^{system} is a system folder or a home"):
         check_root(system)
     assert check_root("/srv/ai-platform") == Path("/srv/ai-platform")
 
@@ -143,6 +149,24 @@ def test_no_folder_inside_the_kernels_the_package_managers_or_the_boot_loaders_t
     """render writes there as root and cleanup --purge deletes it: never inside /sys, /proc, /etc, /usr and the like."""
     with pytest.raises(ValueError, match="inside"):
         check_root(inside)
+
+
+@pytest.mark.parametrize(("key", "value", "ok"), [
+    ("docker_log_max_size", "100g", True), ("docker_log_max_size", "102400m", True),
+    ("docker_log_max_size", "107374182400", True), ("docker_log_max_size", "102401m", False),
+    ("docker_log_max_size", "104857601k", False), ("docker_log_max_size", "0m", False),
+    ("redis_maxmemory", "4096gb", True), ("redis_maxmemory", "4194304mb", True), ("redis_maxmemory", "4097gb", False),
+    ("redis_maxmemory", "4294967297kb", False),
+])  # fmt: skip
+def test_sizes_count_k_m_and_g_in_powers_of_1024_up_to_their_limits(key, value, ok):
+    """As Docker and Redis read them: 100g is the log limit and 4096gb Redis's, whichever unit says it."""
+    from pydantic import ValidationError
+
+    if ok:
+        assert str(getattr(Settings(**{key: value}), key)).lower() == value
+    else:
+        with pytest.raises(ValidationError, match="100g" if key == "docker_log_max_size" else "4096gb"):
+            Settings(**{key: value})
 
 
 @pytest.mark.parametrize(("value", "ok"), [("31622400", True), ("31622401", False), ("8784h", True),
