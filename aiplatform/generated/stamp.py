@@ -19,7 +19,7 @@ from aiplatform.paths import STAMP_FILE
 
 def inputs_hash(parts: Mapping[str, Any], directories: Iterable[Path], files: Iterable[Path]) -> str:
     """A hash of everything render reads: settings and hardware (`parts`), template and profile folders, files."""
-    digest = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode())
+    digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode())  # parts are JSON values
     for directory in directories:
         for path in sorted(p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
             digest.update(str(path.relative_to(directory.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
