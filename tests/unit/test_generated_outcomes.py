@@ -95,6 +95,7 @@ def test_the_stamp_records_the_render_and_every_files_digest(tmp_path):
     assert stamp.root == str(tmp_path / "root") and stamp.tier == "minimal"
     written = json.loads((out / ".aiplatform.json").read_text())
     assert written["tool"] == "ai-platform" and written["version"] == __version__  # who made the folder
+    assert list(written) == sorted(written) and list(written["urls"]) == sorted(written["urls"])  # one order to diff
     assert {"n8n", "monitoring", "litellm", "caddy"} <= set(stamp.services) and "dify" not in stamp.services
     on_disk = {p: hashlib.sha256(f.data).hexdigest() for p, f in read_tree(out).items() if p != ".aiplatform.json"}
     assert stamp.files == on_disk

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from aiplatform.envfile import parse_env
-from aiplatform.generated.build import render_platform
+from aiplatform.generated.build import render_command, render_platform
 from aiplatform.generated.diff import applied_tree
 from aiplatform.inputs.catalog import load_catalog
 from aiplatform.inputs.context import Context
@@ -79,6 +79,18 @@ def test_compose_stays_the_default_and_unchanged(tmp_path):
     assert {p: f for p, f in both.items() if not p.startswith("k8s/") and p not in fresh} == {
         p: f for p, f in compose.items() if p not in fresh
     }
+
+
+def test_a_render_without_a_target_keeps_the_targets_generated_has(tmp_path):
+    """After `inv render --target k8s`, a plain `inv render` (as add, settings set and upgrade run it) renders k8s/
+    again rather than dropping it; `--target compose` drops it."""
+    ctx = Context(answers=tmp_path / "answers.yaml", flags={"root": str(tmp_path / "root")}, environ={},
+                  nvml=fake_nvml([]))  # fmt: skip
+    out = tmp_path / "generated"
+    for target, has_k8s in (("k8s", True), (None, True), ("compose", False), (None, False)):
+        render_command(ctx, out, interactive=False, target=target)
+        assert (out / "k8s" / "kustomization.yaml").is_file() == has_k8s, target
+        assert (out / "docker" / "docker-compose.litellm.yml").is_file(), target
 
 
 def test_every_object_carries_the_labels_and_its_tier(tree):

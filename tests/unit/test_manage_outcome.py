@@ -8,6 +8,7 @@ containers run which image."""
 
 from __future__ import annotations
 
+import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from aiplatform.inputs.context import Context
 from aiplatform.inputs.images import format_lock, read_lock
 from aiplatform.manage import changes
 from aiplatform.manage import upgrade as upgrading
+from aiplatform.paths import PROFILES_DIR
 
 from .conftest import fake_nvml, run_inv
 from .test_add import _flags, make_owner
@@ -199,6 +201,31 @@ def test_the_change_is_applied_only_when_the_owner_says_yes(owner, deployed, ans
         assert deployed.calls[0].yes  # the owner said yes once: deploy does not ask again
         assert _services(owner) == ["monitoring", "mlflow"]
     assert ui.asked == ["Apply this change (add mlflow)?"]
+
+
+def test_without_services_in_answers_a_change_starts_from_the_services_the_profile_enables(owner, deployed, tmp_path):
+    """answers.yaml without `services:` runs what the tier profile lists (here n8n besides monitoring): adding one
+    writes the profile's list with it, removing one writes the profile's list without it, never an empty list."""
+    profiles = tmp_path / "profiles"
+    shutil.copytree(PROFILES_DIR, profiles)
+    minimal = yaml.safe_load((profiles / "minimal.yaml").read_text())
+    minimal["settings"]["services"] = ["monitoring", "n8n"]
+    (profiles / "minimal.yaml").write_text(yaml.safe_dump(minimal))
+
+    def make_context(answers):
+        return Context(answers=answers or owner / "answers.yaml", flags={"root": str(owner / "root")},
+                       environ={}, nvml=fake_nvml([]), profiles_dir=profiles)  # fmt: skip
+
+    runner = Runner(echo=lambda _: None)
+    for change, services in (
+        ({"add": ["mlflow"]}, ["monitoring", "n8n", "mlflow"]),
+        ({"remove": "n8n"}, ["monitoring"]),
+    ):
+        (owner / "answers.yaml").write_text("# mine\ndomain: ''\n")
+        render_command(make_context(None), owner / "generated", interactive=False)
+        changes.change_services(make_context, owner / "generated", runner, AnsweringUI(True), **change)  # type: ignore[arg-type]
+        assert _services(owner) == services, change
+        assert (owner / "answers.yaml").read_text().startswith("# mine\ndomain: ''\n")
 
 
 def test_the_new_ports_of_a_change_are_checked_against_generated(owner, tmp_path):

@@ -460,6 +460,7 @@ def test_a_derived_image_is_built_from_the_pinned_catalog_image(container, servi
     compose = _compose(tree, service)[container]
     assert compose["image"] == spec.build.tag
     assert compose["build"] == {"context": f"{tree_root()}/docker/build/{container}"}
+    assert list(compose)[:3] == ["image", "build", "container_name"]  # what runs, how it is built, then the rest
     dockerfile = tree[f"docker/build/{container}/Dockerfile"].data.decode()
     assert f"FROM {spec.image}\n" in dockerfile and re.search(r"==\d+\.\d+", dockerfile)  # the driver pinned too
     mirrored = render_tree(_with([service], registry_mirror="mirror.local:5000"))
