@@ -217,14 +217,11 @@ def test_without_services_in_answers_a_change_starts_from_the_services_the_profi
                        environ={}, nvml=fake_nvml([]), profiles_dir=profiles)  # fmt: skip
 
     runner = Runner(echo=lambda _: None)
-    for change, services in (
-        ({"add": ["mlflow"]}, ["monitoring", "n8n", "mlflow"]),
-        ({"remove": "n8n"}, ["monitoring"]),
-    ):
+    for add, remove, services in ((["mlflow"], None, ["monitoring", "n8n", "mlflow"]), (None, "n8n", ["monitoring"])):
         (owner / "answers.yaml").write_text("# mine\ndomain: ''\n")
         render_command(make_context(None), owner / "generated", interactive=False)
-        changes.change_services(make_context, owner / "generated", runner, AnsweringUI(True), **change)  # type: ignore[arg-type]
-        assert _services(owner) == services, change
+        changes.change_services(make_context, owner / "generated", runner, AnsweringUI(True), add=add, remove=remove)
+        assert _services(owner) == services, (add, remove)
         assert (owner / "answers.yaml").read_text().startswith("# mine\ndomain: ''\n")
 
 
